@@ -1,0 +1,174 @@
+/**
+ * Loads the configuration from flags, environment and an optional YAML file (flags > environment > file >
+ * default), checks every value, and reports every problem at once.
+ */
+import { Either, Schema } from "effect"
+import { parseArgs } from "node:util"
+import { parseDocument } from "yaml"
+import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
+
+export class ConfigProblems extends Schema.TaggedError<ConfigProblems>()("ConfigProblems", {
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `invalid configuration:\n${this.problems.map((p) => `  - ${p}`).join("\n")}`
+  }
+}
+
+export type Command = "run" | "demo" | "help" | "version"
+const COMMANDS: ReadonlyArray<string> = ["run", "demo", "help", "version"]
+
+export interface Loaded {
+  readonly command: Command
+  readonly values: OptionValues
+  /** Where each value came from: `--flag`, `env NAME`, `FILE: key`, or `default`. */
+  readonly origins: Readonly<Partial<Record<OptionKey, string>>>
+}
+
+export interface LoadInput {
+  readonly argv: ReadonlyArray<string>
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** Reads the `--config` file; a thrown error becomes a problem. */
+  readonly readText: (path: string) => string
+}
+
+const KEYS = Object.keys(OPTIONS) as ReadonlyArray<OptionKey>
+const spec = (key: OptionKey): OptionSpec<unknown> => OPTIONS[key]
+const BY_FLAG = new Map(KEYS.map((k) => [spec(k).flag, k]))
+
+interface Raw {
+  readonly value: unknown
+  readonly origin: string
+}
+
+/** Parses argv into raw values by option key; unknown flags and missing values are problems. */
+const fromArgv = (argv: ReadonlyArray<string>, problems: Array<string>) => {
+  const raw = new Map<OptionKey, Raw>()
+  const parsed = parseArgs({
+    args: [...argv],
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+    options: Object.fromEntries([
+      ...KEYS.map((k) => [spec(k).flag, { type: spec(k).boolean === true ? "boolean" : "string" }] as const),
+      ["help", { type: "boolean", short: "h" }],
+      ["version", { type: "boolean" }]
+    ])
+  })
+  let command: Command = "run"
+  const positionals = parsed.positionals
+  if (positionals.length > 0) {
+    const first = positionals[0] ?? ""
+    if (COMMANDS.includes(first)) command = first as Command
+    else problems.push(`unknown command ${JSON.stringify(first)}: the commands are run (the default) and demo`)
+    for (const extra of positionals.slice(1)) problems.push(`unexpected argument ${JSON.stringify(extra)}`)
+  }
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== "option") continue
+    if (token.name === "help") command = "help"
+    else if (token.name === "version") command = command === "help" ? "help" : "version"
+    else {
+      const key = BY_FLAG.get(token.name)
+      if (key === undefined) {
+        problems.push(`${token.rawName}: unknown option${suggest(token.name, [...BY_FLAG.keys()], "--")}`)
+      } else if (spec(key).boolean === true) {
+        raw.set(key, { value: token.value ?? true, origin: token.rawName })
+      } else if (token.value === undefined) {
+        problems.push(`${token.rawName}: needs a value (${spec(key).valueName})`)
+      } else {
+        raw.set(key, { value: token.value, origin: token.rawName })
+      }
+    }
+  }
+  return { command, raw }
+}
+
+const fromEnv = (env: LoadInput["env"]) => {
+  const raw = new Map<OptionKey, Raw>()
+  for (const key of KEYS) {
+    for (const source of spec(key).env ?? []) {
+      const value = env[source.name]
+      if (value === undefined || value.trim() === "") continue
+      raw.set(key, { value: source.map ? source.map(value.trim()) : value, origin: `env ${source.name}` })
+      break
+    }
+  }
+  return raw
+}
+
+const fromFile = (path: string, readText: LoadInput["readText"], problems: Array<string>) => {
+  const raw = new Map<OptionKey, Raw>()
+  let text: string
+  try {
+    text = readText(path)
+  } catch (error) {
+    problems.push(`${path}: cannot read the configuration file: ${error instanceof Error ? error.message : String(error)}`)
+    return raw
+  }
+  const doc = parseDocument(text)
+  for (const error of doc.errors) {
+    const pos = error.linePos?.[0]
+    problems.push(`${path}${pos ? `:${pos.line}:${pos.col}` : ""}: invalid YAML: ${error.message.split("\n")[0]}`)
+  }
+  if (doc.errors.length > 0) return raw
+  const content: unknown = doc.toJS()
+  if (content === null || content === undefined) return raw
+  if (typeof content !== "object" || Array.isArray(content)) {
+    problems.push(`${path}: must be a mapping of option names to values`)
+    return raw
+  }
+  for (const [name, value] of Object.entries(content)) {
+    const key = KEYS.find((k) => k === name)
+    if (key === undefined || key === "config") {
+      problems.push(`${path}: ${name}: not an option${suggest(name, KEYS.filter((k) => k !== "config"), "")}`)
+    } else {
+      raw.set(key, { value, origin: `${path}: ${name}` })
+    }
+  }
+  return raw
+}
+
+/** " (did you mean --x?)" for a near miss. */
+const suggest = (name: string, candidates: ReadonlyArray<string>, prefix: string): string => {
+  const lower = name.toLowerCase().replace(/[-_]/g, "")
+  const hit = candidates.find((c) => {
+    const cl = c.toLowerCase().replace(/[-_]/g, "")
+    return cl === lower || cl.startsWith(lower) || lower.startsWith(cl)
+  })
+  return hit === undefined ? "" : ` (did you mean ${prefix}${hit}?)`
+}
+
+export const loadConfig = (input: LoadInput): Either.Either<Loaded, ConfigProblems> => {
+  const problems: Array<string> = []
+  const argv = fromArgv(input.argv, problems)
+  const env = fromEnv(input.env)
+  const configPath = argv.raw.get("config") ?? env.get("config")
+  const file = configPath !== undefined && typeof configPath.value === "string"
+    ? fromFile(configPath.value, input.readText, problems)
+    : new Map<OptionKey, Raw>()
+  const values: Record<string, unknown> = {}
+  const origins: Partial<Record<OptionKey, string>> = {}
+  for (const key of KEYS) {
+    const s = spec(key)
+    const fromFlagOrFile = argv.raw.get(key) ?? (env.has(key) ? undefined : file.get(key))
+    const chosen = argv.raw.get(key) ?? env.get(key) ?? file.get(key)
+    if (chosen === undefined) {
+      if (s.default !== undefined) {
+        values[key] = s.default
+        origins[key] = "default"
+      }
+      continue
+    }
+    const value = fromFlagOrFile === chosen && s.normalize ? s.normalize(chosen.value) : chosen.value
+    Either.match(s.parse(value), {
+      onLeft: (why) => problems.push(`${chosen.origin}: ${why}`),
+      onRight: (v) => {
+        values[key] = v
+        origins[key] = chosen.origin
+      }
+    })
+  }
+  if (problems.length > 0) return Either.left(new ConfigProblems({ problems }))
+  // Every key was either parsed by its own spec or given its spec's default: the record has the declared shape.
+  return Either.right({ command: argv.command, values: values as OptionValues, origins })
+}

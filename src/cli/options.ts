@@ -1,0 +1,233 @@
+/**
+ * Every option the collector takes, in one table: flag, environment variables, YAML key (the table's own
+ * camelCase key), parser, default and help. `--help`, the loader and `--print-config` all read it.
+ */
+import { Duration, Either } from "effect"
+import * as V from "./values.ts"
+
+export interface EnvSource {
+  readonly name: string
+  /** Rewrites the variable's value into the option's form (e.g. a base URL into the logs URL). */
+  readonly map?: (value: string) => string
+}
+
+export interface OptionSpec<A> {
+  readonly flag: string
+  readonly env?: ReadonlyArray<EnvSource>
+  readonly valueName: string
+  readonly parse: (raw: unknown) => V.Parsed<A>
+  /** Rewrites a value given as a flag or in the file (the environment has `EnvSource.map`). */
+  readonly normalize?: (raw: unknown) => unknown
+  readonly default?: NoInfer<A>
+  /** How `--help` shows the default, when it is not simply the value. */
+  readonly defaultText?: string
+  readonly help: string
+  /** Shown as `<redacted>` by `--print-config`. */
+  readonly secret?: boolean
+  /** A flag that takes no value (`--leader-elect`). */
+  readonly boolean?: boolean
+}
+
+function option<A>(spec: OptionSpec<A> & { readonly default: NoInfer<A> }): OptionSpec<A> & { readonly default: A }
+function option<A>(spec: OptionSpec<A>): OptionSpec<A>
+function option<A>(spec: OptionSpec<A>): OptionSpec<A> {
+  return spec
+}
+
+/** The OTLP spec: a base endpoint gets the signal path appended. */
+export const logsUrlFromBase = (base: string): string => base.replace(/\/+$/, "") + "/v1/logs"
+/** A URL given as a flag or in the file is used as it is, unless it has no path: then it is a base endpoint. */
+export const logsUrl = (url: unknown): unknown => {
+  if (typeof url !== "string") return url
+  try {
+    const u = new URL(url.trim())
+    return u.pathname === "/" || u.pathname === "" ? logsUrlFromBase(url.trim()) : url.trim()
+  } catch {
+    return url
+  }
+}
+
+export type Source = { readonly kind: "kube" } | { readonly kind: "file"; readonly path: string }
+
+const source = (raw: unknown): V.Parsed<Source> => {
+  const s = typeof raw === "string" ? raw.trim() : ""
+  if (s === "kube") return Either.right({ kind: "kube" })
+  if (s.startsWith("file:") && s.length > "file:".length) return Either.right({ kind: "file", path: s.slice("file:".length) })
+  return Either.left(`must be kube or file:PATH; got ${JSON.stringify(raw)}`)
+}
+
+const protocol = (raw: unknown): V.Parsed<"http/protobuf" | "http/json"> =>
+  raw === "grpc"
+    ? Either.left("grpc is not supported: use http/protobuf (the Collector's port 4318)")
+    : V.oneOf("http/protobuf", "http/json")(raw)
+
+export const OPTIONS = {
+  config: option({
+    flag: "config",
+    env: [{ name: "K8S_EVENT_COLLECTOR_CONFIG" }],
+    valueName: "FILE",
+    parse: V.text,
+    help: "A YAML file with any of these options under their camelCase names (batchSize: 512). Flags override the environment, which overrides the file."
+  }),
+  source: option({
+    flag: "source",
+    valueName: "kube|file:PATH",
+    parse: source,
+    default: { kind: "kube" },
+    defaultText: "kube",
+    help: "Where events come from: the Kubernetes API (kube), or a `kubectl get events -o json|yaml` dump (file:PATH), exported once, after which the process exits."
+  }),
+  exporter: option({
+    flag: "exporter",
+    env: [{ name: "OTEL_LOGS_EXPORTER" }],
+    valueName: "otlp|console|none",
+    parse: V.oneOf("otlp", "console", "none"),
+    default: "otlp",
+    help: "otlp sends to an OTLP/HTTP endpoint; console prints one OTLP/JSON record per line on stdout; none discards."
+  }),
+  otlpEndpoint: option({
+    flag: "otlp-endpoint",
+    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" }, { name: "OTEL_EXPORTER_OTLP_ENDPOINT", map: logsUrlFromBase }],
+    valueName: "URL",
+    parse: V.url,
+    normalize: logsUrl,
+    default: "http://localhost:4318/v1/logs",
+    defaultText: "http://localhost:4318 (/v1/logs is appended to a URL without a path)",
+    help: "The OTLP/HTTP endpoint."
+  }),
+  otlpProtocol: option({
+    flag: "otlp-protocol",
+    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL" }, { name: "OTEL_EXPORTER_OTLP_PROTOCOL" }],
+    valueName: "http/protobuf|http/json",
+    parse: protocol,
+    default: "http/protobuf",
+    help: "OTLP encoding."
+  }),
+  otlpHeaders: option({
+    flag: "otlp-headers",
+    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_HEADERS" }, { name: "OTEL_EXPORTER_OTLP_HEADERS" }],
+    valueName: "K=V,...",
+    parse: V.keyValues,
+    default: {},
+    secret: true,
+    help: "Headers sent with every export (e.g. Authorization=Bearer%20TOKEN). Never printed."
+  }),
+  otlpCompression: option({
+    flag: "otlp-compression",
+    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION" }, { name: "OTEL_EXPORTER_OTLP_COMPRESSION" }],
+    valueName: "gzip|none",
+    parse: V.oneOf("gzip", "none"),
+    default: "gzip",
+    help: "Request compression. Event text compresses about tenfold."
+  }),
+  otlpTimeout: option({
+    flag: "otlp-timeout",
+    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT" }, { name: "OTEL_EXPORTER_OTLP_TIMEOUT" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(10),
+    help: "Time allowed for one export request, including the exporter's own retries of 429/502/503/504 (a bare number is milliseconds)."
+  }),
+  clusterName: option({
+    flag: "cluster-name",
+    env: [{ name: "K8S_CLUSTER_NAME" }],
+    valueName: "NAME",
+    parse: V.text,
+    help: "Sets k8s.cluster.name on every record."
+  }),
+  resourceAttributes: option({
+    flag: "resource-attributes",
+    env: [{ name: "OTEL_RESOURCE_ATTRIBUTES" }],
+    valueName: "K=V,...",
+    parse: V.keyValues,
+    default: {},
+    help: "Resource attributes added to every record; attributes derived from the event win over them."
+  }),
+  serviceName: option({
+    flag: "service-name",
+    env: [{ name: "OTEL_SERVICE_NAME" }],
+    valueName: "NAME",
+    parse: V.text,
+    help: "service.name for records whose object has no workload to name it after."
+  }),
+  batchSize: option({
+    flag: "batch-size",
+    env: [{ name: "K8S_EVENT_COLLECTOR_BATCH_SIZE" }],
+    valueName: "N",
+    parse: V.wholeNumber(1, 100_000),
+    default: 512,
+    help: "Most records in one export request."
+  }),
+  batchLinger: option({
+    flag: "batch-linger",
+    env: [{ name: "K8S_EVENT_COLLECTOR_BATCH_LINGER" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.millis(200),
+    help: "How long a batch waits to fill before it is sent anyway."
+  }),
+  queueSize: option({
+    flag: "queue-size",
+    env: [{ name: "K8S_EVENT_COLLECTOR_QUEUE_SIZE" }],
+    valueName: "N",
+    parse: V.wholeNumber(1, 10_000_000),
+    default: 10_000,
+    help: "Records held while the backend is slow or down; when full, reading from the source pauses."
+  }),
+  retryInitial: option({
+    flag: "retry-initial",
+    env: [{ name: "K8S_EVENT_COLLECTOR_RETRY_INITIAL" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(1),
+    help: "First wait before an export is tried again; it doubles each time."
+  }),
+  retryMax: option({
+    flag: "retry-max",
+    env: [{ name: "K8S_EVENT_COLLECTOR_RETRY_MAX" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(30),
+    help: "Longest wait between two export attempts."
+  }),
+  retryGiveUp: option({
+    flag: "retry-give-up",
+    env: [{ name: "K8S_EVENT_COLLECTOR_RETRY_GIVE_UP" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    defaultText: "never for --source kube, 2m for --source file",
+    help: "Stop retrying a batch after this long and count its records as dropped (reason retries_exhausted)."
+  }),
+  logLevel: option({
+    flag: "log-level",
+    env: [{ name: "K8S_EVENT_COLLECTOR_LOG_LEVEL" }],
+    valueName: "debug|info|warn|error",
+    parse: V.oneOf("debug", "info", "warn", "error"),
+    default: "info",
+    help: "The collector's own log level (its logs go to stderr)."
+  }),
+  logFormat: option({
+    flag: "log-format",
+    env: [{ name: "K8S_EVENT_COLLECTOR_LOG_FORMAT" }],
+    valueName: "json|logfmt",
+    parse: V.oneOf("json", "logfmt"),
+    default: "json",
+    help: "The collector's own log format."
+  }),
+  printConfig: option({
+    flag: "print-config",
+    valueName: "",
+    boolean: true,
+    parse: V.boolean,
+    default: false,
+    help: "Print the effective configuration (secrets redacted) and exit."
+  })
+} as const
+
+export type Options = typeof OPTIONS
+export type OptionKey = keyof Options
+type ValueOf<S> = S extends OptionSpec<infer A> ? A : never
+/** The validated value of every option; those without a default may be absent. */
+export type OptionValues = {
+  readonly [K in OptionKey]: Options[K] extends { readonly default: unknown } ? ValueOf<Options[K]> : ValueOf<Options[K]> | undefined
+}

@@ -1,0 +1,168 @@
+/**
+ * One canonical Event, whichever API it came through. Absent, `null` and empty-string fields all become
+ * `undefined`: the API server writes `""` for unset strings (`reportingComponent: ""`), and a record
+ * attribute with an empty value helps nobody.
+ */
+import { Either, ParseResult, Schema } from "effect"
+import type { Timestamp } from "./Timestamp.ts"
+import { CoreV1Event, EventsV1Event, type ObjectReference } from "./wire.ts"
+
+export type EventApi = "core/v1" | "events.k8s.io/v1"
+export const EVENT_APIS: ReadonlyArray<EventApi> = ["core/v1", "events.k8s.io/v1"]
+
+export interface ObjectRef {
+  readonly apiVersion?: string | undefined
+  readonly kind?: string | undefined
+  readonly namespace?: string | undefined
+  readonly name?: string | undefined
+  readonly uid?: string | undefined
+  readonly resourceVersion?: string | undefined
+  readonly fieldPath?: string | undefined
+}
+
+export interface KubeEvent {
+  readonly api: EventApi
+  readonly name: string
+  readonly namespace?: string | undefined
+  readonly uid: string
+  readonly resourceVersion: string
+  readonly creationTimestamp?: Timestamp | undefined
+  /** `involvedObject` (core/v1) or `regarding` (events.k8s.io/v1). */
+  readonly regarding: ObjectRef
+  readonly related?: ObjectRef | undefined
+  readonly reason?: string | undefined
+  /** `message` (core/v1) or `note` (events.k8s.io/v1). */
+  readonly message?: string | undefined
+  readonly type?: string | undefined
+  readonly action?: string | undefined
+  /** `count`/`deprecatedCount`, or `series.count` when the event is a series. */
+  readonly count?: number | undefined
+  readonly firstTimestamp?: Timestamp | undefined
+  readonly lastTimestamp?: Timestamp | undefined
+  readonly eventTime?: Timestamp | undefined
+  readonly seriesLastObservedTime?: Timestamp | undefined
+  readonly reportingController?: string | undefined
+  readonly reportingInstance?: string | undefined
+  readonly sourceComponent?: string | undefined
+  readonly sourceHost?: string | undefined
+}
+
+const text = (s: string | null | undefined): string | undefined => (s === null || s === undefined || s === "" ? undefined : s)
+const opt = <A>(a: A | null | undefined): A | undefined => (a === null ? undefined : a)
+
+const toRef = (r: ObjectReference | null | undefined): ObjectRef => ({
+  apiVersion: text(r?.apiVersion),
+  kind: text(r?.kind),
+  namespace: text(r?.namespace),
+  name: text(r?.name),
+  uid: text(r?.uid),
+  resourceVersion: text(r?.resourceVersion),
+  fieldPath: text(r?.fieldPath)
+})
+
+/** The series count is the live one for series events; plain `count` is the older, deprecated counter. */
+const countOf = (series: { readonly count?: number | null | undefined } | null | undefined, count: number | null | undefined) =>
+  opt(series?.count) ?? opt(count)
+
+export const fromCoreV1 = (e: CoreV1Event): KubeEvent => ({
+  api: "core/v1",
+  name: e.metadata.name,
+  namespace: text(e.metadata.namespace),
+  uid: e.metadata.uid,
+  resourceVersion: e.metadata.resourceVersion,
+  creationTimestamp: opt(e.metadata.creationTimestamp),
+  regarding: toRef(e.involvedObject),
+  related: e.related ? toRef(e.related) : undefined,
+  reason: text(e.reason),
+  message: text(e.message),
+  type: text(e.type),
+  action: text(e.action),
+  count: countOf(e.series, e.count),
+  firstTimestamp: opt(e.firstTimestamp),
+  lastTimestamp: opt(e.lastTimestamp),
+  eventTime: opt(e.eventTime),
+  seriesLastObservedTime: opt(e.series?.lastObservedTime),
+  reportingController: text(e.reportingComponent),
+  reportingInstance: text(e.reportingInstance),
+  sourceComponent: text(e.source?.component),
+  sourceHost: text(e.source?.host)
+})
+
+export const fromEventsV1 = (e: EventsV1Event): KubeEvent => ({
+  api: "events.k8s.io/v1",
+  name: e.metadata.name,
+  namespace: text(e.metadata.namespace),
+  uid: e.metadata.uid,
+  resourceVersion: e.metadata.resourceVersion,
+  creationTimestamp: opt(e.metadata.creationTimestamp),
+  regarding: toRef(e.regarding),
+  related: e.related ? toRef(e.related) : undefined,
+  reason: text(e.reason),
+  message: text(e.note),
+  type: text(e.type),
+  action: text(e.action),
+  count: countOf(e.series, e.deprecatedCount),
+  firstTimestamp: opt(e.deprecatedFirstTimestamp),
+  lastTimestamp: opt(e.deprecatedLastTimestamp),
+  eventTime: opt(e.eventTime),
+  seriesLastObservedTime: opt(e.series?.lastObservedTime),
+  reportingController: text(e.reportingController),
+  reportingInstance: text(e.reportingInstance),
+  sourceComponent: text(e.deprecatedSource?.component),
+  sourceHost: text(e.deprecatedSource?.host)
+})
+
+/** An object that is not a decodable Event. `name` is whatever identifies it, for the log line. */
+export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("EventDecodeError", {
+  name: Schema.String,
+  issues: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `event ${this.name} could not be decoded: ${this.issues.join("; ")}`
+  }
+}
+
+const decodeCoreV1 = Schema.decodeUnknownEither(CoreV1Event, { errors: "all" })
+const decodeEventsV1 = Schema.decodeUnknownEither(EventsV1Event, { errors: "all" })
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** Which API an object is in: its own `apiVersion`, else the API it was read from, else its field names. */
+export const apiOf = (u: unknown, readFrom?: EventApi): EventApi => {
+  if (isRecord(u)) {
+    if (u["apiVersion"] === "events.k8s.io/v1" || u["apiVersion"] === "events.k8s.io/v1beta1") return "events.k8s.io/v1"
+    if (u["apiVersion"] === "v1") return "core/v1"
+    if (readFrom !== undefined) return readFrom
+    if ("regarding" in u || "note" in u || "reportingController" in u) return "events.k8s.io/v1"
+  }
+  return readFrom ?? "core/v1"
+}
+
+/** A name for an object that failed to decode: `namespace/name`, else its uid, else "(unnamed)". */
+export const describeObject = (u: unknown): string => {
+  const meta = isRecord(u) ? u["metadata"] : undefined
+  if (isRecord(meta)) {
+    const name = typeof meta["name"] === "string" ? meta["name"] : undefined
+    const ns = typeof meta["namespace"] === "string" ? meta["namespace"] : undefined
+    if (name !== undefined) return ns !== undefined ? `${ns}/${name}` : name
+    if (typeof meta["uid"] === "string") return `uid ${meta["uid"]}`
+  }
+  return "(unnamed)"
+}
+
+const formatIssues = (error: ParseResult.ParseError): ReadonlyArray<string> =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((i) =>
+    i.path.length === 0 ? i.message : `${i.path.join(".")}: ${i.message}`
+  )
+
+/** Decodes one Event object from either API. Total: every input gives an event or an `EventDecodeError`. */
+export const decodeKubeEvent = (u: unknown, readFrom?: EventApi): Either.Either<KubeEvent, EventDecodeError> => {
+  const api = apiOf(u, readFrom)
+  const decoded = api === "core/v1"
+    ? Either.map(decodeCoreV1(u), fromCoreV1)
+    : Either.map(decodeEventsV1(u), fromEventsV1)
+  return Either.mapLeft(decoded, (e) => new EventDecodeError({ name: describeObject(u), issues: formatIssues(e) }))
+}
+
+/** The identity of one occurrence: a repeat of an event keeps its uid and gets a new resourceVersion. */
+export const occurrenceId = (e: Pick<KubeEvent, "uid" | "resourceVersion">): string => `${e.uid}:${e.resourceVersion}`

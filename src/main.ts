@@ -1,0 +1,26 @@
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Either } from "effect"
+import { readFileSync } from "node:fs"
+import { renderConfig, renderHelp } from "./cli/help.ts"
+import { loadConfig } from "./cli/load.ts"
+import { runCommand } from "./cli/program.ts"
+
+const VERSION = "0.1.0"
+
+const loaded = loadConfig({ argv: process.argv.slice(2), env: process.env, readText: (path) => readFileSync(path, "utf8") })
+
+const main: Effect.Effect<number> = Either.match(loaded, {
+  onLeft: (problems) => Effect.sync(() => (process.stderr.write(`k8s-event-collector: ${problems.message}\n`), 2)),
+  onRight: ({ command, values, origins }) => {
+    if (command === "help") return Effect.sync(() => (process.stdout.write(renderHelp(VERSION)), 0))
+    if (command === "version") return Effect.sync(() => (process.stdout.write(`${VERSION}\n`), 0))
+    if (values.printConfig) return Effect.sync(() => (process.stdout.write(renderConfig(values, origins)), 0))
+    return runCommand(values)
+  }
+})
+
+NodeRuntime.runMain(main, {
+  disableErrorReporting: true,
+  disablePrettyLogger: true,
+  teardown: (exit, onExit) => onExit(exit._tag === "Success" && typeof exit.value === "number" ? exit.value : 1)
+})

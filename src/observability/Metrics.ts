@@ -1,0 +1,52 @@
+import { Context, Layer } from "effect"
+import { Counter, Gauge, Histogram, Registry } from "prom-client"
+
+const PREFIX = "k8s_event_collector_"
+
+/** The collector's own metrics, in one registry per process (a fresh one per test). */
+export class CollectorMetrics {
+  readonly registry = new Registry()
+  readonly eventsReceived = new Counter({
+    name: `${PREFIX}events_received_total`,
+    help: "Event objects received from the source, by API and watch type",
+    labelNames: ["api", "type"] as const,
+    registers: [this.registry]
+  })
+  readonly decodeFailures = new Counter({
+    name: `${PREFIX}decode_failures_total`,
+    help: "Objects that could not be decoded as an Event and were skipped",
+    registers: [this.registry]
+  })
+  readonly recordsExported = new Counter({
+    name: `${PREFIX}records_exported_total`,
+    help: "Log records acknowledged by the OTLP backend",
+    registers: [this.registry]
+  })
+  readonly recordsDropped = new Counter({
+    name: `${PREFIX}records_dropped_total`,
+    help: "Log records given up on, by reason",
+    labelNames: ["reason"] as const,
+    registers: [this.registry]
+  })
+  readonly exportBatches = new Counter({
+    name: `${PREFIX}export_batches_total`,
+    help: "Export attempts, by outcome (success, retry, rejected)",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry]
+  })
+  readonly exportDuration = new Histogram({
+    name: `${PREFIX}export_duration_seconds`,
+    help: "Time of one export attempt",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry]
+  })
+  readonly queueDepth = new Gauge({
+    name: `${PREFIX}queue_depth`,
+    help: "Records waiting in the sink queue",
+    registers: [this.registry]
+  })
+}
+
+export class Metrics extends Context.Tag("Metrics")<Metrics, CollectorMetrics>() {
+  static readonly layer = Layer.sync(Metrics, () => new CollectorMetrics())
+}

@@ -1,0 +1,55 @@
+import { compareTimestamps, type Timestamp } from "../domain/Timestamp.ts"
+import type { KubeEvent } from "../domain/KubeEvent.ts"
+import { occurrenceTime } from "../translate/timestamp.ts"
+
+interface Seen {
+  readonly resourceVersion: string
+  readonly count: number | undefined
+  readonly time: Timestamp | undefined
+}
+
+/**
+ * Remembers the latest occurrence emitted per event uid, so a relist, a replayed watch or a MODIFIED that only
+ * touched metadata emits nothing, while a repeat (count or observation time raised) is a new occurrence.
+ * Bounded: the least recently emitted uids go first once `capacity` is reached.
+ */
+export class OccurrenceWindow {
+  readonly #seen = new Map<string, Seen>()
+  readonly #capacity: number
+
+  constructor(capacity: number) {
+    this.#capacity = capacity
+  }
+
+  get size(): number {
+    return this.#seen.size
+  }
+
+  /** Whether `e` is an occurrence not emitted before. */
+  isNew(e: KubeEvent): boolean {
+    const seen = this.#seen.get(e.uid)
+    if (seen === undefined) return true
+    if (seen.resourceVersion === e.resourceVersion) return false
+    if (e.count !== undefined && seen.count !== undefined && e.count !== seen.count) return e.count > seen.count
+    const time = occurrenceTime(e)
+    if (time !== undefined && seen.time !== undefined) return compareTimestamps(time, seen.time) > 0
+    // Neither a count nor a time tells: a new resourceVersion is all there is to go on.
+    return e.count === undefined && time === undefined
+  }
+
+  remember(e: KubeEvent): void {
+    this.#seen.delete(e.uid)
+    this.#seen.set(e.uid, { resourceVersion: e.resourceVersion, count: e.count, time: occurrenceTime(e) })
+    if (this.#seen.size > this.#capacity) {
+      const oldest = this.#seen.keys().next()
+      if (oldest.done !== true) this.#seen.delete(oldest.value)
+    }
+  }
+
+  /** Emits-once check and record in one step. */
+  admit(e: KubeEvent): boolean {
+    if (!this.isNew(e)) return false
+    this.remember(e)
+    return true
+  }
+}

@@ -1,0 +1,9 @@
+import type { EventApi } from "../domain/KubeEvent.ts"
+
+/** One object from a source, not yet decoded. Sources never emit deletions: an expired event is no occurrence. */
+export interface Change {
+  readonly type: "ADDED" | "MODIFIED"
+  readonly object: unknown
+  /** The API the object was read from, when the source knows it (list items carry no `apiVersion`). */
+  readonly api?: EventApi | undefined
+}

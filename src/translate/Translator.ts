@@ -1,0 +1,39 @@
+import { Context, Layer } from "effect"
+import type { Attributes } from "@opentelemetry/api"
+import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
+import type { KubeEvent } from "../domain/KubeEvent.ts"
+import { ResourceCache } from "./resource.ts"
+import { type Enrichment, toLogRecord } from "./toLogRecord.ts"
+
+export interface TranslatorSettings {
+  /** Attributes every record's resource starts from: `OTEL_RESOURCE_ATTRIBUTES`, service and cluster name. */
+  readonly baseAttributes: Attributes
+  readonly resourceCacheSize: number
+}
+
+/** Holds what translation shares between records (the resource cache) and stamps the observed time. */
+export class Translator extends Context.Tag("Translator")<Translator, {
+  readonly translate: (e: KubeEvent, enrichment?: Enrichment) => ReadableLogRecord
+}>() {
+  static readonly layer = (settings: TranslatorSettings) =>
+    Layer.sync(Translator, () => {
+      const resources = new ResourceCache(settings.baseAttributes, settings.resourceCacheSize)
+      return {
+        translate: (e, enrichment) => {
+          const now = Date.now()
+          return toLogRecord(e, { resources, observedAt: [Math.floor(now / 1000), (now % 1000) * 1_000_000] }, enrichment)
+        }
+      }
+    })
+}
+
+/** The base resource attributes from the configuration: explicit settings win over `OTEL_RESOURCE_ATTRIBUTES`. */
+export const baseAttributes = (opts: {
+  readonly resourceAttributes: Readonly<Record<string, string>>
+  readonly serviceName: string | undefined
+  readonly clusterName: string | undefined
+}): Attributes => ({
+  ...opts.resourceAttributes,
+  ...(opts.serviceName === undefined ? {} : { "service.name": opts.serviceName }),
+  ...(opts.clusterName === undefined ? {} : { "k8s.cluster.name": opts.clusterName })
+})

@@ -1,0 +1,103 @@
+import type { Attributes } from "@opentelemetry/api"
+import { resourceFromAttributes, type Resource } from "@opentelemetry/resources"
+import { Resource as R } from "../domain/attributes.ts"
+import type { KubeEvent, ObjectRef } from "../domain/KubeEvent.ts"
+
+/** Attributes that an enrichment step learned about the involved object (owner chain, labels, service). */
+export type ResourceAttributes = Readonly<Record<string, string>>
+
+/** Involved-object kinds whose name and uid have their own semantic-convention attributes. */
+const KIND_ATTRIBUTES: Readonly<Record<string, readonly [name: string, uid: string]>> = {
+  Pod: [R.podName, R.podUid],
+  Node: [R.nodeName, R.nodeUid],
+  ReplicaSet: [R.replicaSetName, R.replicaSetUid],
+  Deployment: [R.deploymentName, R.deploymentUid],
+  StatefulSet: [R.statefulSetName, R.statefulSetUid],
+  DaemonSet: [R.daemonSetName, R.daemonSetUid],
+  Job: [R.jobName, R.jobUid],
+  CronJob: [R.cronJobName, R.cronJobUid]
+}
+
+/**
+ * Workload names in the order the OpenTelemetry k8s-attributes guidance uses to derive `service.name`.
+ * It continues with the pod and container names; those are left out on purpose: Loki indexes `service.name`
+ * as a label, and a label per pod would be unbounded cardinality.
+ */
+const SERVICE_NAME_SOURCES = [R.deploymentName, R.replicaSetName, R.statefulSetName, R.daemonSetName, R.cronJobName, R.jobName]
+
+/** `spec.containers{name}`, `spec.initContainers{name}`, `spec.ephemeralContainers{name}` → the container name. */
+const CONTAINER_FIELD_PATH = /^spec\.(?:initContainers|containers|ephemeralContainers)\{([^}]+)\}/
+export const containerNameOf = (fieldPath: string | undefined): string | undefined =>
+  fieldPath === undefined ? undefined : CONTAINER_FIELD_PATH.exec(fieldPath)?.[1]
+
+const put = (attrs: Record<string, string>, key: string, value: string | undefined) => {
+  if (value !== undefined && value !== "") attrs[key] = value
+}
+
+/** The resource attributes of one event, before the base attributes (cluster, `OTEL_RESOURCE_ATTRIBUTES`). */
+export const eventResourceAttributes = (e: KubeEvent, enrichment: ResourceAttributes = {}): Record<string, string> => {
+  const o: ObjectRef = e.regarding
+  const attrs: Record<string, string> = {}
+  put(attrs, R.namespaceName, o.kind === "Namespace" ? o.name : o.namespace)
+  put(attrs, R.objectKind, o.kind)
+  put(attrs, R.objectName, o.name)
+  put(attrs, R.objectUid, o.uid)
+  put(attrs, R.objectApiVersion, o.apiVersion)
+  put(attrs, R.objectFieldPath, o.fieldPath)
+  put(attrs, R.objectResourceVersion, o.resourceVersion)
+  const kindAttrs = o.kind === undefined ? undefined : KIND_ATTRIBUTES[o.kind]
+  if (kindAttrs !== undefined) {
+    put(attrs, kindAttrs[0], o.name)
+    put(attrs, kindAttrs[1], o.uid)
+  }
+  // The kubelet names its node in `source.host`; for any other object that is where the event happened.
+  if (attrs[R.nodeName] === undefined) put(attrs, R.nodeName, e.sourceHost)
+  put(attrs, R.containerName, containerNameOf(o.fieldPath))
+  Object.assign(attrs, enrichment)
+  if (attrs[R.serviceName] === undefined) {
+    const source = SERVICE_NAME_SOURCES.find((k) => attrs[k] !== undefined)
+    if (source !== undefined) put(attrs, R.serviceName, attrs[source])
+  }
+  if (attrs[R.serviceName] !== undefined && attrs[R.serviceNamespace] === undefined) {
+    put(attrs, R.serviceNamespace, attrs[R.namespaceName])
+  }
+  return attrs
+}
+
+/**
+ * Interns `Resource` objects by attribute set. The OTLP encoder groups a batch's records by `Resource`
+ * identity, so one object per distinct set keeps a batch's events about one object under one ResourceLogs,
+ * and saves building the same resource again for every repeat of an event. Bounded, least recently used out.
+ */
+export class ResourceCache {
+  readonly #entries = new Map<string, Resource>()
+  readonly #capacity: number
+  readonly #base: Attributes
+
+  constructor(base: Attributes, capacity = 10_000) {
+    this.#base = base
+    this.#capacity = capacity
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+
+  resourceFor(attrs: Readonly<Record<string, string>>): Resource {
+    let key = ""
+    for (const k in attrs) key += `${k}\u0000${attrs[k]}\u0001`
+    const hit = this.#entries.get(key)
+    if (hit !== undefined) {
+      this.#entries.delete(key)
+      this.#entries.set(key, hit)
+      return hit
+    }
+    const resource = resourceFromAttributes({ ...this.#base, ...attrs })
+    if (this.#entries.size >= this.#capacity) {
+      const oldest = this.#entries.keys().next()
+      if (oldest.done !== true) this.#entries.delete(oldest.value)
+    }
+    this.#entries.set(key, resource)
+    return resource
+  }
+}

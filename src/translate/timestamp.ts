@@ -1,0 +1,14 @@
+import type { KubeEvent } from "../domain/KubeEvent.ts"
+import type { Timestamp } from "../domain/Timestamp.ts"
+
+/**
+ * When the occurrence a record stands for happened: the newest observation first. A repeat raises
+ * `series.lastObservedTime` (new-style events) or `lastTimestamp` (old-style), so those win; `eventTime` and
+ * `firstTimestamp` are the first occurrence; the object's creation is the last resort.
+ */
+export const occurrenceTime = (e: KubeEvent): Timestamp | undefined =>
+  e.seriesLastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.creationTimestamp
+
+/** When the event (the series of occurrences) started. */
+export const startTime = (e: KubeEvent): Timestamp | undefined =>
+  e.firstTimestamp ?? e.eventTime ?? e.creationTimestamp

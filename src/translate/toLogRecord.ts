@@ -1,0 +1,63 @@
+import type { HrTime } from "@opentelemetry/api"
+import type { LogAttributes } from "@opentelemetry/api-logs"
+import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
+import { EVENT_NAME, Record as A, SCOPE_NAME } from "../domain/attributes.ts"
+import { type KubeEvent, occurrenceId } from "../domain/KubeEvent.ts"
+import { toHrTime } from "../domain/Timestamp.ts"
+import { eventResourceAttributes, type ResourceAttributes, type ResourceCache } from "./resource.ts"
+import { severityOfType, type Severity } from "./severity.ts"
+import { occurrenceTime, startTime } from "./timestamp.ts"
+
+export interface TranslateContext {
+  readonly resources: ResourceCache
+  /** When the collector saw the event: the record's ObservedTimestamp. */
+  readonly observedAt: HrTime
+}
+
+/** What the pipeline stages learned about an event before translation. */
+export interface Enrichment {
+  readonly resource?: ResourceAttributes
+  /** A severity rule's verdict, replacing the one derived from the event's type. */
+  readonly severity?: Severity
+  readonly attributes?: LogAttributes
+}
+
+/** One scope object for every record: the encoder groups by scope identity too. */
+export const INSTRUMENTATION_SCOPE = { name: SCOPE_NAME }
+
+/**
+ * Translates one event occurrence into a log record. Pure and total: no field of a decoded event can make it
+ * throw, and the same input gives the same record (the resource cache only interns equal objects).
+ */
+export const toLogRecord = (e: KubeEvent, ctx: TranslateContext, enrichment: Enrichment = {}): ReadableLogRecord => {
+  const attributes: Record<string, string | number> = {}
+  const put = (key: string, value: string | number | undefined) => {
+    if (value !== undefined) attributes[key] = value
+  }
+  put(A.reason, e.reason)
+  put(A.action, e.action)
+  put(A.name, e.name)
+  put(A.uid, e.uid)
+  put(A.count, e.count)
+  put(A.reportingController, e.reportingController)
+  put(A.reportingInstance, e.reportingInstance)
+  put(A.sourceComponent, e.sourceComponent)
+  put(A.sourceHost, e.sourceHost)
+  put(A.startTime, startTime(e)?.iso)
+  put(A.recordUid, occurrenceId(e))
+  const when = occurrenceTime(e)
+  const severity = enrichment.severity ?? severityOfType(e.type)
+  const record: ReadableLogRecord = {
+    hrTime: when === undefined ? ctx.observedAt : toHrTime(when),
+    hrTimeObserved: ctx.observedAt,
+    resource: ctx.resources.resourceFor(eventResourceAttributes(e, enrichment.resource)),
+    instrumentationScope: INSTRUMENTATION_SCOPE,
+    attributes: enrichment.attributes === undefined ? attributes : { ...attributes, ...enrichment.attributes },
+    droppedAttributesCount: 0,
+    eventName: EVENT_NAME,
+    ...(severity.number === undefined ? {} : { severityNumber: severity.number }),
+    ...(severity.text === undefined ? {} : { severityText: severity.text }),
+    ...(e.message === undefined ? {} : { body: e.message })
+  }
+  return record
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: "forks",
+    // CI has two cores; the end-to-end suites start child processes and servers.
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } }
+  }
+})
