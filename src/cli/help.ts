@@ -35,7 +35,7 @@ export const renderHelp = (version: string): string => {
     lines.push(`      ${s.help}`)
     const details = [
       s.env !== undefined && s.env.length > 0 ? `env: ${s.env.map((e) => e.name).join(", then ")}` : undefined,
-      `file: ${key}`,
+      key === "config" ? undefined : `file: ${key}`,
       s.defaultText !== undefined ? `default: ${s.defaultText}` : s.default !== undefined ? `default: ${showValue(s.default)}` : undefined
     ].filter((d) => d !== undefined)
     lines.push(`      (${details.join("; ")})`)

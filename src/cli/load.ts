@@ -16,7 +16,8 @@ export class ConfigProblems extends Schema.TaggedError<ConfigProblems>()("Config
 }
 
 export type Command = "run" | "demo" | "help" | "version"
-const COMMANDS: ReadonlyArray<string> = ["run", "demo", "help", "version"]
+const COMMANDS: ReadonlyArray<Command> = ["run", "demo", "help", "version"]
+const isCommand = (s: string): s is Command => COMMANDS.some((c) => c === s)
 
 export interface Loaded {
   readonly command: Command
@@ -56,17 +57,11 @@ const fromArgv = (argv: ReadonlyArray<string>, problems: Array<string>) => {
     ])
   })
   let command: Command = "run"
-  const positionals = parsed.positionals
-  if (positionals.length > 0) {
-    const first = positionals[0] ?? ""
-    if (COMMANDS.includes(first)) command = first as Command
-    else problems.push(`unknown command ${JSON.stringify(first)}: the commands are run (the default) and demo`)
-    for (const extra of positionals.slice(1)) problems.push(`unexpected argument ${JSON.stringify(extra)}`)
-  }
+  let asked: "help" | "version" | undefined
   for (const token of parsed.tokens ?? []) {
     if (token.kind !== "option") continue
-    if (token.name === "help") command = "help"
-    else if (token.name === "version") command = command === "help" ? "help" : "version"
+    if (token.name === "help") asked = "help"
+    else if (token.name === "version") asked = asked ?? "version"
     else {
       const key = BY_FLAG.get(token.name)
       if (key === undefined) {
@@ -80,7 +75,13 @@ const fromArgv = (argv: ReadonlyArray<string>, problems: Array<string>) => {
       }
     }
   }
-  return { command, raw }
+  const [first, ...extra] = parsed.positionals
+  if (first !== undefined) {
+    if (isCommand(first)) command = first
+    else problems.push(`unknown command ${JSON.stringify(first)}: the commands are run (the default) and demo`)
+    for (const e of extra) problems.push(`unexpected argument ${JSON.stringify(e)}`)
+  }
+  return { command: asked ?? command, raw }
 }
 
 const fromEnv = (env: LoadInput["env"]) => {

@@ -61,8 +61,11 @@ const toRef = (r: ObjectReference | null | undefined): ObjectRef => ({
 })
 
 /** The series count is the live one for series events; plain `count` is the older, deprecated counter. */
-const countOf = (series: { readonly count?: number | null | undefined } | null | undefined, count: number | null | undefined) =>
-  opt(series?.count) ?? opt(count)
+const countOf = (series: { readonly count?: number | null | undefined } | null | undefined, count: number | null | undefined) => {
+  const n = opt(series?.count) ?? opt(count)
+  // Kubernetes counts are int32; anything else is not a count an OTLP int64 attribute can carry.
+  return n !== undefined && Number.isSafeInteger(n) ? n : undefined
+}
 
 export const fromCoreV1 = (e: CoreV1Event): KubeEvent => ({
   api: "core/v1",
@@ -150,13 +153,24 @@ export const describeObject = (u: unknown): string => {
   return "(unnamed)"
 }
 
-const formatIssues = (error: ParseResult.ParseError): ReadonlyArray<string> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((i) =>
+/**
+ * One line per problem, as `path: message`. An optional field that fails reports each alternative (`Expected
+ * null`, `Expected undefined`); only the alternative that says what is wrong is kept.
+ */
+const formatIssues = (error: ParseResult.ParseError): ReadonlyArray<string> => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const useful = issues.filter((i) => !/^Expected (null|undefined), actual/.test(i.message))
+  return (useful.length > 0 ? useful : issues).map((i) =>
     i.path.length === 0 ? i.message : `${i.path.join(".")}: ${i.message}`
   )
+}
 
 /** Decodes one Event object from either API. Total: every input gives an event or an `EventDecodeError`. */
 export const decodeKubeEvent = (u: unknown, readFrom?: EventApi): Either.Either<KubeEvent, EventDecodeError> => {
+  if (!isRecord(u)) {
+    const found = u === null ? "null" : Array.isArray(u) ? "an array" : `a ${typeof u}`
+    return Either.left(new EventDecodeError({ name: describeObject(u), issues: [`expected an Event object, found ${found}`] }))
+  }
   const api = apiOf(u, readFrom)
   const decoded = api === "core/v1"
     ? Either.map(decodeCoreV1(u), fromCoreV1)

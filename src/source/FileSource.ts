@@ -2,6 +2,7 @@ import { Effect, Either, Schema } from "effect"
 import { readFile } from "node:fs/promises"
 import { parseAllDocuments } from "yaml"
 import type { Change } from "./Change.ts"
+import { jsonErrorOffset } from "./jsonSyntax.ts"
 
 /** The dump could not be read or is not one of the accepted shapes. */
 export class DumpError extends Schema.TaggedError<DumpError>()("DumpError", {
@@ -18,7 +19,9 @@ const WatchEvent = Schema.Struct({
   object: Schema.Unknown
 })
 const List = Schema.Struct({ items: Schema.Array(Schema.Unknown) })
-const Dump = Schema.Union(List, Schema.Array(Schema.Unknown), WatchEvent, Schema.Struct({ metadata: Schema.Unknown }))
+/** A single Event object on its own. */
+const SingleEvent = Schema.Struct({ metadata: Schema.Object })
+const Dump = Schema.Union(List, Schema.Array(Schema.Unknown), WatchEvent, SingleEvent)
 const decodeDump = Schema.decodeUnknownEither(Dump)
 const decodeWatchEvent = Schema.decodeUnknownEither(WatchEvent)
 
@@ -38,12 +41,12 @@ export const lineColumn = (text: string, offset: number): string => {
 }
 
 const jsonErrorAt = (text: string, error: unknown, lineOffset = 0): string => {
-  const message = error instanceof Error ? error.message : String(error)
-  const position = /position (\d+)/.exec(message)
-  if (position?.[1] === undefined) return `invalid JSON: ${message}`
-  const where = lineColumn(text, Number(position[1]))
-  const adjusted = lineOffset === 0 ? where : where.replace(/^line (\d+)/, (_, n: string) => `line ${Number(n) + lineOffset}`)
-  return `invalid JSON at ${adjusted}: ${message.replace(/ in JSON at position \d+.*$/, "").replace(/ \(line \d+ column \d+\)$/, "")}`
+  const message = (error instanceof Error ? error.message : String(error)).split(", \"")[0] ?? ""
+  const offset = jsonErrorOffset(text)
+  if (offset === undefined) return `invalid JSON: ${message}`
+  const where = lineColumn(text, offset).replace(/^line (\d+)/, (_, n: string) => `line ${Number(n) + lineOffset}`)
+  const near = JSON.stringify(text.slice(offset, offset + 20))
+  return `invalid JSON at ${where} (near ${near}): ${message}`
 }
 
 const watchEventChange = (e: typeof WatchEvent.Type): Change | undefined =>

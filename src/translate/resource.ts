@@ -6,17 +6,31 @@ import type { KubeEvent, ObjectRef } from "../domain/KubeEvent.ts"
 /** Attributes that an enrichment step learned about the involved object (owner chain, labels, service). */
 export type ResourceAttributes = Readonly<Record<string, string>>
 
-/** Involved-object kinds whose name and uid have their own semantic-convention attributes. */
+/**
+ * Involved-object kinds whose name and uid have their own semantic-convention attributes, by lower-case kind:
+ * real clusters send `deployment` as well as `Deployment`.
+ */
 const KIND_ATTRIBUTES: Readonly<Record<string, readonly [name: string, uid: string]>> = {
-  Pod: [R.podName, R.podUid],
-  Node: [R.nodeName, R.nodeUid],
-  ReplicaSet: [R.replicaSetName, R.replicaSetUid],
-  Deployment: [R.deploymentName, R.deploymentUid],
-  StatefulSet: [R.statefulSetName, R.statefulSetUid],
-  DaemonSet: [R.daemonSetName, R.daemonSetUid],
-  Job: [R.jobName, R.jobUid],
-  CronJob: [R.cronJobName, R.cronJobUid]
+  pod: [R.podName, R.podUid],
+  node: [R.nodeName, R.nodeUid],
+  replicaset: [R.replicaSetName, R.replicaSetUid],
+  deployment: [R.deploymentName, R.deploymentUid],
+  statefulset: [R.statefulSetName, R.statefulSetUid],
+  daemonset: [R.daemonSetName, R.daemonSetUid],
+  job: [R.jobName, R.jobUid],
+  cronjob: [R.cronJobName, R.cronJobUid]
 }
+
+/**
+ * Well-known cluster-scoped kinds. Some components write a namespace into the reference of such an object (the
+ * fixtures have Nodes "in" openshift-apiserver); a namespace label on those records would file them wrongly.
+ */
+const CLUSTER_SCOPED = new Set([
+  "node", "namespace", "persistentvolume", "storageclass", "clusterrole", "clusterrolebinding", "customresourcedefinition",
+  "priorityclass", "csidriver", "csinode", "volumeattachment", "validatingwebhookconfiguration",
+  "mutatingwebhookconfiguration", "apiservice", "runtimeclass", "ingressclass", "certificatesigningrequest",
+  "clusterversion", "clusteroperator", "machineconfigpool", "machineconfig"
+])
 
 /**
  * Workload names in the order the OpenTelemetry k8s-attributes guidance uses to derive `service.name`.
@@ -38,14 +52,15 @@ const put = (attrs: Record<string, string>, key: string, value: string | undefin
 export const eventResourceAttributes = (e: KubeEvent, enrichment: ResourceAttributes = {}): Record<string, string> => {
   const o: ObjectRef = e.regarding
   const attrs: Record<string, string> = {}
-  put(attrs, R.namespaceName, o.kind === "Namespace" ? o.name : o.namespace)
+  const kind = o.kind?.toLowerCase()
+  put(attrs, R.namespaceName, kind === "namespace" ? o.name : kind !== undefined && CLUSTER_SCOPED.has(kind) ? undefined : o.namespace)
   put(attrs, R.objectKind, o.kind)
   put(attrs, R.objectName, o.name)
   put(attrs, R.objectUid, o.uid)
   put(attrs, R.objectApiVersion, o.apiVersion)
   put(attrs, R.objectFieldPath, o.fieldPath)
   put(attrs, R.objectResourceVersion, o.resourceVersion)
-  const kindAttrs = o.kind === undefined ? undefined : KIND_ATTRIBUTES[o.kind]
+  const kindAttrs = kind === undefined ? undefined : KIND_ATTRIBUTES[kind]
   if (kindAttrs !== undefined) {
     put(attrs, kindAttrs[0], o.name)
     put(attrs, kindAttrs[1], o.uid)
@@ -84,8 +99,8 @@ export class ResourceCache {
   }
 
   resourceFor(attrs: Readonly<Record<string, string>>): Resource {
-    let key = ""
-    for (const k in attrs) key += `${k}\u0000${attrs[k]}\u0001`
+    // Sorted, and JSON-quoted so that no key or value can run into the next one.
+    const key = JSON.stringify(Object.entries(attrs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
     const hit = this.#entries.get(key)
     if (hit !== undefined) {
       this.#entries.delete(key)

@@ -3,7 +3,7 @@ import type { LogAttributes } from "@opentelemetry/api-logs"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { EVENT_NAME, Record as A, SCOPE_NAME } from "../domain/attributes.ts"
 import { type KubeEvent, occurrenceId } from "../domain/KubeEvent.ts"
-import { toHrTime } from "../domain/Timestamp.ts"
+import { toHrTime, toUtcIso } from "../domain/Timestamp.ts"
 import { eventResourceAttributes, type ResourceAttributes, type ResourceCache } from "./resource.ts"
 import { severityOfType, type Severity } from "./severity.ts"
 import { occurrenceTime, startTime } from "./timestamp.ts"
@@ -43,7 +43,8 @@ export const toLogRecord = (e: KubeEvent, ctx: TranslateContext, enrichment: Enr
   put(A.reportingInstance, e.reportingInstance)
   put(A.sourceComponent, e.sourceComponent)
   put(A.sourceHost, e.sourceHost)
-  put(A.startTime, startTime(e)?.iso)
+  const start = startTime(e)
+  put(A.startTime, start === undefined ? undefined : toUtcIso(start))
   put(A.recordUid, occurrenceId(e))
   const when = occurrenceTime(e)
   const severity = enrichment.severity ?? severityOfType(e.type)

@@ -1,0 +1,163 @@
+import { describe, expect, it } from "vitest"
+import { Duration, Either } from "effect"
+import { loadConfig, type Loaded } from "../../src/cli/load.ts"
+import { renderConfig, renderHelp } from "../../src/cli/help.ts"
+import { OPTIONS } from "../../src/cli/options.ts"
+
+const files = (map: Record<string, string>) => (path: string) => {
+  const text = map[path]
+  if (text === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`)
+  return text
+}
+
+const load = (argv: ReadonlyArray<string>, env: Record<string, string> = {}, fileMap: Record<string, string> = {}) =>
+  loadConfig({ argv, env, readText: files(fileMap) })
+
+const ok = (r: Either.Either<Loaded, { problems: ReadonlyArray<string> }>): Loaded => {
+  if (Either.isLeft(r)) throw new Error(`unexpected problems: ${r.left.problems.join("; ")}`)
+  return r.right
+}
+const problems = (r: Either.Either<Loaded, { problems: ReadonlyArray<string> }>): ReadonlyArray<string> => {
+  if (Either.isRight(r)) throw new Error("expected problems, got a configuration")
+  return r.left.problems
+}
+
+describe("loadConfig", () => {
+  it("gives the documented defaults", () => {
+    const { values, command } = ok(load([]))
+    expect(command).toBe("run")
+    expect(values.source).toEqual({ kind: "kube" })
+    expect(values.exporter).toBe("otlp")
+    expect(values.otlpEndpoint).toBe("http://localhost:4318/v1/logs")
+    expect(values.otlpProtocol).toBe("http/protobuf")
+    expect(values.otlpCompression).toBe("gzip")
+    expect(Duration.toMillis(values.otlpTimeout)).toBe(10_000)
+    expect(values.batchSize).toBe(512)
+    expect(Duration.toMillis(values.batchLinger)).toBe(200)
+    expect(values.queueSize).toBe(10_000)
+    expect(values.clusterName).toBeUndefined()
+  })
+
+  it("takes flags over the environment over the file", () => {
+    const file = "batchSize: 10\nqueueSize: 20\nclusterName: from-file\nbatchLinger: 1s\n"
+    const { values, origins } = ok(load(
+      ["--config", "c.yaml", "--batch-size", "30"],
+      { K8S_EVENT_COLLECTOR_BATCH_SIZE: "40", K8S_EVENT_COLLECTOR_QUEUE_SIZE: "50" },
+      { "c.yaml": file }
+    ))
+    expect(values.batchSize).toBe(30)
+    expect(origins.batchSize).toBe("--batch-size")
+    expect(values.queueSize).toBe(50)
+    expect(origins.queueSize).toBe("env K8S_EVENT_COLLECTOR_QUEUE_SIZE")
+    expect(values.clusterName).toBe("from-file")
+    expect(origins.clusterName).toBe("c.yaml: clusterName")
+    expect(Duration.toMillis(values.batchLinger)).toBe(1000)
+  })
+
+  it("reads the config path from the environment too", () => {
+    const { values } = ok(load([], { K8S_EVENT_COLLECTOR_CONFIG: "c.yaml" }, { "c.yaml": "exporter: console\n" }))
+    expect(values.exporter).toBe("console")
+  })
+
+  it("follows the OTLP environment variables: the logs endpoint as is, the base endpoint with /v1/logs", () => {
+    expect(ok(load([], { OTEL_EXPORTER_OTLP_ENDPOINT: "https://otel:4318/" })).values.otlpEndpoint).toBe("https://otel:4318/v1/logs")
+    expect(ok(load([], { OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel:4318/base" })).values.otlpEndpoint).toBe("http://otel:4318/base/v1/logs")
+    expect(ok(load([], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://ignored:4318",
+      OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "http://otel:9999/custom"
+    })).values.otlpEndpoint).toBe("http://otel:9999/custom")
+    expect(ok(load(["--otlp-endpoint", "http://c:4318"])).values.otlpEndpoint).toBe("http://c:4318/v1/logs")
+    expect(ok(load(["--otlp-endpoint", "http://c:4318/v1/logs"])).values.otlpEndpoint).toBe("http://c:4318/v1/logs")
+    const env = { OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: "http/protobuf" }
+    expect(ok(load([], env)).values.otlpProtocol).toBe("http/protobuf")
+    expect(ok(load([], { OTEL_EXPORTER_OTLP_TIMEOUT: "2500" })).values.otlpTimeout).toEqual(Duration.millis(2500))
+    expect(ok(load([], { OTEL_EXPORTER_OTLP_HEADERS: "a=1,b=x%20y" })).values.otlpHeaders).toEqual({ a: "1", b: "x y" })
+    expect(ok(load([], { OTEL_LOGS_EXPORTER: "console" })).values.exporter).toBe("console")
+  })
+
+  it("merges OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME and the cluster name", () => {
+    const { values } = ok(load(["--cluster-name", "prod-eu"], {
+      OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod,team=sre",
+      OTEL_SERVICE_NAME: "events"
+    }))
+    expect(values.resourceAttributes).toEqual({ "deployment.environment": "prod", team: "sre" })
+    expect(values.serviceName).toBe("events")
+    expect(values.clusterName).toBe("prod-eu")
+  })
+
+  it("parses every documented option from the file", () => {
+    const file = [
+      "source: file:/tmp/x.json", "exporter: none", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
+      "otlpHeaders: {authorization: Bearer t}", "otlpCompression: none", "otlpTimeout: 3s", "clusterName: c",
+      "resourceAttributes: {a: b}", "serviceName: s", "batchSize: 7", "batchLinger: 50ms", "queueSize: 99",
+      "retryInitial: 10ms", "retryMax: 1m", "retryGiveUp: 1h30m", "logLevel: debug", "logFormat: logfmt", "printConfig: true"
+    ].join("\n")
+    const { values } = ok(load(["--config", "all.yaml"], {}, { "all.yaml": file }))
+    expect(values).toMatchObject({
+      source: { kind: "file", path: "/tmp/x.json" }, exporter: "none", otlpEndpoint: "http://h:1/v1/logs",
+      otlpProtocol: "http/json", otlpHeaders: { authorization: "Bearer t" }, otlpCompression: "none", clusterName: "c",
+      resourceAttributes: { a: "b" }, serviceName: "s", batchSize: 7, queueSize: 99, logLevel: "debug", logFormat: "logfmt",
+      printConfig: true
+    })
+    expect(Duration.toMillis(values.retryGiveUp ?? Duration.zero)).toBe(5_400_000)
+    expect(Duration.toMillis(values.retryMax)).toBe(60_000)
+    // The file above sets every option but --config itself.
+    expect(file.split("\n")).toHaveLength(Object.keys(OPTIONS).length - 1)
+  })
+
+  it("lists every problem at once, each with where it came from", () => {
+    const file = "batchSize: lots\nbogus: 1\notlpProtocol: grpc\n"
+    const found = problems(load(
+      ["--config", "c.yaml", "--queue-size", "-3", "--batch-linger", "soon", "--frobnicate", "--exporter"],
+      { OTEL_EXPORTER_OTLP_ENDPOINT: "ftp://nope" },
+      { "c.yaml": file }
+    ))
+    expect(found).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^c\.yaml: batchSize: must be a whole number/),
+      expect.stringMatching(/^c\.yaml: bogus: not an option/),
+      expect.stringMatching(/^c\.yaml: otlpProtocol: grpc is not supported/),
+      expect.stringMatching(/^--queue-size: must be a whole number from 1/),
+      expect.stringMatching(/^--batch-linger: must be a duration/),
+      expect.stringMatching(/^--frobnicate: unknown option/),
+      expect.stringMatching(/^--exporter: needs a value/),
+      expect.stringMatching(/^env OTEL_EXPORTER_OTLP_ENDPOINT: must be an http/)
+    ]))
+    expect(found).toHaveLength(8)
+  })
+
+  it("reports an unreadable or malformed config file with its position", () => {
+    expect(problems(load(["--config", "missing.yaml"]))[0]).toMatch(/missing\.yaml: cannot read the configuration file: ENOENT/)
+    expect(problems(load(["--config", "bad.yaml"], {}, { "bad.yaml": "batchSize: [1,\n" }))[0]).toMatch(/^bad\.yaml:\d+:\d+: invalid YAML/)
+    expect(problems(load(["--config", "list.yaml"], {}, { "list.yaml": "- a\n- b\n" }))[0]).toMatch(/must be a mapping/)
+  })
+
+  it("suggests the flag that was meant", () => {
+    expect(problems(load(["--batchsize", "3"]))[0]).toMatch(/did you mean --batch-size\?/)
+  })
+
+  it("knows the commands", () => {
+    expect(ok(load(["demo"])).command).toBe("demo")
+    expect(ok(load(["--help"])).command).toBe("help")
+    expect(ok(load(["--version"])).command).toBe("version")
+    expect(problems(load(["deploy"]))[0]).toMatch(/unknown command "deploy"/)
+  })
+})
+
+describe("help and --print-config", () => {
+  it("documents every option with its environment variables", () => {
+    const help = renderHelp("1.2.3")
+    for (const spec of Object.values(OPTIONS)) {
+      expect(help).toContain(`--${spec.flag}`)
+      for (const env of spec.env ?? []) expect(help).toContain(env.name)
+    }
+  })
+
+  it("redacts secrets and names where each value came from", () => {
+    const { values, origins } = ok(load(["--batch-size", "9"], { OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20s3cret" }))
+    const text = renderConfig(values, origins)
+    expect(text).not.toContain("s3cret")
+    expect(text).toContain("authorization: <redacted>")
+    expect(text).toContain("batchSize: 9  # from --batch-size")
+    expect(text).toContain("batchLinger: 200ms")
+  })
+})

@@ -1,0 +1,42 @@
+/** Runs the collector's CLI as a real child process, the way a user does. */
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+
+export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url))
+export const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url))
+/** `shared/` sits beside the repository: in this workspace and in CI's clean clone alike. */
+export const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/openshift-events/", import.meta.url))
+
+export interface CliResult {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Environment without the caller's OTEL_* settings, so a developer's shell cannot change a test. */
+export const cleanEnv = (extra: Record<string, string> = {}): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith("OTEL_") && !k.startsWith("K8S_")) env[k] = v
+  }
+  return { ...env, ...extra }
+}
+
+export const runCli = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; timeoutMs?: number } = {}) =>
+  new Promise<CliResult>((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env: options.env ?? cleanEnv(), cwd: REPO_ROOT })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error(`CLI did not finish within ${options.timeoutMs ?? 60_000} ms\nstderr:\n${stderr}`))
+    }, options.timeoutMs ?? 60_000)
+    child.on("error", reject)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
