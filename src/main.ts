@@ -1,5 +1,5 @@
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Either } from "effect"
+import { Cause, Effect, Either, Exit } from "effect"
 import { readFileSync } from "node:fs"
 import { renderConfig, renderHelp } from "./cli/help.ts"
 import { loadConfig } from "./cli/load.ts"
@@ -15,12 +15,14 @@ const main: Effect.Effect<number> = Either.match(loaded, {
     if (command === "help") return Effect.sync(() => (process.stdout.write(renderHelp(VERSION)), 0))
     if (command === "version") return Effect.sync(() => (process.stdout.write(`${VERSION}\n`), 0))
     if (values.printConfig) return Effect.sync(() => (process.stdout.write(renderConfig(values, origins)), 0))
-    return runCommand(values)
+    return runCommand(command, values, origins)
   }
 })
 
 NodeRuntime.runMain(main, {
   disableErrorReporting: true,
   disablePrettyLogger: true,
-  teardown: (exit, onExit) => onExit(exit._tag === "Success" && typeof exit.value === "number" ? exit.value : 1)
+  // SIGTERM and SIGINT interrupt the main fiber; a stop that went as planned is a success.
+  teardown: (exit, onExit) =>
+    onExit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? 0 : 1)
 })

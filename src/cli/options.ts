@@ -77,6 +77,102 @@ export const OPTIONS = {
     defaultText: "kube",
     help: "Where events come from: the Kubernetes API (kube), or a `kubectl get events -o json|yaml` dump (file:PATH), exported once, after which the process exits."
   }),
+  kubeconfig: option({
+    flag: "kubeconfig",
+    valueName: "PATH",
+    parse: V.text,
+    defaultText: "$KUBECONFIG (one or more files), ~/.kube/config, then the in-cluster service account",
+    help: "The kubeconfig for --source kube."
+  }),
+  context: option({
+    flag: "context",
+    env: [{ name: "K8S_EVENT_COLLECTOR_CONTEXT" }],
+    valueName: "NAME",
+    parse: V.text,
+    defaultText: "the kubeconfig's current context",
+    help: "The kubeconfig context to use."
+  }),
+  namespaces: option({
+    flag: "namespaces",
+    env: [{ name: "K8S_EVENT_COLLECTOR_NAMESPACES" }],
+    valueName: "A,B,...",
+    parse: V.list,
+    default: [],
+    defaultText: "all, with one cluster-wide watch",
+    help: "Watch only these namespaces (one watch each; needs only a Role in each)."
+  }),
+  api: option({
+    flag: "api",
+    env: [{ name: "K8S_EVENT_COLLECTOR_API" }],
+    valueName: "core/v1|events.k8s.io/v1",
+    parse: V.oneOf("core/v1", "events.k8s.io/v1"),
+    default: "core/v1",
+    help: "Which Event API to read. Both serve the same objects, so only one is ever read."
+  }),
+  mode: option({
+    flag: "mode",
+    env: [{ name: "K8S_EVENT_COLLECTOR_MODE" }],
+    valueName: "watch|poll",
+    parse: V.oneOf("watch", "poll"),
+    default: "watch",
+    help: "watch: list, then follow changes as they happen. poll: list every --poll-interval, for clusters that forbid watch."
+  }),
+  pollInterval: option({
+    flag: "poll-interval",
+    env: [{ name: "K8S_EVENT_COLLECTOR_POLL_INTERVAL" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(60),
+    help: "Time between two lists in poll mode."
+  }),
+  listPageSize: option({
+    flag: "list-page-size",
+    env: [{ name: "K8S_EVENT_COLLECTOR_LIST_PAGE_SIZE" }],
+    valueName: "N",
+    parse: V.wholeNumber(1, 10_000),
+    default: 500,
+    help: "Events per list page (`limit`)."
+  }),
+  watchTimeout: option({
+    flag: "watch-timeout",
+    env: [{ name: "K8S_EVENT_COLLECTOR_WATCH_TIMEOUT" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.minutes(5),
+    help: "How long the server keeps one watch open (stretched by a random 0-100 %); it is then resumed from the last resourceVersion."
+  }),
+  watchIdleTimeout: option({
+    flag: "watch-idle-timeout",
+    env: [{ name: "K8S_EVENT_COLLECTOR_WATCH_IDLE_TIMEOUT" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(60),
+    help: "A watch that delivers nothing, not even a bookmark, for this long is taken for dead and started again."
+  }),
+  apiRetryInitial: option({
+    flag: "api-retry-initial",
+    env: [{ name: "K8S_EVENT_COLLECTOR_API_RETRY_INITIAL" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(1),
+    help: "First wait after a failed call to the Kubernetes API; it doubles, with jitter."
+  }),
+  apiRetryMax: option({
+    flag: "api-retry-max",
+    env: [{ name: "K8S_EVENT_COLLECTOR_API_RETRY_MAX" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(30),
+    help: "Longest wait between two calls to a failing Kubernetes API (a longer Retry-After is honoured)."
+  }),
+  shutdownTimeout: option({
+    flag: "shutdown-timeout",
+    env: [{ name: "K8S_EVENT_COLLECTOR_SHUTDOWN_TIMEOUT" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(20),
+    help: "On SIGTERM or SIGINT, how long to wait for the queued records to be delivered before exiting."
+  }),
   exporter: option({
     flag: "exporter",
     env: [{ name: "OTEL_LOGS_EXPORTER" }],
@@ -84,6 +180,15 @@ export const OPTIONS = {
     parse: V.oneOf("otlp", "console", "none"),
     default: "otlp",
     help: "otlp sends to an OTLP/HTTP endpoint; console prints one OTLP/JSON record per line on stdout; none discards."
+  }),
+  consoleFormat: option({
+    flag: "console-format",
+    env: [{ name: "K8S_EVENT_COLLECTOR_CONSOLE_FORMAT" }],
+    valueName: "json|text",
+    parse: V.oneOf("json", "text"),
+    default: "json",
+    defaultText: "json (text for the demo)",
+    help: "With --exporter console: json prints each record as an OTLP/JSON request; text prints one readable line."
   }),
   otlpEndpoint: option({
     flag: "otlp-endpoint",

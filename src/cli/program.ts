@@ -3,13 +3,18 @@
  * result: 0 done, 1 records could not be delivered, 2 invalid configuration or input.
  */
 import { Duration, Effect, Layer, Logger, LogLevel, Schema, Stream } from "effect"
+import type { KubeConfig } from "@kubernetes/client-node"
+import { runScenario, simKubeConfig, startSimServer } from "../sim/index.ts"
+import { eventChanges, type SourceSettings } from "../source/EventSource.ts"
+import { KubeApi, type WatchTarget } from "../source/KubeApi.ts"
+import { type KubeConfigError, loadKubeConfig } from "../source/kubeconfig.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { runPipeline } from "../pipeline/pipeline.ts"
 import { consoleLayer } from "../sink/console.ts"
 import { LogExporter } from "../sink/LogExporter.ts"
 import { otlpLayer } from "../sink/otlp.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
-import { readDump } from "../source/FileSource.ts"
+import { type DumpError, readDump } from "../source/FileSource.ts"
 import { baseAttributes, Translator } from "../translate/Translator.ts"
 import type { OptionValues } from "./options.ts"
 
@@ -42,7 +47,7 @@ export const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter> =>
     case "none":
       return LogExporter.none
     case "console":
-      return consoleLayer()
+      return consoleLayer(values.consoleFormat)
     case "otlp":
       return otlpLayer({
         endpoint: values.otlpEndpoint,
@@ -87,16 +92,78 @@ export const runFile = (path: string, values: OptionValues) =>
     }
   }).pipe(Effect.provide(pipelineLayer(values, Duration.minutes(2))))
 
+export const sourceSettings = (values: OptionValues): SourceSettings => {
+  const namespaces: ReadonlyArray<string | undefined> = values.namespaces.length === 0 ? [undefined] : values.namespaces
+  return {
+    targets: namespaces.map((namespace): WatchTarget => ({ api: values.api, namespace, fieldSelector: undefined })),
+    mode: values.mode,
+    pageSize: values.listPageSize,
+    watchTimeout: values.watchTimeout,
+    watchIdleTimeout: values.watchIdleTimeout,
+    retryInitial: values.apiRetryInitial,
+    retryMax: values.apiRetryMax,
+    pollInterval: values.pollInterval,
+    highWater: Math.max(1000, values.queueSize)
+  }
+}
+
+/**
+ * `--source kube`: read events until stopped. On interruption (SIGTERM, SIGINT) reading stops and what is queued
+ * is delivered, within `--shutdown-timeout`.
+ */
+export const runKube = (values: OptionValues, kc: KubeConfig) =>
+  Effect.gen(function*() {
+    const sink = yield* RecordSink
+    const settings = sourceSettings(values)
+    const where = values.namespaces.length === 0 ? "all namespaces" : `namespaces ${values.namespaces.join(", ")}`
+    yield* Effect.logInfo(`reading ${values.api} events in ${where} from ${kc.getCurrentCluster()?.server ?? "?"} (${values.mode})`)
+    yield* runPipeline(eventChanges(settings), { windowSize: 100_000 }).pipe(
+      Effect.provide(KubeApi.layer(kc)),
+      Effect.onInterrupt(() =>
+        Effect.logInfo("stopping: delivering queued records").pipe(
+          Effect.zipRight(sink.flush.pipe(Effect.timeout(values.shutdownTimeout))),
+          Effect.zipRight(Effect.flatMap(sink.stats, (s) => Effect.logInfo(`stopped after exporting ${s.exported} records`))),
+          Effect.catchAll(() => Effect.logWarning(`queued records not all delivered within ${Duration.format(values.shutdownTimeout)}`))
+        )
+      )
+    )
+  }).pipe(Effect.provide(pipelineLayer(values, undefined)))
+
+/**
+ * `demo`: the simulated API server plays the scenario (a rollout, an image pull failure, a crash loop, an
+ * OOMKill, a FailedScheduling, a node going NotReady and back, HPA scaling) and the real pipeline reads it over
+ * HTTP. Records go to the console unless an OTLP endpoint or exporter was chosen.
+ */
+export const runDemo = (values: OptionValues, origins: Readonly<Partial<Record<string, string>>>) =>
+  Effect.gen(function*() {
+    const sim = yield* Effect.acquireRelease(Effect.promise(() => startSimServer({ bookmarkIntervalMs: 5_000 })), (s) =>
+      Effect.promise(() => s.close()))
+    const scenario = yield* Effect.acquireRelease(Effect.sync(() => runScenario(sim, { loop: true, speed: 2 })), (h) =>
+      Effect.sync(() => h.stop()))
+    yield* Effect.logInfo(`demo: simulated Kubernetes API at ${sim.url}; the scenario is playing (Ctrl-C to stop)`)
+    void scenario
+    const chosen = origins["exporter"] !== "default" || origins["otlpEndpoint"] !== "default"
+    const consoleFormat = origins["consoleFormat"] === "default" ? "text" : values.consoleFormat
+    yield* runKube({ ...values, exporter: chosen ? values.exporter : "console", consoleFormat }, simKubeConfig(sim.url))
+  }).pipe(Effect.scoped)
+
 /** Runs the configured command; failures are logged here and become the exit code. */
-export const runCommand = (values: OptionValues): Effect.Effect<number> => {
+export const runCommand = (
+  command: "run" | "demo",
+  values: OptionValues,
+  origins: Readonly<Partial<Record<string, string>>>
+): Effect.Effect<number> => {
   const source = values.source
-  const run = source.kind === "file"
+  const run: Effect.Effect<void, DumpError | KubeConfigError | DeliveryFailed> = command === "demo"
+    ? runDemo(values, origins)
+    : source.kind === "file"
     ? runFile(source.path, values)
-    : Effect.fail(new DeliveryFailed({ dropped: {}, lastError: "the kube source is not available in this build" }))
+    : Effect.flatMap(loadKubeConfig({ path: values.kubeconfig, context: values.context }), (kc) => runKube(values, kc))
   return run.pipe(
     Effect.as(0),
     Effect.catchTags({
       DumpError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
+      KubeConfigError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       DeliveryFailed: (e) => Effect.logError(e.message).pipe(Effect.as(1))
     }),
     Effect.provide(loggingLayer(values))

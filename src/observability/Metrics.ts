@@ -40,6 +40,24 @@ export class CollectorMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry]
   })
+  readonly watchRestarts = new Counter({
+    name: `${PREFIX}watch_restarts_total`,
+    help: "Watches started again, by cause (timeout, idle, dropped, expired, error, backpressure)",
+    labelNames: ["cause"] as const,
+    registers: [this.registry]
+  })
+  readonly relists = new Counter({
+    name: `${PREFIX}relists_total`,
+    help: "Full lists of the events, by cause (start, expired, poll)",
+    labelNames: ["cause"] as const,
+    registers: [this.registry]
+  })
+  readonly apiErrors = new Counter({
+    name: `${PREFIX}api_errors_total`,
+    help: "Failed calls to the Kubernetes API, by verb and HTTP status (0 when unreachable)",
+    labelNames: ["verb", "status"] as const,
+    registers: [this.registry]
+  })
   readonly queueDepth = new Gauge({
     name: `${PREFIX}queue_depth`,
     help: "Records waiting in the sink queue",

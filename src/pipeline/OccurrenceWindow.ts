@@ -30,11 +30,14 @@ export class OccurrenceWindow {
     const seen = this.#seen.get(e.uid)
     if (seen === undefined) return true
     if (seen.resourceVersion === e.resourceVersion) return false
-    if (e.count !== undefined && seen.count !== undefined && e.count !== seen.count) return e.count > seen.count
+    // An event without a count is its first occurrence: a new-style event gets `series.count: 2` when it repeats.
+    const count = e.count ?? 1
+    const seenCount = seen.count ?? 1
+    if (count !== seenCount) return count > seenCount
     const time = occurrenceTime(e)
     if (time !== undefined && seen.time !== undefined) return compareTimestamps(time, seen.time) > 0
     // Neither a count nor a time tells: a new resourceVersion is all there is to go on.
-    return e.count === undefined && time === undefined
+    return time === undefined
   }
 
   remember(e: KubeEvent): void {

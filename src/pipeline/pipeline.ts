@@ -27,6 +27,7 @@ export const runPipeline = <E, R>(changes: Stream.Stream<Change, E, R>, settings
         Effect.gen(function*() {
           const records: Array<ReadableLogRecord> = []
           for (const change of chunk) {
+            if (change.type === "BOOKMARK") continue
             const decoded = decodeKubeEvent(change.object, change.api)
             if (Either.isLeft(decoded)) {
               metrics.decodeFailures.inc()

@@ -18,9 +18,30 @@ export const consoleLines = (batch: ReadonlyArray<ReadableLogRecord>): string =>
   return out
 }
 
-export const consoleLayer = (write: (text: string) => void = (text) => process.stdout.write(text)) =>
+const attr = (r: ReadableLogRecord, key: string): string | undefined => {
+  const v = r.attributes[key] ?? r.resource.attributes[key]
+  return typeof v === "string" || typeof v === "number" ? String(v) : undefined
+}
+
+/** One line a person reads: time, severity, namespace/kind/name, reason, message, count. */
+export const textLines = (batch: ReadonlyArray<ReadableLogRecord>): string => {
+  let out = ""
+  for (const r of batch) {
+    const when = new Date(r.hrTime[0] * 1000 + Math.floor(r.hrTime[1] / 1e6)).toISOString()
+    const object = [attr(r, "k8s.namespace.name"), attr(r, "k8s.object.kind"), attr(r, "k8s.object.name")]
+      .filter((p) => p !== undefined).join("/")
+    const count = attr(r, "k8s.event.count")
+    const body = typeof r.body === "string" ? r.body : ""
+    out += `${when} ${(r.severityText ?? "-").padEnd(7)} ${object} ${attr(r, "k8s.event.reason") ?? "-"}: ${body}${count !== undefined && count !== "1" ? ` (x${count})` : ""}\n`
+  }
+  return out
+}
+
+export type ConsoleFormat = "json" | "text"
+
+export const consoleLayer = (format: ConsoleFormat = "json", write: (text: string) => void = (text) => process.stdout.write(text)) =>
   Layer.succeed(LogExporter, {
     name: "console",
-    export: (batch) => Effect.sync(() => write(consoleLines(batch))),
+    export: (batch) => Effect.sync(() => write(format === "text" ? textLines(batch) : consoleLines(batch))),
     shutdown: Effect.void
   })

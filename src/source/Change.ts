@@ -1,8 +1,11 @@
 import type { EventApi } from "../domain/KubeEvent.ts"
 
-/** One object from a source, not yet decoded. Sources never emit deletions: an expired event is no occurrence. */
+/**
+ * One object from a source, not yet decoded. Sources never emit deletions: an expired event is no occurrence.
+ * A BOOKMARK carries only a resourceVersion: how far the source has read, for the checkpoint.
+ */
 export interface Change {
-  readonly type: "ADDED" | "MODIFIED"
+  readonly type: "ADDED" | "MODIFIED" | "BOOKMARK"
   readonly object: unknown
   /** The API the object was read from, when the source knows it (list items carry no `apiVersion`). */
   readonly api?: EventApi | undefined

@@ -87,20 +87,29 @@ describe("loadConfig", () => {
 
   it("parses every documented option from the file", () => {
     const file = [
-      "source: file:/tmp/x.json", "exporter: none", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
+      "source: file:/tmp/x.json", "kubeconfig: /k/config", "context: prod", "namespaces: [a, b]", "api: events.k8s.io/v1",
+      "mode: poll", "pollInterval: 2m", "listPageSize: 100", "watchTimeout: 10m", "watchIdleTimeout: 90s",
+      "apiRetryInitial: 2s", "apiRetryMax: 1m", "shutdownTimeout: 5s", "consoleFormat: text", "exporter: none", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
       "otlpHeaders: {authorization: Bearer t}", "otlpCompression: none", "otlpTimeout: 3s", "clusterName: c",
       "resourceAttributes: {a: b}", "serviceName: s", "batchSize: 7", "batchLinger: 50ms", "queueSize: 99",
       "retryInitial: 10ms", "retryMax: 1m", "retryGiveUp: 1h30m", "logLevel: debug", "logFormat: logfmt", "printConfig: true"
     ].join("\n")
     const { values } = ok(load(["--config", "all.yaml"], {}, { "all.yaml": file }))
     expect(values).toMatchObject({
-      source: { kind: "file", path: "/tmp/x.json" }, exporter: "none", otlpEndpoint: "http://h:1/v1/logs",
+      source: { kind: "file", path: "/tmp/x.json" }, kubeconfig: "/k/config", context: "prod", namespaces: ["a", "b"],
+      api: "events.k8s.io/v1", mode: "poll", listPageSize: 100, consoleFormat: "text", exporter: "none", otlpEndpoint: "http://h:1/v1/logs",
       otlpProtocol: "http/json", otlpHeaders: { authorization: "Bearer t" }, otlpCompression: "none", clusterName: "c",
       resourceAttributes: { a: "b" }, serviceName: "s", batchSize: 7, queueSize: 99, logLevel: "debug", logFormat: "logfmt",
       printConfig: true
     })
     expect(Duration.toMillis(values.retryGiveUp ?? Duration.zero)).toBe(5_400_000)
     expect(Duration.toMillis(values.retryMax)).toBe(60_000)
+    expect(Duration.toMillis(values.pollInterval)).toBe(120_000)
+    expect(Duration.toMillis(values.watchTimeout)).toBe(600_000)
+    expect(Duration.toMillis(values.watchIdleTimeout)).toBe(90_000)
+    expect(Duration.toMillis(values.apiRetryInitial)).toBe(2_000)
+    expect(Duration.toMillis(values.apiRetryMax)).toBe(60_000)
+    expect(Duration.toMillis(values.shutdownTimeout)).toBe(5_000)
     // The file above sets every option but --config itself.
     expect(file.split("\n")).toHaveLength(Object.keys(OPTIONS).length - 1)
   })

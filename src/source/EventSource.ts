@@ -1,0 +1,241 @@
+/**
+ * The only code that reads events from the Kubernetes API: list (paged) then watch from the list's
+ * resourceVersion with bookmarks, reconnecting from the last resourceVersion seen; relist on 410 Gone; a watch
+ * that stays silent too long is restarted; failures are reported once and retried with capped, jittered
+ * backoff. Or, in poll mode, a paged list every interval. Deduplication of what a relist repeats is the
+ * pipeline's once-only window.
+ */
+import { Duration, Effect, Queue, Random, Stream } from "effect"
+import type { Change } from "./Change.ts"
+import { decodeStatus, KubeApi, type KubeApiShape, KubeApiError, type WatchTarget } from "./KubeApi.ts"
+import { ProblemReporter } from "./KubeProblems.ts"
+import { Metrics } from "../observability/Metrics.ts"
+
+export interface SourceSettings {
+  readonly targets: ReadonlyArray<WatchTarget>
+  readonly mode: "watch" | "poll"
+  readonly pageSize: number
+  /** Asked of the server per watch, stretched by a random 0-100 % so that replicas do not reconnect together. */
+  readonly watchTimeout: Duration.Duration
+  readonly watchIdleTimeout: Duration.Duration
+  readonly retryInitial: Duration.Duration
+  readonly retryMax: Duration.Duration
+  readonly pollInterval: Duration.Duration
+  /** Events read but not yet taken by the pipeline after which the watch is closed until it catches up. */
+  readonly highWater: number
+}
+
+type Inbox =
+  | { readonly _tag: "Event"; readonly type: string; readonly object: unknown }
+  | { readonly _tag: "End"; readonly error: unknown }
+
+/** How a watch ended, and so what happens next. */
+type WatchEnd =
+  | { readonly _tag: "Closed"; readonly cause: "timeout" | "idle" | "backpressure" }
+  | { readonly _tag: "Expired" }
+  | { readonly _tag: "Failed"; readonly error: KubeApiError; readonly cause: "dropped" | "error" }
+
+const resourceVersionOf = (object: unknown): string | undefined => {
+  if (typeof object !== "object" || object === null || !("metadata" in object)) return undefined
+  const meta = object.metadata
+  if (typeof meta !== "object" || meta === null || !("resourceVersion" in meta)) return undefined
+  return typeof meta.resourceVersion === "string" ? meta.resourceVersion : undefined
+}
+
+const isAbort = (e: unknown, name: string) => typeof e === "object" && e !== null && "name" in e && e.name === name
+
+const classifyEnd = (error: unknown, paused: boolean): WatchEnd => {
+  if (error === null || error === undefined) return { _tag: "Closed", cause: "timeout" }
+  if (paused && isAbort(error, "AbortError")) return { _tag: "Closed", cause: "backpressure" }
+  if (isAbort(error, "TimeoutError")) return { _tag: "Closed", cause: "idle" }
+  const status = typeof error === "object" && "statusCode" in error && typeof error.statusCode === "number"
+    ? error.statusCode
+    : undefined
+  if (status === 410) return { _tag: "Expired" }
+  const detail = error instanceof Error ? error.message : String(error)
+  return status === undefined
+    ? { _tag: "Failed", cause: "dropped", error: new KubeApiError({ verb: "watch", detail }) }
+    : { _tag: "Failed", cause: "error", error: new KubeApiError({ verb: "watch", status, detail }) }
+}
+
+/** Capped exponential backoff with jitter: [d/2, d) for d = initial·2^attempt, capped. */
+const backoffDelay = (settings: SourceSettings, attempt: number) =>
+  Effect.map(Random.next, (r) => {
+    const d = Math.min(Duration.toMillis(settings.retryMax), Duration.toMillis(settings.retryInitial) * 2 ** attempt)
+    return Duration.millis(d / 2 + (r * d) / 2)
+  })
+
+const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTarget, out: Queue.Enqueue<ReadonlyArray<Change>>) =>
+  Effect.gen(function*() {
+    const metrics = yield* Metrics
+    const reporter = new ProblemReporter()
+    let attempt = 0
+
+    const failed = (error: KubeApiError) =>
+      Effect.gen(function*() {
+        metrics.apiErrors.inc({ verb: error.verb, status: String(error.status ?? 0) })
+        yield* reporter.failed(error, target, api.server)
+        const delay = yield* backoffDelay(settings, attempt++)
+        const retryAfter = Duration.seconds(error.retryAfterSeconds ?? 0)
+        yield* Effect.sleep(Duration.max(delay, retryAfter))
+      })
+
+    /** Lists every page into the pipeline; the resourceVersion to watch from. Starts over on an expired continue. */
+    const listAll = (cause: "start" | "expired" | "poll"): Effect.Effect<string, KubeApiError> =>
+      Effect.gen(function*() {
+        metrics.relists.inc({ cause })
+        let continueToken: string | undefined
+        for (;;) {
+          const page = yield* api.list({ target, limit: settings.pageSize, continueToken }).pipe(
+            Effect.catchIf(
+              (e) => e.status === 410 && continueToken !== undefined,
+              () => Effect.succeed(undefined)
+            )
+          )
+          if (page === undefined) {
+            // The continue token outlived the server's window: a consistent list has to start over.
+            yield* Effect.logInfo(`the list of events ${target.namespace ?? "(all namespaces)"} expired between pages; listing again`)
+            continueToken = undefined
+            continue
+          }
+          if (page.items.length > 0) {
+            yield* Queue.offer(out, page.items.map((object): Change => ({ type: "ADDED", object, api: target.api })))
+          }
+          if (page.continueToken === undefined) return page.resourceVersion
+          continueToken = page.continueToken
+        }
+      }).pipe(Effect.tap(() => reporter.succeeded("list", target)))
+
+    const watchOnce = (resourceVersion: string) =>
+      Effect.gen(function*() {
+        const inbox = yield* Queue.unbounded<Inbox>()
+        let pending = 0
+        let paused = false
+        const stretch = 1 + (yield* Random.next)
+        let stop: () => void = () => {}
+        stop = yield* api.watch(
+          {
+            target,
+            resourceVersion,
+            timeoutSeconds: Math.max(1, Math.round(Duration.toSeconds(settings.watchTimeout) * stretch)),
+            idleTimeoutMs: Duration.toMillis(settings.watchIdleTimeout)
+          },
+          {
+            onEvent: (type, object) => {
+              Queue.unsafeOffer(inbox, { _tag: "Event", type, object })
+              if (++pending > settings.highWater && !paused) {
+                paused = true
+                stop()
+              }
+            },
+            onEnd: (error) => Queue.unsafeOffer(inbox, { _tag: "End", error })
+          }
+        )
+        let lastRv = resourceVersion
+        let received = 0
+        for (;;) {
+          const items = yield* Queue.takeBetween(inbox, 1, 4096)
+          pending -= items.length
+          const changes: Array<Change> = []
+          let end: WatchEnd | undefined
+          for (const item of items) {
+            if (item._tag === "End") {
+              end = classifyEnd(item.error, paused)
+              break
+            }
+            received++
+            const rv = resourceVersionOf(item.object)
+            if (item.type === "ERROR") {
+              const status = decodeStatus(item.object)
+              const code = status._tag === "Some" ? status.value.code : undefined
+              end = code === 410
+                ? { _tag: "Expired" }
+                : {
+                  _tag: "Failed",
+                  cause: "error",
+                  error: new KubeApiError({
+                    verb: "watch",
+                    ...(code === undefined ? {} : { status: code }),
+                    detail: status._tag === "Some" ? status.value.message ?? "error event" : "error event"
+                  })
+                }
+              break
+            }
+            if (rv !== undefined) lastRv = rv
+            if (item.type === "ADDED" || item.type === "MODIFIED" || item.type === "BOOKMARK") {
+              changes.push({ type: item.type, object: item.object, api: target.api })
+            }
+          }
+          if (changes.length > 0) yield* Queue.offer(out, changes)
+          if (end !== undefined) return { end, resourceVersion: lastRv, received }
+        }
+      }).pipe(Effect.scoped)
+
+    if (settings.mode === "poll") {
+      for (;;) {
+        const listed = yield* Effect.either(listAll("poll"))
+        if (listed._tag === "Left") yield* failed(listed.left)
+        else {
+          attempt = 0
+          yield* Effect.sleep(settings.pollInterval)
+        }
+      }
+    }
+
+    let resourceVersion: string | undefined
+    let listCause: "start" | "expired" = "start"
+    let expiredInARow = 0
+    for (;;) {
+      if (resourceVersion === undefined) {
+        const listed = yield* Effect.either(listAll(listCause))
+        if (listed._tag === "Left") {
+          yield* failed(listed.left)
+          continue
+        }
+        attempt = 0
+        resourceVersion = listed.right
+      }
+      const { end, resourceVersion: next, received } = yield* watchOnce(resourceVersion)
+      resourceVersion = next
+      if (received > 0) {
+        attempt = 0
+        expiredInARow = 0
+        yield* reporter.succeeded("watch", target)
+      }
+      switch (end._tag) {
+        case "Closed":
+          metrics.watchRestarts.inc({ cause: end.cause })
+          break
+        case "Expired":
+          metrics.watchRestarts.inc({ cause: "expired" })
+          yield* Effect.logInfo(`resourceVersion ${resourceVersion} of ${target.api} events ${target.namespace ?? "(all namespaces)"} is gone (410); listing again`)
+          resourceVersion = undefined
+          listCause = "expired"
+          // Relist at once the first time; a server that answers 410 again straight away gets backoff, not a loop.
+          if (expiredInARow++ > 0) yield* Effect.sleep(yield* backoffDelay(settings, attempt++))
+          break
+        case "Failed":
+          metrics.watchRestarts.inc({ cause: end.cause })
+          yield* failed(end.error)
+          break
+      }
+    }
+  })
+
+/** The changes of every target, merged. Never fails: every failure is reported and retried. */
+export const eventChanges = (settings: SourceSettings) =>
+  Stream.unwrapScoped(
+    Effect.gen(function*() {
+      const api = yield* KubeApi
+      const streams = settings.targets.map((target) =>
+        Stream.unwrapScoped(
+          Effect.gen(function*() {
+            const out = yield* Queue.bounded<ReadonlyArray<Change>>(2)
+            yield* Effect.forkScoped(readTarget(api, settings, target, out))
+            return Stream.fromQueue(out).pipe(Stream.flattenIterables)
+          })
+        )
+      )
+      return Stream.mergeAll(streams, { concurrency: "unbounded" })
+    })
+  )

@@ -1,0 +1,51 @@
+/**
+ * Turns API failures into sentences an operator can act on, and says each one once: a collector retrying a
+ * forbidden list every 30 s must not fill its log with the same error, but must say when access comes back.
+ */
+import { Effect } from "effect"
+import { type KubeApiError, type WatchTarget } from "./KubeApi.ts"
+
+const scope = (t: WatchTarget) => (t.namespace === undefined ? "at the cluster scope" : `in namespace ${t.namespace}`)
+const group = (t: WatchTarget) => (t.api === "core/v1" ? "\"\"" : "\"events.k8s.io\"")
+
+/** What went wrong and what to do about it. */
+export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): string => {
+  const what = `${e.verb} events (${t.api}) ${scope(t)}`
+  switch (e.status) {
+    case undefined:
+      return `cannot reach the Kubernetes API at ${server} to ${what}: ${e.detail}`
+    case 401:
+      return `the Kubernetes API at ${server} did not accept the credentials to ${what} (HTTP 401): check the kubeconfig user or the service account token`
+    case 403: {
+      const binding = t.namespace === undefined
+        ? "a ClusterRole bound with a ClusterRoleBinding"
+        : `a Role in namespace ${t.namespace} bound with a RoleBinding`
+      return `not allowed to ${what} (HTTP 403): the identity needs the RBAC rule {apiGroups: [${group(t)}], resources: ["events"], verbs: ["get", "list", "watch"]} in ${binding}. The API server said: ${e.detail}`
+    }
+    case 429:
+      return `the Kubernetes API asked to slow down while trying to ${what} (HTTP 429${e.retryAfterSeconds === undefined ? "" : `, retry after ${e.retryAfterSeconds}s`}): ${e.detail}`
+    default:
+      return `could not ${what}: ${e.message}`
+  }
+}
+
+/** The kind of a failure, for saying it once: the same kind again is quiet until something succeeds. */
+const failureKind = (e: KubeApiError) => `${e.verb}:${e.status ?? "network"}`
+
+export class ProblemReporter {
+  readonly #reported = new Set<string>()
+
+  failed(e: KubeApiError, t: WatchTarget, server: string): Effect.Effect<void> {
+    const kind = failureKind(e)
+    const text = describeFailure(e, t, server)
+    if (this.#reported.has(kind)) return Effect.logDebug(text)
+    this.#reported.add(kind)
+    return e.status === 429 ? Effect.logWarning(text) : Effect.logError(`${text}; retrying`)
+  }
+
+  succeeded(verb: "list" | "watch", t: WatchTarget): Effect.Effect<void> {
+    if (this.#reported.size === 0) return Effect.void
+    this.#reported.clear()
+    return Effect.logInfo(`${verb} events (${t.api}) ${scope(t)} works again`)
+  }
+}

@@ -1,0 +1,75 @@
+/** The demo and the kube source as a user runs them: real processes, stopped with a signal. */
+import { spawn } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { type SimServer, simKubeConfigYaml, startSimServer } from "../../src/sim/index.ts"
+import { cleanEnv, MAIN, REPO_ROOT } from "../support/cli.ts"
+import { startOtlpReceiver } from "../support/otlp-receiver.ts"
+import { eventually } from "../support/collector.ts"
+
+const spawnCli = (args: ReadonlyArray<string>) => {
+  const child = spawn(process.execPath, [MAIN, ...args], { env: cleanEnv(), cwd: REPO_ROOT })
+  const out = { stdout: "", stderr: "" }
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (out.stdout += d))
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (out.stderr += d))
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
+  return { child, out, exited }
+}
+
+describe("k8s-event-collector demo", () => {
+  it("shows the scenario's events within seconds and exits cleanly on Ctrl-C", async () => {
+    const started = Date.now()
+    const { child, out, exited } = spawnCli(["demo"])
+    await eventually(() => {
+      expect(out.stdout).toMatch(/Normal +shop\/Deployment\/checkout ScalingReplicaSet/)
+      expect(out.stdout).toMatch(/Warning +shop\/Pod\/payments-\S+ Failed: Failed to pull image/)
+    }, 15_000)
+    expect(Date.now() - started).toBeLessThan(15_000)
+    child.kill("SIGINT")
+    expect(await exited).toBe(0)
+    expect(out.stderr).toMatch(/stopped after exporting \d+ records/)
+  }, 30_000)
+})
+
+describe("--source kube as a process", () => {
+  it("reads through a kubeconfig file, and on SIGTERM delivers what it read and exits 0", async () => {
+    const sim: SimServer = await startSimServer()
+    const receiver = await startOtlpReceiver()
+    try {
+      const dir = mkdtempSync(join(tmpdir(), "kec-kube-"))
+      const kubeconfig = join(dir, "config")
+      writeFileSync(kubeconfig, simKubeConfigYaml(sim.url))
+      sim.events.bulkLoad(50)
+      // A slow backend: records are still queued when SIGTERM arrives.
+      receiver.setBehaviour({ delayMs: 300 })
+      const { child, out, exited } = spawnCli([
+        "--kubeconfig", kubeconfig, "--otlp-endpoint", receiver.url, "--batch-size", "10", "--batch-linger", "10ms"
+      ])
+      await eventually(() => expect(receiver.requests.length).toBeGreaterThan(0), 15_000)
+      child.kill("SIGTERM")
+      expect(await exited).toBe(0)
+      expect(out.stderr).toMatch(/stopping: delivering queued records/)
+      expect(new Set(receiver.records.map((r) => r.attributes["log.record.uid"])).size).toBe(50)
+      expect(receiver.records).toHaveLength(50)
+    } finally {
+      await sim.close()
+      await receiver.close()
+    }
+  }, 30_000)
+
+  it("refuses a kubeconfig context that does not exist, naming the ones that do", async () => {
+    const sim = await startSimServer()
+    try {
+      const dir = mkdtempSync(join(tmpdir(), "kec-kube-"))
+      const kubeconfig = join(dir, "config")
+      writeFileSync(kubeconfig, simKubeConfigYaml(sim.url))
+      const { out, exited } = spawnCli(["--kubeconfig", kubeconfig, "--context", "prod"])
+      expect(await exited).toBe(2)
+      expect(out.stderr).toMatch(/--context prod: no such context in the kubeconfig \(it has: sim\)/)
+    } finally {
+      await sim.close()
+    }
+  })
+})

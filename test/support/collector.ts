@@ -1,0 +1,46 @@
+/**
+ * Runs the real collector pipeline in this process against a simulated API server and an OTLP receiver, both
+ * over real HTTP on 127.0.0.1. Options are parsed by the real CLI loader, so tests speak in flags.
+ */
+import { Effect, Either, Fiber, Logger } from "effect"
+import type { KubeConfig } from "@kubernetes/client-node"
+import { loadConfig } from "../../src/cli/load.ts"
+import { runKube } from "../../src/cli/program.ts"
+
+export interface RunningCollector {
+  readonly logs: ReadonlyArray<{ readonly level: string; readonly message: string }>
+  /** Interrupts it as SIGTERM would, and waits for the flush. */
+  readonly stop: () => Promise<void>
+}
+
+export const startCollector = (kc: KubeConfig, args: ReadonlyArray<string>): RunningCollector => {
+  const loaded = loadConfig({ argv: args, env: {}, readText: () => "" })
+  if (Either.isLeft(loaded)) throw new Error(loaded.left.message)
+  const logs: Array<{ level: string; message: string }> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    logs.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
+  })
+  const fiber = Effect.runFork(
+    runKube(loaded.right.values, kc).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  )
+  return {
+    logs,
+    stop: async () => {
+      await Effect.runPromise(Fiber.interrupt(fiber))
+    }
+  }
+}
+
+/** Polls `check` until it holds or the time is up; the last failure is thrown. */
+export const eventually = async (check: () => void, timeoutMs = 10_000, everyMs = 50): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      check()
+      return
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((r) => setTimeout(r, everyMs))
+    }
+  }
+}
