@@ -8,6 +8,14 @@ const spec = (key: OptionKey): OptionSpec<unknown> => OPTIONS[key]
 /** A value as a user would write it: durations as `200ms`, maps as `k=v,...`. */
 export const showValue = (value: unknown): string => {
   if (Duration.isDuration(value)) return `${Duration.toMillis(value)}ms`
+  if (typeof value === "object" && value !== null && "_tag" in value) {
+    return value._tag === "File" && "path" in value ? `file:${String(value.path)}`
+      : value._tag === "ConfigMap" && "namespace" in value && "name" in value ? `configmap:${String(value.namespace)}/${String(value.name)}`
+      : String(value._tag).toLowerCase()
+  }
+  if (typeof value === "object" && value !== null && "namespace" in value && "name" in value) {
+    return `${String(value.namespace)}/${String(value.name)}`
+  }
   if (typeof value === "object" && value !== null && "kind" in value) {
     return value.kind === "file" && "path" in value ? `file:${String(value.path)}` : String(value.kind)
   }
@@ -58,7 +66,7 @@ export const renderConfig = (values: OptionValues, origins: Readonly<Partial<Rec
       out[key] = typeof value === "object" && value !== null
         ? Object.fromEntries(Object.keys(value).map((k) => [k, "<redacted>"]))
         : "<redacted>"
-    } else if (Duration.isDuration(value) || (typeof value === "object" && value !== null && "kind" in value)) {
+    } else if (Duration.isDuration(value) || (typeof value === "object" && value !== null && ("kind" in value || "_tag" in value || "namespace" in value))) {
       out[key] = showValue(value)
     } else {
       out[key] = value

@@ -2,7 +2,7 @@
  * Loads the configuration from flags, environment and an optional YAML file (flags > environment > file >
  * default), checks every value, and reports every problem at once.
  */
-import { Either, Schema } from "effect"
+import { Duration, Either, Schema } from "effect"
 import { parseArgs } from "node:util"
 import { parseDocument } from "yaml"
 import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
@@ -139,6 +139,26 @@ const suggest = (name: string, candidates: ReadonlyArray<string>, prefix: string
   return hit === undefined ? "" : ` (did you mean ${prefix}${hit}?)`
 }
 
+/** Rules between options, checked once each option is valid on its own. */
+const crossChecks = (v: Record<string, unknown>): ReadonlyArray<string> => {
+  const problems: Array<string> = []
+  const ms = (key: string) => (Duration.isDuration(v[key]) ? Duration.toMillis(v[key]) : 0)
+  if (v["leaderElect"] === true) {
+    if (v["lease"] === undefined) problems.push("--leader-elect: needs --lease NAMESPACE/NAME")
+    if (ms("leaseRenewDeadline") >= ms("leaseDuration")) {
+      problems.push("--lease-renew-deadline: must be shorter than --lease-duration, so that a leader stops before another can take over")
+    }
+    if (ms("leaseRetryPeriod") >= ms("leaseRenewDeadline")) {
+      problems.push("--lease-retry-period: must be shorter than --lease-renew-deadline, or a leader could never renew in time")
+    }
+    const cp = v["checkpoint"]
+    if (typeof cp === "object" && cp !== null && "_tag" in cp && cp._tag === "File") {
+      problems.push("--checkpoint file:...: replicas under --leader-elect need a shared checkpoint: use configmap:NAMESPACE/NAME")
+    }
+  }
+  return problems
+}
+
 export const loadConfig = (input: LoadInput): Either.Either<Loaded, ConfigProblems> => {
   const problems: Array<string> = []
   const argv = fromArgv(input.argv, problems)
@@ -169,6 +189,7 @@ export const loadConfig = (input: LoadInput): Either.Either<Loaded, ConfigProble
       }
     })
   }
+  if (problems.length === 0) problems.push(...crossChecks(values))
   if (problems.length > 0) return Either.left(new ConfigProblems({ problems }))
   // Every key was either parsed by its own spec or given its spec's default: the record has the declared shape.
   return Either.right({ command: argv.command, values: values as OptionValues, origins })

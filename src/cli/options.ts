@@ -3,6 +3,7 @@
  * camelCase key), parser, default and help. `--help`, the loader and `--print-config` all read it.
  */
 import { Duration, Either } from "effect"
+import { parseCheckpointSpec } from "../checkpoint/CheckpointSpec.ts"
 import * as V from "./values.ts"
 
 export interface EnvSource {
@@ -164,6 +165,77 @@ export const OPTIONS = {
     parse: V.duration,
     default: Duration.seconds(30),
     help: "Longest wait between two calls to a failing Kubernetes API (a longer Retry-After is honoured)."
+  }),
+  checkpoint: option({
+    flag: "checkpoint",
+    env: [{ name: "K8S_EVENT_COLLECTOR_CHECKPOINT" }],
+    valueName: "none|file:PATH|configmap:NAMESPACE/NAME",
+    parse: (raw) => Either.flatMap(V.text(raw), (text) => parseCheckpointSpec(text)),
+    default: { _tag: "None" },
+    defaultText: "none",
+    help: "Where to keep how far the export got, so that a restart resumes there: a file (one replica with a volume) or a ConfigMap (a Deployment; shared by replicas under --leader-elect)."
+  }),
+  checkpointInterval: option({
+    flag: "checkpoint-interval",
+    env: [{ name: "K8S_EVENT_COLLECTOR_CHECKPOINT_INTERVAL" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(1),
+    help: "Least time between two checkpoint saves (0 saves after every acknowledged batch). A crash re-sends at most what was acknowledged in this time plus the batch in flight."
+  }),
+  leaderElect: option({
+    flag: "leader-elect",
+    env: [{ name: "K8S_EVENT_COLLECTOR_LEADER_ELECT" }],
+    valueName: "",
+    boolean: true,
+    parse: V.boolean,
+    default: false,
+    help: "Run as one of several replicas: only the holder of --lease collects; the others wait to take over."
+  }),
+  lease: option({
+    flag: "lease",
+    env: [{ name: "K8S_EVENT_COLLECTOR_LEASE" }],
+    valueName: "NAMESPACE/NAME",
+    parse: (raw) => Either.flatMap(V.text(raw), (text) => {
+      const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(text)
+      return m?.[1] !== undefined && m[3] !== undefined
+        ? Either.right({ namespace: m[1], name: m[3] })
+        : Either.left(`must be NAMESPACE/NAME of a coordination.k8s.io/v1 Lease; got ${JSON.stringify(text)}`)
+    }),
+    defaultText: "required with --leader-elect",
+    help: "The Lease the replicas compete for."
+  }),
+  leaseDuration: option({
+    flag: "lease-duration",
+    env: [{ name: "K8S_EVENT_COLLECTOR_LEASE_DURATION" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(15),
+    help: "How long a lease lasts without renewal: the longest a crashed leader's place stays empty."
+  }),
+  leaseRenewDeadline: option({
+    flag: "lease-renew-deadline",
+    env: [{ name: "K8S_EVENT_COLLECTOR_LEASE_RENEW_DEADLINE" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(10),
+    help: "A leader that could not renew for this long stops collecting at once (before the lease can pass to another)."
+  }),
+  leaseRetryPeriod: option({
+    flag: "lease-retry-period",
+    env: [{ name: "K8S_EVENT_COLLECTOR_LEASE_RETRY_PERIOD" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(2),
+    help: "How often the leader renews and a standby tries to take over."
+  }),
+  eventTtl: option({
+    flag: "event-ttl",
+    env: [{ name: "K8S_EVENT_COLLECTOR_EVENT_TTL" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.hours(1),
+    help: "The API server's --event-ttl. A record still undelivered when its occurrence is this old is dropped (counted as older_than_ttl), and the checkpoint forgets occurrences older than this."
   }),
   shutdownTimeout: option({
     flag: "shutdown-timeout",

@@ -8,6 +8,9 @@ import { runScenario, simKubeConfig, startSimServer } from "../sim/index.ts"
 import { eventChanges, type SourceSettings } from "../source/EventSource.ts"
 import { KubeApi, type WatchTarget } from "../source/KubeApi.ts"
 import { type KubeConfigError, loadKubeConfig } from "../source/kubeconfig.ts"
+import { Checkpoint } from "../checkpoint/Checkpoint.ts"
+import { CheckpointStore } from "../checkpoint/CheckpointStore.ts"
+import { defaultIdentity, type InvalidLeaderElectionSettings, LeaderElection, runWhileLeader } from "../leader/LeaderElection.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { runPipeline } from "../pipeline/pipeline.ts"
 import { consoleLayer } from "../sink/console.ts"
@@ -60,7 +63,10 @@ export const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter> =>
 }
 
 /** Everything a pipeline needs: metrics, translation and the sink in front of the chosen exporter. */
-export const pipelineLayer = (values: OptionValues, retryGiveUp: Duration.Duration | undefined) =>
+export const pipelineLayer = (
+  values: OptionValues,
+  defaults: { readonly retryGiveUp: Duration.Duration | undefined; readonly maxRecordAge: Duration.Duration | undefined }
+) =>
   Layer.mergeAll(
     RecordSink.layer({
       queueSize: values.queueSize,
@@ -68,7 +74,8 @@ export const pipelineLayer = (values: OptionValues, retryGiveUp: Duration.Durati
       linger: values.batchLinger,
       retryInitial: values.retryInitial,
       retryMax: values.retryMax,
-      retryGiveUpAfter: values.retryGiveUp ?? retryGiveUp
+      retryGiveUpAfter: values.retryGiveUp ?? defaults.retryGiveUp,
+      maxRecordAge: defaults.maxRecordAge
     }).pipe(Layer.provide(exporterLayer(values))),
     Translator.layer({ baseAttributes: baseAttributes(values), resourceCacheSize: 10_000 })
   ).pipe(Layer.provideMerge(Metrics.layer))
@@ -90,7 +97,12 @@ export const runFile = (path: string, values: OptionValues) =>
     if (Object.keys(stats.dropped).length > 0) {
       return yield* new DeliveryFailed({ dropped: stats.dropped, ...(stats.lastError ? { lastError: stats.lastError } : {}) })
     }
-  }).pipe(Effect.provide(pipelineLayer(values, Duration.minutes(2))))
+  }).pipe(
+    Effect.provide(pipelineLayer(values, { retryGiveUp: Duration.minutes(2), maxRecordAge: undefined })),
+    Effect.provide(Checkpoint.layer({ interval: Duration.zero, ttl: values.eventTtl, maxOccurrences: 0 }).pipe(
+      Layer.provide(CheckpointStore.none)
+    ))
+  )
 
 export const sourceSettings = (values: OptionValues): SourceSettings => {
   const namespaces: ReadonlyArray<string | undefined> = values.namespaces.length === 0 ? [undefined] : values.namespaces
@@ -103,31 +115,62 @@ export const sourceSettings = (values: OptionValues): SourceSettings => {
     retryInitial: values.apiRetryInitial,
     retryMax: values.apiRetryMax,
     pollInterval: values.pollInterval,
-    highWater: Math.max(1000, values.queueSize)
+    highWater: Math.max(1000, values.queueSize),
+    resumeFrom: {}
   }
 }
 
+/** Checkpoint and sink, built anew for each term as leader: a new leader reads the checkpoint when it takes over. */
+const collectorLayer = (values: OptionValues, kc: KubeConfig) =>
+  Layer.mergeAll(
+    pipelineLayer(values, { retryGiveUp: undefined, maxRecordAge: values.eventTtl }),
+    Checkpoint.layer({ interval: values.checkpointInterval, ttl: values.eventTtl, maxOccurrences: 10_000 }).pipe(
+      Layer.provide(CheckpointStore.fromSpec(values.checkpoint, () => kc))
+    )
+  )
+
 /**
- * `--source kube`: read events until stopped. On interruption (SIGTERM, SIGINT) reading stops and what is queued
- * is delivered, within `--shutdown-timeout`.
+ * `--source kube`: read events until stopped. On SIGTERM or SIGINT reading stops, what is queued is delivered
+ * within `--shutdown-timeout`, and the checkpoint is saved. A leader that loses its lease stops at once instead:
+ * the next leader resumes from the last checkpoint.
  */
-export const runKube = (values: OptionValues, kc: KubeConfig) =>
-  Effect.gen(function*() {
+export const runKube = (values: OptionValues, kc: KubeConfig) => {
+  const collect = Effect.gen(function*() {
     const sink = yield* RecordSink
-    const settings = sourceSettings(values)
+    const checkpoint = yield* Checkpoint
+    const election = yield* LeaderElection
+    const settings = { ...sourceSettings(values), resumeFrom: checkpoint.initial.streams }
     const where = values.namespaces.length === 0 ? "all namespaces" : `namespaces ${values.namespaces.join(", ")}`
-    yield* Effect.logInfo(`reading ${values.api} events in ${where} from ${kc.getCurrentCluster()?.server ?? "?"} (${values.mode})`)
+    yield* Effect.logInfo(`reading ${values.api} events in ${where} from ${kc.getCurrentCluster()?.server ?? "?"} (${values.mode}; checkpoint: ${checkpoint.describe})`)
+    const stopGracefully = Effect.gen(function*() {
+      if ((yield* election.state).role !== "leader") return
+      yield* Effect.logInfo("stopping: delivering queued records")
+      const flushed = yield* sink.flush.pipe(Effect.timeout(values.shutdownTimeout), Effect.either)
+      yield* checkpoint.commit
+      const stats = yield* sink.stats
+      yield* flushed._tag === "Right"
+        ? Effect.logInfo(`stopped after exporting ${stats.exported} records`)
+        : Effect.logWarning(`stopped; queued records not all delivered within ${Duration.format(values.shutdownTimeout)}`)
+    })
     yield* runPipeline(eventChanges(settings), { windowSize: 100_000 }).pipe(
       Effect.provide(KubeApi.layer(kc)),
-      Effect.onInterrupt(() =>
-        Effect.logInfo("stopping: delivering queued records").pipe(
-          Effect.zipRight(sink.flush.pipe(Effect.timeout(values.shutdownTimeout))),
-          Effect.zipRight(Effect.flatMap(sink.stats, (s) => Effect.logInfo(`stopped after exporting ${s.exported} records`))),
-          Effect.catchAll(() => Effect.logWarning(`queued records not all delivered within ${Duration.format(values.shutdownTimeout)}`))
-        )
-      )
+      Effect.onInterrupt(() => stopGracefully)
     )
-  }).pipe(Effect.provide(pipelineLayer(values, undefined)))
+  }).pipe(Effect.provide(collectorLayer(values, kc)))
+
+  const lease = values.lease
+  const election = values.leaderElect && lease !== undefined
+    ? LeaderElection.layerKube(kc, {
+      namespace: lease.namespace,
+      name: lease.name,
+      identity: defaultIdentity(),
+      leaseDuration: values.leaseDuration,
+      renewDeadline: values.leaseRenewDeadline,
+      retryPeriod: values.leaseRetryPeriod
+    })
+    : LeaderElection.layerDisabled(defaultIdentity())
+  return runWhileLeader(collect).pipe(Effect.provide(election))
+}
 
 /**
  * `demo`: the simulated API server plays the scenario (a rollout, an image pull failure, a crash loop, an
@@ -154,7 +197,7 @@ export const runCommand = (
   origins: Readonly<Partial<Record<string, string>>>
 ): Effect.Effect<number> => {
   const source = values.source
-  const run: Effect.Effect<void, DumpError | KubeConfigError | DeliveryFailed> = command === "demo"
+  const run: Effect.Effect<void, DumpError | KubeConfigError | DeliveryFailed | InvalidLeaderElectionSettings> = command === "demo"
     ? runDemo(values, origins)
     : source.kind === "file"
     ? runFile(source.path, values)
@@ -164,6 +207,7 @@ export const runCommand = (
     Effect.catchTags({
       DumpError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       KubeConfigError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
+      InvalidLeaderElectionSettings: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       DeliveryFailed: (e) => Effect.logError(e.message).pipe(Effect.as(1))
     }),
     Effect.provide(loggingLayer(values))

@@ -3,6 +3,7 @@ import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { occurrenceTime } from "../translate/timestamp.ts"
 
 interface Seen {
+  /** Empty for an occurrence known from the checkpoint, which keeps no resourceVersion. */
   readonly resourceVersion: string
   readonly count: number | undefined
   readonly time: Timestamp | undefined
@@ -47,6 +48,14 @@ export class OccurrenceWindow {
       const oldest = this.#seen.keys().next()
       if (oldest.done !== true) this.#seen.delete(oldest.value)
     }
+  }
+
+  /** Remembers an occurrence exported by an earlier run (from the checkpoint). */
+  seed(uid: string, count: number, timeMs: number): void {
+    const seconds = Math.floor(timeMs / 1000)
+    const time = { seconds, nanos: (timeMs - seconds * 1000) * 1_000_000, iso: new Date(timeMs).toISOString() }
+    this.#seen.delete(uid)
+    this.#seen.set(uid, { resourceVersion: "", count, time })
   }
 
   /** Emits-once check and record in one step. */

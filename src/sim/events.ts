@@ -136,6 +136,8 @@ export interface BulkLoadOptions {
   readonly templates?: ReadonlyArray<KubeObject>;
   /** Spread copies over these namespaces (default: keep each template's namespace). */
   readonly namespaces?: ReadonlyArray<string>;
+  /** Keep the templates' own timestamps (default: moved to now, as live events are). */
+  readonly keepTimestamps?: boolean;
 }
 
 export interface BulkLoadResult {
@@ -289,20 +291,28 @@ export class SimEvents {
     const first = this.#store.resourceVersion + 1;
     const now = this.#store.now();
     const stamp = now.toString(16);
+    // Live events are at most an event TTL old: the templates' own (years old) times are moved to now.
+    const nowIso = new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const nowMicro = new Date(now).toISOString().replace(/Z$/, "000Z");
     for (let i = 0; i < count; i++) {
       const t = templates[i % templates.length] as KubeObject;
       const tMeta = t.metadata ?? {};
       const namespace = namespaces === undefined ? (tMeta.namespace ?? "default") : (namespaces[i % namespaces.length] ?? "default");
       const involved = isRecord(t["involvedObject"]) ? t["involvedObject"] : {};
       const involvedName = typeof involved["name"] === "string" ? involved["name"] : "event";
-      const { uid: _uid, resourceVersion: _rv, name: _name, ...meta } = tMeta;
+      const { uid: _uid, resourceVersion: _rv, name: _name, creationTimestamp: _created, ...meta } = tMeta;
       this.#store.create(
         Resources.events,
         {
-          ...t,
-          metadata: { ...meta, namespace, name: `${involvedName}.${stamp}${i.toString(16).padStart(8, "0")}` },
+          ...(options.keepTimestamps === true ? t : restamp(t, nowIso, nowMicro)),
+          metadata: {
+            ...meta,
+            ...(options.keepTimestamps === true && _created !== undefined ? { creationTimestamp: _created } : {}),
+            namespace,
+            name: `${involvedName}.${stamp}${i.toString(16).padStart(8, "0")}`,
+          },
         },
-        { keepCreationTimestamp: true },
+        { keepCreationTimestamp: options.keepTimestamps === true },
       );
     }
     return { count, firstResourceVersion: first, lastResourceVersion: this.#store.resourceVersion };
@@ -327,6 +337,16 @@ export class SimEvents {
     return this.#store.update(Resources.events, normalizeCoreEvent({ ...next, metadata: { ...meta, name: current.metadata.name, namespace: current.metadata.namespace ?? "default" } })).object;
   }
 }
+
+/** A template with its occurrence times set to now (those it has; null ones stay null). */
+const restamp = (t: KubeObject, nowIso: string, nowMicro: string): KubeObject => {
+  const out: Record<string, unknown> = { ...t };
+  for (const key of ["firstTimestamp", "lastTimestamp"]) if (typeof out[key] === "string") out[key] = nowIso;
+  if (typeof out["eventTime"] === "string") out["eventTime"] = nowMicro;
+  const series = out["series"];
+  if (isRecord(series) && typeof series["lastObservedTime"] === "string") out["series"] = { ...series, lastObservedTime: nowMicro };
+  return out as KubeObject;
+};
 
 /** Fixture-shaped templates (real OpenShift/Kubernetes event shapes) used when bulkLoad is given none. */
 export const DEFAULT_TEMPLATES: ReadonlyArray<KubeObject> = [

@@ -1,7 +1,7 @@
 import { Context, Deferred, Duration, Effect, Layer, Option, Queue, Ref, Schedule } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { Metrics } from "../observability/Metrics.ts"
-import { type ExportFailed, LogExporter } from "./LogExporter.ts"
+import { LogExporter } from "./LogExporter.ts"
 
 export interface SinkSettings {
   readonly queueSize: number
@@ -12,6 +12,11 @@ export interface SinkSettings {
   readonly retryMax: Duration.Duration
   /** Give up on a batch after retrying this long; `undefined` retries for ever (the daemon's choice). */
   readonly retryGiveUpAfter: Duration.Duration | undefined
+  /**
+   * A record whose occurrence is older than this when it could finally be sent is dropped (reason
+   * `older_than_ttl`): the API server has deleted the event by then. `undefined` keeps every record (a dump).
+   */
+  readonly maxRecordAge: Duration.Duration | undefined
 }
 
 /**
@@ -51,15 +56,28 @@ const make = (settings: SinkSettings) =>
     const queue = yield* Queue.bounded<Item>(settings.queueSize)
     const stats = yield* Ref.make<SinkStats>({ exported: 0, dropped: {}, lastError: undefined })
 
-    const drop = (reason: string, count: number, error: ExportFailed) =>
+    const drop = (reason: string, count: number, why: string) =>
       Effect.gen(function*() {
         metrics.recordsDropped.inc({ reason }, count)
         yield* Ref.update(stats, (s) => ({
           ...s,
           dropped: { ...s.dropped, [reason]: (s.dropped[reason] ?? 0) + count },
-          lastError: error.message
+          lastError: why
         }))
-        yield* Effect.logError(`dropped ${count} records: ${reason}: ${error.message}`)
+        yield* Effect.logError(`dropped ${count} records: ${reason}: ${why}`)
+      })
+
+    const maxAgeMs = settings.maxRecordAge === undefined ? undefined : Duration.toMillis(settings.maxRecordAge)
+    /** Takes out the records too old to be worth sending now, dropping them with their reason. */
+    const withoutExpired = (records: ReadonlyArray<ReadableLogRecord>) =>
+      Effect.gen(function*() {
+        if (maxAgeMs === undefined) return records
+        const oldest = (Date.now() - maxAgeMs) / 1000
+        const fresh = records.filter((r) => r.hrTime[0] + r.hrTime[1] / 1e9 >= oldest)
+        if (fresh.length < records.length) {
+          yield* drop("older_than_ttl", records.length - fresh.length, `the occurrence is older than ${Duration.format(Duration.millis(maxAgeMs))}`)
+        }
+        return fresh
       })
 
     const attempt = (records: ReadonlyArray<ReadableLogRecord>) =>
@@ -85,18 +103,26 @@ const make = (settings: SinkSettings) =>
       ? backoff
       : Schedule.upTo(backoff, settings.retryGiveUpAfter)
 
-    const exportBatch = (records: ReadonlyArray<ReadableLogRecord>) =>
-      attempt(records).pipe(
-        Effect.retry({ schedule, while: (e) => e.retryable }),
-        Effect.matchEffect({
-          onSuccess: () =>
-            Effect.sync(() => {
-              metrics.exportBatches.inc({ outcome: "success" })
-              metrics.recordsExported.inc(records.length)
-            }).pipe(Effect.zipRight(Ref.update(stats, (s) => ({ ...s, exported: s.exported + records.length })))),
-          onFailure: (e) => drop(e.retryable ? "retries_exhausted" : "rejected_by_backend", records.length, e)
+    const exportBatch = (batch: ReadonlyArray<ReadableLogRecord>) =>
+      Effect.gen(function*() {
+        let records = batch
+        // Each attempt first leaves out what has become too old while the backend was failing.
+        const once = Effect.gen(function*() {
+          records = yield* withoutExpired(records)
+          if (records.length > 0) yield* attempt(records)
         })
-      )
+        yield* once.pipe(
+          Effect.retry({ schedule, while: (e) => e.retryable }),
+          Effect.matchEffect({
+            onSuccess: () =>
+              records.length === 0 ? Effect.void : Effect.sync(() => {
+                metrics.exportBatches.inc({ outcome: "success" })
+                metrics.recordsExported.inc(records.length)
+              }).pipe(Effect.zipRight(Ref.update(stats, (s) => ({ ...s, exported: s.exported + records.length })))),
+            onFailure: (e) => drop(e.retryable ? "retries_exhausted" : "rejected_by_backend", records.length, e.message)
+          })
+        )
+      })
 
     /** Takes the next batch: at least one item, then whatever arrives within the linger time, up to the size. */
     const nextBatch = Effect.gen(function*() {

@@ -9,4 +9,6 @@ export interface Change {
   readonly object: unknown
   /** The API the object was read from, when the source knows it (list items carry no `apiVersion`). */
   readonly api?: EventApi | undefined
+  /** The watch stream it came from (`targetKey`), whose resourceVersion the checkpoint keeps. */
+  readonly stream?: string | undefined
 }

@@ -7,7 +7,7 @@
  */
 import { Duration, Effect, Queue, Random, Stream } from "effect"
 import type { Change } from "./Change.ts"
-import { decodeStatus, KubeApi, type KubeApiShape, KubeApiError, type WatchTarget } from "./KubeApi.ts"
+import { decodeStatus, KubeApi, type KubeApiShape, KubeApiError, targetKey, type WatchTarget } from "./KubeApi.ts"
 import { ProblemReporter } from "./KubeProblems.ts"
 import { Metrics } from "../observability/Metrics.ts"
 
@@ -23,6 +23,17 @@ export interface SourceSettings {
   readonly pollInterval: Duration.Duration
   /** Events read but not yet taken by the pipeline after which the watch is closed until it catches up. */
   readonly highWater: number
+  /** Where a previous run stopped, by stream key: watch from there instead of listing first. */
+  readonly resumeFrom: Readonly<Record<string, string>>
+}
+
+/**
+ * Compares two resourceVersions as the API concepts page allows for kube-apiserver types: arbitrary-size
+ * decimals. `undefined` when either is not a decimal (an aggregated server), where no order can be assumed.
+ */
+export const compareResourceVersions = (a: string, b: string): number | undefined => {
+  if (!/^\d+$/.test(a) || !/^\d+$/.test(b)) return undefined
+  return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0
 }
 
 type Inbox =
@@ -69,6 +80,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
   Effect.gen(function*() {
     const metrics = yield* Metrics
     const reporter = new ProblemReporter()
+    const stream = targetKey(target)
     let attempt = 0
 
     const failed = (error: KubeApiError) =>
@@ -80,8 +92,11 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
         yield* Effect.sleep(Duration.max(delay, retryAfter))
       })
 
-    /** Lists every page into the pipeline; the resourceVersion to watch from. Starts over on an expired continue. */
-    const listAll = (cause: "start" | "expired" | "poll"): Effect.Effect<string, KubeApiError> =>
+    /**
+     * Lists every page into the pipeline; the resourceVersion to watch from. Starts over on an expired continue.
+     * Items at or below `watermark` (what was already passed on, in this run or before a restart) are left out.
+     */
+    const listAll = (cause: "start" | "expired" | "poll", watermark: string | undefined): Effect.Effect<string, KubeApiError> =>
       Effect.gen(function*() {
         metrics.relists.inc({ cause })
         let continueToken: string | undefined
@@ -98,10 +113,18 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
             continueToken = undefined
             continue
           }
-          if (page.items.length > 0) {
-            yield* Queue.offer(out, page.items.map((object): Change => ({ type: "ADDED", object, api: target.api })))
+          const items = watermark === undefined ? page.items : page.items.filter((object) => {
+            const rv = resourceVersionOf(object)
+            return rv === undefined || (compareResourceVersions(rv, watermark) ?? 1) > 0
+          })
+          if (items.length > 0) {
+            yield* Queue.offer(out, items.map((object): Change => ({ type: "ADDED", object, api: target.api, stream })))
           }
-          if (page.continueToken === undefined) return page.resourceVersion
+          if (page.continueToken === undefined) {
+            // The list's own resourceVersion is progress too: nothing at or below it is still to come.
+            yield* Queue.offer(out, [{ type: "BOOKMARK", object: { metadata: { resourceVersion: page.resourceVersion } }, api: target.api, stream }])
+            return page.resourceVersion
+          }
           continueToken = page.continueToken
         }
       }).pipe(Effect.tap(() => reporter.succeeded("list", target)))
@@ -163,7 +186,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
             }
             if (rv !== undefined) lastRv = rv
             if (item.type === "ADDED" || item.type === "MODIFIED" || item.type === "BOOKMARK") {
-              changes.push({ type: item.type, object: item.object, api: target.api })
+              changes.push({ type: item.type, object: item.object, api: target.api, stream })
             }
           }
           if (changes.length > 0) yield* Queue.offer(out, changes)
@@ -171,23 +194,28 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
         }
       }).pipe(Effect.scoped)
 
+    const resumed = settings.resumeFrom[stream]
     if (settings.mode === "poll") {
+      let watermark = resumed
       for (;;) {
-        const listed = yield* Effect.either(listAll("poll"))
+        const listed = yield* Effect.either(listAll("poll", watermark))
         if (listed._tag === "Left") yield* failed(listed.left)
         else {
           attempt = 0
+          watermark = listed.right
           yield* Effect.sleep(settings.pollInterval)
         }
       }
     }
 
-    let resourceVersion: string | undefined
+    // Resuming, the watch starts from where the last run stopped; the server says 410 if that is gone.
+    let resourceVersion: string | undefined = resumed
+    let watermark: string | undefined = resumed
     let listCause: "start" | "expired" = "start"
     let expiredInARow = 0
     for (;;) {
       if (resourceVersion === undefined) {
-        const listed = yield* Effect.either(listAll(listCause))
+        const listed = yield* Effect.either(listAll(listCause, watermark))
         if (listed._tag === "Left") {
           yield* failed(listed.left)
           continue
@@ -197,6 +225,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
       }
       const { end, resourceVersion: next, received } = yield* watchOnce(resourceVersion)
       resourceVersion = next
+      watermark = next
       if (received > 0) {
         attempt = 0
         expiredInARow = 0

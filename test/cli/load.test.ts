@@ -89,7 +89,9 @@ describe("loadConfig", () => {
     const file = [
       "source: file:/tmp/x.json", "kubeconfig: /k/config", "context: prod", "namespaces: [a, b]", "api: events.k8s.io/v1",
       "mode: poll", "pollInterval: 2m", "listPageSize: 100", "watchTimeout: 10m", "watchIdleTimeout: 90s",
-      "apiRetryInitial: 2s", "apiRetryMax: 1m", "shutdownTimeout: 5s", "consoleFormat: text", "exporter: none", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
+      "apiRetryInitial: 2s", "apiRetryMax: 1m", "shutdownTimeout: 5s", "consoleFormat: text", "exporter: none",
+      "checkpoint: configmap:obs/kec-checkpoint", "checkpointInterval: 0s", "leaderElect: true", "lease: obs/kec",
+      "leaseDuration: 20s", "leaseRenewDeadline: 12s", "leaseRetryPeriod: 3s", "eventTtl: 3h", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
       "otlpHeaders: {authorization: Bearer t}", "otlpCompression: none", "otlpTimeout: 3s", "clusterName: c",
       "resourceAttributes: {a: b}", "serviceName: s", "batchSize: 7", "batchLinger: 50ms", "queueSize: 99",
       "retryInitial: 10ms", "retryMax: 1m", "retryGiveUp: 1h30m", "logLevel: debug", "logFormat: logfmt", "printConfig: true"
@@ -97,7 +99,9 @@ describe("loadConfig", () => {
     const { values } = ok(load(["--config", "all.yaml"], {}, { "all.yaml": file }))
     expect(values).toMatchObject({
       source: { kind: "file", path: "/tmp/x.json" }, kubeconfig: "/k/config", context: "prod", namespaces: ["a", "b"],
-      api: "events.k8s.io/v1", mode: "poll", listPageSize: 100, consoleFormat: "text", exporter: "none", otlpEndpoint: "http://h:1/v1/logs",
+      api: "events.k8s.io/v1", mode: "poll", listPageSize: 100, consoleFormat: "text", exporter: "none",
+      checkpoint: { _tag: "ConfigMap", namespace: "obs", name: "kec-checkpoint" }, leaderElect: true,
+      lease: { namespace: "obs", name: "kec" }, otlpEndpoint: "http://h:1/v1/logs",
       otlpProtocol: "http/json", otlpHeaders: { authorization: "Bearer t" }, otlpCompression: "none", clusterName: "c",
       resourceAttributes: { a: "b" }, serviceName: "s", batchSize: 7, queueSize: 99, logLevel: "debug", logFormat: "logfmt",
       printConfig: true
@@ -110,6 +114,11 @@ describe("loadConfig", () => {
     expect(Duration.toMillis(values.apiRetryInitial)).toBe(2_000)
     expect(Duration.toMillis(values.apiRetryMax)).toBe(60_000)
     expect(Duration.toMillis(values.shutdownTimeout)).toBe(5_000)
+    expect(Duration.toMillis(values.checkpointInterval)).toBe(0)
+    expect(Duration.toMillis(values.leaseDuration)).toBe(20_000)
+    expect(Duration.toMillis(values.leaseRenewDeadline)).toBe(12_000)
+    expect(Duration.toMillis(values.leaseRetryPeriod)).toBe(3_000)
+    expect(Duration.toMillis(values.eventTtl)).toBe(10_800_000)
     // The file above sets every option but --config itself.
     expect(file.split("\n")).toHaveLength(Object.keys(OPTIONS).length - 1)
   })
@@ -138,6 +147,21 @@ describe("loadConfig", () => {
     expect(problems(load(["--config", "missing.yaml"]))[0]).toMatch(/missing\.yaml: cannot read the configuration file: ENOENT/)
     expect(problems(load(["--config", "bad.yaml"], {}, { "bad.yaml": "batchSize: [1,\n" }))[0]).toMatch(/^bad\.yaml:\d+:\d+: invalid YAML/)
     expect(problems(load(["--config", "list.yaml"], {}, { "list.yaml": "- a\n- b\n" }))[0]).toMatch(/must be a mapping/)
+  })
+
+  it("checks the rules between options: leader election needs a lease, sane timings and a shared checkpoint", () => {
+    expect(problems(load(["--leader-elect"]))).toEqual(["--leader-elect: needs --lease NAMESPACE/NAME"])
+    const found = problems(load([
+      "--leader-elect", "--lease", "obs/kec", "--lease-duration", "10s", "--lease-renew-deadline", "10s",
+      "--lease-retry-period", "20s", "--checkpoint", "file:/tmp/cp"
+    ]))
+    expect(found).toEqual([
+      expect.stringMatching(/^--lease-renew-deadline: must be shorter than --lease-duration/),
+      expect.stringMatching(/^--lease-retry-period: must be shorter than --lease-renew-deadline/),
+      expect.stringMatching(/^--checkpoint file:\.\.\.: replicas under --leader-elect need a shared checkpoint/)
+    ])
+    expect(problems(load(["--lease", "Bad/Name!"]))[0]).toMatch(/^--lease: must be NAMESPACE\/NAME/)
+    expect(problems(load(["--checkpoint", "s3:bucket"]))[0]).toMatch(/^--checkpoint: /)
   })
 
   it("suggests the flag that was meant", () => {

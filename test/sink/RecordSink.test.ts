@@ -43,7 +43,8 @@ const settings: SinkSettings = {
   linger: Duration.millis(200),
   retryInitial: Duration.millis(5),
   retryMax: Duration.millis(100),
-  retryGiveUpAfter: undefined
+  retryGiveUpAfter: undefined,
+  maxRecordAge: undefined
 }
 
 const withSink = <A, E>(
@@ -134,6 +135,30 @@ describe("RecordSink", () => {
         yield* advance(Duration.millis(1000))
         yield* Fiber.join(flushed)
         expect((yield* sink.stats).dropped).toEqual({ retries_exhausted: 1 })
+      }))
+    }))
+
+  it.live("drops records that became older than maxRecordAge while the backend failed, and says why", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* scripted([unavailable, unavailable, unavailable])
+      const now = Date.now() / 1000
+      const aging = (n: number, ageSeconds: number): ReadableLogRecord => {
+        const t = now - ageSeconds
+        return { ...record(n), hrTime: [Math.floor(t), Math.round((t % 1) * 1e9)] }
+      }
+      yield* withSink(layer, { ...settings, linger: Duration.zero, retryInitial: Duration.millis(300), retryMax: Duration.seconds(2), maxRecordAge: Duration.seconds(10) }, Effect.gen(function*() {
+        const sink = yield* RecordSink
+        // 1 is fresh; 2 turns 10 s old during the retries (the 4th attempt is over 1 s later); 3 is already too old.
+        yield* sink.offerAll([aging(1, 0), aging(2, 9.7), aging(3, 60)])
+        const flushed = yield* Effect.fork(sink.flush)
+        yield* Fiber.join(flushed)
+        const c = yield* Ref.get(calls)
+        expect(c[0]).toEqual([1, 2])
+        expect(c.at(-1)).toEqual([1])
+        const stats = yield* sink.stats
+        expect(stats.exported).toBe(1)
+        expect(stats.dropped).toEqual({ older_than_ttl: 2 })
+        expect(stats.lastError).toMatch(/older than 10s/)
       }))
     }))
 

@@ -1,0 +1,110 @@
+/**
+ * The collector's checkpoint while it runs: where each watch stream has been acknowledged through, and the
+ * recently exported occurrences. It only ever moves on when the sink reaches a marker, i.e. after the OTLP
+ * backend acknowledged every record before it; saves are coalesced (one at a time, at most one per interval).
+ */
+import { Context, Duration, Effect, Layer, Option, Queue } from "effect"
+import { type CheckpointState, emptyState, type ExportedOccurrence, prune } from "./CheckpointState.ts"
+import { CheckpointStore } from "./CheckpointStore.ts"
+
+export interface CheckpointSettings {
+  /** Least time between two saves; 0 saves after every acknowledged batch (one save in flight at a time). */
+  readonly interval: Duration.Duration
+  readonly ttl: Duration.Duration
+  readonly maxOccurrences: number
+}
+
+/** What one acknowledged stretch of records adds. */
+export interface Progress {
+  readonly streams: Readonly<Record<string, string>>
+  readonly occurrences: ReadonlyArray<ExportedOccurrence>
+}
+
+export interface CheckpointShape {
+  /** The state loaded at start, pruned: where to resume and what was already exported. */
+  readonly initial: CheckpointState
+  readonly describe: string
+  /** Records progress the backend has acknowledged; the save follows. */
+  readonly acknowledged: (progress: Progress) => Effect.Effect<void>
+  /** Saves what has been acknowledged now, and waits for it (on shutdown). */
+  readonly commit: Effect.Effect<void>
+  readonly current: Effect.Effect<CheckpointState>
+}
+
+export class Checkpoint extends Context.Tag("Checkpoint")<Checkpoint, CheckpointShape>() {
+  static readonly layer = (settings: CheckpointSettings) => Layer.scoped(Checkpoint, make(settings))
+}
+
+const make = (settings: CheckpointSettings) =>
+  Effect.gen(function*() {
+    const store = yield* CheckpointStore
+    const ttlMs = Duration.toMillis(settings.ttl)
+    const pruned = (s: CheckpointState) => prune(s, { nowMs: Date.now(), ttlMs, maxOccurrences: settings.maxOccurrences })
+    const loaded = yield* store.load.pipe(
+      Effect.catchAll((error) =>
+        Effect.logError(`${error.message}; starting without it: events still on the server are listed and sent again`).pipe(
+          Effect.as(Option.none<CheckpointState>())
+        )
+      )
+    )
+    const initial = pruned(Option.getOrElse(loaded, () => emptyState))
+    if (Option.isSome(loaded)) {
+      const streams = Object.entries(initial.streams).map(([k, v]) => `${k} at ${v}`).join(", ") || "no streams"
+      yield* Effect.logInfo(`resuming from the checkpoint in ${store.describe}: ${streams}, ${initial.occurrences.length} recent occurrences`)
+    }
+
+    // Plain mutable state: updated in one synchronous step per acknowledgement, read by the save.
+    let streams: Record<string, string> = { ...initial.streams }
+    /** The latest exported occurrence per uid, in the order they were acknowledged (oldest first). */
+    const occurrences = new Map<string, ExportedOccurrence>(initial.occurrences.map((o) => [o.uid, o]))
+    let version = 0
+    let savedVersion = 0
+    const dirty = yield* Queue.sliding<void>(1)
+
+    const snapshot = (): CheckpointState =>
+      pruned({ streams: { ...streams }, occurrences: [...occurrences.values()], savedAtMs: Date.now() })
+
+    const save = Effect.gen(function*() {
+      const at = version
+      if (at === savedVersion) return
+      const s = snapshot()
+      yield* store.save(s).pipe(
+        Effect.tap(() => Effect.sync(() => (savedVersion = at))),
+        Effect.catchAll((error) => Effect.logWarning(`${error.message}; will try again with the next acknowledgement`))
+      )
+    })
+
+    // One save at a time; acknowledgements arriving meanwhile are folded into the next one.
+    const lock = yield* Effect.makeSemaphore(1)
+    const saveLocked = lock.withPermits(1)(save)
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Queue.take(dirty).pipe(
+          Effect.zipRight(saveLocked),
+          Effect.zipRight(Effect.sleep(settings.interval))
+        )
+      )
+    )
+
+    return Checkpoint.of({
+      initial,
+      describe: store.describe,
+      acknowledged: (progress) =>
+        Effect.suspend(() => {
+          streams = { ...streams, ...progress.streams }
+          for (const o of progress.occurrences) {
+            occurrences.delete(o.uid)
+            occurrences.set(o.uid, o)
+          }
+          // Bounded between saves too: the oldest go first, as the save's prune would drop them.
+          for (const uid of occurrences.keys()) {
+            if (occurrences.size <= settings.maxOccurrences) break
+            occurrences.delete(uid)
+          }
+          version++
+          return Queue.offer(dirty, undefined).pipe(Effect.asVoid)
+        }),
+      commit: saveLocked,
+      current: Effect.sync(snapshot)
+    })
+  })
