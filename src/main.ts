@@ -1,28 +1,7 @@
-import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Effect, Either, Exit } from "effect"
-import { readFileSync } from "node:fs"
-import { renderConfig, renderHelp } from "./cli/help.ts"
-import { loadConfig } from "./cli/load.ts"
-import { runCommand } from "./cli/program.ts"
+/**
+ * The entry point. Loading the collector's modules takes a moment; a SIGTERM or SIGINT during it is caught here
+ * (by the first module evaluated) and turned into a clean exit, then the command line is run.
+ */
+import "./cli/earlySignals.ts"
 
-const VERSION = "0.1.0"
-
-const loaded = loadConfig({ argv: process.argv.slice(2), env: process.env, readText: (path) => readFileSync(path, "utf8") })
-
-const main: Effect.Effect<number> = Either.match(loaded, {
-  onLeft: (problems) => Effect.sync(() => (process.stderr.write(`k8s-event-collector: ${problems.message}\n`), 2)),
-  onRight: ({ command, values, origins }) => {
-    if (command === "help") return Effect.sync(() => (process.stdout.write(renderHelp(VERSION)), 0))
-    if (command === "version") return Effect.sync(() => (process.stdout.write(`${VERSION}\n`), 0))
-    if (values.printConfig) return Effect.sync(() => (process.stdout.write(renderConfig(values, origins)), 0))
-    return runCommand(command, values, origins)
-  }
-})
-
-NodeRuntime.runMain(main, {
-  disableErrorReporting: true,
-  disablePrettyLogger: true,
-  // SIGTERM and SIGINT interrupt the main fiber; a stop that went as planned is a success.
-  teardown: (exit, onExit) =>
-    onExit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? 0 : 1)
-})
+await import("./cli/entry.ts")

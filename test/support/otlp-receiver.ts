@@ -112,7 +112,8 @@ export interface OtlpReceiver {
   /** Resolves with a copy of `records` once at least `count` were accepted. */
   waitForRecords(count: number, timeoutMs?: number): Promise<ReadonlyArray<OtlpLogRecord>>
   /** Stops listening and drops open connections (exporters keep sockets alive), so the port can be reused. */
-  close(): Promise<void>
+  /** Stops at once, dropping open connections; `graceful` first answers the requests in progress. */
+  close(options?: { readonly graceful?: boolean }): Promise<void>
 }
 
 export interface OtlpReceiverOptions {
@@ -293,9 +294,18 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         check()
       })
     },
-    async close() {
-      closing.abort()
+    async close(options: { readonly graceful?: boolean } = {}) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      if (options.graceful === true) {
+        // A backend shutting down cleanly: refuse new connections, answer the requests already being served.
+        server.closeIdleConnections()
+        const force = setTimeout(() => server.closeAllConnections(), 2_000)
+        await closed
+        clearTimeout(force)
+        closing.abort()
+        return
+      }
+      closing.abort()
       server.closeAllConnections()
       await closed
     }

@@ -1,0 +1,36 @@
+/** Reads the command line and runs the command; the exit code is the command's. */
+import { takeEarlySignal } from "./earlySignals.ts"
+import { NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect, Either, Exit } from "effect"
+import { readFileSync } from "node:fs"
+import { renderConfig, renderHelp } from "./help.ts"
+import { loadConfig } from "./load.ts"
+import { runCommand } from "./program.ts"
+
+const VERSION = "0.1.0"
+
+const loaded = loadConfig({ argv: process.argv.slice(2), env: process.env, readText: (path) => readFileSync(path, "utf8") })
+
+const main: Effect.Effect<number> = Either.match(loaded, {
+  onLeft: (problems) => Effect.sync(() => (process.stderr.write(`k8s-event-collector: ${problems.message}\n`), 2)),
+  onRight: ({ command, values, origins }) => {
+    if (command === "help") return Effect.sync(() => (process.stdout.write(renderHelp(VERSION)), 0))
+    if (command === "version") return Effect.sync(() => (process.stdout.write(`${VERSION}\n`), 0))
+    if (values.printConfig) return Effect.sync(() => (process.stdout.write(renderConfig(values, origins)), 0))
+    return runCommand(command, values, origins)
+  }
+})
+
+const early = await takeEarlySignal()
+if (early !== undefined) {
+  process.stderr.write(`k8s-event-collector: ${early} during start-up; exiting\n`)
+  process.exit(0)
+}
+
+NodeRuntime.runMain(main, {
+  disableErrorReporting: true,
+  disablePrettyLogger: true,
+  // SIGTERM and SIGINT interrupt the main fiber; a stop that went as planned is a success.
+  teardown: (exit, onExit) =>
+    onExit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? 0 : 1)
+})
