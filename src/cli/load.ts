@@ -143,6 +143,13 @@ const suggest = (name: string, candidates: ReadonlyArray<string>, prefix: string
 const crossChecks = (v: Record<string, unknown>): ReadonlyArray<string> => {
   const problems: Array<string> = []
   const ms = (key: string) => (Duration.isDuration(v[key]) ? Duration.toMillis(v[key]) : 0)
+  // The server is asked for whole seconds, at least one.
+  if (ms("watchIdleTimeout") <= 2 * Math.max(1000, ms("watchTimeout"))) {
+    problems.push("--watch-idle-timeout: must be longer than twice --watch-timeout: the server ends a quiet watch only after up to twice --watch-timeout, and a watch ended sooner for silence would look dead")
+  }
+  if (ms("stallTimeout") <= ms("watchIdleTimeout")) {
+    problems.push("--stall-timeout: must be longer than --watch-idle-timeout, so that a silent watch is restarted before the pod is")
+  }
   if (v["leaderElect"] === true) {
     if (v["lease"] === undefined) problems.push("--leader-elect: needs --lease NAMESPACE/NAME")
     if (ms("leaseRenewDeadline") >= ms("leaseDuration")) {

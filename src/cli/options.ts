@@ -4,6 +4,7 @@
  */
 import { Duration, Either } from "effect"
 import { parseCheckpointSpec } from "../checkpoint/CheckpointSpec.ts"
+import { parseListen } from "../observability/HttpServer.ts"
 import * as V from "./values.ts"
 
 export interface EnvSource {
@@ -147,8 +148,8 @@ export const OPTIONS = {
     env: [{ name: "K8S_EVENT_COLLECTOR_WATCH_IDLE_TIMEOUT" }],
     valueName: "DURATION",
     parse: V.duration,
-    default: Duration.seconds(60),
-    help: "A watch that delivers nothing, not even a bookmark, for this long is taken for dead and started again."
+    default: Duration.minutes(11),
+    help: "A watch that delivers nothing, not even a bookmark, and is not ended by the server for this long is taken for dead and started again. Keep it above twice --watch-timeout: a quiet watch is ended by the server only then."
   }),
   apiRetryInitial: option({
     flag: "api-retry-initial",
@@ -236,6 +237,28 @@ export const OPTIONS = {
     parse: V.duration,
     default: Duration.hours(1),
     help: "The API server's --event-ttl. A record still undelivered when its occurrence is this old is dropped (counted as older_than_ttl), and the checkpoint forgets occurrences older than this."
+  }),
+  listen: option({
+    flag: "listen",
+    env: [{ name: "K8S_EVENT_COLLECTOR_LISTEN" }],
+    valueName: "HOST:PORT|off",
+    parse: (raw) => {
+      const text = typeof raw === "string" ? raw.trim() : typeof raw === "number" ? `:${raw}` : ""
+      if (text === "off") return Either.right(undefined)
+      const hp = parseListen(text)
+      return hp === undefined ? Either.left(`must be HOST:PORT (e.g. 0.0.0.0:8080, :9090) or off; got ${JSON.stringify(raw)}`) : Either.right(hp)
+    },
+    default: { host: "0.0.0.0", port: 8080 },
+    defaultText: "0.0.0.0:8080",
+    help: "Where /healthz, /readyz and /metrics are served (for --source kube and the demo)."
+  }),
+  stallTimeout: option({
+    flag: "stall-timeout",
+    env: [{ name: "K8S_EVENT_COLLECTOR_STALL_TIMEOUT" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.minutes(15),
+    help: "/healthz fails when the leader heard nothing from the API (no event, bookmark, list page or watch ended by the server) for this long, so that the pod is restarted."
   }),
   shutdownTimeout: option({
     flag: "shutdown-timeout",

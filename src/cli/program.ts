@@ -11,6 +11,8 @@ import { type KubeConfigError, loadKubeConfig } from "../source/kubeconfig.ts"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
 import { CheckpointStore } from "../checkpoint/CheckpointStore.ts"
 import { defaultIdentity, type InvalidLeaderElectionSettings, LeaderElection, runWhileLeader } from "../leader/LeaderElection.ts"
+import { Health } from "../observability/Health.ts"
+import { httpServerLayer, type ListenError } from "../observability/HttpServer.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { runPipeline } from "../pipeline/pipeline.ts"
 import { consoleLayer } from "../sink/console.ts"
@@ -78,7 +80,7 @@ export const pipelineLayer = (
       maxRecordAge: defaults.maxRecordAge
     }).pipe(Layer.provide(exporterLayer(values))),
     Translator.layer({ baseAttributes: baseAttributes(values), resourceCacheSize: 10_000 })
-  ).pipe(Layer.provideMerge(Metrics.layer))
+  )
 
 /** `--source file:PATH`: export every event of the dump once, wait for the backend's acks, report. */
 export const runFile = (path: string, values: OptionValues) =>
@@ -101,7 +103,8 @@ export const runFile = (path: string, values: OptionValues) =>
     Effect.provide(pipelineLayer(values, { retryGiveUp: Duration.minutes(2), maxRecordAge: undefined })),
     Effect.provide(Checkpoint.layer({ interval: Duration.zero, ttl: values.eventTtl, maxOccurrences: 0 }).pipe(
       Layer.provide(CheckpointStore.none)
-    ))
+    )),
+    Effect.provide(Metrics.layer)
   )
 
 export const sourceSettings = (values: OptionValues): SourceSettings => {
@@ -169,7 +172,30 @@ export const runKube = (values: OptionValues, kc: KubeConfig) => {
       retryPeriod: values.leaseRetryPeriod
     })
     : LeaderElection.layerDisabled(defaultIdentity())
-  return runWhileLeader(collect).pipe(Effect.provide(election))
+  const serve = values.listen === undefined
+    ? Layer.empty
+    : httpServerLayer({ ...values.listen, stallMs: Duration.toMillis(values.stallTimeout) })
+  return Effect.gen(function*() {
+    const health = yield* Health
+    const leader = yield* LeaderElection
+    // The probes follow the election: leader or standby, and who leads.
+    yield* leader.changes.pipe(
+      Stream.runForEach((s) =>
+        Effect.sync(() => {
+          health.role = s.role
+          health.holder = s.holder
+          if (s.role === "standby") health.apiReachable = true
+        })
+      ),
+      Effect.forkScoped
+    )
+    yield* runWhileLeader(collect)
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(Layer.merge(election, serve)),
+    // One registry and one health state for the whole process: the server reads what each leadership term writes.
+    Effect.provide(Layer.merge(Health.layer, Metrics.layer))
+  )
 }
 
 /**
@@ -197,7 +223,7 @@ export const runCommand = (
   origins: Readonly<Partial<Record<string, string>>>
 ): Effect.Effect<number> => {
   const source = values.source
-  const run: Effect.Effect<void, DumpError | KubeConfigError | DeliveryFailed | InvalidLeaderElectionSettings> = command === "demo"
+  const run: Effect.Effect<void, DumpError | KubeConfigError | DeliveryFailed | InvalidLeaderElectionSettings | ListenError> = command === "demo"
     ? runDemo(values, origins)
     : source.kind === "file"
     ? runFile(source.path, values)
@@ -208,6 +234,7 @@ export const runCommand = (
       DumpError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       KubeConfigError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       InvalidLeaderElectionSettings: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
+      ListenError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       DeliveryFailed: (e) => Effect.logError(e.message).pipe(Effect.as(1))
     }),
     Effect.provide(loggingLayer(values))

@@ -5,10 +5,11 @@
  * backoff. Or, in poll mode, a paged list every interval. Deduplication of what a relist repeats is the
  * pipeline's once-only window.
  */
-import { Duration, Effect, Queue, Random, Stream } from "effect"
+import { Chunk, Duration, Effect, Queue, Random, Stream } from "effect"
 import type { Change } from "./Change.ts"
 import { decodeStatus, KubeApi, type KubeApiShape, KubeApiError, targetKey, type WatchTarget } from "./KubeApi.ts"
 import { ProblemReporter } from "./KubeProblems.ts"
+import { Health } from "../observability/Health.ts"
 import { Metrics } from "../observability/Metrics.ts"
 
 export interface SourceSettings {
@@ -79,6 +80,7 @@ const backoffDelay = (settings: SourceSettings, attempt: number) =>
 const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTarget, out: Queue.Enqueue<ReadonlyArray<Change>>) =>
   Effect.gen(function*() {
     const metrics = yield* Metrics
+    const health = yield* Health
     const reporter = new ProblemReporter()
     const stream = targetKey(target)
     let attempt = 0
@@ -86,6 +88,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
     const failed = (error: KubeApiError) =>
       Effect.gen(function*() {
         metrics.apiErrors.inc({ verb: error.verb, status: String(error.status ?? 0) })
+        health.apiReachable = false
         yield* reporter.failed(error, target, api.server)
         const delay = yield* backoffDelay(settings, attempt++)
         const retryAfter = Duration.seconds(error.retryAfterSeconds ?? 0)
@@ -113,6 +116,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
             continueToken = undefined
             continue
           }
+          health.activity()
           const items = watermark === undefined ? page.items : page.items.filter((object) => {
             const rv = resourceVersionOf(object)
             return rv === undefined || (compareResourceVersions(rv, watermark) ?? 1) > 0
@@ -159,6 +163,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
         for (;;) {
           const items = yield* Queue.takeBetween(inbox, 1, 4096)
           pending -= items.length
+          if (Chunk.some(items, (i) => i._tag === "Event")) health.activity()
           const changes: Array<Change> = []
           let end: WatchEnd | undefined
           for (const item of items) {
@@ -233,6 +238,8 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
       }
       switch (end._tag) {
         case "Closed":
+          // The server ending a watch at its timeout is a sign of life; a watch we ended for silence is not.
+          if (end.cause === "timeout") health.activity()
           metrics.watchRestarts.inc({ cause: end.cause })
           break
         case "Expired":

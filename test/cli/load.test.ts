@@ -88,7 +88,7 @@ describe("loadConfig", () => {
   it("parses every documented option from the file", () => {
     const file = [
       "source: file:/tmp/x.json", "kubeconfig: /k/config", "context: prod", "namespaces: [a, b]", "api: events.k8s.io/v1",
-      "mode: poll", "pollInterval: 2m", "listPageSize: 100", "watchTimeout: 10m", "watchIdleTimeout: 90s",
+      "mode: poll", "pollInterval: 2m", "listPageSize: 100", "watchTimeout: 10m", "watchIdleTimeout: 25m", "stallTimeout: 30m", "listen: 127.0.0.1:9090",
       "apiRetryInitial: 2s", "apiRetryMax: 1m", "shutdownTimeout: 5s", "consoleFormat: text", "exporter: none",
       "checkpoint: configmap:obs/kec-checkpoint", "checkpointInterval: 0s", "leaderElect: true", "lease: obs/kec",
       "leaseDuration: 20s", "leaseRenewDeadline: 12s", "leaseRetryPeriod: 3s", "eventTtl: 3h", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
@@ -110,7 +110,9 @@ describe("loadConfig", () => {
     expect(Duration.toMillis(values.retryMax)).toBe(60_000)
     expect(Duration.toMillis(values.pollInterval)).toBe(120_000)
     expect(Duration.toMillis(values.watchTimeout)).toBe(600_000)
-    expect(Duration.toMillis(values.watchIdleTimeout)).toBe(90_000)
+    expect(Duration.toMillis(values.watchIdleTimeout)).toBe(1_500_000)
+    expect(Duration.toMillis(values.stallTimeout)).toBe(1_800_000)
+    expect(values.listen).toEqual({ host: "127.0.0.1", port: 9090 })
     expect(Duration.toMillis(values.apiRetryInitial)).toBe(2_000)
     expect(Duration.toMillis(values.apiRetryMax)).toBe(60_000)
     expect(Duration.toMillis(values.shutdownTimeout)).toBe(5_000)
@@ -162,6 +164,16 @@ describe("loadConfig", () => {
     ])
     expect(problems(load(["--lease", "Bad/Name!"]))[0]).toMatch(/^--lease: must be NAMESPACE\/NAME/)
     expect(problems(load(["--checkpoint", "s3:bucket"]))[0]).toMatch(/^--checkpoint: /)
+  })
+
+  it("keeps the watch, idle and stall timeouts in the order that makes them work", () => {
+    expect(problems(load(["--watch-timeout", "10m"]))).toEqual([
+      expect.stringMatching(/^--watch-idle-timeout: must be longer than twice --watch-timeout/)
+    ])
+    expect(problems(load(["--stall-timeout", "5m"]))).toEqual([expect.stringMatching(/^--stall-timeout: must be longer/)])
+    expect(ok(load(["--listen", "off"])).values.listen).toBeUndefined()
+    expect(ok(load(["--listen", ":9000"])).values.listen).toEqual({ host: "0.0.0.0", port: 9000 })
+    expect(problems(load(["--listen", "localhost"]))[0]).toMatch(/^--listen: must be HOST:PORT/)
   })
 
   it("suggests the flag that was meant", () => {

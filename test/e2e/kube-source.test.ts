@@ -146,7 +146,7 @@ describe("--source kube (watch)", () => {
   it("survives dropped connections, a silent watch and 429s, losing and repeating nothing", async () => {
     sim.faults.add({ verb: "list", resource: "events", times: 2, action: { type: "tooManyRequests", form: "apf", retryAfterSeconds: 1 } })
     const expected = new Set([occurrence(create())])
-    const c = start(["--watch-idle-timeout", "700ms"])
+    const c = start(["--watch-timeout", "1s", "--watch-idle-timeout", "2100ms", "--stall-timeout", "1h"])
     await expectExactlyOnce(expected)
     expect(c.logs.some((l) => /asked to slow down .*HTTP 429, retry after 1s/.test(l.message))).toBe(true)
 

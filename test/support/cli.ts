@@ -14,13 +14,16 @@ export interface CliResult {
   readonly stderr: string
 }
 
-/** Environment without the caller's OTEL_* settings, so a developer's shell cannot change a test. */
+/**
+ * Environment without the caller's OTEL_* and K8S_* settings, so a developer's shell cannot change a test, and
+ * with the probe server on a free loopback port, since tests run several collectors at once.
+ */
 export const cleanEnv = (extra: Record<string, string> = {}): Record<string, string> => {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !k.startsWith("OTEL_") && !k.startsWith("K8S_")) env[k] = v
   }
-  return { ...env, ...extra }
+  return { ...env, K8S_EVENT_COLLECTOR_LISTEN: "127.0.0.1:0", ...extra }
 }
 
 export const runCli = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; timeoutMs?: number } = {}) =>

@@ -9,12 +9,15 @@ import { runKube } from "../../src/cli/program.ts"
 
 export interface RunningCollector {
   readonly logs: ReadonlyArray<{ readonly level: string; readonly message: string }>
+  /** The probe server's base URL, once it listens (with `--listen`). */
+  readonly probeUrl: () => string | undefined
   /** Interrupts it as SIGTERM would, and waits for the flush. */
   readonly stop: () => Promise<void>
 }
 
 export const startCollector = (kc: KubeConfig, args: ReadonlyArray<string>): RunningCollector => {
-  const loaded = loadConfig({ argv: args, env: {}, readText: () => "" })
+  // No probe server unless a test asks for one (`--listen 127.0.0.1:0`; its port is in the log).
+  const loaded = loadConfig({ argv: ["--listen", "off", ...args], env: {}, readText: () => "" })
   if (Either.isLeft(loaded)) throw new Error(loaded.left.message)
   const logs: Array<{ level: string; message: string }> = []
   const logger = Logger.make(({ logLevel, message }) => {
@@ -25,6 +28,11 @@ export const startCollector = (kc: KubeConfig, args: ReadonlyArray<string>): Run
   )
   return {
     logs,
+    probeUrl: () => {
+      const line = logs.find((l) => l.message.startsWith("serving /healthz"))
+      const port = line === undefined ? undefined : /:(\d+)$/.exec(line.message)?.[1]
+      return port === undefined ? undefined : `http://127.0.0.1:${port}`
+    },
     stop: async () => {
       await Effect.runPromise(Fiber.interrupt(fiber))
     }
@@ -32,11 +40,11 @@ export const startCollector = (kc: KubeConfig, args: ReadonlyArray<string>): Run
 }
 
 /** Polls `check` until it holds or the time is up; the last failure is thrown. */
-export const eventually = async (check: () => void, timeoutMs = 10_000, everyMs = 50): Promise<void> => {
+export const eventually = async (check: () => void | Promise<void>, timeoutMs = 10_000, everyMs = 50): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     try {
-      check()
+      await check()
       return
     } catch (error) {
       if (Date.now() > deadline) throw error

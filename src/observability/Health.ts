@@ -1,0 +1,48 @@
+/**
+ * What /healthz and /readyz answer from: when the source last heard from the API server, whether the API is
+ * reachable, and whether this replica leads. The source and the leader election write it; the probes read it.
+ */
+import { Context, Layer } from "effect"
+
+export type Role = "leader" | "standby" | "starting"
+
+export class HealthState {
+  /** Last sign of a working watch or list: an event, a bookmark, a list page, a watch the server ended. */
+  lastActivityMs = Date.now()
+  apiReachable = false
+  role: Role = "starting"
+  holder: string | undefined = undefined
+
+  activity(now = Date.now()): void {
+    this.lastActivityMs = now
+    this.apiReachable = true
+  }
+}
+
+export class Health extends Context.Tag("Health")<Health, HealthState>() {
+  static readonly layer = Layer.sync(Health, () => new HealthState())
+}
+
+export interface Verdict {
+  readonly ok: boolean
+  readonly body: Readonly<Record<string, unknown>>
+}
+
+/**
+ * Alive unless this replica is collecting and nothing has come from the API for `stallMs`: then the watch is
+ * stuck in a way reconnecting did not cure, and a restart of the pod is the remedy left.
+ */
+export const liveness = (h: HealthState, stallMs: number, now = Date.now()): Verdict => {
+  const silentMs = now - h.lastActivityMs
+  const stalled = h.role === "leader" && silentMs > stallMs
+  return {
+    ok: !stalled,
+    body: { status: stalled ? "stalled" : "ok", role: h.role, lastActivitySecondsAgo: Math.round(silentMs / 1000) }
+  }
+}
+
+/** Ready as leader or standby once the API answered; not while starting or while the API is unreachable. */
+export const readiness = (h: HealthState): Verdict => {
+  const ok = h.role !== "starting" && h.apiReachable
+  return { ok, body: { status: ok ? "ready" : "not ready", role: h.role, leader: h.holder ?? null, apiReachable: h.apiReachable } }
+}
