@@ -6,6 +6,7 @@
 import { Context, Duration, Effect, Layer, Option, Queue } from "effect"
 import { type CheckpointState, emptyState, type ExportedOccurrence, prune } from "./CheckpointState.ts"
 import { CheckpointStore } from "./CheckpointStore.ts"
+import { Metrics } from "../observability/Metrics.ts"
 
 export interface CheckpointSettings {
   /** Least time between two saves; 0 saves after every acknowledged batch (one save in flight at a time). */
@@ -38,6 +39,7 @@ export class Checkpoint extends Context.Tag("Checkpoint")<Checkpoint, Checkpoint
 const make = (settings: CheckpointSettings) =>
   Effect.gen(function*() {
     const store = yield* CheckpointStore
+    const metrics = yield* Metrics
     const ttlMs = Duration.toMillis(settings.ttl)
     const pruned = (s: CheckpointState) => prune(s, { nowMs: Date.now(), ttlMs, maxOccurrences: settings.maxOccurrences })
     const loaded = yield* store.load.pipe(
@@ -59,6 +61,15 @@ const make = (settings: CheckpointSettings) =>
     const occurrences = new Map<string, ExportedOccurrence>(initial.occurrences.map((o) => [o.uid, o]))
     let version = 0
     let savedVersion = 0
+    let lastSavedMs = Option.isSome(loaded) ? initial.savedAtMs : Date.now()
+    // Read when scraped, so the age keeps growing while nothing is saved.
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        metrics.checkpointAge.set((Date.now() - lastSavedMs) / 1000)
+        return setInterval(() => metrics.checkpointAge.set((Date.now() - lastSavedMs) / 1000), 1000).unref()
+      }),
+      (timer) => Effect.sync(() => clearInterval(timer))
+    )
     const dirty = yield* Queue.sliding<void>(1)
 
     const snapshot = (): CheckpointState =>
@@ -69,8 +80,18 @@ const make = (settings: CheckpointSettings) =>
       if (at === savedVersion) return
       const s = snapshot()
       yield* store.save(s).pipe(
-        Effect.tap(() => Effect.sync(() => (savedVersion = at))),
-        Effect.catchAll((error) => Effect.logWarning(`${error.message}; will try again with the next acknowledgement`))
+        Effect.tap(() =>
+          Effect.sync(() => {
+            savedVersion = at
+            lastSavedMs = Date.now()
+            metrics.checkpointCommits.inc({ result: "success" })
+          })
+        ),
+        Effect.catchAll((error) =>
+          Effect.sync(() => metrics.checkpointCommits.inc({ result: "error" })).pipe(
+            Effect.zipRight(Effect.logWarning(`${error.message}; will try again with the next acknowledgement`))
+          )
+        )
       )
     })
 

@@ -328,6 +328,28 @@ export const OPTIONS = {
     default: Duration.seconds(10),
     help: "Time allowed for one export request, including the exporter's own retries of 429/502/503/504 (a bare number is milliseconds)."
   }),
+  otlpCertificate: option({
+    flag: "otlp-certificate",
+    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE" }, { name: "OTEL_EXPORTER_OTLP_CERTIFICATE" }],
+    valueName: "PATH",
+    parse: V.text,
+    help: "PEM file of the certificate authority that signed the OTLP endpoint's certificate (https:// endpoints)."
+  }),
+  otlpClientCertificate: option({
+    flag: "otlp-client-certificate",
+    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE" }, { name: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE" }],
+    valueName: "PATH",
+    parse: V.text,
+    help: "PEM client certificate chain, for endpoints that require mutual TLS."
+  }),
+  otlpClientKey: option({
+    flag: "otlp-client-key",
+    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY" }, { name: "OTEL_EXPORTER_OTLP_CLIENT_KEY" }],
+    valueName: "PATH",
+    parse: V.text,
+    secret: true,
+    help: "PEM private key of the client certificate."
+  }),
   clusterName: option({
     flag: "cluster-name",
     env: [{ name: "K8S_CLUSTER_NAME" }],

@@ -17,7 +17,7 @@ import { Metrics } from "../observability/Metrics.ts"
 import { runPipeline } from "../pipeline/pipeline.ts"
 import { consoleLayer } from "../sink/console.ts"
 import { LogExporter } from "../sink/LogExporter.ts"
-import { otlpLayer } from "../sink/otlp.ts"
+import { type ExporterSetupError, otlpLayer, readTlsFiles } from "../sink/otlp.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
 import { type DumpError, readDump } from "../source/FileSource.ts"
 import { baseAttributes, Translator } from "../translate/Translator.ts"
@@ -47,20 +47,27 @@ export const loggingLayer = (values: Pick<OptionValues, "logFormat" | "logLevel"
     Logger.minimumLogLevel(LOG_LEVELS[values.logLevel])
   )
 
-export const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter> => {
+export const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter, ExporterSetupError> => {
   switch (values.exporter) {
     case "none":
       return LogExporter.none
     case "console":
       return consoleLayer(values.consoleFormat)
     case "otlp":
-      return otlpLayer({
-        endpoint: values.otlpEndpoint,
-        protocol: values.otlpProtocol,
-        headers: values.otlpHeaders,
-        compression: values.otlpCompression,
-        timeoutMs: Duration.toMillis(values.otlpTimeout)
-      })
+      return Layer.unwrapEffect(
+        Effect.map(
+          readTlsFiles({ ca: values.otlpCertificate, cert: values.otlpClientCertificate, key: values.otlpClientKey }),
+          (tls) =>
+            otlpLayer({
+              endpoint: values.otlpEndpoint,
+              protocol: values.otlpProtocol,
+              headers: values.otlpHeaders,
+              compression: values.otlpCompression,
+              timeoutMs: Duration.toMillis(values.otlpTimeout),
+              tls
+            })
+        )
+      )
   }
 }
 
@@ -177,6 +184,7 @@ export const runKube = (values: OptionValues, kc: KubeConfig) => {
     : httpServerLayer({ ...values.listen, stallMs: Duration.toMillis(values.stallTimeout) })
   return Effect.gen(function*() {
     const health = yield* Health
+    const metrics = yield* Metrics
     const leader = yield* LeaderElection
     // The probes follow the election: leader or standby, and who leads.
     yield* leader.changes.pipe(
@@ -184,6 +192,7 @@ export const runKube = (values: OptionValues, kc: KubeConfig) => {
         Effect.sync(() => {
           health.role = s.role
           health.holder = s.holder
+          metrics.leader.set(s.role === "leader" ? 1 : 0)
           if (s.role === "standby") health.apiReachable = true
         })
       ),
@@ -223,7 +232,10 @@ export const runCommand = (
   origins: Readonly<Partial<Record<string, string>>>
 ): Effect.Effect<number> => {
   const source = values.source
-  const run: Effect.Effect<void, DumpError | KubeConfigError | DeliveryFailed | InvalidLeaderElectionSettings | ListenError> = command === "demo"
+  const run: Effect.Effect<
+    void,
+    DumpError | KubeConfigError | DeliveryFailed | InvalidLeaderElectionSettings | ListenError | ExporterSetupError
+  > = command === "demo"
     ? runDemo(values, origins)
     : source.kind === "file"
     ? runFile(source.path, values)
@@ -235,6 +247,7 @@ export const runCommand = (
       KubeConfigError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       InvalidLeaderElectionSettings: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       ListenError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
+      ExporterSetupError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       DeliveryFailed: (e) => Effect.logError(e.message).pipe(Effect.as(1))
     }),
     Effect.provide(loggingLayer(values))

@@ -58,6 +58,38 @@ export class CollectorMetrics {
     labelNames: ["verb", "status"] as const,
     registers: [this.registry]
   })
+  readonly recordsFiltered = new Counter({
+    name: `${PREFIX}records_filtered_total`,
+    help: "Occurrences left out on purpose, by the rule that left them out",
+    labelNames: ["rule"] as const,
+    registers: [this.registry]
+  })
+  readonly recordsSuppressed = new Counter({
+    name: `${PREFIX}records_suppressed_total`,
+    help: "Occurrences held back by noise control (each is counted in a summary record)",
+    registers: [this.registry]
+  })
+  readonly lastEventTimestamp = new Gauge({
+    name: `${PREFIX}last_event_timestamp_seconds`,
+    help: "Occurrence time of the newest event exported",
+    registers: [this.registry]
+  })
+  readonly leader = new Gauge({
+    name: `${PREFIX}leader`,
+    help: "1 while this replica holds the lease (or runs alone), 0 on standby",
+    registers: [this.registry]
+  })
+  readonly checkpointCommits = new Counter({
+    name: `${PREFIX}checkpoint_commits_total`,
+    help: "Checkpoint saves, by result (success, error)",
+    labelNames: ["result"] as const,
+    registers: [this.registry]
+  })
+  readonly checkpointAge = new Gauge({
+    name: `${PREFIX}checkpoint_age_seconds`,
+    help: "Seconds since the checkpoint was last saved",
+    registers: [this.registry]
+  })
   readonly queueDepth = new Gauge({
     name: `${PREFIX}queue_depth`,
     help: "Records waiting in the sink queue",

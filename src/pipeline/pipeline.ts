@@ -43,6 +43,7 @@ export const runPipeline = <E, R>(changes: Stream.Stream<Change, E, R>, settings
           const records: Array<ReadableLogRecord> = []
           const streams: Record<string, string> = {}
           const occurrences: Array<ExportedOccurrence> = []
+          let newestMs = 0
           for (const change of chunk) {
             if (change.stream !== undefined) {
               const rv = resourceVersionOf(change.object)
@@ -60,8 +61,11 @@ export const runPipeline = <E, R>(changes: Stream.Stream<Change, E, R>, settings
             if (!window.admit(event)) continue
             records.push(translator.translate(event))
             const time = occurrenceTime(event)
-            occurrences.push({ uid: event.uid, count: event.count ?? 1, timeMs: time === undefined ? Date.now() : time.seconds * 1000 + Math.floor(time.nanos / 1e6) })
+            const timeMs = time === undefined ? Date.now() : time.seconds * 1000 + Math.floor(time.nanos / 1e6)
+            occurrences.push({ uid: event.uid, count: event.count ?? 1, timeMs })
+            if (timeMs > newestMs) newestMs = timeMs
           }
+          if (newestMs > 0) metrics.lastEventTimestamp.set(newestMs / 1000)
           if (records.length > 0) yield* sink.offerAll(records)
           if (occurrences.length > 0 || Object.keys(streams).length > 0) {
             yield* sink.mark(checkpoint.acknowledged({ streams, occurrences }))

@@ -1,4 +1,5 @@
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
+import { readFile } from "node:fs/promises"
 import { ExportResultCode } from "@opentelemetry/core"
 import { CompressionAlgorithm, OTLPExporterError } from "@opentelemetry/otlp-exporter-base"
 import { OTLPLogExporter as ProtoExporter } from "@opentelemetry/exporter-logs-otlp-proto"
@@ -8,6 +9,21 @@ import { ExportFailed, LogExporter } from "./LogExporter.ts"
 
 export type OtlpProtocol = "http/protobuf" | "http/json"
 
+/** The TLS files could not be read: start-up stops with the path and the reason. */
+export class ExporterSetupError extends Schema.TaggedError<ExporterSetupError>()("ExporterSetupError", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+export interface OtlpTlsFiles {
+  readonly ca: string | undefined
+  readonly cert: string | undefined
+  readonly key: string | undefined
+}
+
 export interface OtlpSettings {
   /** The full logs URL, `.../v1/logs`. */
   readonly endpoint: string
@@ -15,7 +31,34 @@ export interface OtlpSettings {
   readonly headers: Readonly<Record<string, string>>
   readonly compression: "gzip" | "none"
   readonly timeoutMs: number
+  /** PEM contents (not paths) of the CA and the client certificate and key. */
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string }
 }
+
+/** Reads the TLS files named by the options, failing with the option and path of any that cannot be read. */
+export const readTlsFiles = (files: OtlpTlsFiles) =>
+  Effect.gen(function*() {
+    const read = (option: string, path: string | undefined) =>
+      path === undefined
+        ? Effect.succeed(undefined)
+        : Effect.tryPromise({
+          try: () => readFile(path, "utf8"),
+          catch: (e) => new ExporterSetupError({ detail: `${option} ${path}: cannot read it: ${e instanceof Error ? e.message : String(e)}` })
+        })
+    const [ca, cert, key] = yield* Effect.all([
+      read("--otlp-certificate", files.ca),
+      read("--otlp-client-certificate", files.cert),
+      read("--otlp-client-key", files.key)
+    ], { concurrency: "unbounded" })
+    if ((cert === undefined) !== (key === undefined)) {
+      return yield* new ExporterSetupError({ detail: "--otlp-client-certificate and --otlp-client-key go together: give both or neither" })
+    }
+    return {
+      ...(ca === undefined ? {} : { ca }),
+      ...(cert === undefined ? {} : { cert }),
+      ...(key === undefined ? {} : { key })
+    }
+  })
 
 /**
  * Status codes the OTLP/HTTP spec calls retryable. The exporter already retries them for up to its timeout,
@@ -56,7 +99,8 @@ export const makeOtlpExporter = (settings: OtlpSettings): LogRecordExporter => {
     timeoutMillis: settings.timeoutMs,
     compression: settings.compression === "gzip" ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
     // One export is in flight at a time (the sink waits for each ack), so the limit never applies.
-    concurrencyLimit: 2
+    concurrencyLimit: 2,
+    ...(settings.tls === undefined || Object.keys(settings.tls).length === 0 ? {} : { httpAgentOptions: { ...settings.tls, keepAlive: true } })
   }
   return settings.protocol === "http/json" ? new JsonExporter(config) : new ProtoExporter(config)
 }

@@ -8,6 +8,7 @@
  */
 import { once } from "node:events"
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
 import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
 import { gunzipSync } from "node:zlib"
@@ -120,6 +121,8 @@ export interface OtlpReceiverOptions {
   /** Listen on this port (to restart on the same one after close()); default: a free port. */
   readonly port?: number
   readonly behaviour?: Behaviour
+  /** Serve HTTPS with this key and certificate; with `ca`, require a client certificate signed by it. */
+  readonly tls?: { readonly key: string; readonly cert: string; readonly ca?: string }
 }
 
 const root = protobuf.loadSync(fileURLToPath(new URL("./otlp/logs_service.proto", import.meta.url)))
@@ -251,18 +254,22 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     )
   }
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" }).end(String(error))
       else res.destroy()
     })
-  })
+  }
+  const tls = options.tls
+  const server = tls === undefined
+    ? createServer(listener)
+    : createHttpsServer({ key: tls.key, cert: tls.cert, ...(tls.ca === undefined ? {} : { ca: tls.ca, requestCert: true, rejectUnauthorized: true }) }, listener)
   server.listen(options.port ?? 0, "127.0.0.1")
   await once(server, "listening")
   const address = server.address()
   if (address === null || typeof address === "string") throw new Error(`unexpected listen address ${String(address)}`)
   const { port } = address
-  const url = `http://127.0.0.1:${port}`
+  const url = `${tls === undefined ? "http" : "https"}://127.0.0.1:${port}`
 
   return {
     url,

@@ -1,0 +1,30 @@
+/**
+ * Every call the collector can make to the Kubernetes API, by feature. The RBAC rules in deploy/ are derived from
+ * this list (a test checks the ClusterRole and Role grant exactly these), so a new call must be added here.
+ */
+export interface ApiCall {
+  readonly feature: "source" | "enrichment" | "checkpoint" | "leader-election"
+  readonly verb: "get" | "list" | "watch" | "create" | "update"
+  /** API group: "" for core. */
+  readonly group: string
+  readonly resource: string
+}
+
+export const SOURCE_API_CALLS: ReadonlyArray<ApiCall> = [
+  { feature: "source", verb: "list", group: "", resource: "events" },
+  { feature: "source", verb: "watch", group: "", resource: "events" },
+  { feature: "source", verb: "list", group: "events.k8s.io", resource: "events" },
+  { feature: "source", verb: "watch", group: "events.k8s.io", resource: "events" }
+]
+
+export const CHECKPOINT_API_CALLS: ReadonlyArray<ApiCall> = [
+  { feature: "checkpoint", verb: "get", group: "", resource: "configmaps" },
+  { feature: "checkpoint", verb: "create", group: "", resource: "configmaps" },
+  { feature: "checkpoint", verb: "update", group: "", resource: "configmaps" }
+]
+
+export const LEADER_ELECTION_API_CALLS: ReadonlyArray<ApiCall> = [
+  { feature: "leader-election", verb: "get", group: "coordination.k8s.io", resource: "leases" },
+  { feature: "leader-election", verb: "create", group: "coordination.k8s.io", resource: "leases" },
+  { feature: "leader-election", verb: "update", group: "coordination.k8s.io", resource: "leases" }
+]

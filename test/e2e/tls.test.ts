@@ -1,0 +1,78 @@
+/** OTLP over TLS with a private CA and a client certificate, the way a locked-down Collector is reached. */
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { cleanEnv, runCli } from "../support/cli.ts"
+import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
+
+const dir = mkdtempSync(join(tmpdir(), "kec-tls-"))
+const file = (name: string) => join(dir, name)
+const openssl = (...args: ReadonlyArray<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA. */
+const makeCertificates = () => {
+  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test CA", "-keyout", "ca.key", "-out", "ca.crt")
+  for (const [name, extra] of [["server", "subjectAltName=IP:127.0.0.1"], ["client", "extendedKeyUsage=clientAuth"]] as const) {
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`)
+    writeFileSync(file(`${name}.ext`), `${extra}\n`)
+    openssl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", `${name}.ext`, "-out", `${name}.crt`)
+  }
+}
+
+let receiver: OtlpReceiver
+beforeAll(async () => {
+  makeCertificates()
+  receiver = await startOtlpReceiver({
+    tls: { key: readFileSync(file("server.key"), "utf8"), cert: readFileSync(file("server.crt"), "utf8"), ca: readFileSync(file("ca.crt"), "utf8") }
+  })
+})
+afterAll(async () => {
+  await receiver.close()
+})
+
+describe("OTLP over TLS", () => {
+  it("exports to an endpoint with a private CA that requires a client certificate (standard OTEL_* variables)", async () => {
+    const result = await runCli(["--source", "file:examples/kubectl-events.json", "--otlp-endpoint", receiver.url], {
+      env: cleanEnv({
+        OTEL_EXPORTER_OTLP_CERTIFICATE: file("ca.crt"),
+        OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: file("client.crt"),
+        OTEL_EXPORTER_OTLP_CLIENT_KEY: file("client.key"),
+        OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20s3cret-token"
+      })
+    })
+    expect(result.stderr).not.toContain("s3cret-token")
+    expect(result.code).toBe(0)
+    expect(receiver.records).toHaveLength(14)
+    expect(receiver.requests.at(-1)?.headers["authorization"]).toBe("Bearer s3cret-token")
+  })
+
+  it("is refused without the client certificate, and says so", async () => {
+    const before = receiver.records.length
+    const result = await runCli([
+      "--source", "file:examples/kubectl-events.json", "--otlp-endpoint", receiver.url,
+      "--otlp-certificate", file("ca.crt"), "--otlp-timeout", "500ms", "--retry-initial", "100ms", "--retry-give-up", "1s"
+    ])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/could not be delivered/)
+    expect(receiver.records).toHaveLength(before)
+  })
+
+  it("stops at start-up when a certificate file cannot be read", async () => {
+    const result = await runCli(["--source", "file:examples/kubectl-events.json", "--otlp-client-certificate", file("nope.crt"), "--otlp-client-key", file("client.key")])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/--otlp-client-certificate .*nope\.crt: cannot read it/)
+  })
+
+  it("never prints the headers or the key path with --print-config", async () => {
+    const result = await runCli(["--print-config", "--otlp-client-key", "/secret/key.pem"], {
+      env: cleanEnv({ OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20s3cret-token" })
+    })
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain("authorization: <redacted>")
+    expect(result.stdout).toContain("otlpClientKey: <redacted>")
+    expect(result.stdout).not.toContain("s3cret")
+    expect(result.stdout).not.toContain("/secret/key.pem")
+  })
+})
