@@ -91,7 +91,8 @@ describe("loadConfig", () => {
       "mode: poll", "pollInterval: 2m", "listPageSize: 100", "watchTimeout: 10m", "watchIdleTimeout: 25m", "stallTimeout: 30m", "listen: 127.0.0.1:9090",
       "apiRetryInitial: 2s", "apiRetryMax: 1m", "shutdownTimeout: 5s", "consoleFormat: text", "exporter: none",
       "checkpoint: configmap:obs/kec-checkpoint", "checkpointInterval: 0s", "leaderElect: true", "lease: obs/kec",
-      "leaseDuration: 20s", "leaseRenewDeadline: 12s", "leaseRetryPeriod: 3s", "eventTtl: 3h", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
+      "leaseDuration: 20s", "leaseRenewDeadline: 12s", "leaseRetryPeriod: 3s", "eventTtl: 3h",
+      "otlpCertificate: /tls/ca.crt", "otlpClientCertificate: /tls/client.crt", "otlpClientKey: /tls/client.key", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
       "otlpHeaders: {authorization: Bearer t}", "otlpCompression: none", "otlpTimeout: 3s", "clusterName: c",
       "resourceAttributes: {a: b}", "serviceName: s", "batchSize: 7", "batchLinger: 50ms", "queueSize: 99",
       "retryInitial: 10ms", "retryMax: 1m", "retryGiveUp: 1h30m", "logLevel: debug", "logFormat: logfmt", "printConfig: true"
@@ -101,7 +102,8 @@ describe("loadConfig", () => {
       source: { kind: "file", path: "/tmp/x.json" }, kubeconfig: "/k/config", context: "prod", namespaces: ["a", "b"],
       api: "events.k8s.io/v1", mode: "poll", listPageSize: 100, consoleFormat: "text", exporter: "none",
       checkpoint: { _tag: "ConfigMap", namespace: "obs", name: "kec-checkpoint" }, leaderElect: true,
-      lease: { namespace: "obs", name: "kec" }, otlpEndpoint: "http://h:1/v1/logs",
+      lease: { namespace: "obs", name: "kec" }, otlpCertificate: "/tls/ca.crt", otlpClientCertificate: "/tls/client.crt",
+      otlpClientKey: "/tls/client.key", otlpEndpoint: "http://h:1/v1/logs",
       otlpProtocol: "http/json", otlpHeaders: { authorization: "Bearer t" }, otlpCompression: "none", clusterName: "c",
       resourceAttributes: { a: "b" }, serviceName: "s", batchSize: 7, queueSize: 99, logLevel: "debug", logFormat: "logfmt",
       printConfig: true
