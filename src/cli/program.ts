@@ -4,7 +4,7 @@
  */
 import { Duration, Effect, Layer, Logger, LogLevel, Schema, Stream } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { runScenario, simKubeConfig, startSimServer } from "../sim/index.ts"
+import { runScenario, simKubeConfig, startDemoTraces, startSimServer } from "../sim/index.ts"
 import { eventChanges, type SourceSettings } from "../source/EventSource.ts"
 import { KubeApi, type WatchTarget } from "../source/KubeApi.ts"
 import { type KubeConfigError, loadKubeConfig } from "../source/kubeconfig.ts"
@@ -221,6 +221,15 @@ export const runDemo = (values: OptionValues, origins: Readonly<Partial<Record<s
     yield* Effect.logInfo(`demo: simulated Kubernetes API at ${sim.url}; the scenario is playing (Ctrl-C to stop)`)
     void scenario
     const chosen = origins["exporter"] !== "default" || origins["otlpEndpoint"] !== "default"
+    if (chosen && values.exporter === "otlp") {
+      // Requests served by the simulated pods, so that a failing span leads to the events of its pod.
+      const endpoint = values.otlpEndpoint.replace(/\/v1\/logs$/, "/v1/traces")
+      yield* Effect.acquireRelease(
+        Effect.sync(() => startDemoTraces(sim, { endpoint, clusterName: values.clusterName })),
+        (stop) => Effect.promise(stop)
+      )
+      yield* Effect.logInfo(`demo: sending traces of the simulated requests to ${endpoint}`)
+    }
     const consoleFormat = origins["consoleFormat"] === "default" ? "text" : values.consoleFormat
     yield* runKube({ ...values, exporter: chosen ? values.exporter : "console", consoleFormat }, simKubeConfig(sim.url))
   }).pipe(Effect.scoped)

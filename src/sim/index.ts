@@ -70,3 +70,4 @@ export * as StatusBodies from "./status.ts";
 export type { Status, StatusDetails } from "./status.ts";
 export { simKubeConfig, simKubeConfigYaml, type SimKubeConfigOptions } from "./kubeconfig.ts";
 export { runScenario, type ScenarioHandle, type ScenarioOptions, type ScenarioStep } from "./scenario.ts";
+export { startDemoTraces, type DemoTracesOptions } from "./traces.ts";

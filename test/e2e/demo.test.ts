@@ -33,6 +33,24 @@ describe("k8s-event-collector demo", () => {
   }, 30_000)
 })
 
+describe("k8s-event-collector demo with an OTLP endpoint", () => {
+  it("exports the scenario's records and the traces of the simulated requests", async () => {
+    const receiver = await startOtlpReceiver()
+    try {
+      const { child, exited } = spawnCli(["demo", "--otlp-endpoint", receiver.url, "--cluster-name", "demo"])
+      await eventually(() => {
+        expect(receiver.records.some((r) => r.attributes["k8s.event.reason"] === "BackOff" && String(r.resource["k8s.pod.name"]).startsWith("cart-"))).toBe(true)
+        expect(receiver.requests.some((q) => q.path === "/v1/traces" && q.contentType === "application/x-protobuf")).toBe(true)
+      }, 20_000, 200)
+      expect(receiver.records.every((r) => r.resource["k8s.cluster.name"] === "demo")).toBe(true)
+      child.kill("SIGTERM")
+      expect(await exited).toBe(0)
+    } finally {
+      await receiver.close()
+    }
+  }, 30_000)
+})
+
 describe("--source kube as a process", () => {
   it("reads through a kubeconfig file, and on SIGTERM delivers what it read and exits 0", async () => {
     const sim: SimServer = await startSimServer()

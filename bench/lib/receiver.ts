@@ -1,0 +1,123 @@
+/**
+ * A loopback OTLP/HTTP logs receiver that only counts: it gunzips when asked to, walks the protobuf just far
+ * enough to count log records (and, for the latency and resume scenarios, to read each record's time and
+ * `log.record.uid`), stamps the arrival, and answers 200 with an empty ExportLogsServiceResponse.
+ */
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
+import { gunzipSync } from "node:zlib"
+import { walkLogsRequest } from "./otlpWalk.ts"
+
+export interface ReceiverOptions {
+  /** Keep creation → arrival latencies (from each record's time_unix_nano). */
+  readonly latencies?: boolean
+  /** Keep every `log.record.uid` seen, to count records sent twice. */
+  readonly uids?: boolean
+}
+
+export class CountingReceiver {
+  readonly #server: Server
+  readonly #options: ReceiverOptions
+  #url = ""
+  records = 0
+  requests = 0
+  bytes = 0
+  /** Arrival time (ms) of the first and of the latest request with records. */
+  firstArrivalMs: number | undefined
+  lastArrivalMs: number | undefined
+  /** Time the receiver spent handling requests (decompress + walk), ms. */
+  busyMs = 0
+  readonly latenciesMs: Array<number> = []
+  readonly uidCounts = new Map<string, number>()
+  duplicates = 0
+  #waiters: Array<{ readonly n: number; readonly resolve: () => void }> = []
+
+  constructor(options: ReceiverOptions = {}) {
+    this.#options = options
+    this.#server = createServer((req, res) => {
+      const chunks: Array<Buffer> = []
+      req.on("data", (c: Buffer) => chunks.push(c))
+      req.on("end", () => {
+        const arrival = Date.now()
+        const t0 = performance.now()
+        let body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)
+        this.bytes += body.length
+        if (req.headers["content-encoding"] === "gzip") body = gunzipSync(body)
+        const walked = walkLogsRequest(body, { times: this.#options.latencies === true, uids: this.#options.uids === true })
+        for (const t of walked.timesMs) this.latenciesMs.push(arrival - t)
+        for (const uid of walked.uids) {
+          const seen = this.uidCounts.get(uid) ?? 0
+          if (seen > 0) this.duplicates++
+          this.uidCounts.set(uid, seen + 1)
+        }
+        this.requests++
+        if (walked.records > 0) {
+          this.records += walked.records
+          this.firstArrivalMs ??= arrival
+          this.lastArrivalMs = arrival
+        }
+        this.busyMs += performance.now() - t0
+        res.writeHead(200, { "Content-Type": "application/x-protobuf" })
+        res.end()
+        this.#notify()
+      })
+    })
+    this.#server.keepAliveTimeout = 60_000
+  }
+
+  get url(): string {
+    return this.#url
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.listen(0, "127.0.0.1", resolve))
+    this.#url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/v1/logs`
+  }
+
+  /** Resolves once `n` records in total have arrived; rejects after `timeoutMs`. */
+  waitFor(n: number, timeoutMs: number): Promise<void> {
+    if (this.records >= n) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w.resolve !== done)
+        reject(new Error(`receiver: ${this.records} of ${n} records after ${timeoutMs} ms`))
+      }, timeoutMs)
+      const done = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.#waiters.push({ n, resolve: done })
+    })
+  }
+
+  /** Forgets counts and samples (between phases of a scenario). */
+  reset(): void {
+    this.records = 0
+    this.requests = 0
+    this.bytes = 0
+    this.busyMs = 0
+    this.firstArrivalMs = undefined
+    this.lastArrivalMs = undefined
+    this.latenciesMs.length = 0
+  }
+
+  #notify(): void {
+    if (this.#waiters.length === 0) return
+    const ready = this.#waiters.filter((w) => this.records >= w.n)
+    this.#waiters = this.#waiters.filter((w) => this.records < w.n)
+    for (const w of ready) w.resolve()
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve())
+      this.#server.closeAllConnections()
+    })
+  }
+}
+
+export const startReceiver = async (options: ReceiverOptions = {}): Promise<CountingReceiver> => {
+  const r = new CountingReceiver(options)
+  await r.listen()
+  return r
+}
