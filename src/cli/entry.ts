@@ -13,11 +13,11 @@ const loaded = loadConfig({ argv: process.argv.slice(2), env: process.env, readT
 
 const main: Effect.Effect<number> = Either.match(loaded, {
   onLeft: (problems) => Effect.sync(() => (process.stderr.write(`k8s-event-collector: ${problems.message}\n`), 2)),
-  onRight: ({ command, values, origins }) => {
+  onRight: ({ command, values, origins, rules }) => {
     if (command === "help") return Effect.sync(() => (process.stdout.write(renderHelp(VERSION)), 0))
     if (command === "version") return Effect.sync(() => (process.stdout.write(`${VERSION}\n`), 0))
-    if (values.printConfig) return Effect.sync(() => (process.stdout.write(renderConfig(values, origins)), 0))
-    return runCommand(command, values, origins)
+    if (values.printConfig) return Effect.sync(() => (process.stdout.write(renderConfig(values, origins, rules)), 0))
+    return runCommand(command, values, origins, rules)
   }
 })
 

@@ -1,5 +1,8 @@
 import { Duration } from "effect"
 import { stringify } from "yaml"
+import type { RulesConfig } from "../rules/config.ts"
+import type { Rule } from "../rules/filter.ts"
+import { SEVERITY_NAMES, SEVERITY_NUMBERS } from "../rules/severity.ts"
 import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
 
 const KEYS = Object.keys(OPTIONS) as ReadonlyArray<OptionKey>
@@ -43,7 +46,7 @@ export const renderHelp = (version: string): string => {
     lines.push(`      ${s.help}`)
     const details = [
       s.env !== undefined && s.env.length > 0 ? `env: ${s.env.map((e) => e.name).join(", then ")}` : undefined,
-      key === "config" ? undefined : `file: ${key}`,
+      key === "config" ? undefined : `file: ${s.fileSection ?? key}`,
       s.defaultText !== undefined ? `default: ${s.defaultText}` : s.default !== undefined ? `default: ${showValue(s.default)}` : undefined
     ].filter((d) => d !== undefined)
     lines.push(`      (${details.join("; ")})`)
@@ -55,12 +58,50 @@ export const renderHelp = (version: string): string => {
   return lines.join("\n") + "\n"
 }
 
+const ruleForDisplay = (r: Rule): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const [field, value] of Object.entries(r)) {
+    if (value === undefined) continue
+    if (typeof value === "string") out[field] = value
+    else if ("_tag" in value && typeof value.text === "string") out[field] = value.text
+    else out[field] = Object.fromEntries(Object.entries(value).map(([k, p]) => [k, typeof p === "object" && p !== null && "text" in p ? p.text : p]))
+  }
+  return out
+}
+
+/** The filter, severity and throttle sections as they would be written in the file. */
+const rulesForDisplay = (rules: RulesConfig): Record<string, unknown> => {
+  const name = (n: number | undefined) => SEVERITY_NAMES.find((k) => SEVERITY_NUMBERS[k] === n)
+  return {
+    filters: {
+      include: rules.filters.include.map(ruleForDisplay),
+      exclude: rules.filters.exclude.map(ruleForDisplay),
+      ...(rules.filters.minSeverity === undefined ? {} : { minSeverity: name(rules.filters.minSeverity) }),
+      ...(rules.filters.maxEventAgeMs === undefined ? {} : { maxEventAge: `${rules.filters.maxEventAgeMs}ms` })
+    },
+    severity: {
+      defaults: rules.severity.defaults,
+      rules: rules.severity.rules.map((r) => ({
+        ...(r.reason === undefined ? {} : { reason: r.reason.text }),
+        ...(r.kind === undefined ? {} : { kind: r.kind }),
+        ...(r.type === undefined ? {} : { type: r.type }),
+        severity: r.severity
+      }))
+    },
+    throttle: { ...rules.throttle, window: `${rules.throttle.windowMs}ms`, windowMs: undefined }
+  }
+}
+
 /** The effective configuration as YAML a user could put in `--config`, secrets redacted, origins as comments. */
-export const renderConfig = (values: OptionValues, origins: Readonly<Partial<Record<OptionKey, string>>>): string => {
+export const renderConfig = (
+  values: OptionValues,
+  origins: Readonly<Partial<Record<OptionKey, string>>>,
+  rules: RulesConfig
+): string => {
   const out: Record<string, unknown> = {}
   for (const key of KEYS) {
     const value = values[key]
-    if (value === undefined || key === "printConfig") continue
+    if (value === undefined || key === "printConfig" || spec(key).fileSection !== undefined) continue
     const s = spec(key)
     if (s.secret === true) {
       out[key] = typeof value === "object" && value !== null
@@ -72,7 +113,7 @@ export const renderConfig = (values: OptionValues, origins: Readonly<Partial<Rec
       out[key] = value
     }
   }
-  const yaml = stringify(out)
+  const yaml = stringify({ ...out, ...rulesForDisplay(rules) })
   return yaml.split("\n").map((line) => {
     const key = KEYS.find((k) => line.startsWith(`${k}:`))
     const origin = key === undefined ? undefined : origins[key]

@@ -5,6 +5,8 @@
 import { Duration, Either, Schema } from "effect"
 import { parseArgs } from "node:util"
 import { parseDocument } from "yaml"
+import { decodeRulesConfig, RULES_SECTIONS, type RulesConfig } from "../rules/config.ts"
+import { SEVERITY_NUMBERS } from "../rules/severity.ts"
 import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
 
 export class ConfigProblems extends Schema.TaggedError<ConfigProblems>()("ConfigProblems", {
@@ -22,6 +24,8 @@ const isCommand = (s: string): s is Command => COMMANDS.some((c) => c === s)
 export interface Loaded {
   readonly command: Command
   readonly values: OptionValues
+  /** Filters, severity rules and noise control: the file's sections, overridden by their flags. */
+  readonly rules: RulesConfig
   /** Where each value came from: `--flag`, `env NAME`, `FILE: key`, or `default`. */
   readonly origins: Readonly<Partial<Record<OptionKey, string>>>
 }
@@ -51,7 +55,7 @@ const fromArgv = (argv: ReadonlyArray<string>, problems: Array<string>) => {
     allowPositionals: true,
     tokens: true,
     options: Object.fromEntries([
-      ...KEYS.map((k) => [spec(k).flag, { type: spec(k).boolean === true ? "boolean" : "string" }] as const),
+      ...KEYS.map((k) => [spec(k).flag, { type: spec(k).boolean === true ? "boolean" : "string", multiple: spec(k).multiple === true }] as const),
       ["help", { type: "boolean", short: "h" }],
       ["version", { type: "boolean" }]
     ])
@@ -70,6 +74,9 @@ const fromArgv = (argv: ReadonlyArray<string>, problems: Array<string>) => {
         raw.set(key, { value: token.value ?? true, origin: token.rawName })
       } else if (token.value === undefined) {
         problems.push(`${token.rawName}: needs a value (${spec(key).valueName})`)
+      } else if (spec(key).multiple === true) {
+        const before = raw.get(key)?.value
+        raw.set(key, { value: [...(Array.isArray(before) ? before : []), token.value], origin: token.rawName })
       } else {
         raw.set(key, { value: token.value, origin: token.rawName })
       }
@@ -99,34 +106,41 @@ const fromEnv = (env: LoadInput["env"]) => {
 
 const fromFile = (path: string, readText: LoadInput["readText"], problems: Array<string>) => {
   const raw = new Map<OptionKey, Raw>()
+  const sections: Record<string, unknown> = {}
   let text: string
   try {
     text = readText(path)
   } catch (error) {
     problems.push(`${path}: cannot read the configuration file: ${error instanceof Error ? error.message : String(error)}`)
-    return raw
+    return { raw, sections }
   }
   const doc = parseDocument(text)
   for (const error of doc.errors) {
     const pos = error.linePos?.[0]
     problems.push(`${path}${pos ? `:${pos.line}:${pos.col}` : ""}: invalid YAML: ${error.message.split("\n")[0]}`)
   }
-  if (doc.errors.length > 0) return raw
+  if (doc.errors.length > 0) return { raw, sections }
   const content: unknown = doc.toJS()
-  if (content === null || content === undefined) return raw
+  if (content === null || content === undefined) return { raw, sections }
   if (typeof content !== "object" || Array.isArray(content)) {
     problems.push(`${path}: must be a mapping of option names to values`)
-    return raw
+    return { raw, sections }
   }
   for (const [name, value] of Object.entries(content)) {
     const key = KEYS.find((k) => k === name)
-    if (key === undefined || key === "config") {
-      problems.push(`${path}: ${name}: not an option${suggest(name, KEYS.filter((k) => k !== "config"), "")}`)
+    const section = spec(key ?? "config").fileSection
+    if (RULES_SECTIONS.some((r) => r === name)) {
+      sections[name] = value
+    } else if (key === undefined || key === "config") {
+      const known = [...KEYS.filter((k) => k !== "config" && spec(k).fileSection === undefined), ...RULES_SECTIONS]
+      problems.push(`${path}: ${name}: not an option${suggest(name, known, "")}`)
+    } else if (section !== undefined) {
+      problems.push(`${path}: ${name}: write it as ${section} in the file`)
     } else {
       raw.set(key, { value, origin: `${path}: ${name}` })
     }
   }
-  return raw
+  return { raw, sections }
 }
 
 /** " (did you mean --x?)" for a near miss. */
@@ -137,6 +151,27 @@ const suggest = (name: string, candidates: ReadonlyArray<string>, prefix: string
     return cl === lower || cl.startsWith(lower) || lower.startsWith(cl)
   })
   return hit === undefined ? "" : ` (did you mean ${prefix}${hit}?)`
+}
+
+/** The file's rule sections with what flags and environment said of them on top. */
+const mergeRules = (file: RulesConfig, v: OptionValues, origins: Partial<Record<OptionKey, string>>): RulesConfig => {
+  const given = (k: OptionKey) => origins[k] !== undefined && origins[k] !== "default"
+  const minSeverity = v.minSeverity === undefined ? file.filters.minSeverity : SEVERITY_NUMBERS[v.minSeverity]
+  const maxEventAgeMs = v.maxEventAge === undefined ? file.filters.maxEventAgeMs : Duration.toMillis(v.maxEventAge)
+  return {
+    filters: {
+      include: given("include") ? v.include : file.filters.include,
+      exclude: given("exclude") ? v.exclude : file.filters.exclude,
+      ...(minSeverity === undefined ? {} : { minSeverity }),
+      ...(maxEventAgeMs === undefined ? {} : { maxEventAgeMs })
+    },
+    severity: file.severity,
+    throttle: !given("throttle")
+      ? file.throttle
+      : v.throttle === undefined
+      ? { ...file.throttle, enabled: false }
+      : { ...file.throttle, enabled: true, limit: v.throttle.limit, windowMs: v.throttle.windowMs }
+  }
 }
 
 /** Rules between options, checked once each option is valid on its own. */
@@ -171,9 +206,14 @@ export const loadConfig = (input: LoadInput): Either.Either<Loaded, ConfigProble
   const argv = fromArgv(input.argv, problems)
   const env = fromEnv(input.env)
   const configPath = argv.raw.get("config") ?? env.get("config")
-  const file = configPath !== undefined && typeof configPath.value === "string"
+  const fileData = configPath !== undefined && typeof configPath.value === "string"
     ? fromFile(configPath.value, input.readText, problems)
-    : new Map<OptionKey, Raw>()
+    : { raw: new Map<OptionKey, Raw>(), sections: {} }
+  const file = fileData.raw
+  const rulesFromFile = decodeRulesConfig(fileData.sections)
+  if (Either.isLeft(rulesFromFile)) {
+    for (const p of rulesFromFile.left) problems.push(`${configPath?.value ?? "config"}: ${p}`)
+  }
   const values: Record<string, unknown> = {}
   const origins: Partial<Record<OptionKey, string>> = {}
   for (const key of KEYS) {
@@ -197,7 +237,8 @@ export const loadConfig = (input: LoadInput): Either.Either<Loaded, ConfigProble
     })
   }
   if (problems.length === 0) problems.push(...crossChecks(values))
-  if (problems.length > 0) return Either.left(new ConfigProblems({ problems }))
+  if (problems.length > 0 || Either.isLeft(rulesFromFile)) return Either.left(new ConfigProblems({ problems }))
   // Every key was either parsed by its own spec or given its spec's default: the record has the declared shape.
-  return Either.right({ command: argv.command, values: values as OptionValues, origins })
+  const typed = values as OptionValues
+  return Either.right({ command: argv.command, values: typed, origins, rules: mergeRules(rulesFromFile.right, typed, origins) })
 }

@@ -4,6 +4,9 @@
  */
 import { Duration, Either } from "effect"
 import { parseCheckpointSpec } from "../checkpoint/CheckpointSpec.ts"
+import { parseRuleFlag } from "../rules/config.ts"
+import type { Rule } from "../rules/filter.ts"
+import { parseSeverityName } from "../rules/severity.ts"
 import { parseListen } from "../observability/HttpServer.ts"
 import * as V from "./values.ts"
 
@@ -28,6 +31,10 @@ export interface OptionSpec<A> {
   readonly secret?: boolean
   /** A flag that takes no value (`--leader-elect`). */
   readonly boolean?: boolean
+  /** A flag that may be repeated; the environment variable separates values with `;`. `parse` gets the list. */
+  readonly multiple?: boolean
+  /** Where the configuration file says this instead of under the option's own name. */
+  readonly fileSection?: string
 }
 
 function option<A>(spec: OptionSpec<A> & { readonly default: NoInfer<A> }): OptionSpec<A> & { readonly default: A }
@@ -47,6 +54,17 @@ export const logsUrl = (url: unknown): unknown => {
   } catch {
     return url
   }
+}
+
+/** Repeated rule flags, or `;`-separated rules from the environment; all problems in one sentence. */
+const ruleList = (raw: unknown): V.Parsed<ReadonlyArray<Rule>> => {
+  const texts = Array.isArray(raw) ? raw.map(String) : typeof raw === "string" ? raw.split(";") : []
+  const rules: Array<Rule> = []
+  const problems: Array<string> = []
+  for (const text of texts.map((t) => t.trim()).filter((t) => t !== "")) {
+    Either.match(parseRuleFlag(text), { onLeft: (p) => problems.push(`${JSON.stringify(text)}: ${p}`), onRight: (r) => rules.push(r) })
+  }
+  return problems.length > 0 ? Either.left(problems.join("; ")) : Either.right(rules)
 }
 
 export type Source = { readonly kind: "kube" } | { readonly kind: "file"; readonly path: string }
@@ -267,6 +285,116 @@ export const OPTIONS = {
     parse: V.duration,
     default: Duration.seconds(20),
     help: "On SIGTERM or SIGINT, how long to wait for the queued records to be delivered before exiting."
+  }),
+  enrichment: option({
+    flag: "enrichment",
+    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT" }],
+    valueName: "on|off",
+    parse: (raw) => Either.map(V.oneOf("on", "off")(raw), (v) => v === "on"),
+    default: true,
+    defaultText: "on",
+    help: "Look up the involved pod and its owners (ReplicaSet, Deployment, Job, CronJob, StatefulSet, DaemonSet) for the k8s.* attributes and service.name. Needs get on pods, replicasets and jobs; without it records go out unenriched."
+  }),
+  podLabels: option({
+    flag: "pod-labels",
+    env: [{ name: "K8S_EVENT_COLLECTOR_POD_LABELS" }],
+    valueName: "KEY,...",
+    parse: V.list,
+    default: [],
+    help: "Pod labels copied onto records as k8s.pod.label.<key>."
+  }),
+  serviceNameFromLabels: option({
+    flag: "service-name-from-labels",
+    env: [{ name: "K8S_EVENT_COLLECTOR_SERVICE_NAME_FROM_LABELS" }],
+    valueName: "",
+    boolean: true,
+    parse: V.boolean,
+    default: false,
+    help: "Derive service.name from app.kubernetes.io/instance, then app.kubernetes.io/name (after the resource.opentelemetry.io/service.name annotation). Off by default, as in the OpenTelemetry Operator, so events name services as auto-instrumented traces do."
+  }),
+  enrichmentCacheSize: option({
+    flag: "enrichment-cache-size",
+    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_CACHE_SIZE" }],
+    valueName: "N",
+    parse: V.wholeNumber(1, 10_000_000),
+    default: 10_000,
+    help: "Objects (pods and owners) kept for enrichment."
+  }),
+  enrichmentCacheTtl: option({
+    flag: "enrichment-cache-ttl",
+    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_CACHE_TTL" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.minutes(5),
+    help: "How long a looked-up object (or a not-found or forbidden answer) is reused."
+  }),
+  enrichmentTimeout: option({
+    flag: "enrichment-timeout",
+    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_TIMEOUT" }],
+    valueName: "DURATION",
+    parse: V.duration,
+    default: Duration.seconds(1),
+    help: "The most a batch of events waits for its lookups; then they go out with what is known."
+  }),
+  enrichmentQps: option({
+    flag: "enrichment-qps",
+    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_QPS" }],
+    valueName: "N",
+    parse: V.wholeNumber(1, 10_000),
+    default: 20,
+    help: "Most enrichment lookups per second sent to the API server."
+  }),
+  include: option({
+    flag: "include",
+    env: [{ name: "K8S_EVENT_COLLECTOR_INCLUDE" }],
+    valueName: "RULE",
+    multiple: true,
+    fileSection: "filters.include",
+    parse: (raw) => ruleList(raw),
+    default: [],
+    help: "Keep only events matching a rule: field=pattern pairs joined by commas, all of which must match (namespace, kind, name, reason, type, component, message, labels.KEY; globs with * and ?, regexes as /.../). Repeat for more rules; any may match."
+  }),
+  exclude: option({
+    flag: "exclude",
+    env: [{ name: "K8S_EVENT_COLLECTOR_EXCLUDE" }],
+    valueName: "RULE",
+    multiple: true,
+    fileSection: "filters.exclude",
+    parse: (raw) => ruleList(raw),
+    default: [],
+    help: "Leave out events matching a rule (same form as --include); exclusion wins over inclusion."
+  }),
+  minSeverity: option({
+    flag: "min-severity",
+    env: [{ name: "K8S_EVENT_COLLECTOR_MIN_SEVERITY" }],
+    valueName: "trace|debug|info|warn|error|fatal",
+    fileSection: "filters.minSeverity",
+    parse: parseSeverityName,
+    help: "Leave out events below this severity (after the severity rules)."
+  }),
+  maxEventAge: option({
+    flag: "max-event-age",
+    env: [{ name: "K8S_EVENT_COLLECTOR_MAX_EVENT_AGE" }],
+    valueName: "DURATION",
+    fileSection: "filters.maxEventAge",
+    parse: V.duration,
+    help: "Leave out occurrences already older than this when first seen (e.g. what a first list finds)."
+  }),
+  throttle: option({
+    flag: "throttle",
+    env: [{ name: "K8S_EVENT_COLLECTOR_THROTTLE" }],
+    valueName: "N/DURATION|off",
+    fileSection: "throttle",
+    parse: (raw) => {
+      const text = typeof raw === "string" ? raw.trim() : ""
+      if (text === "off") return Either.right(undefined)
+      const [n, window] = text.split("/")
+      return Either.flatMap(V.wholeNumber(1, 1_000_000)(n ?? ""), (limit) =>
+        Either.map(V.duration(window ?? ""), (w) => ({ limit, windowMs: Duration.toMillis(w) }))).pipe(
+          Either.mapLeft(() => `must be N/DURATION (at most N records per event per window, e.g. 10/1m) or off; got ${JSON.stringify(raw)}`)
+        )
+    },
+    help: "Noise control: at most N records per object and reason in each window; the rest is summed up in one record (k8s.event.suppressed_count) when the window ends. Off unless set."
   }),
   exporter: option({
     flag: "exporter",

@@ -14,7 +14,11 @@ import { defaultIdentity, type InvalidLeaderElectionSettings, LeaderElection, ru
 import { Health } from "../observability/Health.ts"
 import { httpServerLayer, type ListenError } from "../observability/HttpServer.ts"
 import { Metrics } from "../observability/Metrics.ts"
-import { runPipeline } from "../pipeline/pipeline.ts"
+import { type PipelineSettings, runPipeline } from "../pipeline/pipeline.ts"
+import { Enricher, type EnrichSettings } from "../enrich/Enricher.ts"
+import type { RulesConfig } from "../rules/config.ts"
+import { compileFilters, fieldSelectorFor } from "../rules/filter.ts"
+import { compileSeverityRules } from "../rules/severity.ts"
 import { consoleLayer } from "../sink/console.ts"
 import { LogExporter } from "../sink/LogExporter.ts"
 import { type ExporterSetupError, otlpLayer, readTlsFiles } from "../sink/otlp.ts"
@@ -90,11 +94,32 @@ export const pipelineLayer = (
   )
 
 /** `--source file:PATH`: export every event of the dump once, wait for the backend's acks, report. */
-export const runFile = (path: string, values: OptionValues) =>
+/** The rule sections compiled for the pipeline. */
+export const pipelineSettings = (rules: RulesConfig, labelsKnown: boolean, windowSize: number): PipelineSettings => ({
+  windowSize,
+  filters: compileFilters(rules.filters),
+  severity: compileSeverityRules(rules.severity.rules, { defaults: rules.severity.defaults }),
+  throttle: rules.throttle.enabled
+    ? { limit: rules.throttle.limit, windowMs: rules.throttle.windowMs, key: rules.throttle.key, maxKeys: rules.throttle.maxKeys }
+    : undefined,
+  labelsKnown
+})
+
+export const enrichSettings = (values: OptionValues): EnrichSettings => ({
+  enabled: values.enrichment,
+  podLabels: values.podLabels,
+  serviceNameFromLabels: values.serviceNameFromLabels,
+  cacheSize: values.enrichmentCacheSize,
+  cacheTtl: values.enrichmentCacheTtl,
+  lookupTimeout: values.enrichmentTimeout,
+  maxRequestsPerSecond: values.enrichmentQps
+})
+
+export const runFile = (path: string, values: OptionValues, rules: RulesConfig) =>
   Effect.gen(function*() {
     const changes = yield* readDump(path)
     yield* Effect.logInfo(`read ${changes.length} objects from ${path}`)
-    yield* runPipeline(Stream.fromIterable(changes), { windowSize: Math.max(changes.length, 1) })
+    yield* runPipeline(Stream.fromIterable(changes), pipelineSettings(rules, false, Math.max(changes.length, 1)))
     const sink = yield* RecordSink
     yield* sink.flush
     const stats = yield* sink.stats
@@ -111,13 +136,16 @@ export const runFile = (path: string, values: OptionValues) =>
     Effect.provide(Checkpoint.layer({ interval: Duration.zero, ttl: values.eventTtl, maxOccurrences: 0 }).pipe(
       Layer.provide(CheckpointStore.none)
     )),
+    Effect.provide(Enricher.disabled),
     Effect.provide(Metrics.layer)
   )
 
-export const sourceSettings = (values: OptionValues): SourceSettings => {
+export const sourceSettings = (values: OptionValues, rules: RulesConfig): SourceSettings => {
   const namespaces: ReadonlyArray<string | undefined> = values.namespaces.length === 0 ? [undefined] : values.namespaces
+  // What the filters can say exactly as a field selector, the server leaves out; the client applies every rule anyway.
+  const fieldSelector = fieldSelectorFor(rules.filters, values.api)
   return {
-    targets: namespaces.map((namespace): WatchTarget => ({ api: values.api, namespace, fieldSelector: undefined })),
+    targets: namespaces.map((namespace): WatchTarget => ({ api: values.api, namespace, fieldSelector })),
     mode: values.mode,
     pageSize: values.listPageSize,
     watchTimeout: values.watchTimeout,
@@ -134,6 +162,7 @@ export const sourceSettings = (values: OptionValues): SourceSettings => {
 const collectorLayer = (values: OptionValues, kc: KubeConfig) =>
   Layer.mergeAll(
     pipelineLayer(values, { retryGiveUp: undefined, maxRecordAge: values.eventTtl }),
+    Enricher.layer(kc, enrichSettings(values)),
     Checkpoint.layer({ interval: values.checkpointInterval, ttl: values.eventTtl, maxOccurrences: 10_000 }).pipe(
       Layer.provide(CheckpointStore.fromSpec(values.checkpoint, () => kc))
     )
@@ -144,12 +173,12 @@ const collectorLayer = (values: OptionValues, kc: KubeConfig) =>
  * within `--shutdown-timeout`, and the checkpoint is saved. A leader that loses its lease stops at once instead:
  * the next leader resumes from the last checkpoint.
  */
-export const runKube = (values: OptionValues, kc: KubeConfig) => {
+export const runKube = (values: OptionValues, rules: RulesConfig, kc: KubeConfig) => {
   const collect = Effect.gen(function*() {
     const sink = yield* RecordSink
     const checkpoint = yield* Checkpoint
     const election = yield* LeaderElection
-    const settings = { ...sourceSettings(values), resumeFrom: checkpoint.initial.streams }
+    const settings = { ...sourceSettings(values, rules), resumeFrom: checkpoint.initial.streams }
     const where = values.namespaces.length === 0 ? "all namespaces" : `namespaces ${values.namespaces.join(", ")}`
     yield* Effect.logInfo(`reading ${values.api} events in ${where} from ${kc.getCurrentCluster()?.server ?? "?"} (${values.mode}; checkpoint: ${checkpoint.describe})`)
     const stopGracefully = Effect.gen(function*() {
@@ -162,7 +191,10 @@ export const runKube = (values: OptionValues, kc: KubeConfig) => {
         ? Effect.logInfo(`stopped after exporting ${stats.exported} records`)
         : Effect.logWarning(`stopped; queued records not all delivered within ${Duration.format(values.shutdownTimeout)}`)
     })
-    yield* runPipeline(eventChanges(settings), { windowSize: 100_000 }).pipe(
+    if (settings.targets[0]?.fieldSelector !== undefined) {
+      yield* Effect.logInfo(`the API server filters with fieldSelector ${settings.targets[0].fieldSelector}`)
+    }
+    yield* runPipeline(eventChanges(settings), pipelineSettings(rules, values.enrichment, 100_000)).pipe(
       Effect.provide(KubeApi.layer(kc)),
       Effect.onInterrupt(() => stopGracefully)
     )
@@ -212,7 +244,7 @@ export const runKube = (values: OptionValues, kc: KubeConfig) => {
  * OOMKill, a FailedScheduling, a node going NotReady and back, HPA scaling) and the real pipeline reads it over
  * HTTP. Records go to the console unless an OTLP endpoint or exporter was chosen.
  */
-export const runDemo = (values: OptionValues, origins: Readonly<Partial<Record<string, string>>>) =>
+export const runDemo = (values: OptionValues, origins: Readonly<Partial<Record<string, string>>>, rules: RulesConfig) =>
   Effect.gen(function*() {
     const sim = yield* Effect.acquireRelease(Effect.promise(() => startSimServer({ bookmarkIntervalMs: 5_000 })), (s) =>
       Effect.promise(() => s.close()))
@@ -231,24 +263,25 @@ export const runDemo = (values: OptionValues, origins: Readonly<Partial<Record<s
       yield* Effect.logInfo(`demo: sending traces of the simulated requests to ${endpoint}`)
     }
     const consoleFormat = origins["consoleFormat"] === "default" ? "text" : values.consoleFormat
-    yield* runKube({ ...values, exporter: chosen ? values.exporter : "console", consoleFormat }, simKubeConfig(sim.url))
+    yield* runKube({ ...values, exporter: chosen ? values.exporter : "console", consoleFormat }, rules, simKubeConfig(sim.url))
   }).pipe(Effect.scoped)
 
 /** Runs the configured command; failures are logged here and become the exit code. */
 export const runCommand = (
   command: "run" | "demo",
   values: OptionValues,
-  origins: Readonly<Partial<Record<string, string>>>
+  origins: Readonly<Partial<Record<string, string>>>,
+  rules: RulesConfig
 ): Effect.Effect<number> => {
   const source = values.source
   const run: Effect.Effect<
     void,
     DumpError | KubeConfigError | DeliveryFailed | InvalidLeaderElectionSettings | ListenError | ExporterSetupError
   > = command === "demo"
-    ? runDemo(values, origins)
+    ? runDemo(values, origins, rules)
     : source.kind === "file"
-    ? runFile(source.path, values)
-    : Effect.flatMap(loadKubeConfig({ path: values.kubeconfig, context: values.context }), (kc) => runKube(values, kc))
+    ? runFile(source.path, values, rules)
+    : Effect.flatMap(loadKubeConfig({ path: values.kubeconfig, context: values.context }), (kc) => runKube(values, rules, kc))
   return run.pipe(
     Effect.as(0),
     Effect.catchTags({

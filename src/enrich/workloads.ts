@@ -133,7 +133,7 @@ export const deriveEnrichment = (
 ): Enrichment => {
   const attrs: Record<string, string> = {}
   put(attrs, w.uidAttribute, object.uid)
-  if (w.index === WORKLOADS["pod"]?.index) {
+  if (w.kind === "Pod") {
     put(attrs, R.nodeName, object.nodeName)
     for (const key of settings.podLabels) put(attrs, POD_LABEL_PREFIX + key, object.labels[key])
   }

@@ -1,7 +1,12 @@
-import { Effect, Either, Stream } from "effect"
+import { Duration, Effect, Either, Stream } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
-import { decodeKubeEvent } from "../domain/KubeEvent.ts"
+import { decodeKubeEvent, type KubeEvent } from "../domain/KubeEvent.ts"
+import { Record as A } from "../domain/attributes.ts"
+import { Enricher } from "../enrich/Enricher.ts"
 import { Metrics } from "../observability/Metrics.ts"
+import type { Filters } from "../rules/filter.ts"
+import type { SeverityClassifier } from "../rules/severity.ts"
+import { type Summary, Throttle, type ThrottleSettings } from "../rules/throttle.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
 import type { Change } from "../source/Change.ts"
 import { Translator } from "../translate/Translator.ts"
@@ -13,6 +18,12 @@ import { OccurrenceWindow } from "./OccurrenceWindow.ts"
 export interface PipelineSettings {
   /** How many event uids the once-only window remembers. */
   readonly windowSize: number
+  readonly filters: Filters
+  readonly severity: SeverityClassifier
+  /** Noise control; `undefined` lets everything through. */
+  readonly throttle: ThrottleSettings | undefined
+  /** Whether the enricher can know labels (label filters never match unknown labels). */
+  readonly labelsKnown: boolean
 }
 
 const resourceVersionOf = (object: unknown): string | undefined => {
@@ -23,11 +34,17 @@ const resourceVersionOf = (object: unknown): string | undefined => {
     : undefined
 }
 
+const timeMsOf = (e: KubeEvent): number => {
+  const time = occurrenceTime(e)
+  return time === undefined ? Date.now() : time.seconds * 1000 + Math.floor(time.nanos / 1e6)
+}
+
 /**
- * Runs changes through decode → once-only → translate → sink, a chunk at a time. A change that does not
- * decode is counted, logged with its name and skipped; it never stops the stream. After each chunk's records
- * a marker goes into the sink: when the backend has acknowledged them, the checkpoint moves to the chunk's
- * last resourceVersion per stream and learns the occurrences it exported.
+ * Runs changes through decode → once-only → classify → filter → enrich → throttle → translate → sink, a chunk
+ * at a time. A change that does not decode is counted, logged with its name and skipped; it never stops the
+ * stream. After each chunk's records a marker goes into the sink: when the backend has acknowledged them, the
+ * checkpoint moves to the chunk's last resourceVersion per stream and learns the occurrences it handled
+ * (filtered and held-back ones included: they were dealt with, not lost).
  */
 export const runPipeline = <E, R>(changes: Stream.Stream<Change, E, R>, settings: PipelineSettings) =>
   Effect.gen(function*() {
@@ -35,15 +52,53 @@ export const runPipeline = <E, R>(changes: Stream.Stream<Change, E, R>, settings
     const translator = yield* Translator
     const sink = yield* RecordSink
     const checkpoint = yield* Checkpoint
+    const enricher = yield* Enricher
     const window = new OccurrenceWindow(settings.windowSize)
     for (const o of checkpoint.initial.occurrences) window.seed(o.uid, o.count, o.timeMs)
+    const { filters } = settings
+    const throttle = settings.throttle === undefined ? undefined : new Throttle(settings.throttle)
+
+    /** One record standing for the occurrences a window held back. */
+    const summaryRecord = (s: Summary, enrichment: { readonly resource: Readonly<Record<string, string>> }) => {
+      const e = s.event
+      return translator.translate(e, {
+        resource: enrichment.resource,
+        severity: settings.severity.classify(e),
+        attributes: {
+          "k8s.event.suppressed_count": s.suppressed,
+          "k8s.event.suppressed_window_start": new Date(s.windowStartMs).toISOString(),
+          "k8s.event.suppressed_window_seconds": s.windowMs / 1000,
+          [A.recordUid]: `${e.uid}:${e.resourceVersion}:suppressed:${s.windowStartMs}`
+        },
+        body: `${s.suppressed} more occurrences of ${e.reason ?? "this event"} held back between ${new Date(s.firstSuppressedMs).toISOString()} and ${new Date(s.lastSuppressedMs).toISOString()} (noise control: ${s.passed} sent in the window); last message: ${e.message ?? ""}`
+      })
+    }
+
+    const emitSummaries = (summaries: ReadonlyArray<Summary>) =>
+      summaries.length === 0 ? Effect.void : Effect.gen(function*() {
+        const enrichments = yield* enricher.enrichAll(summaries.map((s) => s.event))
+        yield* sink.offerAll(summaries.map((s, i) => summaryRecord(s, enrichments[i] ?? { resource: {} })))
+      })
+
+    if (throttle !== undefined) {
+      // Windows end on time, not only when the next event comes: a summary must not wait for a quiet key.
+      yield* Effect.gen(function*() {
+        for (;;) {
+          const next = throttle.nextDueMs()
+          yield* Effect.sleep(Duration.millis(Math.max(50, Math.min(1000, next === undefined ? 1000 : next - Date.now()))))
+          yield* emitSummaries(throttle.due(Date.now()))
+        }
+      }).pipe(Effect.forkScoped)
+      yield* Effect.addFinalizer(() => emitSummaries(throttle.flush()))
+    }
+
     yield* changes.pipe(
       Stream.runForEachChunk((chunk) =>
         Effect.gen(function*() {
-          const records: Array<ReadableLogRecord> = []
+          const nowMs = Date.now()
           const streams: Record<string, string> = {}
           const occurrences: Array<ExportedOccurrence> = []
-          let newestMs = 0
+          const admitted: Array<KubeEvent> = []
           for (const change of chunk) {
             if (change.stream !== undefined) {
               const rv = resourceVersionOf(change.object)
@@ -59,11 +114,55 @@ export const runPipeline = <E, R>(changes: Stream.Stream<Change, E, R>, settings
             const event = decoded.right
             metrics.eventsReceived.inc({ api: event.api, type: change.type })
             if (!window.admit(event)) continue
-            records.push(translator.translate(event))
-            const time = occurrenceTime(event)
-            const timeMs = time === undefined ? Date.now() : time.seconds * 1000 + Math.floor(time.nanos / 1e6)
-            occurrences.push({ uid: event.uid, count: event.count ?? 1, timeMs })
-            if (timeMs > newestMs) newestMs = timeMs
+            admitted.push(event)
+            occurrences.push({ uid: event.uid, count: event.count ?? 1, timeMs: timeMsOf(event) })
+          }
+
+          const severities = admitted.map((e) => settings.severity.classify(e))
+          // Label filters need the labels first; otherwise filter first and look up only what is kept.
+          let kept: Array<number> = []
+          let enrichments: ReadonlyArray<{ readonly resource: Readonly<Record<string, string>>; readonly labels: Readonly<Record<string, string>> }>
+          if (filters.needsLabels) {
+            enrichments = yield* enricher.enrichAll(admitted)
+            admitted.forEach((e, i) => {
+              const rule = filters.verdict(e, settings.labelsKnown ? enrichments[i]?.labels : undefined, severities[i]?.number, nowMs)
+              if (rule === undefined) kept.push(i)
+              else metrics.recordsFiltered.inc({ rule })
+            })
+          } else {
+            admitted.forEach((e, i) => {
+              const rule = filters.verdict(e, undefined, severities[i]?.number, nowMs)
+              if (rule === undefined) kept.push(i)
+              else metrics.recordsFiltered.inc({ rule })
+            })
+            const found = yield* enricher.enrichAll(kept.map((i) => admitted[i] as KubeEvent))
+            const byIndex = new Array<(typeof found)[number]>(admitted.length)
+            kept.forEach((i, k) => {
+              const f = found[k]
+              if (f !== undefined) byIndex[i] = f
+            })
+            enrichments = byIndex
+          }
+          if (throttle !== undefined) {
+            kept = kept.filter((i) => {
+              const pass = throttle.admit(admitted[i] as KubeEvent, nowMs) === "pass"
+              if (!pass) metrics.recordsSuppressed.inc()
+              return pass
+            })
+          }
+
+          const records: Array<ReadableLogRecord> = []
+          let newestMs = 0
+          for (const i of kept) {
+            const event = admitted[i] as KubeEvent
+            const severity = severities[i]
+            const resource = enrichments[i]?.resource
+            records.push(translator.translate(event, {
+              ...(resource === undefined ? {} : { resource }),
+              ...(severity === undefined ? {} : { severity })
+            }))
+            const t = occurrences[i]?.timeMs ?? 0
+            if (t > newestMs) newestMs = t
           }
           if (newestMs > 0) metrics.lastEventTimestamp.set(newestMs / 1000)
           if (records.length > 0) yield* sink.offerAll(records)
@@ -73,4 +172,4 @@ export const runPipeline = <E, R>(changes: Stream.Stream<Change, E, R>, settings
         })
       )
     )
-  })
+  }).pipe(Effect.scoped)

@@ -20,6 +20,8 @@ export interface Enrichment {
   /** A severity rule's verdict, replacing the one derived from the event's type. */
   readonly severity?: Severity
   readonly attributes?: LogAttributes
+  /** Replaces the event's message as the body (a summary record says what it sums up). */
+  readonly body?: string
 }
 
 /** One scope object for every record: the encoder groups by scope identity too. */
@@ -58,7 +60,7 @@ export const toLogRecord = (e: KubeEvent, ctx: TranslateContext, enrichment: Enr
     eventName: EVENT_NAME,
     ...(severity.number === undefined ? {} : { severityNumber: severity.number }),
     ...(severity.text === undefined ? {} : { severityText: severity.text }),
-    ...(e.message === undefined ? {} : { body: e.message })
+    ...(enrichment.body !== undefined ? { body: enrichment.body } : e.message === undefined ? {} : { body: e.message })
   }
   return record
 }

@@ -92,7 +92,9 @@ describe("loadConfig", () => {
       "apiRetryInitial: 2s", "apiRetryMax: 1m", "shutdownTimeout: 5s", "consoleFormat: text", "exporter: none",
       "checkpoint: configmap:obs/kec-checkpoint", "checkpointInterval: 0s", "leaderElect: true", "lease: obs/kec",
       "leaseDuration: 20s", "leaseRenewDeadline: 12s", "leaseRetryPeriod: 3s", "eventTtl: 3h",
-      "otlpCertificate: /tls/ca.crt", "otlpClientCertificate: /tls/client.crt", "otlpClientKey: /tls/client.key", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
+      "otlpCertificate: /tls/ca.crt", "otlpClientCertificate: /tls/client.crt", "otlpClientKey: /tls/client.key",
+      "enrichment: off", "podLabels: [team, tier]", "serviceNameFromLabels: true", "enrichmentCacheSize: 500",
+      "enrichmentCacheTtl: 1m", "enrichmentTimeout: 250ms", "enrichmentQps: 7", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
       "otlpHeaders: {authorization: Bearer t}", "otlpCompression: none", "otlpTimeout: 3s", "clusterName: c",
       "resourceAttributes: {a: b}", "serviceName: s", "batchSize: 7", "batchLinger: 50ms", "queueSize: 99",
       "retryInitial: 10ms", "retryMax: 1m", "retryGiveUp: 1h30m", "logLevel: debug", "logFormat: logfmt", "printConfig: true"
@@ -103,7 +105,8 @@ describe("loadConfig", () => {
       api: "events.k8s.io/v1", mode: "poll", listPageSize: 100, consoleFormat: "text", exporter: "none",
       checkpoint: { _tag: "ConfigMap", namespace: "obs", name: "kec-checkpoint" }, leaderElect: true,
       lease: { namespace: "obs", name: "kec" }, otlpCertificate: "/tls/ca.crt", otlpClientCertificate: "/tls/client.crt",
-      otlpClientKey: "/tls/client.key", otlpEndpoint: "http://h:1/v1/logs",
+      otlpClientKey: "/tls/client.key", enrichment: false, podLabels: ["team", "tier"], serviceNameFromLabels: true,
+      enrichmentCacheSize: 500, enrichmentQps: 7, otlpEndpoint: "http://h:1/v1/logs",
       otlpProtocol: "http/json", otlpHeaders: { authorization: "Bearer t" }, otlpCompression: "none", clusterName: "c",
       resourceAttributes: { a: "b" }, serviceName: "s", batchSize: 7, queueSize: 99, logLevel: "debug", logFormat: "logfmt",
       printConfig: true
@@ -123,8 +126,66 @@ describe("loadConfig", () => {
     expect(Duration.toMillis(values.leaseRenewDeadline)).toBe(12_000)
     expect(Duration.toMillis(values.leaseRetryPeriod)).toBe(3_000)
     expect(Duration.toMillis(values.eventTtl)).toBe(10_800_000)
-    // The file above sets every option but --config itself.
-    expect(file.split("\n")).toHaveLength(Object.keys(OPTIONS).length - 1)
+    // The file above sets every option but --config itself and those the file writes in its own sections.
+    const inSections = Object.values(OPTIONS).filter((o) => "fileSection" in o && o.fileSection !== undefined).length
+    expect(file.split("\n")).toHaveLength(Object.keys(OPTIONS).length - 1 - inSections)
+  })
+
+  it("reads filters, severity rules and noise control from the file's sections; their flags override them", () => {
+    const file = [
+      "filters:",
+      "  include: [{namespace: 'prod-*', type: Warning}]",
+      "  exclude: [{reason: Pulled}, {reason: '/^Back/', kind: Pod}]",
+      "  minSeverity: warn",
+      "  maxEventAge: 10m",
+      "severity:",
+      "  defaults: false",
+      "  rules: [{reason: BackOff, severity: error}]",
+      "throttle:",
+      "  enabled: true",
+      "  limit: 5",
+      "  window: 30s"
+    ].join("\n")
+    const fromFile = ok(load(["--config", "r.yaml"], {}, { "r.yaml": file })).rules
+    expect(fromFile.filters.include).toHaveLength(1)
+    expect(fromFile.filters.exclude).toHaveLength(2)
+    expect(fromFile.filters.minSeverity).toBe(13)
+    expect(fromFile.filters.maxEventAgeMs).toBe(600_000)
+    expect(fromFile.severity).toMatchObject({ defaults: false, rules: [{ severity: "error" }] })
+    expect(fromFile.throttle).toMatchObject({ enabled: true, limit: 5, windowMs: 30_000 })
+    const flags = ok(load(
+      ["--config", "r.yaml", "--exclude", "reason=Killing", "--exclude", "namespace=kube-*", "--min-severity", "error", "--throttle", "off"],
+      { K8S_EVENT_COLLECTOR_INCLUDE: "type=Warning;kind=Node" },
+      { "r.yaml": file }
+    )).rules
+    expect(flags.filters.include).toHaveLength(2)
+    expect(flags.filters.exclude).toHaveLength(2)
+    expect(flags.filters.minSeverity).toBe(17)
+    expect(flags.filters.maxEventAgeMs).toBe(600_000)
+    expect(flags.throttle.enabled).toBe(false)
+    expect(ok(load(["--throttle", "20/2m"])).rules.throttle).toMatchObject({ enabled: true, limit: 20, windowMs: 120_000 })
+  })
+
+  it("lists all five mistakes of a file, each with its path", () => {
+    const file = [
+      "batchSize: zero",
+      "include: [{reason: x}]",
+      "filters:",
+      "  exclude: [{reason: a}, {reason: b}, {reason: '/(/'}]",
+      "severity:",
+      "  rules: [{reason: OOMKilling, severity: loud}]",
+      "throttle:",
+      "  limit: 0"
+    ].join("\n")
+    const found = problems(load(["--config", "five.yaml"], {}, { "five.yaml": file }))
+    expect(found).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^five\.yaml: batchSize: must be a whole number/),
+      expect.stringMatching(/^five\.yaml: include: write it as filters\.include in the file/),
+      expect.stringMatching(/^five\.yaml: filters\.exclude\[2\]\.reason: invalid regex/),
+      expect.stringMatching(/^five\.yaml: severity\.rules\[0\]\.severity: /),
+      expect.stringMatching(/^five\.yaml: throttle\.limit: /)
+    ]))
+    expect(found).toHaveLength(5)
   })
 
   it("lists every problem at once, each with where it came from", () => {
@@ -200,8 +261,9 @@ describe("help and --print-config", () => {
   })
 
   it("redacts secrets and names where each value came from", () => {
-    const { values, origins } = ok(load(["--batch-size", "9"], { OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20s3cret" }))
-    const text = renderConfig(values, origins)
+    const { values, origins, rules } = ok(load(["--batch-size", "9", "--exclude", "reason=Pulled"], { OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20s3cret" }))
+    const text = renderConfig(values, origins, rules)
+    expect(text).toMatch(/filters:\n {2}include: \[\]\n {2}exclude:\n {4}- reason: Pulled/)
     expect(text).not.toContain("s3cret")
     expect(text).toContain("authorization: <redacted>")
     expect(text).toContain("batchSize: 9  # from --batch-size")

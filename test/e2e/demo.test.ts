@@ -39,7 +39,7 @@ describe("k8s-event-collector demo with an OTLP endpoint", () => {
     try {
       const { child, exited } = spawnCli(["demo", "--otlp-endpoint", receiver.url, "--cluster-name", "demo"])
       await eventually(() => {
-        expect(receiver.records.some((r) => r.attributes["k8s.event.reason"] === "BackOff" && String(r.resource["k8s.pod.name"]).startsWith("cart-"))).toBe(true)
+        expect(receiver.records.some((r) => r.attributes["k8s.event.reason"] === "BackOff" && r.resource["k8s.deployment.name"] === "cart")).toBe(true)
         expect(receiver.requests.some((q) => q.path === "/v1/traces" && q.contentType === "application/x-protobuf")).toBe(true)
       }, 20_000, 200)
       expect(receiver.records.every((r) => r.resource["k8s.cluster.name"] === "demo")).toBe(true)

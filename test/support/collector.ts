@@ -24,7 +24,7 @@ export const startCollector = (kc: KubeConfig, args: ReadonlyArray<string>): Run
     logs.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
   })
   const fiber = Effect.runFork(
-    runKube(loaded.right.values, kc).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    runKube(loaded.right.values, loaded.right.rules, kc).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
   )
   return {
     logs,

@@ -1,0 +1,269 @@
+/**
+ * Adds what the API server knows about an event's object: the owner chain (Pod → ReplicaSet → Deployment,
+ * Pod → Job → CronJob, StatefulSet, DaemonSet), the pod's uid and node, its labels, and `service.name` /
+ * `service.namespace` from the OpenTelemetry annotations or the well-known labels.
+ *
+ * Objects are cached (bounded, LRU, expiring; 404 and 403 answers too), one GET per object is in flight at a
+ * time and every lookup of it shares that GET, and GETs go through a token bucket. A chunk waits for its
+ * missing objects at most `lookupTimeout`; what is not known by then is left out (and counted), and the GET
+ * goes on in the background so that later events find the object in the cache.
+ */
+import { Cause, type Clock, Context, Deferred, Duration, Effect, Either, FiberId, FiberSet, Layer, Option } from "effect"
+import type { KubeConfig } from "@kubernetes/client-node"
+import type { KubeEvent } from "../domain/KubeEvent.ts"
+import { Metrics } from "../observability/Metrics.ts"
+import { ChainResolver, type Entry, FORBIDDEN, type Need, Pass } from "./ChainResolver.ts"
+import { EnrichmentMetrics, type RequestOutcome } from "./EnrichmentMetrics.ts"
+import { describeKey, OwnerLookup, type OwnerLookupError } from "./OwnerLookup.ts"
+import { TokenBucket } from "./TokenBucket.ts"
+import { EMPTY_ENRICHMENT, type Enrichment, type Workload } from "./workloads.ts"
+
+export { type ApiCall, EMPTY_ENRICHMENT, ENRICHMENT_API_CALLS, type Enrichment } from "./workloads.ts"
+
+export interface EnrichSettings {
+  readonly enabled: boolean
+  /** Pod labels copied as `k8s.pod.label.<key>`. */
+  readonly podLabels: ReadonlyArray<string>
+  /** Take `service.name` from `app.kubernetes.io/instance`, then `app.kubernetes.io/name`, when no annotation names it. */
+  readonly serviceNameFromLabels: boolean
+  /** Objects cached (least recently used out). */
+  readonly cacheSize: number
+  /** Expiry of a cached object, and of a cached 404 or 403. */
+  readonly cacheTtl: Duration.Duration
+  /** The most a chunk waits for its lookups; then its events go without what is still unknown. */
+  readonly lookupTimeout: Duration.Duration
+  /** GETs per second to the API server (token bucket, bursts of one second's worth); 0 or less: no limit. */
+  readonly maxRequestsPerSecond: number
+}
+
+export interface EnricherShape {
+  /** One enrichment per event, in order. Never fails and never waits longer than `lookupTimeout` for a chunk. */
+  readonly enrichAll: (events: ReadonlyArray<KubeEvent>) => Effect.Effect<ReadonlyArray<Enrichment>>
+}
+
+export class Enricher extends Context.Tag("Enricher")<Enricher, EnricherShape>() {
+  /** Reads objects from the API server `kc` points at; counters go into the collector's registry. */
+  static readonly layer = (kc: KubeConfig, settings: EnrichSettings): Layer.Layer<Enricher, never, Metrics> =>
+    settings.enabled
+      ? Layer.scoped(Enricher, make(settings)).pipe(Layer.provide(OwnerLookup.layer(kc)))
+      : Enricher.disabled
+  /** Reads objects through whatever `OwnerLookup` is provided. */
+  static readonly layerWithLookup = (settings: EnrichSettings): Layer.Layer<Enricher, never, Metrics | OwnerLookup> =>
+    Layer.scoped(Enricher, make(settings))
+  /** Adds nothing. */
+  static readonly disabled: Layer.Layer<Enricher> = Layer.succeed(Enricher, {
+    enrichAll: (events) => Effect.succeed(events.map(() => EMPTY_ENRICHMENT))
+  })
+}
+
+/** Chain depth is two objects (pod, then ReplicaSet or Job); a few more rounds cover rechecks. */
+const MAX_ROUNDS = 4
+
+/** What an operator loses without GET on a resource, for the 403 warning. */
+const LOSS: Readonly<Record<string, string>> = {
+  pods: "events about pods carry no k8s.pod.uid, k8s.node.name, owner workload names, pod labels or service.name from the pod's annotation or labels",
+  replicasets: "events about pods and ReplicaSets carry no k8s.deployment.name",
+  jobs: "events about pods and Jobs carry no k8s.cronjob.name",
+  deployments: "events about Deployments carry no labels and no service.name from their annotation or labels",
+  statefulsets: "events about StatefulSets carry no labels and no service.name from their annotation or labels",
+  daemonsets: "events about DaemonSets carry no labels and no service.name from their annotation or labels",
+  cronjobs: "events about CronJobs carry no labels and no service.name from their annotation or labels"
+}
+
+const forbiddenMessage = (need: Need, ttl: Duration.Duration, said: string): string => {
+  const w = need.object.workload
+  return `enrichment: not allowed to get ${w.resource} (${describeKey(need.object)}: HTTP 403), so ${LOSS[w.resource] ?? "those objects add nothing"}. ` +
+    `To enable it, give the collector the RBAC rule {apiGroups: ["${w.group}"], resources: ["${w.resource}"], verbs: ["get"]}. ` +
+    `Events keep flowing; asking again after ${Duration.format(ttl)}. The API server said: ${said}`
+}
+
+interface Flight {
+  readonly done: Deferred.Deferred<Entry>
+  /** A chunk timed out waiting for this GET: it is slow, and later chunks go on without waiting for it. */
+  abandoned: boolean
+}
+
+export const make = (settings: EnrichSettings) =>
+  Effect.gen(function*() {
+    const lookup = yield* OwnerLookup
+    const metrics = new EnrichmentMetrics((yield* Metrics).registry)
+    const clock: Clock.Clock = yield* Effect.clock
+    const fibers = yield* FiberSet.make<Entry>()
+    const timeoutMs = Duration.toMillis(settings.lookupTimeout)
+    const resolver = new ChainResolver({
+      cacheSize: settings.cacheSize,
+      cacheTtlMs: Duration.toMillis(settings.cacheTtl),
+      podLabels: settings.podLabels,
+      serviceNameFromLabels: settings.serviceNameFromLabels
+    })
+    const bucket = new TokenBucket(settings.maxRequestsPerSecond, clock.unsafeCurrentTimeMillis())
+    const inflight = new Map<string, Flight>()
+    /** Resources a 403 or an error was reported for, so each is said once until reads work again. */
+    const forbiddenReported = new Set<string>()
+    const failingReported = new Set<string>()
+
+    const recordRequest = (w: Workload, outcome: RequestOutcome) => metrics.requests.inc({ kind: w.kind, outcome })
+
+    const worksAgain = (w: Workload) =>
+      Effect.suspend(() => {
+        const wasForbidden = forbiddenReported.delete(w.resource)
+        const wasFailing = failingReported.delete(w.resource)
+        return wasForbidden || wasFailing ? Effect.logInfo(`enrichment: get ${w.resource} works again`) : Effect.void
+      })
+
+    const failed = (need: Need, error: OwnerLookupError) =>
+      Effect.suspend(() => {
+        const w = need.object.workload
+        const text = `enrichment: ${error.message}; events about it go out without what it would add until a read succeeds`
+        if (failingReported.has(w.resource)) return Effect.logDebug(text)
+        failingReported.add(w.resource)
+        return Effect.logWarning(text)
+      })
+
+    const denied = (need: Need, said: string) =>
+      Effect.suspend(() => {
+        const text = forbiddenMessage(need, settings.cacheTtl, said)
+        if (forbiddenReported.has(need.object.workload.resource)) return Effect.logDebug(text)
+        forbiddenReported.add(need.object.workload.resource)
+        return Effect.logWarning(text)
+      })
+
+    /** One GET, after its token; its answer goes into the cache before anyone waiting on it resumes. */
+    const fetch = (need: Need) =>
+      Effect.gen(function*() {
+        const w = need.object.workload
+        const wait = bucket.reserve(clock.unsafeCurrentTimeMillis())
+        if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+        // A 403 for another object of this resource may have arrived while this one waited for its token.
+        if (resolver.isForbidden(w, need.object.namespace, clock.unsafeCurrentTimeMillis())) return FORBIDDEN
+        const answer = yield* Effect.either(lookup.get(need.object))
+        const now = clock.unsafeCurrentTimeMillis()
+        if (Either.isLeft(answer)) {
+          recordRequest(w, "error")
+          yield* failed(need, answer.left)
+          return resolver.storeError(need, now)
+        }
+        switch (answer.right._tag) {
+          case "Found":
+            recordRequest(w, "found")
+            yield* worksAgain(w)
+            return resolver.storeFound(need, answer.right.object, now)
+          case "NotFound":
+            recordRequest(w, "not_found")
+            yield* worksAgain(w)
+            return resolver.storeNotFound(need, now)
+          case "Forbidden":
+            recordRequest(w, "forbidden")
+            yield* denied(need, answer.right.message)
+            return resolver.storeForbidden(need, now)
+        }
+      })
+
+    /** Starts the GET for `need` unless one is in flight; either way returns the flight to wait on. */
+    const flightFor = (need: Need) =>
+      Effect.gen(function*() {
+        const current = inflight.get(need.key)
+        if (current !== undefined) return current
+        const flight: Flight = { done: Deferred.unsafeMake<Entry>(FiberId.none), abandoned: false }
+        inflight.set(need.key, flight)
+        const settle = (entry: Entry) =>
+          Effect.sync(() => {
+            if (inflight.get(need.key) === flight) inflight.delete(need.key)
+            Deferred.unsafeDone(flight.done, Effect.succeed(entry))
+          })
+        yield* FiberSet.run(
+          fibers,
+          fetch(need).pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.logError(`enrichment: reading ${describeKey(need.object)} failed unexpectedly`, cause).pipe(
+                Effect.andThen(Effect.sync(() => resolver.storeError(need, clock.unsafeCurrentTimeMillis())))
+              )
+            ),
+            Effect.tap(settle),
+            Effect.onInterrupt(() => settle(resolver.storeError(need, clock.unsafeCurrentTimeMillis())))
+          )
+        )
+        return flight
+      })
+
+    /** Fetches what the walks need, round after round, until all events are complete or the deadline passes. */
+    const resolveMisses = Effect.fn("Enricher.resolveMisses")(function*(
+      events: ReadonlyArray<KubeEvent>,
+      results: Array<Enrichment>,
+      firstPending: ReadonlyArray<number>,
+      pass: Pass
+    ) {
+      const deadline = pass.now + timeoutMs
+      const local = new Map<string, Entry>()
+      pass.local = local
+      let pending = firstPending
+      for (let round = 0; round < MAX_ROUNDS && pending.length > 0; round++) {
+        const waits: Array<Effect.Effect<void>> = []
+        const awaited: Array<readonly [string, Flight]> = []
+        for (const need of pass.needs.values()) {
+          const flight = yield* flightFor(need)
+          if (flight.abandoned) continue
+          awaited.push([need.key, flight])
+          waits.push(Effect.map(Deferred.await(flight.done), (entry) => void local.set(need.key, entry)))
+        }
+        pass.needs.clear()
+        const remaining = deadline - clock.unsafeCurrentTimeMillis()
+        if (waits.length === 0 || remaining <= 0) break
+        const answered = yield* Effect.all(waits, { concurrency: "unbounded", discard: true }).pipe(
+          Effect.timeoutOption(Duration.millis(remaining))
+        )
+        pass.now = clock.unsafeCurrentTimeMillis()
+        if (Option.isNone(answered)) {
+          for (const [key, flight] of awaited) if (!local.has(key)) flight.abandoned = true
+          break
+        }
+        const still: Array<number> = []
+        for (const i of pending) {
+          const event = events[i]
+          const enrichment = event === undefined ? EMPTY_ENRICHMENT : resolver.resolve(event, pass)
+          if (enrichment === undefined) still.push(i)
+          else results[i] = enrichment
+        }
+        pending = still
+      }
+      pass.final = true
+      pass.now = clock.unsafeCurrentTimeMillis()
+      for (const i of pending) {
+        const event = events[i]
+        results[i] = (event === undefined ? undefined : resolver.resolve(event, pass)) ?? EMPTY_ENRICHMENT
+      }
+      return results
+    })
+
+    const flushCounts = (pass: Pass) =>
+      pass.forEachCount((kind, result, n) => metrics.lookups.inc({ kind, result }, n))
+
+    // No Effect per event: the chunk is walked in one loop, and only a chunk with misses goes on to wait.
+    const enrichAll = (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
+      Effect.suspend(() => {
+        const pass = new Pass(clock.unsafeCurrentTimeMillis())
+        const results = new Array<Enrichment>(events.length)
+        const pending: Array<number> = []
+        for (let i = 0; i < events.length; i++) {
+          const event = events[i]
+          const enrichment = event === undefined ? EMPTY_ENRICHMENT : resolver.resolve(event, pass)
+          if (enrichment === undefined) pending.push(i)
+          else results[i] = enrichment
+        }
+        if (pending.length === 0) {
+          flushCounts(pass)
+          return Effect.succeed(results)
+        }
+        return resolveMisses(events, results, pending, pass).pipe(Effect.ensuring(Effect.sync(() => flushCounts(pass))))
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : Effect.logError("enrichment failed; the chunk goes out without it", cause).pipe(
+              Effect.as(events.map(() => EMPTY_ENRICHMENT))
+            )
+        )
+      )
+
+    return Enricher.of({ enrichAll })
+  })

@@ -1,0 +1,156 @@
+/**
+ * Reads one object of the owner chain with a GET through client-node's HTTP library (its KubeConfig does the
+ * authentication and TLS). The answer stays raw JSON decoded by a schema that keeps only what the enricher
+ * uses, so a pod with a large `last-applied-configuration` costs one parse and nothing more.
+ */
+import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { HttpMethod, IsomorphicFetchHttpLibrary, type KubeConfig, RequestContext } from "@kubernetes/client-node"
+import {
+  type ControllerRef,
+  objectPath,
+  SERVICE_NAME_ANNOTATION,
+  SERVICE_NAMESPACE_ANNOTATION,
+  type Workload,
+  type WorkloadObject
+} from "./workloads.ts"
+
+export interface ObjectKey {
+  readonly workload: Workload
+  readonly namespace: string
+  readonly name: string
+}
+
+export const describeKey = (k: ObjectKey): string => `${k.workload.resource} ${k.namespace}/${k.name}`
+
+/** What the API server answered, when it answered: the object, 404, or 403. */
+export type LookupAnswer =
+  | { readonly _tag: "Found"; readonly object: WorkloadObject }
+  | { readonly _tag: "NotFound" }
+  | { readonly _tag: "Forbidden"; readonly message: string }
+
+/** A GET that got no usable answer: unreachable, timed out, or any status but 200, 403 and 404. */
+export class OwnerLookupError extends Schema.TaggedError<OwnerLookupError>()("OwnerLookupError", {
+  object: Schema.String,
+  status: Schema.optional(Schema.Number),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `get ${this.object} failed${this.status === undefined ? "" : ` with HTTP ${this.status}`}: ${this.detail}`
+  }
+}
+
+export interface OwnerLookupShape {
+  readonly get: (key: ObjectKey) => Effect.Effect<LookupAnswer, OwnerLookupError>
+}
+
+/** A GET that hangs must end: while it is in flight, every lookup of that object waits on it. */
+export const REQUEST_TIMEOUT = Duration.seconds(15)
+
+export class OwnerLookup extends Context.Tag("OwnerLookup")<OwnerLookup, OwnerLookupShape>() {
+  static readonly layer = (kc: KubeConfig) => Layer.sync(OwnerLookup, () => makeHttp(kc))
+  /** Answers from a fixed set of objects keyed `resource/namespace/name`; anything else is a 404. */
+  static readonly layerTest = (objects: ReadonlyMap<string, WorkloadObject>) =>
+    Layer.succeed(OwnerLookup, {
+      get: (key) => {
+        const object = objects.get(`${key.workload.resource}/${key.namespace}/${key.name}`)
+        return Effect.succeed<LookupAnswer>(object === undefined ? { _tag: "NotFound" } : { _tag: "Found", object })
+      }
+    })
+}
+
+const OptString = Schema.optional(Schema.NullOr(Schema.String))
+const StringMap = Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.String })))
+const OwnerReference = Schema.Struct({
+  apiVersion: OptString,
+  kind: Schema.String,
+  name: Schema.String,
+  uid: OptString,
+  controller: Schema.optional(Schema.NullOr(Schema.Boolean))
+})
+const ObjectJson = Schema.Struct({
+  metadata: Schema.Struct({
+    uid: OptString,
+    labels: StringMap,
+    annotations: StringMap,
+    ownerReferences: Schema.optional(Schema.NullOr(Schema.Array(OwnerReference)))
+  }),
+  spec: Schema.optional(Schema.NullOr(Schema.Struct({ nodeName: OptString })))
+})
+type ObjectJson = typeof ObjectJson.Type
+const decodeObject = Schema.decodeUnknownEither(ObjectJson)
+
+const Status = Schema.Struct({ message: Schema.optional(Schema.String) })
+const decodeStatus = Schema.decodeUnknownOption(Status)
+
+const text = (s: string | null | undefined) => (s === null || s === undefined || s === "" ? undefined : s)
+
+export const toWorkloadObject = (o: ObjectJson): WorkloadObject => {
+  const owner = o.metadata.ownerReferences?.find((r) => r.controller === true)
+  const controller: ControllerRef | undefined = owner === undefined
+    ? undefined
+    : { apiVersion: text(owner.apiVersion), kind: owner.kind, name: owner.name, uid: text(owner.uid) }
+  const annotations = o.metadata.annotations ?? {}
+  return {
+    uid: text(o.metadata.uid),
+    labels: o.metadata.labels ?? {},
+    serviceName: text(annotations[SERVICE_NAME_ANNOTATION]),
+    serviceNamespace: text(annotations[SERVICE_NAMESPACE_ANNOTATION]),
+    controller,
+    nodeName: text(o.spec?.nodeName)
+  }
+}
+
+const networkDetail = (error: unknown): string => {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined
+  const code = cause !== undefined && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
+  const message = error instanceof Error ? error.message : String(error)
+  return code === undefined ? message : `${message} (${code})`
+}
+
+const parseJson = (body: string): unknown => {
+  try {
+    return JSON.parse(body)
+  } catch {
+    return undefined
+  }
+}
+
+const makeHttp = (kc: KubeConfig): OwnerLookupShape => {
+  const server = (kc.getCurrentCluster()?.server ?? "").replace(/\/+$/, "")
+  const http = new IsomorphicFetchHttpLibrary()
+  return {
+    get: Effect.fn("OwnerLookup.get")(function*(key: ObjectKey) {
+      const object = describeKey(key)
+      if (server === "") return yield* new OwnerLookupError({ object, detail: "the kubeconfig names no cluster" })
+      const ctx = new RequestContext(server + objectPath(key.workload, key.namespace, key.name), HttpMethod.GET)
+      ctx.setHeaderParam("Accept", "application/json")
+      const response = yield* Effect.tryPromise({
+        try: async (signal) => {
+          await kc.applySecurityAuthentication(ctx)
+          ctx.setSignal(signal)
+          const r = await http.send(ctx).toPromise()
+          return { status: r.httpStatusCode, body: await r.body.text() }
+        },
+        catch: (error) => new OwnerLookupError({ object, detail: networkDetail(error) })
+      }).pipe(Effect.timeoutFail({
+        duration: REQUEST_TIMEOUT,
+        onTimeout: () => new OwnerLookupError({ object, detail: `no answer within ${Duration.format(REQUEST_TIMEOUT)}` })
+      }))
+      const parsed = parseJson(response.body)
+      if (response.status === 404) return { _tag: "NotFound" } as const
+      if (response.status === 403) {
+        const message = Option.getOrUndefined(decodeStatus(parsed))?.message ?? (response.body.trim().slice(0, 300) || "forbidden")
+        return { _tag: "Forbidden", message } as const
+      }
+      if (response.status !== 200) {
+        const detail = Option.getOrUndefined(decodeStatus(parsed))?.message ?? (response.body.trim().slice(0, 300) || "no details")
+        return yield* new OwnerLookupError({ object, status: response.status, detail })
+      }
+      const decoded = decodeObject(parsed)
+      if (decoded._tag === "Left") {
+        return yield* new OwnerLookupError({ object, status: 200, detail: "the answer is not a Kubernetes object" })
+      }
+      return { _tag: "Found", object: toWorkloadObject(decoded.right) } as const
+    })
+  }
+}
