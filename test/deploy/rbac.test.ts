@@ -1,0 +1,142 @@
+/**
+ * The RBAC in deploy/ grants exactly the Kubernetes API calls the collector makes, as src/domain/apiCalls.ts (and
+ * the enricher) list them: cluster-wide reads in the ClusterRole, the checkpoint and the Lease in a Role in the
+ * collector's own namespace. A call added to the code without its rule, or a rule with no call behind it, fails.
+ */
+import { describe, expect, it } from "vitest"
+import { parse } from "yaml"
+import {
+  type ApiCall,
+  CHECKPOINT_API_CALLS,
+  LEADER_ELECTION_API_CALLS,
+  SOURCE_API_CALLS
+} from "../../src/domain/apiCalls.ts"
+import { ENRICHMENT_API_CALLS } from "../../src/enrich/Enricher.ts"
+import { arr, at, isObj, type Obj, obj, readYaml, readYamlDocuments, str, strings, text } from "./support.ts"
+
+/** What RBAC needs of a call (the enricher's own call type has no `feature`). */
+type Call = Pick<ApiCall, "verb" | "group" | "resource">
+
+
+
+/** `group|resource|verb` for every permission. */
+type Grant = string
+const grant = (group: string, resource: string, verb: string): Grant => `${group}|${resource}|${verb}`
+const grantsOfCalls = (calls: ReadonlyArray<Call>): ReadonlySet<Grant> =>
+  new Set(calls.map((c) => grant(c.group, c.resource, c.verb)))
+
+interface Rule {
+  readonly apiGroups: ReadonlyArray<string>
+  readonly resources: ReadonlyArray<string>
+  readonly verbs: ReadonlyArray<string>
+  readonly resourceNames: ReadonlyArray<string>
+  readonly raw: Obj
+}
+
+const rulesOf = (role: Obj): ReadonlyArray<Rule> =>
+  arr(role["rules"]).map((r) => {
+    const raw = obj(r, "rule")
+    return {
+      apiGroups: strings(raw["apiGroups"]),
+      resources: strings(raw["resources"]),
+      verbs: strings(raw["verbs"]),
+      resourceNames: strings(raw["resourceNames"]),
+      raw
+    }
+  })
+
+const grantsOfRules = (rules: ReadonlyArray<Rule>): ReadonlySet<Grant> =>
+  new Set(rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => grant(g, res, v))))))
+
+const single = (file: string, kind: string): Obj => {
+  const docs = readYamlDocuments(file).filter((d) => at(d, "kind") === kind)
+  expect(docs, `${file} holds one ${kind}`).toHaveLength(1)
+  return obj(docs[0], kind)
+}
+
+const clusterRole = single("deploy/clusterrole.yaml", "ClusterRole")
+const role = single("deploy/role.yaml", "Role")
+const clusterRoleBinding = single("deploy/clusterrolebinding.yaml", "ClusterRoleBinding")
+const roleBinding = single("deploy/rolebinding.yaml", "RoleBinding")
+const serviceAccount = single("deploy/serviceaccount.yaml", "ServiceAccount")
+const configMap = single("deploy/configmap.yaml", "ConfigMap")
+const namespace = text(at(readYaml("deploy/kustomization.yaml"), "namespace"), "kustomization namespace")
+
+/** The collector's configuration in the ConfigMap: where the checkpoint and the Lease are. */
+const collectorConfig = obj(parse(text(at(configMap, "data", "config.yaml"), "config.yaml")), "config.yaml")
+
+const [checkpointNamespace, checkpointName] = text(collectorConfig["checkpoint"], "checkpoint").replace(/^configmap:/, "").split("/")
+const [leaseNamespace, leaseName] = text(collectorConfig["lease"], "lease").split("/")
+
+describe("ClusterRole: cluster-wide reads", () => {
+  it("grants exactly the source and enrichment calls", async () => {
+    const required = grantsOfCalls([...SOURCE_API_CALLS, ...ENRICHMENT_API_CALLS])
+    expect([...grantsOfRules(rulesOf(clusterRole))].sort()).toEqual([...required].sort())
+  })
+
+  it("only reads", () => {
+    for (const r of rulesOf(clusterRole)) for (const v of r.verbs) expect(["get", "list", "watch"]).toContain(v)
+  })
+})
+
+describe("Role: the checkpoint ConfigMap and the leader election Lease, in the collector's namespace", () => {
+  it("grants exactly the checkpoint and leader election calls", () => {
+    const required = grantsOfCalls([...CHECKPOINT_API_CALLS, ...LEADER_ELECTION_API_CALLS])
+    expect([...grantsOfRules(rulesOf(role))].sort()).toEqual([...required].sort())
+  })
+
+  it("lives in the namespace of the checkpoint and the Lease the configuration names", () => {
+    expect(at(role, "metadata", "namespace")).toBe(namespace)
+    expect(checkpointNamespace).toBe(namespace)
+    expect(leaseNamespace).toBe(namespace)
+  })
+
+  it("limits get and update to the objects the configuration names (create cannot be limited by name)", () => {
+    for (const r of rulesOf(role)) {
+      if (r.verbs.includes("create")) {
+        expect(r.resourceNames, "create with resourceNames would never match").toEqual([])
+        continue
+      }
+      const expected = r.resources.includes("configmaps") ? checkpointName : r.resources.includes("leases") ? leaseName : undefined
+      expect(expected, `rule on ${r.resources.join(",")}`).toBeDefined()
+      expect(r.resourceNames).toEqual([expected])
+    }
+  })
+})
+
+describe("no more than that", () => {
+  for (const [name, r] of [["ClusterRole", clusterRole], ["Role", role]] as const) {
+    it(`${name}: no wildcard, no secrets, no non-resource URLs, no escalation`, () => {
+      for (const rule of rulesOf(r)) {
+        for (const list of [rule.apiGroups, rule.resources, rule.verbs, rule.resourceNames]) expect(list).not.toContain("*")
+        expect(rule.resources).not.toContain("secrets")
+        expect(rule.resources.some((res) => res.includes("/")), "no subresources").toBe(false)
+        expect(rule.raw["nonResourceURLs"]).toBeUndefined()
+        for (const v of ["escalate", "bind", "impersonate", "delete", "deletecollection", "patch"]) expect(rule.verbs).not.toContain(v)
+      }
+      expect(r["aggregationRule"]).toBeUndefined()
+    })
+  }
+})
+
+describe("bindings", () => {
+  const account = { name: text(at(serviceAccount, "metadata", "name"), "ServiceAccount name"), namespace }
+  const subjectsOf = (binding: Obj) => arr(binding["subjects"]).map((s) => ({ kind: str(at(s, "kind")), name: str(at(s, "name")), namespace: str(at(s, "namespace")) }))
+
+  it("the ClusterRoleBinding gives the ClusterRole to the collector's ServiceAccount only", () => {
+    expect(at(clusterRoleBinding, "roleRef")).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: at(clusterRole, "metadata", "name") })
+    expect(subjectsOf(clusterRoleBinding)).toEqual([{ kind: "ServiceAccount", ...account }])
+  })
+
+  it("the RoleBinding gives the Role to the collector's ServiceAccount only, in the same namespace", () => {
+    expect(at(roleBinding, "roleRef")).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: at(role, "metadata", "name") })
+    expect(subjectsOf(roleBinding)).toEqual([{ kind: "ServiceAccount", ...account }])
+    expect(at(roleBinding, "metadata", "namespace")).toBe(namespace)
+  })
+
+  it("the ServiceAccount is the one the Deployment runs as", () => {
+    const deployment = single("deploy/deployment.yaml", "Deployment")
+    expect(at(deployment, "spec", "template", "spec", "serviceAccountName")).toBe(account.name)
+    expect(at(serviceAccount, "metadata", "namespace")).toBe(namespace)
+  })
+})

@@ -1,0 +1,89 @@
+/** After a scripted run against the simulated API server, /metrics says what happened, metric by metric. */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { type SimServer, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { eventually, type RunningCollector, startCollector } from "../support/collector.ts"
+import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
+
+let sim: SimServer
+let receiver: OtlpReceiver
+let collector: RunningCollector | undefined
+
+beforeEach(async () => {
+  sim = await startSimServer({ bookmarkIntervalMs: 200 })
+  receiver = await startOtlpReceiver()
+})
+afterEach(async () => {
+  await collector?.stop()
+  await sim.close()
+  await receiver.close()
+})
+
+/** `name{labels} value` lines of the Prometheus text format, by series. */
+const parse = (text: string): Map<string, number> => {
+  const out = new Map<string, number>()
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue
+    const at = line.lastIndexOf(" ")
+    out.set(line.slice(0, at), Number(line.slice(at + 1)))
+  }
+  return out
+}
+
+describe("/metrics after a scripted run", () => {
+  it("counts what was received, exported, filtered, dropped, looked up, restarted and committed", async () => {
+    const deploy = sim.objects.deployment({ namespace: "shop", name: "web" })
+    const rs = sim.objects.replicaSet({ namespace: "shop", name: "web-6d", owner: deploy })
+    const pod = sim.objects.pod({ namespace: "shop", name: "web-6d-a", owner: rs, nodeName: "node-1" })
+    const involvedObject = { apiVersion: "v1", kind: "Pod", namespace: "shop", name: pod.metadata.name, uid: pod.metadata.uid }
+    const event = (reason: string, extra: Record<string, unknown> = {}) =>
+      sim.events.create({ namespace: "shop", reason, type: "Warning", message: reason, involvedObject, ...extra })
+    for (let i = 0; i < 3; i++) event("BackOff")
+    event("Pulled")
+    event("Broken", { lastTimestamp: "yesterday" })
+    const dir = mkdtempSync(join(tmpdir(), "kec-metrics-"))
+    collector = startCollector(simKubeConfig(sim.url), [
+      "--otlp-endpoint", receiver.url, "--listen", "127.0.0.1:0", "--batch-linger", "20ms", "--otlp-compression", "none",
+      "--exclude", "reason=/^Pulled$/", "--checkpoint", `file:${join(dir, "cp")}`, "--checkpoint-interval", "0s",
+      "--retry-initial", "50ms"
+    ])
+    const c = collector
+    await eventually(() => expect(receiver.records).toHaveLength(3))
+    // The backend rejects the next batch; then the watch is ended once by the server.
+    receiver.setBehaviour({ status: 400, times: 1 })
+    event("OOMKilling")
+    await eventually(() => expect(receiver.requests.filter((r) => r.status === 400)).toHaveLength(1))
+    sim.endWatches()
+    event("Evicted")
+    await eventually(() => expect(receiver.records).toHaveLength(4))
+
+    let m = new Map<string, number>()
+    await eventually(async () => {
+      const res = await fetch(`${c.probeUrl() ?? ""}/metrics`)
+      m = parse(await res.text())
+      expect(m.get("k8s_event_collector_checkpoint_commits_total{result=\"success\"}")).toBeGreaterThan(0)
+      expect(m.get("k8s_event_collector_watch_restarts_total{cause=\"timeout\"}")).toBe(1)
+    })
+    const v = (series: string) => m.get(`k8s_event_collector_${series}`)
+    expect(v(`events_received_total{api="core/v1",type="ADDED"}`)).toBe(6)
+    expect(v("decode_failures_total")).toBe(1)
+    expect(v(`records_filtered_total{rule="exclude[0]"}`)).toBe(1)
+    expect(v("records_exported_total")).toBe(4)
+    expect(v(`records_dropped_total{reason="rejected_by_backend"}`)).toBe(1)
+    expect(v(`export_batches_total{outcome="rejected"}`)).toBe(1)
+    expect(v(`export_batches_total{outcome="success"}`)).toBeGreaterThanOrEqual(2)
+    // The histogram times the attempts that succeeded.
+    expect(v("export_duration_seconds_count")).toBeGreaterThanOrEqual(2)
+    expect(v("queue_depth")).toBe(0)
+    expect(v(`relists_total{cause="start"}`)).toBe(1)
+    // Three events of the first batch needed the pod: three lookups missed the cache, one GET was sent.
+    expect(v(`enrichment_lookups_total{kind="Pod",result="miss"}`)).toBe(3)
+    expect(v(`enrichment_requests_total{kind="Pod",outcome="found"}`)).toBe(1)
+    expect(v(`enrichment_lookups_total{kind="Pod",result="hit"}`)).toBeGreaterThanOrEqual(1)
+    expect(v("last_event_timestamp_seconds")).toBeGreaterThan(Date.now() / 1000 - 60)
+    expect(v("leader")).toBe(1)
+    expect(v("checkpoint_age_seconds")).toBeLessThan(60)
+  })
+})
