@@ -8,7 +8,10 @@
  * the namespace.
  */
 import { Duration, Effect, Either, Option, Ref, Schema } from "effect"
-import { HttpMethod, IsomorphicFetchHttpLibrary, type KubeConfig, RequestContext } from "@kubernetes/client-node"
+import type { KubeConfig } from "@kubernetes/client-node"
+import { failureDetail, type KubeResponse, makeKubeHttp } from "../kube/KubeHttp.ts"
+
+type Method = "GET" | "POST" | "PUT"
 import { CheckpointError } from "./CheckpointError.ts"
 import { type CheckpointState, decodeState, describeState, encodeState } from "./CheckpointState.ts"
 import type { CheckpointStoreShape } from "./CheckpointStore.ts"
@@ -39,12 +42,6 @@ const ConfigMapBody = Schema.Struct({
 })
 const decodeConfigMap = Schema.decodeUnknownEither(Schema.parseJson(ConfigMapBody))
 
-const Status = Schema.Struct({
-  reason: Schema.optional(Schema.String),
-  message: Schema.optional(Schema.String)
-})
-const decodeStatus = Schema.decodeUnknownOption(Schema.parseJson(Status))
-
 const decodeBase64 = Schema.decodeUnknownEither(Schema.Uint8ArrayFromBase64)
 
 /** What this store knows of the ConfigMap: nothing yet, that it does not exist, or the version it last saw. */
@@ -61,17 +58,7 @@ type Known =
 const unknown: Known = { _tag: "Unknown" }
 const absent: Known = { _tag: "Absent" }
 
-interface Answer {
-  readonly status: number
-  readonly text: string
-}
-
-const networkDetail = (error: unknown): string => {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined
-  const code = cause !== undefined && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
-  const message = error instanceof Error ? error.message : String(error)
-  return code !== undefined ? `${message} (${code}${cause?.message ? `: ${cause.message}` : ""})` : message
-}
+type Answer = KubeResponse
 
 export const makeConfigMapStore = (
   kc: KubeConfig,
@@ -80,8 +67,7 @@ export const makeConfigMapStore = (
   options: ConfigMapStoreOptions = {}
 ): Effect.Effect<CheckpointStoreShape> =>
   Effect.gen(function*() {
-    const server = (kc.getCurrentCluster()?.server ?? "").replace(/\/+$/, "")
-    const http = new IsomorphicFetchHttpLibrary()
+    const http = makeKubeHttp(kc)
     const timeout = Duration.decode(options.requestTimeout ?? Duration.seconds(30))
     const store = `ConfigMap ${namespace}/${name}`
     const collectionPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`
@@ -92,23 +78,9 @@ export const makeConfigMapStore = (
     const fail = (operation: "load" | "save", detail: string, status?: number) =>
       new CheckpointError({ operation, store, detail, ...(status === undefined ? {} : { status }) })
 
-    const call = (operation: "load" | "save", method: HttpMethod, path: string, body?: unknown) =>
-      Effect.tryPromise({
-        try: async (signal): Promise<Answer> => {
-          const ctx = new RequestContext(server + path, method)
-          ctx.setHeaderParam("Accept", "application/json")
-          if (body !== undefined) {
-            ctx.setHeaderParam("Content-Type", "application/json")
-            ctx.setBody(JSON.stringify(body))
-          }
-          await kc.applySecurityAuthentication(ctx)
-          ctx.setSignal(signal)
-          const response = await http.send(ctx).toPromise()
-          return { status: response.httpStatusCode, text: await response.body.text() }
-        },
-        catch: (error) =>
-          fail(operation, `${method} ${path}: cannot reach the Kubernetes API at ${server || "(no server in the kubeconfig)"}: ${networkDetail(error)}`)
-      }).pipe(
+    const call = (operation: "load" | "save", method: Method, path: string, body?: unknown) =>
+      http.request(method, path, body).pipe(
+        Effect.mapError((e) => fail(operation, `${method} ${path}: cannot reach the Kubernetes API at ${http.server}: ${e.detail}`)),
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: () => fail(operation, `${method} ${path}: no answer from the Kubernetes API within ${Duration.format(timeout)}`)
@@ -116,9 +88,8 @@ export const makeConfigMapStore = (
       )
 
     /** An answer the store does not expect, in words, with a hint for the usual suspects. */
-    const unexpected = (operation: "load" | "save", method: HttpMethod, answer: Answer) => {
-      const status = Option.getOrUndefined(decodeStatus(answer.text))
-      const said = status?.message ?? (answer.text.trim().slice(0, 300) || "no details")
+    const unexpected = (operation: "load" | "save", method: Method, answer: Answer) => {
+      const { detail: said, status } = failureDetail(answer)
       const hint = answer.status === 403
         ? `; the collector's identity needs get, create and update on configmaps in namespace ${namespace}`
         : answer.status === 401
@@ -134,12 +105,12 @@ export const makeConfigMapStore = (
     /** The ConfigMap as it is now: remembered as `known`, with the checkpoint bytes if it holds any. */
     const read = (operation: "load" | "save") =>
       Effect.gen(function*() {
-        const answer = yield* call(operation, HttpMethod.GET, objectPath)
+        const answer = yield* call(operation, "GET", objectPath)
         if (answer.status === 404) {
           yield* Ref.set(known, absent)
           return Option.none<Uint8Array>()
         }
-        if (answer.status !== 200) return yield* unexpected(operation, HttpMethod.GET, answer)
+        if (answer.status !== 200) return yield* unexpected(operation, "GET", answer)
         const body = decodeConfigMap(answer.text)
         if (Either.isLeft(body)) return yield* fail(operation, `GET answered something that is not a ConfigMap: ${body.left.message}`)
         const { metadata, binaryData } = body.right
@@ -200,18 +171,18 @@ export const makeConfigMapStore = (
           data: { [SUMMARY_KEY]: summary },
           binaryData: { [CHECKPOINT_KEY]: encoded }
         }
-        const method = present === undefined ? HttpMethod.POST : HttpMethod.PUT
+        const method = present === undefined ? "POST" : "PUT"
         const answer = yield* call("save", method, present === undefined ? collectionPath : objectPath, object)
         if (answer.status === 200 || answer.status === 201) {
           yield* remember(answer)
           return "written" satisfies Outcome
         }
         if (answer.status === 409) {
-          const status = Option.getOrUndefined(decodeStatus(answer.text))
+          const { detail, status } = failureDetail(answer)
           yield* Effect.logWarning(
             `the checkpoint ${store} was changed by another writer since this collector last read it ` +
               `(a collector that lost leadership, or a manual edit; ${method} answered HTTP 409${status?.reason ? ` ${status.reason}` : ""}` +
-              `${status?.message ? `: ${status.message}` : ""}); reading it again and overwriting it with this collector's checkpoint`
+              `: ${detail}); reading it again and overwriting it with this collector's checkpoint`
           )
           return "conflict" satisfies Outcome
         }

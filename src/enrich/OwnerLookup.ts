@@ -3,8 +3,9 @@
  * authentication and TLS). The answer stays raw JSON decoded by a schema that keeps only what the enricher
  * uses, so a pod with a large `last-applied-configuration` costs one parse and nothing more.
  */
-import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
-import { HttpMethod, IsomorphicFetchHttpLibrary, type KubeConfig, RequestContext } from "@kubernetes/client-node"
+import { Context, Duration, Effect, Layer, Schema } from "effect"
+import type { KubeConfig } from "@kubernetes/client-node"
+import { failureDetail, makeKubeHttp, parseJson } from "../kube/KubeHttp.ts"
 import {
   type ControllerRef,
   objectPath,
@@ -79,8 +80,6 @@ const ObjectJson = Schema.Struct({
 type ObjectJson = typeof ObjectJson.Type
 const decodeObject = Schema.decodeUnknownEither(ObjectJson)
 
-const Status = Schema.Struct({ message: Schema.optional(Schema.String) })
-const decodeStatus = Schema.decodeUnknownOption(Status)
 
 const text = (s: string | null | undefined) => (s === null || s === undefined || s === "" ? undefined : s)
 
@@ -100,53 +99,24 @@ export const toWorkloadObject = (o: ObjectJson): WorkloadObject => {
   }
 }
 
-const networkDetail = (error: unknown): string => {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined
-  const code = cause !== undefined && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
-  const message = error instanceof Error ? error.message : String(error)
-  return code === undefined ? message : `${message} (${code})`
-}
-
-const parseJson = (body: string): unknown => {
-  try {
-    return JSON.parse(body)
-  } catch {
-    return undefined
-  }
-}
-
 const makeHttp = (kc: KubeConfig): OwnerLookupShape => {
-  const server = (kc.getCurrentCluster()?.server ?? "").replace(/\/+$/, "")
-  const http = new IsomorphicFetchHttpLibrary()
+  const http = makeKubeHttp(kc)
   return {
     get: Effect.fn("OwnerLookup.get")(function*(key: ObjectKey) {
       const object = describeKey(key)
-      if (server === "") return yield* new OwnerLookupError({ object, detail: "the kubeconfig names no cluster" })
-      const ctx = new RequestContext(server + objectPath(key.workload, key.namespace, key.name), HttpMethod.GET)
-      ctx.setHeaderParam("Accept", "application/json")
-      const response = yield* Effect.tryPromise({
-        try: async (signal) => {
-          await kc.applySecurityAuthentication(ctx)
-          ctx.setSignal(signal)
-          const r = await http.send(ctx).toPromise()
-          return { status: r.httpStatusCode, body: await r.body.text() }
-        },
-        catch: (error) => new OwnerLookupError({ object, detail: networkDetail(error) })
-      }).pipe(Effect.timeoutFail({
-        duration: REQUEST_TIMEOUT,
-        onTimeout: () => new OwnerLookupError({ object, detail: `no answer within ${Duration.format(REQUEST_TIMEOUT)}` })
-      }))
-      const parsed = parseJson(response.body)
+      const response = yield* http.request("GET", objectPath(key.workload, key.namespace, key.name)).pipe(
+        Effect.mapError((e) => new OwnerLookupError({ object, detail: e.detail })),
+        Effect.timeoutFail({
+          duration: REQUEST_TIMEOUT,
+          onTimeout: () => new OwnerLookupError({ object, detail: `no answer within ${Duration.format(REQUEST_TIMEOUT)}` })
+        })
+      )
       if (response.status === 404) return { _tag: "NotFound" } as const
-      if (response.status === 403) {
-        const message = Option.getOrUndefined(decodeStatus(parsed))?.message ?? (response.body.trim().slice(0, 300) || "forbidden")
-        return { _tag: "Forbidden", message } as const
-      }
+      if (response.status === 403) return { _tag: "Forbidden", message: failureDetail(response).detail } as const
       if (response.status !== 200) {
-        const detail = Option.getOrUndefined(decodeStatus(parsed))?.message ?? (response.body.trim().slice(0, 300) || "no details")
-        return yield* new OwnerLookupError({ object, status: response.status, detail })
+        return yield* new OwnerLookupError({ object, status: response.status, detail: failureDetail(response).detail })
       }
-      const decoded = decodeObject(parsed)
+      const decoded = decodeObject(parseJson(response.text))
       if (decoded._tag === "Left") {
         return yield* new OwnerLookupError({ object, status: 200, detail: "the answer is not a Kubernetes object" })
       }

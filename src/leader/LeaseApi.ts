@@ -6,7 +6,8 @@
  * digits), which a real API server refuses for a MicroTime (it wants exactly six). Here the times stay strings.
  */
 import { Context, Effect, Layer, Option, Ref, Schema } from "effect"
-import { HttpMethod, IsomorphicFetchHttpLibrary, type KubeConfig, RequestContext } from "@kubernetes/client-node"
+import type { KubeConfig } from "@kubernetes/client-node"
+import { failureDetail, makeKubeHttp, parseJson } from "../kube/KubeHttp.ts"
 
 export interface LeaseRef {
   readonly namespace: string
@@ -113,31 +114,12 @@ const replacement = (current: Lease, record: LeaseRecord) => ({
   spec: { ...current.object.spec, ...specOf(record) }
 })
 
-const Status = Schema.Struct({ reason: Schema.optional(Schema.String), message: Schema.optional(Schema.String) })
-const decodeStatus = Schema.decodeUnknownOption(Status)
-
-const networkDetail = (error: unknown): string => {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined
-  const code = cause !== undefined && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
-  const message = error instanceof Error ? error.message : String(error)
-  return code === undefined ? message : `${message} (${code})`
-}
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
-
 const makeHttp = (kc: KubeConfig): LeaseApiShape => {
-  const server = (kc.getCurrentCluster()?.server ?? "").replace(/\/+$/, "")
-  const http = new IsomorphicFetchHttpLibrary()
+  const http = makeKubeHttp(kc)
   const leasePath = (ref: LeaseRef, named: boolean) =>
     `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(ref.namespace)}/leases${named ? `/${encodeURIComponent(ref.name)}` : ""}`
 
-  const send = (verb: LeaseError["verb"], ref: LeaseRef, method: HttpMethod, path: string, body?: unknown) =>
+  const send = (verb: LeaseError["verb"], ref: LeaseRef, method: "GET" | "POST" | "PUT", path: string, body?: unknown) =>
     Effect.gen(function*() {
       const fail = (detail: string, status?: number, reason?: string) =>
         new LeaseError({
@@ -147,41 +129,25 @@ const makeHttp = (kc: KubeConfig): LeaseApiShape => {
           ...(status === undefined ? {} : { status }),
           ...(reason === undefined || reason === "" ? {} : { reason })
         })
-      if (server === "") return yield* fail("the kubeconfig names no cluster")
-      const ctx = new RequestContext(server + path, method)
-      ctx.setHeaderParam("Accept", "application/json")
-      if (body !== undefined) {
-        ctx.setHeaderParam("Content-Type", "application/json")
-        ctx.setBody(JSON.stringify(body))
-      }
-      const response = yield* Effect.tryPromise({
-        try: async (signal) => {
-          await kc.applySecurityAuthentication(ctx)
-          ctx.setSignal(signal)
-          const r = await http.send(ctx).toPromise()
-          return { status: r.httpStatusCode, text: await r.body.text() }
-        },
-        catch: (error) => fail(networkDetail(error))
-      })
-      const parsed = parseJson(response.text)
+      const response = yield* http.request(method, path, body).pipe(Effect.mapError((e) => fail(e.detail)))
       if (response.status < 200 || response.status > 299) {
-        const status = Option.getOrUndefined(decodeStatus(parsed))
-        return yield* fail(status?.message ?? (response.text.trim().slice(0, 300) || "no details"), response.status, status?.reason)
+        const { detail, status } = failureDetail(response)
+        return yield* fail(detail, response.status, status?.reason)
       }
-      const lease = decodeLeaseObject(parsed)
+      const lease = decodeLeaseObject(parseJson(response.text))
       if (lease._tag === "Left") return yield* fail("the answer is not a Lease", response.status)
       return toLease(lease.right)
     })
 
   return {
     get: Effect.fn("LeaseApi.get")(function*(ref: LeaseRef) {
-      return yield* send("get", ref, HttpMethod.GET, leasePath(ref, true)).pipe(
+      return yield* send("get", ref, "GET", leasePath(ref, true)).pipe(
         Effect.map(Option.some),
         Effect.catchIf((e) => e.status === 404, () => Effect.succeed(Option.none<Lease>()))
       )
     }),
     create: Effect.fn("LeaseApi.create")(function*(ref: LeaseRef, record: LeaseRecord) {
-      return yield* send("create", ref, HttpMethod.POST, leasePath(ref, false), {
+      return yield* send("create", ref, "POST", leasePath(ref, false), {
         apiVersion: "coordination.k8s.io/v1",
         kind: "Lease",
         metadata: { name: ref.name, namespace: ref.namespace },
@@ -189,7 +155,7 @@ const makeHttp = (kc: KubeConfig): LeaseApiShape => {
       })
     }),
     replace: Effect.fn("LeaseApi.replace")(function*(ref: LeaseRef, current: Lease, record: LeaseRecord) {
-      return yield* send("update", ref, HttpMethod.PUT, leasePath(ref, true), replacement(current, record))
+      return yield* send("update", ref, "PUT", leasePath(ref, true), replacement(current, record))
     })
   }
 }

@@ -1,11 +1,10 @@
 /**
- * The two calls the collector makes to the Kubernetes API, list and watch of Events, through
- * `@kubernetes/client-node`: its KubeConfig does the authentication and TLS, its HTTP library the list and its
- * `Watch` the watch. Responses stay raw JSON (the typed models would turn timestamps into `Date`s, losing
- * microseconds, and cost a deserialisation pass per object); `decodeKubeEvent` does the decoding.
+ * The two calls the collector makes to read Events: list (through the shared `KubeHttp`) and watch (through
+ * client-node's `Watch`). Responses stay raw JSON; `decodeKubeEvent` does the decoding.
  */
-import { Context, Effect, Layer, Option, Schema } from "effect"
-import { HttpMethod, IsomorphicFetchHttpLibrary, type KubeConfig, RequestContext, Watch } from "@kubernetes/client-node"
+import { Context, Effect, Layer, Schema } from "effect"
+import { type KubeConfig, Watch } from "@kubernetes/client-node"
+import { failureDetail, makeKubeHttp, parseJson, type Status } from "../kube/KubeHttp.ts"
 import type { EventApi } from "../domain/KubeEvent.ts"
 
 /** One watched collection: an API and a namespace (or all of them), with an optional server-side filter. */
@@ -35,15 +34,7 @@ export class KubeApiError extends Schema.TaggedError<KubeApiError>()("KubeApiErr
   }
 }
 
-const Status = Schema.Struct({
-  kind: Schema.optional(Schema.String),
-  code: Schema.optional(Schema.Number),
-  reason: Schema.optional(Schema.String),
-  message: Schema.optional(Schema.String),
-  details: Schema.optional(Schema.Struct({ retryAfterSeconds: Schema.optional(Schema.Number) }))
-})
-export type Status = typeof Status.Type
-export const decodeStatus = Schema.decodeUnknownOption(Status)
+export { decodeStatus, type Status } from "../kube/KubeHttp.ts"
 
 const ListBody = Schema.Struct({
   metadata: Schema.optional(Schema.Struct({
@@ -98,49 +89,28 @@ const retryAfterOf = (header: string | undefined, status: Status | undefined): n
   return status?.details?.retryAfterSeconds
 }
 
-const networkDetail = (error: unknown): string => {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined
-  const code = cause !== undefined && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
-  const message = error instanceof Error ? error.message : String(error)
-  return code !== undefined ? `${message} (${code}${cause?.message ? `: ${cause.message}` : ""})` : message
-}
-
 const make = (kc: KubeConfig): KubeApiShape => {
-  const server = kc.getCurrentCluster()?.server ?? "(no cluster in the kubeconfig)"
-  const http = new IsomorphicFetchHttpLibrary()
+  const http = makeKubeHttp(kc)
 
   const list = (request: ListRequest) =>
     Effect.gen(function*() {
-      const url = new URL(server.replace(/\/+$/, "") + eventsPath(request.target))
-      url.searchParams.set("limit", String(request.limit))
-      if (request.continueToken !== undefined) url.searchParams.set("continue", request.continueToken)
-      if (request.target.fieldSelector !== undefined) url.searchParams.set("fieldSelector", request.target.fieldSelector)
-      const ctx = new RequestContext(url.toString(), HttpMethod.GET)
-      ctx.setHeaderParam("Accept", "application/json")
-      const response = yield* Effect.tryPromise({
-        try: async (signal) => {
-          await kc.applySecurityAuthentication(ctx)
-          ctx.setSignal(signal)
-          const r = await http.send(ctx).toPromise()
-          return { status: r.httpStatusCode, headers: r.headers, text: await r.body.text() }
-        },
-        catch: (error) => new KubeApiError({ verb: "list", detail: networkDetail(error) })
-      })
-      const parsed: unknown = yield* Effect.try({
-        try: () => JSON.parse(response.text),
-        catch: () => undefined
-      }).pipe(Effect.orElseSucceed(() => undefined))
+      const query = new URLSearchParams({ limit: String(request.limit) })
+      if (request.continueToken !== undefined) query.set("continue", request.continueToken)
+      if (request.target.fieldSelector !== undefined) query.set("fieldSelector", request.target.fieldSelector)
+      const response = yield* http.request("GET", `${eventsPath(request.target)}?${query}`).pipe(
+        Effect.mapError((e) => new KubeApiError({ verb: "list", detail: e.detail }))
+      )
       if (response.status !== 200) {
-        const status = Option.getOrUndefined(decodeStatus(parsed))
+        const { detail, status } = failureDetail(response)
         return yield* new KubeApiError({
           verb: "list",
           status: response.status,
           ...(status?.reason ? { reason: status.reason } : {}),
-          detail: status?.message ?? (response.text.trim().slice(0, 300) || "no details"),
+          detail,
           ...optionalRetryAfter(retryAfterOf(response.headers["retry-after"], status))
         })
       }
-      const body = decodeListBody(parsed)
+      const body = decodeListBody(parseJson(response.text))
       if (body._tag === "Left") {
         return yield* new KubeApiError({ verb: "list", status: 200, detail: "the answer is not a list" })
       }
@@ -176,7 +146,7 @@ const make = (kc: KubeConfig): KubeApiShape => {
       }
     })
 
-  return { server, list, watch }
+  return { server: http.server, list, watch }
 }
 
 const optionalRetryAfter = (seconds: number | undefined) => (seconds === undefined ? {} : { retryAfterSeconds: seconds })
