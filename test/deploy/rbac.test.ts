@@ -12,7 +12,7 @@ import {
   SOURCE_API_CALLS
 } from "../../src/domain/apiCalls.ts"
 import { ENRICHMENT_API_CALLS } from "../../src/enrich/Enricher.ts"
-import { arr, at, isObj, type Obj, obj, readYaml, readYamlDocuments, str, strings, text } from "./support.ts"
+import { arr, at, type Obj, obj, readYaml, readYamlDocuments, str, strings, text } from "./support.ts"
 
 /** What RBAC needs of a call (the enricher's own call type has no `feature`). */
 type Call = Pick<ApiCall, "verb" | "group" | "resource">
