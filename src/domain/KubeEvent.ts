@@ -4,7 +4,7 @@
  * attribute with an empty value helps nobody.
  */
 import { Either, ParseResult, Schema } from "effect"
-import type { Timestamp } from "./Timestamp.ts"
+import { parseTimestamp, type Timestamp } from "./Timestamp.ts"
 import { CoreV1Event, EventsV1Event, type ObjectReference } from "./wire.ts"
 
 export type EventApi = "core/v1" | "events.k8s.io/v1"
@@ -67,13 +67,21 @@ const countOf = (series: { readonly count?: number | null | undefined } | null |
   return n !== undefined && Number.isSafeInteger(n) ? n : undefined
 }
 
-export const fromCoreV1 = (e: CoreV1Event): KubeEvent => ({
+/** Parses a timestamp field; a text that is not RFC 3339 is a problem at `path`. */
+const time = (text: string | null | undefined, path: string, issues: Array<string>): Timestamp | undefined => {
+  if (text === null || text === undefined) return undefined
+  const t = parseTimestamp(text)
+  if (t === undefined) issues.push(`${path}: not an RFC 3339 timestamp: ${JSON.stringify(text)}`)
+  return t
+}
+
+export const fromCoreV1 = (e: CoreV1Event, issues: Array<string> = []): KubeEvent => ({
   api: "core/v1",
   name: e.metadata.name,
   namespace: text(e.metadata.namespace),
   uid: e.metadata.uid,
   resourceVersion: e.metadata.resourceVersion,
-  creationTimestamp: opt(e.metadata.creationTimestamp),
+  creationTimestamp: time(e.metadata.creationTimestamp, "metadata.creationTimestamp", issues),
   regarding: toRef(e.involvedObject),
   related: e.related ? toRef(e.related) : undefined,
   reason: text(e.reason),
@@ -81,23 +89,23 @@ export const fromCoreV1 = (e: CoreV1Event): KubeEvent => ({
   type: text(e.type),
   action: text(e.action),
   count: countOf(e.series, e.count),
-  firstTimestamp: opt(e.firstTimestamp),
-  lastTimestamp: opt(e.lastTimestamp),
-  eventTime: opt(e.eventTime),
-  seriesLastObservedTime: opt(e.series?.lastObservedTime),
+  firstTimestamp: time(e.firstTimestamp, "firstTimestamp", issues),
+  lastTimestamp: time(e.lastTimestamp, "lastTimestamp", issues),
+  eventTime: time(e.eventTime, "eventTime", issues),
+  seriesLastObservedTime: time(e.series?.lastObservedTime, "series.lastObservedTime", issues),
   reportingController: text(e.reportingComponent),
   reportingInstance: text(e.reportingInstance),
   sourceComponent: text(e.source?.component),
   sourceHost: text(e.source?.host)
 })
 
-export const fromEventsV1 = (e: EventsV1Event): KubeEvent => ({
+export const fromEventsV1 = (e: EventsV1Event, issues: Array<string> = []): KubeEvent => ({
   api: "events.k8s.io/v1",
   name: e.metadata.name,
   namespace: text(e.metadata.namespace),
   uid: e.metadata.uid,
   resourceVersion: e.metadata.resourceVersion,
-  creationTimestamp: opt(e.metadata.creationTimestamp),
+  creationTimestamp: time(e.metadata.creationTimestamp, "metadata.creationTimestamp", issues),
   regarding: toRef(e.regarding),
   related: e.related ? toRef(e.related) : undefined,
   reason: text(e.reason),
@@ -105,10 +113,10 @@ export const fromEventsV1 = (e: EventsV1Event): KubeEvent => ({
   type: text(e.type),
   action: text(e.action),
   count: countOf(e.series, e.deprecatedCount),
-  firstTimestamp: opt(e.deprecatedFirstTimestamp),
-  lastTimestamp: opt(e.deprecatedLastTimestamp),
-  eventTime: opt(e.eventTime),
-  seriesLastObservedTime: opt(e.series?.lastObservedTime),
+  firstTimestamp: time(e.deprecatedFirstTimestamp, "deprecatedFirstTimestamp", issues),
+  lastTimestamp: time(e.deprecatedLastTimestamp, "deprecatedLastTimestamp", issues),
+  eventTime: time(e.eventTime, "eventTime", issues),
+  seriesLastObservedTime: time(e.series?.lastObservedTime, "series.lastObservedTime", issues),
   reportingController: text(e.reportingController),
   reportingInstance: text(e.reportingInstance),
   sourceComponent: text(e.deprecatedSource?.component),
@@ -172,10 +180,12 @@ export const decodeKubeEvent = (u: unknown, readFrom?: EventApi): Either.Either<
     return Either.left(new EventDecodeError({ name: describeObject(u), issues: [`expected an Event object, found ${found}`] }))
   }
   const api = apiOf(u, readFrom)
+  const issues: Array<string> = []
   const decoded = api === "core/v1"
-    ? Either.map(decodeCoreV1(u), fromCoreV1)
-    : Either.map(decodeEventsV1(u), fromEventsV1)
-  return Either.mapLeft(decoded, (e) => new EventDecodeError({ name: describeObject(u), issues: formatIssues(e) }))
+    ? Either.map(decodeCoreV1(u), (e) => fromCoreV1(e, issues))
+    : Either.map(decodeEventsV1(u), (e) => fromEventsV1(e, issues))
+  if (Either.isLeft(decoded)) return Either.left(new EventDecodeError({ name: describeObject(u), issues: formatIssues(decoded.left) }))
+  return issues.length > 0 ? Either.left(new EventDecodeError({ name: describeObject(u), issues })) : Either.right(decoded.right)
 }
 
 /** The identity of one occurrence: a repeat of an event keeps its uid and gets a new resourceVersion. */

@@ -1,5 +1,3 @@
-import { ParseResult, Schema } from "effect"
-
 /**
  * A point in time with the nanosecond precision OTLP carries. Kubernetes sends RFC 3339 strings, with
  * microseconds for `MicroTime` fields (`eventTime`, `series.lastObservedTime`), which a JS `Date` would truncate.
@@ -13,8 +11,23 @@ export interface Timestamp {
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$/
 
+/**
+ * Events of one moment share their timestamps' text (a burst, a list page, a repeat's lastTimestamp), so recent
+ * parses are kept: a bounded map, emptied when full.
+ */
+const recent = new Map<string, Timestamp | undefined>()
+const RECENT_MAX = 4096
+
 /** Parses an RFC 3339 timestamp; `undefined` when the text is not one. */
 export const parseTimestamp = (text: string): Timestamp | undefined => {
+  if (recent.has(text)) return recent.get(text)
+  const parsed = parseUncached(text)
+  if (recent.size >= RECENT_MAX) recent.clear()
+  recent.set(text, parsed)
+  return parsed
+}
+
+const parseUncached = (text: string): Timestamp | undefined => {
   const m = RFC3339.exec(text)
   if (m === null) return undefined
   const [, y, mo, d, h, mi, s, frac, zone] = m
@@ -46,8 +59,19 @@ const daysIn = (year: number, month: number): number => {
   return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0
 }
 
+const utcIso = new WeakMap<Timestamp, string>()
+
 /** RFC 3339 in UTC with as many fractional digits as needed (none, or up to nanoseconds). */
 export const toUtcIso = (t: Timestamp): string => {
+  let iso = utcIso.get(t)
+  if (iso === undefined) {
+    iso = formatUtc(t)
+    utcIso.set(t, iso)
+  }
+  return iso
+}
+
+const formatUtc = (t: Timestamp): string => {
   const base = new Date(t.seconds * 1000).toISOString().slice(0, 19)
   const frac = t.nanos === 0 ? "" : "." + String(t.nanos).padStart(9, "0").replace(/0+$/, "")
   return `${base}${frac}Z`
@@ -58,21 +82,3 @@ export const toHrTime = (t: Timestamp): [number, number] => [t.seconds, t.nanos]
 
 export const compareTimestamps = (a: Timestamp, b: Timestamp): number =>
   a.seconds !== b.seconds ? a.seconds - b.seconds : a.nanos - b.nanos
-
-/** Decodes an RFC 3339 string into a `Timestamp`; encodes back to the original text. */
-export const TimestampFromString = Schema.transformOrFail(
-  Schema.String,
-  Schema.declare((u): u is Timestamp => typeof u === "object" && u !== null && "iso" in u, {
-    identifier: "Timestamp"
-  }),
-  {
-    strict: true,
-    decode: (text, _, ast) => {
-      const t = parseTimestamp(text)
-      return t === undefined
-        ? ParseResult.fail(new ParseResult.Type(ast, text, `not an RFC 3339 timestamp: ${JSON.stringify(text)}`))
-        : ParseResult.succeed(t)
-    },
-    encode: (t) => ParseResult.succeed(t.iso)
-  }
-)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { Either, Schema } from "effect"
+import { Either } from "effect"
 import {
   apiOf,
   decodeKubeEvent,
@@ -9,7 +9,7 @@ import {
   type EventApi,
   type KubeEvent
 } from "../../src/domain/KubeEvent.ts"
-import { compareTimestamps, parseTimestamp, TimestampFromString, toHrTime } from "../../src/domain/Timestamp.ts"
+import { compareTimestamps, parseTimestamp, toHrTime } from "../../src/domain/Timestamp.ts"
 import { at, isObject, loadEventsV1, mustDecode } from "../fixtures/support.ts"
 
 const withoutApi = (e: KubeEvent): Omit<KubeEvent, "api"> => {
@@ -434,12 +434,4 @@ describe("parseTimestamp", () => {
     expect(compareTimestamps(b, c)).toBeLessThan(0)
   })
 
-  it("TimestampFromString decodes and encodes back to the text as sent", () => {
-    const text = "2024-05-14T10:00:00.5+02:00"
-    const t = Schema.decodeUnknownSync(TimestampFromString)(text)
-    expect(t).toEqual({ seconds: base, nanos: 500_000_000, iso: text })
-    expect(Schema.encodeSync(TimestampFromString)(t)).toBe(text)
-    expect(Either.isLeft(Schema.decodeUnknownEither(TimestampFromString)("2024-05-14"))).toBe(true)
-    expect(Either.isLeft(Schema.decodeUnknownEither(TimestampFromString)(1715673600))).toBe(true)
-  })
 })
