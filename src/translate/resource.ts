@@ -99,8 +99,12 @@ export class ResourceCache {
   }
 
   resourceFor(attrs: Readonly<Record<string, string>>): Resource {
-    // Sorted, and JSON-quoted so that no key or value can run into the next one.
-    const key = JSON.stringify(Object.entries(attrs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    // Sorted, and each text prefixed with its length so that no key or value can run into the next one.
+    let key = ""
+    for (const k of Object.keys(attrs).sort()) {
+      const v = attrs[k] ?? ""
+      key += `${k.length}:${k}${v.length}:${v}`
+    }
     const hit = this.#entries.get(key)
     if (hit !== undefined) {
       this.#entries.delete(key)
