@@ -99,6 +99,8 @@ export const runPipeline = <E, R>(changes: Stream.Stream<Change, E, R>, settings
           const streams: Record<string, string> = {}
           const occurrences: Array<ExportedOccurrence> = []
           const admitted: Array<KubeEvent> = []
+          // Counted per chunk: a labelled counter's increment is a hash lookup, too dear per event.
+          const received = new Map<string, { api: string; type: string; n: number }>()
           for (const change of chunk) {
             if (change.stream !== undefined) {
               const rv = resourceVersionOf(change.object)
@@ -112,12 +114,16 @@ export const runPipeline = <E, R>(changes: Stream.Stream<Change, E, R>, settings
               continue
             }
             const event = decoded.right
-            metrics.eventsReceived.inc({ api: event.api, type: change.type })
+            const key = event.api + change.type
+            const seen = received.get(key)
+            if (seen === undefined) received.set(key, { api: event.api, type: change.type, n: 1 })
+            else seen.n++
             if (!window.admit(event)) continue
             admitted.push(event)
             occurrences.push({ uid: event.uid, count: event.count ?? 1, timeMs: timeMsOf(event) })
           }
 
+          for (const r of received.values()) metrics.eventsReceived.inc({ api: r.api, type: r.type }, r.n)
           const severities = admitted.map((e) => settings.severity.classify(e))
           // Label filters need the labels first; otherwise filter first and look up only what is kept.
           let kept: Array<number> = []
