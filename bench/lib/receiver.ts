@@ -28,6 +28,8 @@ export class CountingReceiver {
   /** Time the receiver spent handling requests (decompress + walk), ms. */
   busyMs = 0
   readonly latenciesMs: Array<number> = []
+  /** The record's own time (its event's creation, in the latency scenario), parallel to `latenciesMs`. */
+  readonly recordTimesMs: Array<number> = []
   readonly uidCounts = new Map<string, number>()
   duplicates = 0
   #waiters: Array<{ readonly n: number; readonly resolve: () => void }> = []
@@ -44,7 +46,10 @@ export class CountingReceiver {
         this.bytes += body.length
         if (req.headers["content-encoding"] === "gzip") body = gunzipSync(body)
         const walked = walkLogsRequest(body, { times: this.#options.latencies === true, uids: this.#options.uids === true })
-        for (const t of walked.timesMs) this.latenciesMs.push(arrival - t)
+        for (const t of walked.timesMs) {
+          this.latenciesMs.push(arrival - t)
+          this.recordTimesMs.push(t)
+        }
         for (const uid of walked.uids) {
           const seen = this.uidCounts.get(uid) ?? 0
           if (seen > 0) this.duplicates++
@@ -99,6 +104,7 @@ export class CountingReceiver {
     this.firstArrivalMs = undefined
     this.lastArrivalMs = undefined
     this.latenciesMs.length = 0
+    this.recordTimesMs.length = 0
   }
 
   #notify(): void {

@@ -1,0 +1,124 @@
+/**
+ * The collector as its own child process (so that its RSS and CPU time are its own), and what /proc says about it.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { simKubeConfigYaml } from "../../src/sim/index.ts"
+
+export const REPO = fileURLToPath(new URL("../..", import.meta.url))
+
+/** USER_HZ: the unit of utime/stime in /proc/<pid>/stat (`getconf CLK_TCK`; 100 on Linux). */
+const CLK_TCK = 100
+
+export interface ProcSample {
+  /** utime + stime, seconds. */
+  readonly cpuS: number
+  readonly rssMb: number
+  /** VmHWM: the peak resident set so far. */
+  readonly peakRssMb: number
+}
+
+/** CPU seconds and RSS of a live process; undefined once it is gone. */
+export const procSample = (pid: number): ProcSample | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    const utime = Number(fields[11])
+    const stime = Number(fields[12])
+    const status = readFileSync(`/proc/${pid}/status`, "utf8")
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN)
+    return { cpuS: (utime + stime) / CLK_TCK, rssMb: kb("VmRSS") / 1024, peakRssMb: kb("VmHWM") / 1024 }
+  } catch {
+    return undefined
+  }
+}
+
+let workDir: string | undefined
+/** One scratch directory per bench run, for kubeconfigs, checkpoints and profiles. */
+export const scratch = (): string => (workDir ??= mkdtempSync(join(tmpdir(), "k8s-event-collector-bench-")))
+
+export const writeKubeconfig = (simUrl: string, name = "kubeconfig"): string => {
+  const path = join(scratch(), `${name}-${simUrl.replace(/\W+/g, "_")}.yaml`)
+  writeFileSync(path, simKubeConfigYaml(simUrl))
+  return path
+}
+
+/**
+ * What every collector of this bench run is started with unless a scenario says otherwise: `--bundle` runs an
+ * esbuild bundle instead of the sources, `--node-options` adds V8/Node flags, `--collector-args` collector flags.
+ */
+export const collectorDefaults: { entry: string | undefined; nodeArgs: ReadonlyArray<string>; args: ReadonlyArray<string> } = {
+  entry: undefined,
+  nodeArgs: [],
+  args: []
+}
+
+export interface CollectorOptions {
+  readonly simUrl: string
+  readonly otlpUrl: string
+  /** Collector flags beyond kubeconfig, endpoint, listen and log level. */
+  readonly args?: ReadonlyArray<string>
+  /** Node flags, e.g. --cpu-prof. */
+  readonly nodeArgs?: ReadonlyArray<string>
+  /** Entry point relative to the repository (default src/main.ts). */
+  readonly entry?: string
+}
+
+export class CollectorProcess {
+  readonly child: ChildProcess
+  readonly spawnedAtMs: number
+  readonly stderr: Array<string> = []
+  readonly exited: Promise<number | null>
+
+  constructor(options: CollectorOptions) {
+    const args = [
+      ...collectorDefaults.nodeArgs,
+      ...(options.nodeArgs ?? []),
+      options.entry ?? collectorDefaults.entry ?? "src/main.ts",
+      "--kubeconfig", writeKubeconfig(options.simUrl),
+      "--otlp-endpoint", options.otlpUrl,
+      "--listen", "off",
+      "--log-level", "warn",
+      ...collectorDefaults.args,
+      ...(options.args ?? [])
+    ]
+    this.spawnedAtMs = Date.now()
+    this.child = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "ignore", "pipe"] })
+    this.child.stderr?.setEncoding("utf8")
+    this.child.stderr?.on("data", (s: string) => {
+      if (this.stderr.length < 200) this.stderr.push(s)
+    })
+    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)))
+  }
+
+  get pid(): number {
+    const pid = this.child.pid
+    if (pid === undefined) throw new Error("the collector did not start")
+    return pid
+  }
+
+  sample(): ProcSample | undefined {
+    return procSample(this.pid)
+  }
+
+  /** SIGTERM, then waits for the exit (SIGKILL after `graceMs`). */
+  async stop(graceMs = 30_000): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode
+    this.child.kill("SIGTERM")
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs)
+    const code = await this.exited
+    clearTimeout(timer)
+    return code
+  }
+
+  /** What it wrote on stderr, for a failure message. */
+  get log(): string {
+    return this.stderr.join("").slice(-4000)
+  }
+}
+
+export const startCollector = (options: CollectorOptions): CollectorProcess => new CollectorProcess(options)

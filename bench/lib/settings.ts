@@ -1,0 +1,113 @@
+/** What one `npm run bench` does: the scenarios, their sizes and durations, from the command line. */
+
+export const SCENARIOS = ["throughput-watch", "throughput-list", "floor", "latency", "memory", "resume", "footprint"] as const
+export type ScenarioName = (typeof SCENARIOS)[number]
+
+export interface BenchSettings {
+  readonly quick: boolean
+  readonly out: string
+  readonly only: ReadonlySet<ScenarioName>
+  /** Events per throughput run and for the floor. */
+  readonly events: number
+  /** Runs per throughput measurement (the median is reported). */
+  readonly repeats: number
+  /** Also measure throughput with the default gzip compression (the headline runs use none). */
+  readonly gzip: boolean
+  /** Profile one extra throughput-watch run with --cpu-prof and summarise it. */
+  readonly profile: boolean
+  readonly latencySeconds: number
+  readonly latencyRate: number
+  readonly pollIntervalSeconds: number
+  readonly memorySeconds: number
+  readonly memoryWarmupSeconds: number
+  readonly memoryLive: number
+  readonly churnRate: number
+  readonly resumeEvents: number
+  /** Run every collector from an esbuild bundle of src/main.ts (built into the scratch directory). */
+  readonly bundle: boolean
+  /** Node/V8 flags for every collector process, e.g. `--max-semi-space-size=16`. */
+  readonly nodeOptions: ReadonlyArray<string>
+  /** Collector flags for every collector process (before the scenario's own), e.g. `--enrichment-timeout 100ms`. */
+  readonly collectorArgs: ReadonlyArray<string>
+}
+
+const USAGE = `npm run bench -- [options]
+  --quick                  a run under two minutes: one repeat, no gzip or --enrichment off runs, 10 s of
+                           latency with a 10 s poll, 30 s of memory churn, no profile, no footprint
+  --out PATH               where to write the JSON (default bench/results.json)
+  --only a,b               only these scenarios: ${SCENARIOS.join(", ")}
+  --repeats N              throughput runs per figure (default 3, quick 1)
+  --events N               events per throughput run (default 100000)
+  --no-gzip / --gzip       skip / add the throughput runs with gzip compression (default: full runs only)
+  --profile / --no-profile profile one extra throughput-watch run (node --cpu-prof) and summarise it
+                           (default: full runs only)
+  --latency-duration S     seconds of events at --latency-rate (default 30, quick 10)
+  --latency-rate N         events per second (default 1000)
+  --poll-interval S        poll mode interval measured beside the watch (default 60, quick 10)
+  --memory-duration S      seconds of churn (default 300, quick 30)
+  --memory-warmup S        RSS is compared with its value this long into the churn (default 60, quick 10)
+  --memory-live N          live events at start (default 200000)
+  --churn-rate N           changes per second: creations, repeats, expiries (default 1000)
+  --resume-events N        live events in the resume scenario (default 100000)
+  --bundle                 run the collector from an esbuild bundle of src/main.ts instead of the sources
+  --node-options "FLAGS"   Node/V8 flags for every collector process, e.g. "--max-semi-space-size=16"
+  --collector-args "FLAGS" collector flags for every collector process, e.g. "--enrichment-timeout 100ms"
+`
+
+const num = (flag: string, text: string | undefined): number => {
+  const n = Number(text)
+  if (text === undefined || !Number.isFinite(n) || n <= 0) throw new Error(`${flag} needs a positive number, got ${text}\n\n${USAGE}`)
+  return n
+}
+
+export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "help" => {
+  const flags = new Map<string, string | undefined>()
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string
+    if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}\n\n${USAGE}`)
+    const eq = a.indexOf("=")
+    if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1))
+    else if (["quick", "no-gzip", "gzip", "profile", "no-profile", "help", "bundle"].includes(a.slice(2))) flags.set(a.slice(2), undefined)
+    else flags.set(a.slice(2), argv[++i])
+  }
+  if (flags.has("help")) return "help"
+  const known = new Set([
+    "quick", "out", "only", "repeats", "events", "no-gzip", "gzip", "profile", "no-profile", "latency-duration", "latency-rate", "poll-interval",
+    "memory-duration", "memory-warmup", "memory-live", "churn-rate", "resume-events", "bundle", "node-options", "collector-args"
+  ])
+  for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n\n${USAGE}`)
+  const quick = flags.has("quick")
+  const get = (flag: string, full: number, quickValue: number) =>
+    flags.has(flag) ? num(`--${flag}`, flags.get(flag)) : quick ? quickValue : full
+  const onlyText = flags.get("only")
+  const only = new Set<ScenarioName>()
+  // The footprint probes take most of a minute; --quick leaves them out unless asked for by name.
+  const defaults = quick ? SCENARIOS.filter((x) => x !== "footprint") : SCENARIOS
+  for (const s of onlyText === undefined ? defaults : onlyText.split(",")) {
+    const name = SCENARIOS.find((x) => x === s.trim())
+    if (name === undefined) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.join(", ")}`)
+    only.add(name)
+  }
+  return {
+    quick,
+    out: flags.get("out") ?? "bench/results.json",
+    only,
+    events: get("events", 100_000, 100_000),
+    repeats: get("repeats", 3, 1),
+    gzip: !flags.has("no-gzip") && (!quick || flags.has("gzip")),
+    profile: flags.has("profile") || (!quick && !flags.has("no-profile")),
+    latencySeconds: get("latency-duration", 30, 10),
+    latencyRate: get("latency-rate", 1000, 1000),
+    pollIntervalSeconds: get("poll-interval", 60, 10),
+    memorySeconds: get("memory-duration", 300, 30),
+    memoryWarmupSeconds: get("memory-warmup", 60, 10),
+    memoryLive: get("memory-live", 200_000, 200_000),
+    churnRate: get("churn-rate", 1000, 1000),
+    resumeEvents: get("resume-events", 100_000, 100_000),
+    bundle: flags.has("bundle"),
+    nodeOptions: (flags.get("node-options") ?? "").split(/\s+/).filter((x) => x !== ""),
+    collectorArgs: (flags.get("collector-args") ?? "").split(/\s+/).filter((x) => x !== "")
+  }
+}
+
+export const usage = USAGE

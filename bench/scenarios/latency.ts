@@ -1,0 +1,137 @@
+/**
+ * latency: the server creates events at a steady rate; each is created the events.k8s.io way (style "series"),
+ * so its occurrence time is `eventTime` with microsecond precision, stamped from the server's clock at creation.
+ * The collector puts that time into the record's time_unix_nano; the receiver reads it back and subtracts it from
+ * the arrival time (same machine, same clock). A core/v1 event's `lastTimestamp` has whole seconds only, which
+ * would add up to a second of error.
+ *
+ * Beside the default watch, a collector in `--mode poll` reads the same stream from the same server (it is idle
+ * between polls, so it does not disturb the other); its records go to a receiver of their own.
+ */
+import { startSimServer, type SimServer } from "../../src/sim/index.ts"
+import { startCollector } from "../lib/collector.ts"
+import { fixtureTemplates } from "../lib/fixtures.ts"
+import { startReceiver } from "../lib/receiver.ts"
+import { quantile, sleep, until } from "../lib/stats.ts"
+
+export interface LatencyFigures {
+  readonly records: number
+  readonly p50_ms: number
+  readonly p99_ms: number
+  readonly max_ms: number
+}
+
+/** Records created this long after the stream started count as "warm": the enrichment cache is filled by then. */
+export const WARM_AFTER_MS = 5_000
+
+export interface LatencyResult {
+  readonly rate_per_s: number
+  readonly duration_s: number
+  /** Events actually created per second (the timer's achieved rate). */
+  readonly achieved_rate_per_s: number
+  readonly default: LatencyFigures
+  /** The same run, only records created WARM_AFTER_MS or more after the start. */
+  readonly default_warm: LatencyFigures
+  readonly linger50: LatencyFigures
+  readonly linger50_warm: LatencyFigures
+  /** With `--enrichment off` (full runs only): how much of the latency is the enrichment's lookups. */
+  readonly enrichment_off?: LatencyFigures
+  readonly poll: LatencyFigures & { readonly interval_s: number }
+}
+
+const figures = (samples: ReadonlyArray<number>): LatencyFigures => ({
+  records: samples.length,
+  p50_ms: quantile(samples, 0.5),
+  p99_ms: quantile(samples, 0.99),
+  max_ms: quantile(samples, 1)
+})
+
+export interface Shape {
+  readonly involvedObject: Record<string, unknown>
+  readonly reason?: string
+  readonly message?: string
+  readonly type?: string
+  readonly source?: Record<string, unknown>
+}
+
+/** What an event is about and says, from the fixtures; the server fills in the rest as a recorder would. */
+export const eventShapes = (): ReadonlyArray<Shape> =>
+  fixtureTemplates().map((t) => ({
+    involvedObject: typeof t["involvedObject"] === "object" && t["involvedObject"] !== null ? (t["involvedObject"] as Record<string, unknown>) : {},
+    ...(typeof t["reason"] === "string" ? { reason: t["reason"] } : {}),
+    ...(typeof t["message"] === "string" ? { message: t["message"] } : {}),
+    ...(typeof t["type"] === "string" ? { type: t["type"] } : {}),
+    ...(typeof t["source"] === "object" && t["source"] !== null ? { source: t["source"] as Record<string, unknown> } : {})
+  }))
+
+/** Creates events at `rate`/s for `seconds`, catching up every few ms; returns how many it created. */
+export const createAtRate = async (sim: SimServer, rate: number, seconds: number, make?: (i: number) => void): Promise<number> => {
+  const all = eventShapes()
+  const start = Date.now()
+  const total = Math.round(rate * seconds)
+  let created = 0
+  while (created < total) {
+    const due = Math.min(total, Math.floor(((Date.now() - start) / 1000) * rate))
+    for (; created < due; created++) {
+      if (make !== undefined) make(created)
+      else {
+        const s = all[created % all.length] as Shape
+        sim.events.create({ ...s, involvedObject: s.involvedObject, style: "series" })
+      }
+    }
+    await sleep(2)
+  }
+  return created
+}
+
+const phase = async (rate: number, seconds: number, args: ReadonlyArray<string>, pollIntervalS: number | undefined) => {
+  const sim = await startSimServer()
+  const watchRx = await startReceiver({ latencies: true })
+  const pollRx = await startReceiver({ latencies: true })
+  const watch = startCollector({ simUrl: sim.url, otlpUrl: watchRx.url, args })
+  const poll = pollIntervalS === undefined
+    ? undefined
+    : startCollector({ simUrl: sim.url, otlpUrl: pollRx.url, args: ["--mode", "poll", "--poll-interval", `${pollIntervalS}s`] })
+  try {
+    await until("the collector's watch", () => sim.openWatches > 0, 60_000)
+    // The poll collector's first list (of an empty store) has happened once two lists were made.
+    if (poll !== undefined) await until("the poll collector's first list", () => sim.requests.count({ verb: "list" }) >= 2, 60_000)
+    await sleep(500)
+    const t0 = Date.now()
+    const created = await createAtRate(sim, rate, seconds)
+    const warm = (rx: typeof watchRx) => figures(rx.latenciesMs.filter((_, i) => (rx.recordTimesMs[i] ?? 0) >= t0 + WARM_AFTER_MS))
+    const elapsedS = (Date.now() - t0) / 1000
+    await watchRx.waitFor(created, 60_000)
+    if (poll !== undefined) await pollRx.waitFor(created, (pollIntervalS ?? 0) * 1000 + 60_000)
+    return {
+      created,
+      achieved: created / elapsedS,
+      watch: figures(watchRx.latenciesMs),
+      watchWarm: warm(watchRx),
+      poll: poll === undefined ? undefined : figures(pollRx.latenciesMs)
+    }
+  } finally {
+    await Promise.all([watch.stop(), poll?.stop()])
+    await watchRx.close()
+    await pollRx.close()
+    await sim.close()
+  }
+}
+
+export const measureLatency = async (rate: number, seconds: number, pollIntervalS: number, withoutEnrichment: boolean): Promise<LatencyResult> => {
+  const base = await phase(rate, seconds, [], pollIntervalS)
+  const linger = await phase(rate, seconds, ["--batch-linger", "50ms"], undefined)
+  const off = withoutEnrichment ? await phase(rate, seconds, ["--enrichment", "off"], undefined) : undefined
+  if (base.poll === undefined) throw new Error("no poll figures")
+  return {
+    rate_per_s: rate,
+    duration_s: seconds,
+    achieved_rate_per_s: base.achieved,
+    default: base.watch,
+    default_warm: base.watchWarm,
+    linger50: linger.watch,
+    linger50_warm: linger.watchWarm,
+    ...(off === undefined ? {} : { enrichment_off: off.watch }),
+    poll: { ...base.poll, interval_s: pollIntervalS }
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * throughput-watch: 100 000 events through one open watch, as fast as the collector reads them.
+ * throughput-list: 100 000 events on the server; a fresh collector lists them (paged) and exports them.
+ * Events/s from the first byte to the last record the receiver got; CPU seconds of the collector in that
+ * interval per 10 000 events; its peak RSS (VmHWM, start-up included).
+ */
+import { spawn } from "node:child_process"
+import { mkdirSync, readdirSync } from "node:fs"
+import { join } from "node:path"
+import { startSimServer } from "../../src/sim/index.ts"
+import { REPO, scratch, startCollector } from "../lib/collector.ts"
+import { feed, prewarm } from "../lib/load.ts"
+import { formatProfile, type ProfileSummary, summariseProfile } from "../lib/profile.ts"
+import { startReceiver } from "../lib/receiver.ts"
+import { sleep, until } from "../lib/stats.ts"
+
+export interface ThroughputRun {
+  readonly events_per_s: number
+  readonly cpu_s_per_10k: number
+  readonly peak_rss_mb: number
+  readonly wall_s: number
+  /** Watch requests the collector made (more than one: it paused reading under backpressure and resumed). */
+  readonly watch_requests: number
+  readonly list_requests: number
+  readonly export_requests: number
+  /** Bench-process time spent counting records in the receiver. */
+  readonly receiver_busy_ms: number
+}
+
+const TIMEOUT_MS = 300_000
+
+export interface RunOptions {
+  readonly events: number
+  readonly compression: "none" | "gzip"
+  /** Write a CPU profile of the collector into this directory. */
+  readonly profileDir?: string
+  readonly extraArgs?: ReadonlyArray<string>
+  /** The collector's entry point (default src/main.ts; a bundle to compare). */
+  readonly entry?: string
+  readonly nodeArgs?: ReadonlyArray<string>
+}
+
+/** One throughput-watch run. */
+export const runWatchThroughput = async (o: RunOptions): Promise<ThroughputRun & { readonly profile?: ProfileSummary }> => {
+  const sim = await startSimServer()
+  const receiver = await startReceiver()
+  const collector = startCollector({
+    simUrl: sim.url,
+    otlpUrl: receiver.url,
+    args: ["--otlp-compression", o.compression, ...(o.extraArgs ?? [])],
+    nodeArgs: [...(o.nodeArgs ?? []), ...(o.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`])],
+    ...(o.entry === undefined ? {} : { entry: o.entry })
+  })
+  try {
+    await until("the collector's watch", () => sim.openWatches > 0, 60_000)
+    await sleep(500)
+    const before = collector.sample()
+    const t0 = Date.now()
+    await feed(sim, o.events)
+    await receiver.waitFor(o.events, TIMEOUT_MS)
+    const after = collector.sample()
+    if (before === undefined || after === undefined) throw new Error(`the collector exited:\n${collector.log}`)
+    const wallS = ((receiver.lastArrivalMs ?? Date.now()) - t0) / 1000
+    const run: ThroughputRun = {
+      events_per_s: o.events / wallS,
+      cpu_s_per_10k: ((after.cpuS - before.cpuS) / o.events) * 10_000,
+      peak_rss_mb: after.peakRssMb,
+      wall_s: wallS,
+      watch_requests: sim.requests.count({ verb: "watch" }),
+      list_requests: sim.requests.count({ verb: "list" }),
+      export_requests: receiver.requests,
+      receiver_busy_ms: receiver.busyMs
+    }
+    const skipMs = t0 - collector.spawnedAtMs
+    await collector.stop()
+    if (o.profileDir !== undefined) {
+      const file = readdirSync(o.profileDir).find((f) => f.endsWith(".cpuprofile"))
+      if (file !== undefined) return { ...run, profile: summariseProfile(join(o.profileDir, file), 25, skipMs) }
+    }
+    return run
+  } finally {
+    await collector.stop()
+    await receiver.close()
+    await sim.close()
+  }
+}
+
+/** One throughput-list run. */
+export const runListThroughput = async (o: RunOptions): Promise<ThroughputRun> => {
+  const sim = await startSimServer()
+  await feed(sim, o.events)
+  prewarm(sim)
+  const receiver = await startReceiver()
+  const collector = startCollector({
+    simUrl: sim.url,
+    otlpUrl: receiver.url,
+    args: ["--otlp-compression", o.compression, ...(o.extraArgs ?? [])],
+    nodeArgs: o.nodeArgs ?? [],
+    ...(o.entry === undefined ? {} : { entry: o.entry })
+  })
+  try {
+    await until("the collector's first list", () => sim.requests.count({ verb: "list" }) > 0, 60_000, 2)
+    const before = collector.sample()
+    const t0 = sim.requests.filter({ verb: "list" })[0]?.at ?? Date.now()
+    await receiver.waitFor(o.events, TIMEOUT_MS)
+    const after = collector.sample()
+    if (before === undefined || after === undefined) throw new Error(`the collector exited:\n${collector.log}`)
+    const wallS = ((receiver.lastArrivalMs ?? Date.now()) - t0) / 1000
+    return {
+      events_per_s: o.events / wallS,
+      cpu_s_per_10k: ((after.cpuS - before.cpuS) / o.events) * 10_000,
+      peak_rss_mb: after.peakRssMb,
+      wall_s: wallS,
+      watch_requests: sim.requests.count({ verb: "watch" }),
+      list_requests: sim.requests.count({ verb: "list" }),
+      export_requests: receiver.requests,
+      receiver_busy_ms: receiver.busyMs
+    }
+  } finally {
+    await collector.stop()
+    await receiver.close()
+    await sim.close()
+  }
+}
+
+export interface SimCapacity {
+  /** Events/s a client that only splits lines reads from one watch while the same feed creates them. */
+  readonly count_events_per_s: number
+  /** The same with JSON.parse of every line: the least a real client does (not in --quick). */
+  readonly parse_events_per_s?: number
+  /** Where the captured watch bytes are (the floor reads them). */
+  readonly capture: string
+  readonly bytes: number
+}
+
+const runRawWatch = async (events: number, mode: "count" | "parse", save?: string) => {
+  const sim = await startSimServer()
+  try {
+    const url = `${sim.url}/api/v1/events?watch=true&resourceVersion=${sim.store.resourceVersion}&allowWatchBookmarks=true`
+    const child = spawn(process.execPath, ["bench/lib/rawWatch.ts", url, String(events), mode, ...(save === undefined ? [] : [save])], {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s))
+    const exited = new Promise<number | null>((r) => child.on("exit", r))
+    await until("the raw watch", () => sim.openWatches > 0, 30_000)
+    const t0 = Date.now()
+    await feed(sim, events)
+    if ((await exited) !== 0) throw new Error("the raw watch client failed")
+    const r = JSON.parse(out) as { lastMs: number; bytes: number }
+    return { eventsPerS: events / ((r.lastMs - t0) / 1000), bytes: r.bytes }
+  } finally {
+    await sim.close()
+  }
+}
+
+/** How fast the simulated server streams to a client that does almost nothing; also captures the bytes. */
+export const measureSimCapacity = async (events: number, withParse: boolean): Promise<SimCapacity> => {
+  const capture = join(scratch(), "watch-bytes.ndjson")
+  const count = await runRawWatch(events, "count", capture)
+  const parse = withParse ? (await runRawWatch(events, "parse")).eventsPerS : undefined
+  return { count_events_per_s: count.eventsPerS, ...(parse === undefined ? {} : { parse_events_per_s: parse }), capture, bytes: count.bytes }
+}
+
+export const profileDir = (name: string): string => {
+  const dir = join(scratch(), `prof-${name}-${Date.now()}`)
+  mkdirSync(dir, { recursive: true })
+  return dir
+}
+
+export { formatProfile }
