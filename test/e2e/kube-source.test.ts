@@ -3,25 +3,11 @@
  * decodes what the real OTLP exporter sent. Every scenario checks the same thing: each occurrence arrives
  * exactly once (the set of `log.record.uid`s equals what the server produced), whatever the API did meanwhile.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { Resources, type SimServer, simKubeConfig, startSimServer, type StoredKubeObject } from "../../src/sim/index.ts"
-import { eventually, type RunningCollector, startCollector } from "../support/collector.ts"
-import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
+import { describe, expect, it } from "vitest"
+import { Resources, type StoredKubeObject } from "../../src/sim/index.ts"
+import { eventually, useSimAndReceiver } from "../support/collector.ts"
 
-let sim: SimServer
-let receiver: OtlpReceiver
-let collector: RunningCollector | undefined
-
-beforeEach(async () => {
-  sim = await startSimServer({ bookmarkIntervalMs: 200 })
-  receiver = await startOtlpReceiver()
-})
-afterEach(async () => {
-  await collector?.stop()
-  collector = undefined
-  await sim.close()
-  await receiver.close()
-})
+const env = useSimAndReceiver()
 
 const FAST = [
   "--batch-linger", "20ms",
@@ -30,13 +16,10 @@ const FAST = [
   "--api-retry-max", "300ms",
   "--otlp-compression", "none"
 ]
-const start = (extra: ReadonlyArray<string> = []) => {
-  collector = startCollector(simKubeConfig(sim.url), ["--otlp-endpoint", receiver.url, ...FAST, ...extra])
-  return collector
-}
+const start = (extra: ReadonlyArray<string> = []) => env.start([...FAST, ...extra])
 
 const occurrence = (o: StoredKubeObject) => `${o.metadata.uid}:${o.metadata.resourceVersion}`
-const received = () => receiver.records.map((r) => String(r.attributes["log.record.uid"]))
+const received = () => env.receiver.records.map((r) => String(r.attributes["log.record.uid"]))
 
 /** Every expected occurrence arrived, and nothing arrived twice. */
 const expectExactlyOnce = async (expected: ReadonlySet<string>, timeoutMs = 15_000) => {
@@ -48,7 +31,7 @@ const expectExactlyOnce = async (expected: ReadonlySet<string>, timeoutMs = 15_0
 
 let seq = 0
 const create = (namespace = "shop", style: "core" | "series" = "core") =>
-  sim.events.create({
+  env.sim.events.create({
     namespace,
     style,
     reason: "BackOff",
@@ -57,25 +40,25 @@ const create = (namespace = "shop", style: "core" | "series" = "core") =>
     involvedObject: { apiVersion: "v1", kind: "Pod", namespace, name: `pod-${seq}`, uid: `pod-uid-${seq}` }
   })
 
-const allEvents = () => new Set([...sim.store.all(Resources.events)].map((s) => occurrence(s.object)))
+const allEvents = () => new Set([...env.sim.store.all(Resources.events)].map((s) => occurrence(s.object)))
 
 describe("--source kube (watch)", () => {
   for (const api of ["core/v1", "events.k8s.io/v1"]) {
     it(`lists in pages, then follows creations and repeats, each occurrence once (${api})`, async () => {
-      sim.events.bulkLoad(1_234)
+      env.sim.events.bulkLoad(1_234)
       const expected = allEvents()
       start(["--api", api, "--list-page-size", "500"])
       await expectExactlyOnce(expected)
-      expect(sim.requests.count({ verb: "list", resource: "events" })).toBe(3)
+      expect(env.sim.requests.count({ verb: "list", resource: "events" })).toBe(3)
       const group = api === "core/v1" ? "" : "events.k8s.io"
-      expect(sim.requests.filter({ resource: "events" }).every((r) => r.group === group)).toBe(true)
+      expect(env.sim.requests.filter({ resource: "events" }).every((r) => r.group === group)).toBe(true)
 
       const live = [create(), create("shop", "series"), create("other")]
       for (const o of live) expected.add(occurrence(o))
-      for (const o of live) expected.add(occurrence(sim.events.repeat(o.metadata.uid)))
-      expected.add(occurrence(sim.events.repeat(live[1]?.metadata.uid ?? "")))
+      for (const o of live) expected.add(occurrence(env.sim.events.repeat(o.metadata.uid)))
+      expected.add(occurrence(env.sim.events.repeat(live[1]?.metadata.uid ?? "")))
       await expectExactlyOnce(expected)
-      const repeats = receiver.records.filter((r) => r.attributes["k8s.event.uid"] === live[1]?.metadata.uid)
+      const repeats = env.receiver.records.filter((r) => r.attributes["k8s.event.uid"] === live[1]?.metadata.uid)
       // A series-style event has no count until it repeats: then series.count is 2.
       expect(repeats.map((r) => r.attributes["k8s.event.count"])).toEqual([undefined, 2, 3])
     })
@@ -85,25 +68,25 @@ describe("--source kube (watch)", () => {
     const o = create()
     start()
     await expectExactlyOnce(new Set([occurrence(o)]))
-    sim.events.updateWithoutNewOccurrence(o.metadata.uid)
-    sim.events.delete(o.metadata.uid)
+    env.sim.events.updateWithoutNewOccurrence(o.metadata.uid)
+    env.sim.events.delete(o.metadata.uid)
     const marker = create()
     await expectExactlyOnce(new Set([occurrence(o), occurrence(marker)]))
   })
 
   it("resumes from the last resourceVersion across several watch timeouts, without listing again", async () => {
     start(["--watch-timeout", "1s"])
-    await eventually(() => expect(sim.requests.count({ verb: "watch", resource: "events" })).toBe(1))
+    await eventually(() => expect(env.sim.requests.count({ verb: "watch", resource: "events" })).toBe(1))
     const expected = new Set<string>()
     for (let i = 0; i < 12; i++) {
       expected.add(occurrence(create()))
       await new Promise((r) => setTimeout(r, 250))
     }
     await expectExactlyOnce(expected)
-    const watches = sim.requests.filter({ verb: "watch", resource: "events" })
+    const watches = env.sim.requests.filter({ verb: "watch", resource: "events" })
     expect(watches.length).toBeGreaterThanOrEqual(2)
     expect(watches.every((w) => w.query["allowWatchBookmarks"] === "true" && w.query["resourceVersion"] !== "")).toBe(true)
-    expect(sim.requests.count({ verb: "list", resource: "events" })).toBe(1)
+    expect(env.sim.requests.count({ verb: "list", resource: "events" })).toBe(1)
   })
 
   it("relists once after an in-band ERROR 410, not in a loop, and emits only what was missed", async () => {
@@ -111,16 +94,16 @@ describe("--source kube (watch)", () => {
     start()
     await expectExactlyOnce(new Set(before.map(occurrence)))
     // The watch ends; before the collector is back, the server moves on and compacts its resourceVersion away.
-    sim.endWatches()
+    env.sim.endWatches()
     const missed = [create(), create()]
-    sim.store.compact()
+    env.sim.store.compact()
     await expectExactlyOnce(new Set([...before, ...missed].map(occurrence)))
-    const events = sim.requests.filter({ resource: "events" })
+    const events = env.sim.requests.filter({ resource: "events" })
     // The watch that came back after the server ended the first one, from a resourceVersion now compacted away.
-    const expiredWatch = events.findIndex((r, i) => i > 1 && r.verb === "watch" && Number(r.query["resourceVersion"]) < sim.store.compactedResourceVersion)
+    const expiredWatch = events.findIndex((r, i) => i > 1 && r.verb === "watch" && Number(r.query["resourceVersion"]) < env.sim.store.compactedResourceVersion)
     expect(expiredWatch).toBeGreaterThan(1)
     // Exactly one list after the expired watch, then watching again.
-    const after = sim.requests.filter({ resource: "events" }).slice(expiredWatch + 1)
+    const after = env.sim.requests.filter({ resource: "events" }).slice(expiredWatch + 1)
     expect(after[0]?.verb).toBe("list")
     expect(after.filter((r) => r.verb === "list")).toHaveLength(1)
     const later = create()
@@ -131,36 +114,36 @@ describe("--source kube (watch)", () => {
     const first = create()
     start()
     await expectExactlyOnce(new Set([occurrence(first)]))
-    sim.faults.add({
+    env.sim.faults.add({
       verb: "watch",
       resource: "events",
       times: 1,
       action: { type: "status", status: { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "too old resource version: 1 (9)", reason: "Expired", code: 410 } }
     })
-    sim.endWatches()
+    env.sim.endWatches()
     const second = create()
     await expectExactlyOnce(new Set([occurrence(first), occurrence(second)]))
-    expect(sim.requests.count({ verb: "list", resource: "events" })).toBe(2)
+    expect(env.sim.requests.count({ verb: "list", resource: "events" })).toBe(2)
   })
 
   it("survives dropped connections, a silent watch and 429s, losing and repeating nothing", async () => {
-    sim.faults.add({ verb: "list", resource: "events", times: 2, action: { type: "tooManyRequests", form: "apf", retryAfterSeconds: 1 } })
+    env.sim.faults.add({ verb: "list", resource: "events", times: 2, action: { type: "tooManyRequests", form: "apf", retryAfterSeconds: 1 } })
     const expected = new Set([occurrence(create())])
     const c = start(["--watch-timeout", "1s", "--watch-idle-timeout", "2100ms", "--stall-timeout", "1h"])
     await expectExactlyOnce(expected)
     expect(c.logs.some((l) => /asked to slow down .*HTTP 429, retry after 1s/.test(l.message))).toBe(true)
 
-    sim.faults.add({ verb: "watch", resource: "events", times: 2, action: { type: "dropWatch", afterEvents: 2 } })
-    sim.endWatches()
+    env.sim.faults.add({ verb: "watch", resource: "events", times: 2, action: { type: "dropWatch", afterEvents: 2 } })
+    env.sim.endWatches()
     for (let i = 0; i < 6; i++) expected.add(occurrence(create()))
     await expectExactlyOnce(expected)
 
-    sim.faults.add({ verb: "watch", resource: "events", times: 1, action: { type: "silentWatch" } })
-    sim.endWatches()
+    env.sim.faults.add({ verb: "watch", resource: "events", times: 1, action: { type: "silentWatch" } })
+    env.sim.endWatches()
     await new Promise((r) => setTimeout(r, 100))
     expected.add(occurrence(create()))
     await expectExactlyOnce(expected)
-    expect(sim.requests.count({ verb: "list", resource: "events" })).toBe(3)
+    expect(env.sim.requests.count({ verb: "list", resource: "events" })).toBe(3)
   })
 
   it("watches only the namespaces it is given, one watch each", async () => {
@@ -170,15 +153,15 @@ describe("--source kube (watch)", () => {
     await expectExactlyOnce(new Set(wanted.map(occurrence)))
     const more = [create("b"), create("c"), create("a")]
     await expectExactlyOnce(new Set([...wanted, more[0], more[2]].map((o) => occurrence(o!))))
-    const namespaces = new Set(sim.requests.filter({ resource: "events" }).map((r) => r.namespace))
+    const namespaces = new Set(env.sim.requests.filter({ resource: "events" }).map((r) => r.namespace))
     expect(namespaces).toEqual(new Set(["a", "b"]))
   })
 
   it("reports a 403 once in plain words, keeps running, and recovers when access is granted", async () => {
-    const forbidden = sim.faults.add({ verb: "list", resource: "events", action: { type: "forbidden" } })
+    const forbidden = env.sim.faults.add({ verb: "list", resource: "events", action: { type: "forbidden" } })
     const first = create()
     const c = start()
-    await eventually(() => expect(sim.requests.count({ verb: "list", resource: "events" })).toBeGreaterThanOrEqual(4))
+    await eventually(() => expect(env.sim.requests.count({ verb: "list", resource: "events" })).toBeGreaterThanOrEqual(4))
     const errors = c.logs.filter((l) => l.level === "ERROR")
     expect(errors).toHaveLength(1)
     expect(errors[0]?.message).toMatch(/not allowed to list events \(core\/v1\) at the cluster scope \(HTTP 403\)/)
@@ -199,11 +182,11 @@ describe("--source kube --mode poll", () => {
     const o = create()
     expected.add(occurrence(o))
     await expectExactlyOnce(expected)
-    expected.add(occurrence(sim.events.repeat(o.metadata.uid)))
+    expected.add(occurrence(env.sim.events.repeat(o.metadata.uid)))
     await expectExactlyOnce(expected)
-    expected.add(occurrence(sim.events.repeat(o.metadata.uid)))
+    expected.add(occurrence(env.sim.events.repeat(o.metadata.uid)))
     await expectExactlyOnce(expected)
-    expect(sim.requests.count({ verb: "watch" })).toBe(0)
-    expect(sim.requests.count({ verb: "list", resource: "events" })).toBeGreaterThan(6)
+    expect(env.sim.requests.count({ verb: "watch" })).toBe(0)
+    expect(env.sim.requests.count({ verb: "list", resource: "events" })).toBeGreaterThan(6)
   })
 })

@@ -2,24 +2,10 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { type SimServer, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
-import { eventually, type RunningCollector, startCollector } from "../support/collector.ts"
-import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
+import { describe, expect, it } from "vitest"
+import { eventually, useSimAndReceiver } from "../support/collector.ts"
 
-let sim: SimServer
-let receiver: OtlpReceiver
-let collector: RunningCollector | undefined
-
-beforeEach(async () => {
-  sim = await startSimServer({ bookmarkIntervalMs: 200 })
-  receiver = await startOtlpReceiver()
-})
-afterEach(async () => {
-  await collector?.stop()
-  await sim.close()
-  await receiver.close()
-})
+const env = useSimAndReceiver()
 
 /** `name{labels} value` lines of the Prometheus text format, by series. */
 const parse = (text: string): Map<string, number> => {
@@ -34,30 +20,29 @@ const parse = (text: string): Map<string, number> => {
 
 describe("/metrics after a scripted run", () => {
   it("counts what was received, exported, filtered, dropped, looked up, restarted and committed", async () => {
-    const deploy = sim.objects.deployment({ namespace: "shop", name: "web" })
-    const rs = sim.objects.replicaSet({ namespace: "shop", name: "web-6d", owner: deploy })
-    const pod = sim.objects.pod({ namespace: "shop", name: "web-6d-a", owner: rs, nodeName: "node-1" })
+    const deploy = env.sim.objects.deployment({ namespace: "shop", name: "web" })
+    const rs = env.sim.objects.replicaSet({ namespace: "shop", name: "web-6d", owner: deploy })
+    const pod = env.sim.objects.pod({ namespace: "shop", name: "web-6d-a", owner: rs, nodeName: "node-1" })
     const involvedObject = { apiVersion: "v1", kind: "Pod", namespace: "shop", name: pod.metadata.name, uid: pod.metadata.uid }
     const event = (reason: string, extra: Record<string, unknown> = {}) =>
-      sim.events.create({ namespace: "shop", reason, type: "Warning", message: reason, involvedObject, ...extra })
+      env.sim.events.create({ namespace: "shop", reason, type: "Warning", message: reason, involvedObject, ...extra })
     for (let i = 0; i < 3; i++) event("BackOff")
     event("Pulled")
     event("Broken", { lastTimestamp: "yesterday" })
     const dir = mkdtempSync(join(tmpdir(), "kec-metrics-"))
-    collector = startCollector(simKubeConfig(sim.url), [
-      "--otlp-endpoint", receiver.url, "--listen", "127.0.0.1:0", "--batch-linger", "20ms", "--otlp-compression", "none",
+    const c = env.start([
+      "--listen", "127.0.0.1:0", "--batch-linger", "20ms", "--otlp-compression", "none",
       "--exclude", "reason=/^Pulled$/", "--checkpoint", `file:${join(dir, "cp")}`, "--checkpoint-interval", "0s",
       "--retry-initial", "50ms"
     ])
-    const c = collector
-    await eventually(() => expect(receiver.records).toHaveLength(3))
+    await eventually(() => expect(env.receiver.records).toHaveLength(3))
     // The backend rejects the next batch; then the watch is ended once by the server.
-    receiver.setBehaviour({ status: 400, times: 1 })
+    env.receiver.setBehaviour({ status: 400, times: 1 })
     event("OOMKilling")
-    await eventually(() => expect(receiver.requests.filter((r) => r.status === 400)).toHaveLength(1))
-    sim.endWatches()
+    await eventually(() => expect(env.receiver.requests.filter((r) => r.status === 400)).toHaveLength(1))
+    env.sim.endWatches()
     event("Evicted")
-    await eventually(() => expect(receiver.records).toHaveLength(4))
+    await eventually(() => expect(env.receiver.records).toHaveLength(4))
 
     let m = new Map<string, number>()
     await eventually(async () => {

@@ -2,10 +2,13 @@
  * Runs the real collector pipeline in this process against a simulated API server and an OTLP receiver, both
  * over real HTTP on 127.0.0.1. Options are parsed by the real CLI loader, so tests speak in flags.
  */
+import { afterEach, beforeEach } from "vitest"
 import { Effect, Either, Fiber, Logger } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { loadConfig } from "../../src/cli/load.ts"
 import { runKube } from "../../src/cli/program.ts"
+import { type SimServer, type SimServerOptions, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { type OtlpReceiver, startOtlpReceiver } from "./otlp-receiver.ts"
 
 export interface RunningCollector {
   readonly logs: ReadonlyArray<{ readonly level: string; readonly message: string }>
@@ -49,6 +52,46 @@ export const eventually = async (check: () => void | Promise<void>, timeoutMs = 
     } catch (error) {
       if (Date.now() > deadline) throw error
       await new Promise((r) => setTimeout(r, everyMs))
+    }
+  }
+}
+
+export interface SimAndReceiver {
+  readonly sim: SimServer
+  readonly receiver: OtlpReceiver
+  /** Starts the collector against `sim`, exporting to `receiver`; it is stopped after the test. */
+  readonly start: (args: ReadonlyArray<string>) => RunningCollector
+}
+
+/** A simulated API server and an OTLP receiver for each test, and the collectors it starts, all stopped after it. */
+export const useSimAndReceiver = (options: SimServerOptions = { bookmarkIntervalMs: 200 }): SimAndReceiver => {
+  let sim: SimServer | undefined
+  let receiver: OtlpReceiver | undefined
+  const collectors: Array<RunningCollector> = []
+  const need = <A>(a: A | undefined): A => {
+    if (a === undefined) throw new Error("useSimAndReceiver: only inside a test")
+    return a
+  }
+  beforeEach(async () => {
+    sim = await startSimServer(options)
+    receiver = await startOtlpReceiver()
+  })
+  afterEach(async () => {
+    await Promise.all(collectors.splice(0).map((c) => c.stop()))
+    await sim?.close()
+    await receiver?.close()
+  })
+  return {
+    get sim() {
+      return need(sim)
+    },
+    get receiver() {
+      return need(receiver)
+    },
+    start: (args) => {
+      const c = startCollector(simKubeConfig(need(sim).url), ["--otlp-endpoint", need(receiver).url, ...args])
+      collectors.push(c)
+      return c
     }
   }
 }
