@@ -1,6 +1,7 @@
 /** Reads the command line and runs the command; the exit code is the command's. */
 import { takeEarlySignal } from "./earlySignals.ts"
-import { NodeRuntime } from "@effect/platform-node"
+// The module itself, not the package index: the index loads every platform module (about 100 MB of RSS).
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Either, Exit } from "effect"
 import { readFileSync } from "node:fs"
 import { renderConfig, renderHelp } from "./help.ts"
