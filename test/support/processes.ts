@@ -12,6 +12,8 @@ export interface CollectorProcess {
   readonly exited: Promise<number | null>
   /** Peak resident set size so far, in MB (VmHWM). */
   readonly peakRssMb: () => number | undefined
+  /** Resident set size now, in MB (VmRSS). */
+  readonly rssMb: () => number | undefined
 }
 
 export const spawnCollector = (args: ReadonlyArray<string>, env: Record<string, string> = {}): CollectorProcess => {
@@ -20,16 +22,16 @@ export const spawnCollector = (args: ReadonlyArray<string>, env: Record<string, 
   child.stdout.setEncoding("utf8").on("data", (d: string) => (output.stdout += d))
   child.stderr.setEncoding("utf8").on("data", (d: string) => (output.stderr += d))
   const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
-  const peakRssMb = () => {
+  const statusMb = (field: "VmHWM" | "VmRSS") => {
     try {
       const status = readFileSync(`/proc/${child.pid}/status`, "utf8")
-      const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1]
+      const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]
       return kb === undefined ? undefined : Number(kb) / 1024
     } catch {
       return undefined
     }
   }
-  return { child, output, exited, peakRssMb }
+  return { child, output, exited, peakRssMb: () => statusMb("VmHWM"), rssMb: () => statusMb("VmRSS") }
 }
 
 export const writeKubeconfig = (sim: SimServer): string => {
