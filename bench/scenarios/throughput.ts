@@ -8,7 +8,7 @@ import { spawn } from "node:child_process"
 import { mkdirSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { startSimServer } from "../../src/sim/index.ts"
-import { REPO, scratch, startCollector } from "../lib/collector.ts"
+import { type ProcSample, REPO, scratch, startCollector } from "../lib/collector.ts"
 import { feed, prewarm } from "../lib/load.ts"
 import { formatProfile, type ProfileSummary, summariseProfile } from "../lib/profile.ts"
 import { startReceiver } from "../lib/receiver.ts"
@@ -41,6 +41,31 @@ export interface RunOptions {
 }
 
 /** One throughput-watch run. */
+/** Waits for every record, then the run's figures: events/s from `t0` to the last arrival, CPU, RSS, requests. */
+const figures = async (
+  events: number,
+  t0: number,
+  before: ProcSample | undefined,
+  collector: { sample(): ProcSample | undefined; readonly log: string },
+  receiver: { waitFor(n: number, ms: number): Promise<unknown>; readonly lastArrivalMs: number | undefined; readonly requests: number; readonly busyMs: number },
+  sim: { readonly requests: { count(m: { verb: "watch" | "list" }): number } }
+): Promise<ThroughputRun> => {
+  await receiver.waitFor(events, TIMEOUT_MS)
+  const after = collector.sample()
+  if (before === undefined || after === undefined) throw new Error(`the collector exited:\n${collector.log}`)
+  const wallS = ((receiver.lastArrivalMs ?? Date.now()) - t0) / 1000
+  return {
+    events_per_s: events / wallS,
+    cpu_s_per_10k: ((after.cpuS - before.cpuS) / events) * 10_000,
+    peak_rss_mb: after.peakRssMb,
+    wall_s: wallS,
+    watch_requests: sim.requests.count({ verb: "watch" }),
+    list_requests: sim.requests.count({ verb: "list" }),
+    export_requests: receiver.requests,
+    receiver_busy_ms: receiver.busyMs
+  }
+}
+
 export const runWatchThroughput = async (o: RunOptions): Promise<ThroughputRun & { readonly profile?: ProfileSummary }> => {
   const sim = await startSimServer()
   const receiver = await startReceiver()
@@ -57,20 +82,7 @@ export const runWatchThroughput = async (o: RunOptions): Promise<ThroughputRun &
     const before = collector.sample()
     const t0 = Date.now()
     await feed(sim, o.events)
-    await receiver.waitFor(o.events, TIMEOUT_MS)
-    const after = collector.sample()
-    if (before === undefined || after === undefined) throw new Error(`the collector exited:\n${collector.log}`)
-    const wallS = ((receiver.lastArrivalMs ?? Date.now()) - t0) / 1000
-    const run: ThroughputRun = {
-      events_per_s: o.events / wallS,
-      cpu_s_per_10k: ((after.cpuS - before.cpuS) / o.events) * 10_000,
-      peak_rss_mb: after.peakRssMb,
-      wall_s: wallS,
-      watch_requests: sim.requests.count({ verb: "watch" }),
-      list_requests: sim.requests.count({ verb: "list" }),
-      export_requests: receiver.requests,
-      receiver_busy_ms: receiver.busyMs
-    }
+    const run = await figures(o.events, t0, before, collector, receiver, sim)
     const skipMs = t0 - collector.spawnedAtMs
     await collector.stop()
     if (o.profileDir !== undefined) {
@@ -102,20 +114,7 @@ export const runListThroughput = async (o: RunOptions): Promise<ThroughputRun> =
     await until("the collector's first list", () => sim.requests.count({ verb: "list" }) > 0, 60_000, 2)
     const before = collector.sample()
     const t0 = sim.requests.filter({ verb: "list" })[0]?.at ?? Date.now()
-    await receiver.waitFor(o.events, TIMEOUT_MS)
-    const after = collector.sample()
-    if (before === undefined || after === undefined) throw new Error(`the collector exited:\n${collector.log}`)
-    const wallS = ((receiver.lastArrivalMs ?? Date.now()) - t0) / 1000
-    return {
-      events_per_s: o.events / wallS,
-      cpu_s_per_10k: ((after.cpuS - before.cpuS) / o.events) * 10_000,
-      peak_rss_mb: after.peakRssMb,
-      wall_s: wallS,
-      watch_requests: sim.requests.count({ verb: "watch" }),
-      list_requests: sim.requests.count({ verb: "list" }),
-      export_requests: receiver.requests,
-      receiver_busy_ms: receiver.busyMs
-    }
+    return await figures(o.events, t0, before, collector, receiver, sim)
   } finally {
     await collector.stop()
     await receiver.close()

@@ -8,7 +8,7 @@ import type { Filters } from "../rules/filter.ts"
 import type { SeverityClassifier } from "../rules/severity.ts"
 import { type Summary, Throttle, type ThrottleSettings } from "../rules/throttle.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
-import type { Change } from "../source/Change.ts"
+import { type Change, resourceVersionOf } from "../source/Change.ts"
 import { Translator } from "../translate/Translator.ts"
 import { occurrenceTime } from "../translate/timestamp.ts"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
@@ -26,13 +26,6 @@ export interface PipelineSettings {
   readonly labelsKnown: boolean
 }
 
-const resourceVersionOf = (object: unknown): string | undefined => {
-  if (typeof object !== "object" || object === null || !("metadata" in object)) return undefined
-  const meta = object.metadata
-  return typeof meta === "object" && meta !== null && "resourceVersion" in meta && typeof meta.resourceVersion === "string"
-    ? meta.resourceVersion
-    : undefined
-}
 
 const timeMsOf = (e: KubeEvent): number => {
   const time = occurrenceTime(e)

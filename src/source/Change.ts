@@ -12,3 +12,12 @@ export interface Change {
   /** The watch stream it came from (`targetKey`), whose resourceVersion the checkpoint keeps. */
   readonly stream?: string | undefined
 }
+
+/** The `metadata.resourceVersion` of a raw object (an event, a bookmark), if it has one. */
+export const resourceVersionOf = (object: unknown): string | undefined => {
+  if (typeof object !== "object" || object === null || !("metadata" in object)) return undefined
+  const meta = object.metadata
+  return typeof meta === "object" && meta !== null && "resourceVersion" in meta && typeof meta.resourceVersion === "string"
+    ? meta.resourceVersion
+    : undefined
+}

@@ -6,7 +6,7 @@
  * pipeline's once-only window.
  */
 import { Chunk, Duration, Effect, Queue, Random, Stream } from "effect"
-import type { Change } from "./Change.ts"
+import { type Change, resourceVersionOf } from "./Change.ts"
 import { decodeStatus, KubeApi, type KubeApiShape, KubeApiError, targetKey, type WatchTarget } from "./KubeApi.ts"
 import { ProblemReporter } from "./KubeProblems.ts"
 import { Health } from "../observability/Health.ts"
@@ -47,12 +47,6 @@ type WatchEnd =
   | { readonly _tag: "Expired" }
   | { readonly _tag: "Failed"; readonly error: KubeApiError; readonly cause: "dropped" | "error" }
 
-const resourceVersionOf = (object: unknown): string | undefined => {
-  if (typeof object !== "object" || object === null || !("metadata" in object)) return undefined
-  const meta = object.metadata
-  if (typeof meta !== "object" || meta === null || !("resourceVersion" in meta)) return undefined
-  return typeof meta.resourceVersion === "string" ? meta.resourceVersion : undefined
-}
 
 const isAbort = (e: unknown, name: string) => typeof e === "object" && e !== null && "name" in e && e.name === name
 
