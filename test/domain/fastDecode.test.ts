@@ -70,6 +70,7 @@ const inputs = (): ReadonlyArray<readonly [string, Json, EventApi | undefined]> 
         apiVersion: "v1",
         kind: "Event",
         metadata: {
+          ...(typeof m["namespace"] === "string" ? { namespace: m["namespace"] } : {}),
           name: String(m["name"]),
           uid: String(m["uid"] ?? "uid-1"),
           resourceVersion: String(m["resourceVersion"] ?? "1"),
