@@ -5,9 +5,18 @@
  * backoff. Or, in poll mode, a paged list every interval. Deduplication of what a relist repeats is the
  * pipeline's once-only window.
  */
-import { Chunk, Duration, Effect, Queue, Random, Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberId, Queue, Random, Stream } from "effect"
 import { type Change, resourceVersionOf } from "./Change.ts"
-import { decodeStatus, KubeApi, type KubeApiShape, KubeApiError, targetKey, type WatchTarget } from "./KubeApi.ts"
+import {
+  decodeStatus,
+  KubeApi,
+  type KubeApiShape,
+  KubeApiError,
+  targetKey,
+  type WatchEnd as KubeWatchEnd,
+  type WatchHandle,
+  type WatchTarget
+} from "./KubeApi.ts"
 import { ProblemReporter } from "./KubeProblems.ts"
 import { Health } from "../observability/Health.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -22,7 +31,7 @@ export interface SourceSettings {
   readonly retryInitial: Duration.Duration
   readonly retryMax: Duration.Duration
   readonly pollInterval: Duration.Duration
-  /** Events read but not yet taken by the pipeline after which the watch is closed until it catches up. */
+  /** Events read but not yet taken by the pipeline at which the watch stops reading until it catches up. */
   readonly highWater: number
   /** Where a previous run stopped, by stream key: watch from there instead of listing first. */
   readonly resumeFrom: Readonly<Record<string, string>>
@@ -39,29 +48,29 @@ export const compareResourceVersions = (a: string, b: string): number | undefine
 
 type Inbox =
   | { readonly _tag: "Event"; readonly type: string; readonly object: unknown }
-  | { readonly _tag: "End"; readonly error: unknown }
+  | { readonly _tag: "Malformed"; readonly detail: string }
+  | { readonly _tag: "End"; readonly end: KubeWatchEnd }
+
+/** The most events the loop takes from the inbox at once: one pipeline chunk's worth. */
+const MAX_TAKE = 4096
 
 /** How a watch ended, and so what happens next. */
 type WatchEnd =
-  | { readonly _tag: "Closed"; readonly cause: "timeout" | "idle" | "backpressure" }
+  | { readonly _tag: "Closed"; readonly cause: "timeout" | "idle" }
   | { readonly _tag: "Expired" }
   | { readonly _tag: "Failed"; readonly error: KubeApiError; readonly cause: "dropped" | "error" }
 
-
-const isAbort = (e: unknown, name: string) => typeof e === "object" && e !== null && "name" in e && e.name === name
-
-const classifyEnd = (error: unknown, paused: boolean): WatchEnd => {
-  if (error === null || error === undefined) return { _tag: "Closed", cause: "timeout" }
-  if (paused && isAbort(error, "AbortError")) return { _tag: "Closed", cause: "backpressure" }
-  if (isAbort(error, "TimeoutError")) return { _tag: "Closed", cause: "idle" }
-  const status = typeof error === "object" && "statusCode" in error && typeof error.statusCode === "number"
-    ? error.statusCode
-    : undefined
-  if (status === 410) return { _tag: "Expired" }
-  const detail = error instanceof Error ? error.message : String(error)
-  return status === undefined
-    ? { _tag: "Failed", cause: "dropped", error: new KubeApiError({ verb: "watch", detail }) }
-    : { _tag: "Failed", cause: "error", error: new KubeApiError({ verb: "watch", status, detail }) }
+const classifyEnd = (end: KubeWatchEnd): WatchEnd => {
+  switch (end._tag) {
+    case "Closed":
+    case "Stopped":
+      return { _tag: "Closed", cause: "timeout" }
+    case "Idle":
+      return { _tag: "Closed", cause: "idle" }
+    case "Failed":
+      if (end.error.status === 410) return { _tag: "Expired" }
+      return { _tag: "Failed", cause: end.error.status === undefined ? "dropped" : "error", error: end.error }
+  }
 }
 
 /** Capped exponential backoff with jitter: [d/2, d) for d = initial·2^attempt, capped. */
@@ -129,12 +138,24 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
 
     const watchOnce = (resourceVersion: string) =>
       Effect.gen(function*() {
-        const inbox = yield* Queue.unbounded<Inbox>()
-        let pending = 0
+        // What the connection delivered and the loop below has not taken yet. Past `highWater` the watch stops
+        // reading its socket until the loop catches up: the server waits, nothing is dropped or read twice.
+        let inbox: Array<Inbox> = []
+        let wake: Deferred.Deferred<void> | undefined
         let paused = false
+        const arrived = (item: Inbox) => {
+          inbox.push(item)
+          if (item._tag === "Event" && inbox.length >= settings.highWater && !paused) {
+            paused = true
+            handle.pause()
+          }
+          if (wake !== undefined) {
+            Deferred.unsafeDone(wake, Exit.void)
+            wake = undefined
+          }
+        }
         const stretch = 1 + (yield* Random.next)
-        let stop: () => void = () => {}
-        stop = yield* api.watch(
+        const handle: WatchHandle = yield* api.watch(
           {
             target,
             resourceVersion,
@@ -142,30 +163,41 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
             idleTimeoutMs: Duration.toMillis(settings.watchIdleTimeout)
           },
           {
-            onEvent: (type, object) => {
-              Queue.unsafeOffer(inbox, { _tag: "Event", type, object })
-              if (++pending > settings.highWater && !paused) {
-                paused = true
-                stop()
-              }
-            },
-            onEnd: (error) => Queue.unsafeOffer(inbox, { _tag: "End", error })
+            onEvent: (type, object) => arrived({ _tag: "Event", type, object }),
+            onMalformed: (detail) => arrived({ _tag: "Malformed", detail }),
+            onEnd: (end) => arrived({ _tag: "End", end })
           }
         )
+        yield* Effect.addFinalizer(() => Effect.sync(handle.stop))
         let lastRv = resourceVersion
         let received = 0
         for (;;) {
-          const items = yield* Queue.takeBetween(inbox, 1, 4096)
-          pending -= items.length
-          if (Chunk.some(items, (i) => i._tag === "Event")) health.activity()
+          if (inbox.length === 0) {
+            wake = Deferred.unsafeMake<void>(FiberId.none)
+            yield* Deferred.await(wake)
+            continue
+          }
+          const items = inbox.length <= MAX_TAKE ? inbox : inbox.splice(0, MAX_TAKE)
+          if (items === inbox) inbox = []
+          if (paused && inbox.length < settings.highWater) {
+            paused = false
+            handle.resume()
+          }
           const changes: Array<Change> = []
           let end: WatchEnd | undefined
+          let events = 0
           for (const item of items) {
             if (item._tag === "End") {
-              end = classifyEnd(item.error, paused)
+              end = classifyEnd(item.end)
               break
             }
+            if (item._tag === "Malformed") {
+              metrics.decodeFailures.inc()
+              yield* Effect.logWarning(`${target.api} events ${target.namespace ?? "(all namespaces)"}: ${item.detail}; skipped`)
+              continue
+            }
             received++
+            events++
             const rv = resourceVersionOf(item.object)
             if (item.type === "ERROR") {
               const status = decodeStatus(item.object)
@@ -188,6 +220,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
               changes.push({ type: item.type, object: item.object, api: target.api, stream })
             }
           }
+          if (events > 0) health.activity()
           if (changes.length > 0) yield* Queue.offer(out, changes)
           if (end !== undefined) return { end, resourceVersion: lastRv, received }
         }

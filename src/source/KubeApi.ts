@@ -1,10 +1,18 @@
 /**
- * The two calls the collector makes to read Events: list (through the shared `KubeHttp`) and watch (through
- * client-node's `Watch`). Responses stay raw JSON; `decodeKubeEvent` does the decoding.
+ * The two calls the collector makes to read Events: list (through the shared `KubeHttp`) and watch (a streamed
+ * GET over `node:http(s)`, set up by client-node's `KubeConfig.applyToHTTPSOptions`: the same credentials, TLS
+ * and proxy agent). Responses stay raw JSON; `decodeKubeEvent` does the decoding.
+ *
+ * The watch is read here rather than by client-node's `Watch`, which reads through `fetch`'s web stream and
+ * `readline`, cannot pause (a slow reader could only close the watch and reconnect), and drops a line that is
+ * not JSON without a word. Reading the socket directly costs a fraction of that, pauses by not reading, and
+ * reports every malformed line.
  */
+import * as Http from "node:http"
+import * as Https from "node:https"
 import { Context, Effect, Layer, Schema } from "effect"
-import { type KubeConfig, Watch } from "@kubernetes/client-node"
-import { failureDetail, makeKubeHttp, parseJson, type Status } from "../kube/KubeHttp.ts"
+import type { KubeConfig } from "@kubernetes/client-node"
+import { failureDetail, makeKubeHttp, networkDetail, parseJson, type Status } from "../kube/KubeHttp.ts"
 import type { EventApi } from "../domain/KubeEvent.ts"
 
 /** One watched collection: an API and a namespace (or all of them), with an optional server-side filter. */
@@ -65,18 +73,40 @@ export interface WatchRequest {
   readonly idleTimeoutMs: number
 }
 
-/** What a watch reports: each event as it arrives, then exactly one end. */
+/** How a watch ended. */
+export type WatchEnd =
+  /** The server ended the stream: its timeout, as asked. */
+  | { readonly _tag: "Closed" }
+  /** Nothing arrived, not even a bookmark, for `idleTimeoutMs`: the collector ended it. */
+  | { readonly _tag: "Idle" }
+  /** Ended by its `stop`. */
+  | { readonly _tag: "Stopped" }
+  /** Refused (`status`), or the connection failed or was cut (no `status`). */
+  | { readonly _tag: "Failed"; readonly error: KubeApiError }
+
+/** What a watch reports: each event as it arrives, each line that is not one, then exactly one end. */
 export interface WatchHandlers {
   readonly onEvent: (type: string, object: unknown) => void
-  readonly onEnd: (error: unknown) => void
+  /** A line that is not a JSON watch event (`{"type": …, "object": …}`); it is skipped. */
+  readonly onMalformed: (detail: string) => void
+  readonly onEnd: (end: WatchEnd) => void
+}
+
+/**
+ * A running watch. `pause` stops reading the connection (TCP backpressure reaches the server; the idle limit
+ * does not count while paused) and `resume` reads on; `stop` ends it, reported as `Stopped`.
+ */
+export interface WatchHandle {
+  readonly pause: () => void
+  readonly resume: () => void
+  readonly stop: () => void
 }
 
 export interface KubeApiShape {
   /** The API server's address, for messages. */
   readonly server: string
   readonly list: (request: ListRequest) => Effect.Effect<ListPage, KubeApiError>
-  /** Starts a watch; the returned function stops it (its end is then reported as an abort). */
-  readonly watch: (request: WatchRequest, handlers: WatchHandlers) => Effect.Effect<() => void>
+  readonly watch: (request: WatchRequest, handlers: WatchHandlers) => Effect.Effect<WatchHandle>
 }
 
 export class KubeApi extends Context.Tag("KubeApi")<KubeApi, KubeApiShape>() {
@@ -122,31 +152,152 @@ const make = (kc: KubeConfig): KubeApiShape => {
     })
 
   const watch = (request: WatchRequest, handlers: WatchHandlers) =>
-    Effect.sync(() => {
-      const watcher = new Watch(kc)
-      // client-node ends a watch that sent nothing for a fixed 30 s; the collector makes that limit a setting.
-      Reflect.set(watcher, "requestTimeoutMs", request.idleTimeoutMs)
-      let controller: AbortController | undefined
-      let stopped = false
-      const query: Record<string, string | number | boolean> = {
-        resourceVersion: request.resourceVersion,
-        allowWatchBookmarks: true,
-        timeoutSeconds: request.timeoutSeconds
-      }
-      if (request.target.fieldSelector !== undefined) query["fieldSelector"] = request.target.fieldSelector
-      void watcher
-        .watch(eventsPath(request.target), query, (type, object) => handlers.onEvent(type, object), handlers.onEnd)
-        .then((c) => {
-          controller = c
-          if (stopped) c.abort()
-        }, handlers.onEnd)
-      return () => {
-        stopped = true
-        controller?.abort()
-      }
-    })
+    Effect.sync(() => startWatch(kc, http.server, request, handlers))
 
   return { server: http.server, list, watch }
 }
 
 const optionalRetryAfter = (seconds: number | undefined) => (seconds === undefined ? {} : { retryAfterSeconds: seconds })
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** Bodies of refused watches are read up to this size, for the Status message. */
+const MAX_ERROR_BODY = 64 * 1024
+
+const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handlers: WatchHandlers): WatchHandle => {
+  const url = new URL(server + eventsPath(request.target))
+  url.searchParams.set("watch", "true")
+  url.searchParams.set("resourceVersion", request.resourceVersion)
+  url.searchParams.set("allowWatchBookmarks", "true")
+  url.searchParams.set("timeoutSeconds", String(request.timeoutSeconds))
+  if (request.target.fieldSelector !== undefined) url.searchParams.set("fieldSelector", request.target.fieldSelector)
+
+  let ended = false
+  let paused = false
+  let outgoing: Http.ClientRequest | undefined
+  let response: Http.IncomingMessage | undefined
+  let lastActivity = Date.now()
+  // One cheap check on an interval instead of re-arming a timer for every chunk read.
+  const idleCheck = setInterval(() => {
+    if (!paused && Date.now() - lastActivity > request.idleTimeoutMs) end({ _tag: "Idle" })
+  }, Math.max(20, Math.min(1000, request.idleTimeoutMs / 4)))
+  idleCheck.unref()
+
+  const end = (how: WatchEnd) => {
+    if (ended) return
+    ended = true
+    clearInterval(idleCheck)
+    outgoing?.destroy()
+    handlers.onEnd(how)
+  }
+  const failed = (detail: string, status?: number, body?: string, retryAfter?: string) => {
+    const parsed = body === undefined ? undefined : failureDetail({ status: status ?? 0, headers: {}, text: body })
+    const retryAfterSeconds = retryAfterOf(retryAfter, parsed?.status)
+    end({
+      _tag: "Failed",
+      error: new KubeApiError({
+        verb: "watch",
+        ...(status === undefined ? {} : { status }),
+        ...(parsed?.status?.reason ? { reason: parsed.status.reason } : {}),
+        detail: parsed?.detail ?? detail,
+        ...optionalRetryAfter(retryAfterSeconds)
+      })
+    })
+  }
+
+  const line = (text: string) => {
+    if (text.length === 0 || text === "\r") return
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch (e) {
+      handlers.onMalformed(`a watch line is not JSON (${e instanceof Error ? e.message : String(e)}): ${text.slice(0, 120)}`)
+      return
+    }
+    if (!isRecord(parsed) || typeof parsed["type"] !== "string") {
+      handlers.onMalformed(`a watch line is not a watch event (no "type"): ${text.slice(0, 120)}`)
+      return
+    }
+    handlers.onEvent(parsed["type"], parsed["object"])
+  }
+
+  const read = (res: Http.IncomingMessage) => {
+    response = res
+    lastActivity = Date.now()
+    const status = res.statusCode ?? 0
+    if (status !== 200) {
+      let body = ""
+      res.setEncoding("utf8")
+      res.on("data", (chunk: string) => {
+        if (body.length < MAX_ERROR_BODY) body += chunk
+      })
+      res.on("end", () => failed(res.statusMessage || `HTTP ${status}`, status, body, headerText(res.headers["retry-after"])))
+      res.on("error", (e) => failed(networkDetail(e), status))
+      return
+    }
+    let rest = ""
+    res.setEncoding("utf8")
+    res.on("data", (chunk: string) => {
+      lastActivity = Date.now()
+      let start = 0
+      let nl = chunk.indexOf("\n")
+      if (nl === -1) {
+        rest += chunk
+        return
+      }
+      let text = rest + chunk.slice(0, nl)
+      rest = ""
+      for (;;) {
+        line(text)
+        if (ended) return
+        start = nl + 1
+        nl = chunk.indexOf("\n", start)
+        if (nl === -1) break
+        text = chunk.slice(start, nl)
+      }
+      rest = chunk.slice(start)
+    })
+    res.on("end", () => {
+      if (rest.length > 0) line(rest)
+      end({ _tag: "Closed" })
+    })
+    // Destroyed before its end: the connection was cut.
+    res.on("close", () => {
+      if (!res.complete) failed("the connection was closed during the watch")
+    })
+    res.on("error", (e) => failed(networkDetail(e)))
+    // A `data` listener set the stream flowing; a pause asked before the answer came holds from here.
+    if (paused) res.pause()
+  }
+
+  const connect = async () => {
+    const options: Https.RequestOptions = {}
+    await kc.applyToHTTPSOptions(options)
+    if (ended) return
+    const send = url.protocol === "https:" ? Https.request : Http.request
+    const req = send(url, { ...options, method: "GET", headers: { ...options.headers, Accept: "application/json" } })
+    outgoing = req
+    req.on("response", read)
+    req.on("error", (e) => failed(networkDetail(e)))
+    req.end()
+  }
+  connect().catch((e: unknown) => failed(networkDetail(e)))
+
+  return {
+    pause: () => {
+      if (paused) return
+      paused = true
+      response?.pause()
+    },
+    resume: () => {
+      if (!paused) return
+      paused = false
+      lastActivity = Date.now()
+      response?.resume()
+    },
+    stop: () => end({ _tag: "Stopped" })
+  }
+}
+
+const headerText = (value: string | ReadonlyArray<string> | undefined): string | undefined =>
+  typeof value === "string" ? value : value?.[0]
