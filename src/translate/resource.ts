@@ -79,6 +79,9 @@ export const eventResourceAttributes = (e: KubeEvent, enrichment: ResourceAttrib
   return attrs
 }
 
+/** One text of a key: length-prefixed, so that no field can run into the next; absent is not empty. */
+const part = (text: string | undefined): string => (text === undefined ? "|-" : `|${text.length}:${text}`)
+
 /**
  * Interns `Resource` objects by attribute set. The OTLP encoder groups a batch's records by `Resource`
  * identity, so one object per distinct set keeps a batch's events about one object under one ResourceLogs,
@@ -86,6 +89,9 @@ export const eventResourceAttributes = (e: KubeEvent, enrichment: ResourceAttrib
  */
 export class ResourceCache {
   readonly #entries = new Map<string, Resource>()
+  readonly #byInputs = new Map<string, Resource>()
+  readonly #enrichmentIds = new WeakMap<ResourceAttributes, number>()
+  #lastEnrichmentId = 0
   readonly #capacity: number
   readonly #base: Attributes
 
@@ -96,6 +102,34 @@ export class ResourceCache {
 
   get size(): number {
     return this.#entries.size
+  }
+
+  /**
+   * The resource of an event: looked up first by what it is made of (the event's object reference and node, and
+   * the enrichment object, which the enricher shares between the events of one object), so that a repeat costs
+   * one key and no attribute set; built and interned by attribute set on a miss.
+   */
+  resourceOf(e: KubeEvent, enrichment: ResourceAttributes | undefined): Resource {
+    const o = e.regarding
+    const key = `${enrichment === undefined ? 0 : this.#idOf(enrichment)}${part(o.kind)}${part(o.namespace)}${part(o.name)}${part(o.uid)}${part(o.apiVersion)}${part(o.fieldPath)}${part(o.resourceVersion)}${part(e.sourceHost)}`
+    const hit = this.#byInputs.get(key)
+    if (hit !== undefined) return hit
+    const resource = this.resourceFor(eventResourceAttributes(e, enrichment))
+    if (this.#byInputs.size >= this.#capacity) {
+      const oldest = this.#byInputs.keys().next()
+      if (oldest.done !== true) this.#byInputs.delete(oldest.value)
+    }
+    this.#byInputs.set(key, resource)
+    return resource
+  }
+
+  #idOf(enrichment: ResourceAttributes): number {
+    let id = this.#enrichmentIds.get(enrichment)
+    if (id === undefined) {
+      id = ++this.#lastEnrichmentId
+      this.#enrichmentIds.set(enrichment, id)
+    }
+    return id
   }
 
   resourceFor(attrs: Readonly<Record<string, string>>): Resource {

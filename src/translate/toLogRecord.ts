@@ -4,7 +4,7 @@ import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { EVENT_NAME, Record as A, SCOPE_NAME } from "../domain/attributes.ts"
 import { type KubeEvent, occurrenceId } from "../domain/KubeEvent.ts"
 import { toHrTime, toUtcIso } from "../domain/Timestamp.ts"
-import { eventResourceAttributes, type ResourceAttributes, type ResourceCache } from "./resource.ts"
+import { type ResourceAttributes, type ResourceCache } from "./resource.ts"
 import { severityOfType, type Severity } from "./severity.ts"
 import { occurrenceTime, startTime } from "./timestamp.ts"
 
@@ -53,7 +53,7 @@ export const toLogRecord = (e: KubeEvent, ctx: TranslateContext, enrichment: Enr
   const record: ReadableLogRecord = {
     hrTime: when === undefined ? ctx.observedAt : toHrTime(when),
     hrTimeObserved: ctx.observedAt,
-    resource: ctx.resources.resourceFor(eventResourceAttributes(e, enrichment.resource)),
+    resource: ctx.resources.resourceOf(e, enrichment.resource),
     instrumentationScope: INSTRUMENTATION_SCOPE,
     attributes: enrichment.attributes === undefined ? attributes : { ...attributes, ...enrichment.attributes },
     droppedAttributesCount: 0,

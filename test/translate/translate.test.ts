@@ -279,6 +279,30 @@ describe("ResourceCache", () => {
     expect(cache.size).toBe(3)
   })
 
+  it("resourceOf: the events of one object share a Resource; any field of the reference, the node or the enrichment makes another", () => {
+    const cache = new ResourceCache({})
+    const pod: ObjectRef = { kind: "Pod", namespace: "shop", name: "web-1", uid: "u-1", apiVersion: "v1" }
+    const a = cache.resourceOf(event({ uid: "e1" }, pod), undefined)
+    expect(cache.resourceOf(event({ uid: "e2", reason: "Other" }, { ...pod }), undefined)).toBe(a)
+    expect(a.attributes).toEqual(eventResourceAttributes(event({}, pod)))
+    for (const field of ["kind", "namespace", "name", "uid", "apiVersion", "fieldPath", "resourceVersion"] as const) {
+      const other = cache.resourceOf(event({}, { ...pod, [field]: `${pod[field] ?? ""}x` }), undefined)
+      expect(other, field).not.toBe(a)
+      expect(other.attributes, field).toEqual(eventResourceAttributes(event({}, { ...pod, [field]: `${pod[field] ?? ""}x` })))
+    }
+    expect(cache.resourceOf(event({ sourceHost: "node-1" }, { ...pod, kind: "Node", name: "n" }), undefined).attributes["k8s.node.name"]).toBe("n")
+    const enriched = cache.resourceOf(event({}, pod), { "k8s.deployment.name": "web" })
+    expect(enriched).not.toBe(a)
+    expect(enriched.attributes["k8s.deployment.name"]).toBe("web")
+    // Two enrichment objects with the same content: one interned Resource all the same.
+    expect(cache.resourceOf(event({}, pod), { "k8s.deployment.name": "web" })).toBe(enriched)
+    // Fields that run into each other do not collide: name "a|b" + uid absent vs name "a" + uid "b".
+    const left = cache.resourceOf(event({}, { kind: "Pod", namespace: "n", name: "a|1:b" }), undefined)
+    const right = cache.resourceOf(event({}, { kind: "Pod", namespace: "n", name: "a", uid: "b" }), undefined)
+    expect(left).not.toBe(right)
+    expect(right.attributes["k8s.object.uid"] ?? right.attributes["k8s.pod.uid"]).toBe("b")
+  })
+
   it("equal attribute sets built in a different key order share one Resource", () => {
     const cache = new ResourceCache({})
     const a = cache.resourceFor({ "k8s.pod.name": "p", "k8s.namespace.name": "n" })
