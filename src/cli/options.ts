@@ -333,7 +333,7 @@ export const OPTIONS = {
     env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_TIMEOUT" }],
     valueName: "DURATION",
     parse: V.duration,
-    default: Duration.seconds(1),
+    default: Duration.millis(250),
     help: "The most a batch of events waits for its lookups; then they go out with what is known."
   }),
   enrichmentQps: option({
@@ -341,8 +341,8 @@ export const OPTIONS = {
     env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_QPS" }],
     valueName: "N",
     parse: V.wholeNumber(1, 10_000),
-    default: 20,
-    help: "Most enrichment lookups per second sent to the API server."
+    default: 50,
+    help: "Most enrichment lookups per second sent to the API server (bursts of one second's worth)."
   }),
   include: option({
     flag: "include",

@@ -5,8 +5,9 @@
  *
  * Objects are cached (bounded, LRU, expiring; 404 and 403 answers too), one GET per object is in flight at a
  * time and every lookup of it shares that GET, and GETs go through a token bucket. A chunk waits for its
- * missing objects at most `lookupTimeout`; what is not known by then is left out (and counted), and the GET
- * goes on in the background so that later events find the object in the cache.
+ * missing objects at most `lookupTimeout`, and not at all for a GET the token bucket holds back past that; what
+ * is not known by then is left out (and counted), and the GET goes on in the background so that later events
+ * find the object in the cache.
  */
 import { Cause, type Clock, Context, Deferred, Duration, Effect, Either, FiberId, FiberSet, Layer, Option } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
@@ -79,6 +80,8 @@ const forbiddenMessage = (need: Need, ttl: Duration.Duration, said: string): str
 
 interface Flight {
   readonly done: Deferred.Deferred<Entry>
+  /** When its token lets the GET go: a chunk whose deadline comes first does not wait for it. */
+  readonly sendsAt: number
   /** A chunk timed out waiting for this GET: it is slow, and later chunks go on without waiting for it. */
   abandoned: boolean
 }
@@ -129,10 +132,9 @@ export const make = (settings: EnrichSettings) =>
       })
 
     /** One GET, after its token; its answer goes into the cache before anyone waiting on it resumes. */
-    const fetch = (need: Need) =>
+    const fetch = (need: Need, wait: number) =>
       Effect.gen(function*() {
         const w = need.object.workload
-        const wait = bucket.reserve(clock.unsafeCurrentTimeMillis())
         if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
         // A 403 for another object of this resource may have arrived while this one waited for its token.
         if (resolver.isForbidden(w, need.object.namespace, clock.unsafeCurrentTimeMillis())) return FORBIDDEN
@@ -164,7 +166,9 @@ export const make = (settings: EnrichSettings) =>
       Effect.gen(function*() {
         const current = inflight.get(need.key)
         if (current !== undefined) return current
-        const flight: Flight = { done: Deferred.unsafeMake<Entry>(FiberId.none), abandoned: false }
+        const now = clock.unsafeCurrentTimeMillis()
+        const wait = bucket.reserve(now)
+        const flight: Flight = { done: Deferred.unsafeMake<Entry>(FiberId.none), sendsAt: now + wait, abandoned: false }
         inflight.set(need.key, flight)
         const settle = (entry: Entry) =>
           Effect.sync(() => {
@@ -173,7 +177,7 @@ export const make = (settings: EnrichSettings) =>
           })
         yield* FiberSet.run(
           fibers,
-          fetch(need).pipe(
+          fetch(need, wait).pipe(
             Effect.catchAllCause((cause) =>
               Effect.logError(`enrichment: reading ${describeKey(need.object)} failed unexpectedly`, cause).pipe(
                 Effect.andThen(Effect.sync(() => resolver.storeError(need, clock.unsafeCurrentTimeMillis())))
@@ -202,7 +206,8 @@ export const make = (settings: EnrichSettings) =>
         const awaited: Array<readonly [string, Flight]> = []
         for (const need of pass.needs.values()) {
           const flight = yield* flightFor(need)
-          if (flight.abandoned) continue
+          // Slow, or held back by the request rate past this chunk's deadline: it goes on in the background.
+          if (flight.abandoned || flight.sendsAt >= deadline) continue
           awaited.push([need.key, flight])
           waits.push(Effect.map(Deferred.await(flight.done), (entry) => void local.set(need.key, entry)))
         }

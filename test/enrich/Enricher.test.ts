@@ -406,6 +406,27 @@ describe("Enricher", () => {
       expect(Math.max(...times) - Math.min(...times)).toBeGreaterThanOrEqual(900)
     }))
 
+  it.scopedLive("a chunk does not wait for GETs the rate holds back past its deadline; they still fill the cache", () =>
+    Effect.gen(function*() {
+      const sim = yield* simServer
+      const pods = Array.from({ length: 4 }, (_, i) => sim.objects.pod({ name: `q-${i}`, namespace: NS }))
+      // One GET at once, then one a second: within an 800 ms deadline only the first can be sent.
+      const { enricher: e, metrics } = yield* enricher(
+        simKubeConfig(sim.url),
+        settings({ maxRequestsPerSecond: 1, lookupTimeout: Duration.millis(800) })
+      )
+      const { value: first, ms } = yield* elapsed(e.enrichAll(pods.map((p) => eventAbout(p))))
+      expect(first.map((r) => r.resource[R.podUid] !== undefined)).toEqual([true, false, false, false])
+      expect(yield* lookups(metrics, "Pod", "timeout")).toBe(3)
+      // Waiting for the GETs that could not be sent in time would have taken the whole 800 ms.
+      expect(ms).toBeLessThan(400)
+      // The held-back GETs go on: a later chunk finds every pod, each read once.
+      yield* Effect.sleep(Duration.millis(3500))
+      const later = yield* e.enrichAll(pods.map((p) => eventAbout(p)))
+      expect(later.every((r) => r.resource[R.podUid] !== undefined)).toBe(true)
+      expect(sim.requests.count({ verb: "get", resource: "pods" })).toBe(4)
+    }))
+
   it.scopedLive("every GET the enricher makes is listed in ENRICHMENT_API_CALLS", () =>
     Effect.gen(function*() {
       const sim = yield* simServer
