@@ -1,0 +1,76 @@
+/**
+ * `npm run build`: what the image ships. esbuild bundles src/main.ts and everything it imports (the production
+ * dependencies included) into ES modules in dist/, and writes dist/k8s-event-collector, a launcher that runs the
+ * bundle with the V8 flags below. The bundle reads nothing from node_modules at run time.
+ *
+ *   npm run build                          # into dist/
+ *   node scripts/build.ts --outdir DIR     # elsewhere (the bench and the tests do this)
+ *
+ * NODE_FLAGS is the one place the runtime flags are written: the Dockerfile runs the launcher, the bench and the
+ * bundle test import them from here. docs/PERFORMANCE.md ("Memory") says how they were chosen.
+ */
+import { build } from "esbuild"
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const REPO = fileURLToPath(new URL("..", import.meta.url))
+
+/** The V8 flags the shipped collector runs with. */
+export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=16", "--max-old-space-size=96"]
+
+/** The launcher's name inside the output directory; the bundle's entry is `main.mjs` beside it. */
+export const LAUNCHER = "k8s-event-collector"
+export const MAIN = "main.mjs"
+
+export interface Built {
+  readonly outdir: string
+  /** The bundle's entry module: run it with `node ...NODE_FLAGS <main>`. */
+  readonly main: string
+  /** The shell script that does exactly that with the `node` on PATH. */
+  readonly launcher: string
+}
+
+const launcherScript = (): string =>
+  [
+    "#!/bin/sh",
+    "# Written by scripts/build.ts: runs the bundle beside this file with the collector's V8 flags (NODE_FLAGS there).",
+    "# exec: node replaces the shell, so it gets the signals (and is PID 1 in a container).",
+    `exec node ${NODE_FLAGS.join(" ")} "$(dirname "$0")/${MAIN}" "$@"`,
+    ""
+  ].join("\n")
+
+/** Bundles the collector into `outdir` (emptied first). */
+export const buildCollector = async (outdir: string = join(REPO, "dist")): Promise<Built> => {
+  rmSync(outdir, { recursive: true, force: true })
+  mkdirSync(outdir, { recursive: true })
+  await build({
+    absWorkingDir: REPO,
+    entryPoints: { main: "src/main.ts" },
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node24",
+    outdir,
+    outExtension: { ".js": ".mjs" },
+    // main.ts installs its early signal handlers, then imports the rest dynamically: with splitting the rest is a
+    // chunk of its own, so the handlers are in place before the bulk of the code is even parsed.
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    // CommonJS dependencies call require() (of Node's built-in modules only); an ES module has to provide it.
+    banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+    legalComments: "eof",
+    logLevel: "warning"
+  })
+  const launcher = join(outdir, LAUNCHER)
+  writeFileSync(launcher, launcherScript())
+  chmodSync(launcher, 0o755)
+  return { outdir, main: join(outdir, MAIN), launcher }
+}
+
+if (import.meta.main) {
+  const i = process.argv.indexOf("--outdir")
+  const outdir = i >= 0 && process.argv[i + 1] !== undefined ? resolve(process.argv[i + 1] as string) : undefined
+  const built = await buildCollector(outdir)
+  process.stdout.write(`built ${built.main} and ${built.launcher} (node ${NODE_FLAGS.join(" ")})\n`)
+}
