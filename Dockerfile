@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
-# k8s-event-collector: Node 24 runs the TypeScript sources directly (type stripping), so the image holds the
-# sources and the production dependencies, nothing built.
+# k8s-event-collector: the build stage bundles the TypeScript sources and their production dependencies into ES
+# modules with esbuild (`npm run build`, scripts/build.ts); the runtime image holds only that bundle and its
+# launcher, which runs it with the V8 flags scripts/build.ts names (NODE_FLAGS; docs/PERFORMANCE.md says why).
 #
 #   docker build -t k8s-event-collector .
 #   docker run --rm k8s-event-collector demo          # against the simulated cluster
@@ -9,17 +10,19 @@
 # The node version is the one package.json's `node` devDependency pins for development and CI.
 ARG NODE_VERSION=24.21.0
 
-# ---- dependencies ---------------------------------------------------------------------------------------------
-FROM node:${NODE_VERSION}-slim AS deps
+# ---- build ----------------------------------------------------------------------------------------------------
+FROM node:${NODE_VERSION}-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Install exactly the lock file, then drop the devDependencies (vitest, typescript, and the `node` package, whose
-# only job is to provide Node 24 on machines that lack it: the image has it). Install scripts stay off: no
-# production dependency needs one (package.json's allowScripts says the same), and the `node` package's would
-# download a second Node.
-RUN npm ci --no-audit --no-fund --ignore-scripts \
- && npm prune --omit=dev --no-audit --no-fund --ignore-scripts \
- && test ! -e node_modules/node
+# Install exactly the lock file, devDependencies included (esbuild). Install scripts stay off: esbuild finds its
+# binary in its platform package without one, no production dependency needs one (package.json's allowScripts
+# says the same), and the `node` package's would download a second Node (the image has it).
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json ./
+COPY scripts ./scripts
+COPY src ./src
+# dist/: main.mjs, its chunks, and the launcher dist/k8s-event-collector. Nothing in it reads node_modules.
+RUN npm run build
 
 # ---- runtime --------------------------------------------------------------------------------------------------
 FROM node:${NODE_VERSION}-slim
@@ -30,10 +33,9 @@ ENV NODE_ENV=production \
     TMPDIR=/tmp \
     NPM_CONFIG_UPDATE_NOTIFIER=false
 WORKDIR /app
-# Owned by root and only readable by the runtime user: the process cannot change its own code.
-COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json ./
-COPY src ./src
+# Owned by root and only readable by the runtime user: the process cannot change its own code. The bundle is
+# self-contained: no node_modules, no sources.
+COPY --from=build /app/dist ./dist
 # A numeric non-root uid (the distroless "nonroot" convention), so Kubernetes' runAsNonRoot can verify it.
 USER 65532:65532
 # /healthz, /readyz and /metrics (--listen, 0.0.0.0:8080 by default).
@@ -42,5 +44,6 @@ EXPOSE 8080
 # probes; Docker and Compose use it.)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# Node is PID 1 and handles SIGTERM itself: it stops reading, delivers what is queued, saves the checkpoint, exits 0.
-ENTRYPOINT ["node", "src/main.ts"]
+# The launcher execs `node <NODE_FLAGS> dist/main.mjs "$@"`, so Node is PID 1 and handles SIGTERM itself: it stops
+# reading, delivers what is queued, saves the checkpoint, exits 0. Arguments (demo, --config ...) go to the collector.
+ENTRYPOINT ["/app/dist/k8s-event-collector"]

@@ -1,9 +1,11 @@
 /**
  * The Dockerfile and .dockerignore, read as text (there is no Docker engine to build with here): a multi-stage
- * build on the Node 24 slim image, production dependencies only, a non-root user, and the entry point, port and
- * health check the rest of the deployment relies on.
+ * build on the Node 24 slim image whose runtime stage holds only the bundle `npm run build` makes (test/deploy/
+ * bundle.test.ts builds and runs that bundle), a non-root user, and the entry point, port and health check the rest
+ * of the deployment relies on.
  */
 import { describe, expect, it } from "vitest"
+import { LAUNCHER } from "../../scripts/build.ts"
 import { loadCommandLine, isDirectory, isFile, readJson, readText, at, str } from "./support.ts"
 
 interface Instruction {
@@ -61,19 +63,27 @@ describe("Dockerfile", () => {
     }
   })
 
-  it("installs from the lock file, then keeps production dependencies only", () => {
-    const run = buildStages.slice(0, -1).flatMap((s) => args(s, "RUN")).join(" && ")
-    expect(run).toMatch(/\bnpm ci\b/)
-    expect(run).toMatch(/\bnpm prune\b[^&]*--omit=dev\b/)
-    expect(run.indexOf("npm ci")).toBeLessThan(run.indexOf("npm prune"))
+  const build = buildStages.slice(0, -1)
+  const buildWorkdir = args(build[build.length - 1] ?? [], "WORKDIR").pop() ?? ""
+
+  it("installs from the lock file, then runs `npm run build` on the sources and the build script", () => {
+    const run = build.flatMap((s) => args(s, "RUN")).join(" && ")
+    expect(run).toMatch(/\bnpm ci\b[^&]*--ignore-scripts\b/)
+    expect(run).toMatch(/\bnpm run build\b/)
+    expect(run.indexOf("npm ci")).toBeLessThan(run.indexOf("npm run build"))
+    expect(str(at(readJson("package.json"), "scripts", "build"))).toBe("node scripts/build.ts")
+    const copies = build.flatMap((s) => args(s, "COPY")).join("\n")
+    for (const f of ["src", "scripts", "tsconfig.json", "package.json", "package-lock.json"]) {
+      expect(copies).toMatch(new RegExp(`(^|\\s)${f.replace(".", "\\.")}(\\s|$)`, "m"))
+    }
+    expect(isDirectory("src") && isFile("scripts/build.ts") && isFile("tsconfig.json")).toBe(true)
     expect(args(runtime, "RUN"), "nothing is installed in the runtime stage").toEqual([])
   })
 
-  it("copies the sources, package.json and package-lock.json into the runtime stage", () => {
-    const copies = args(runtime, "COPY").join("\n")
-    for (const f of ["src", "package.json", "package-lock.json"]) expect(copies).toMatch(new RegExp(`(^|\\s)${f.replace(".", "\\.")}(\\s|$)`, "m"))
-    expect(copies).toMatch(/--from=\S+\s+\S*node_modules/)
-    expect(isDirectory("src") && isFile("package.json") && isFile("package-lock.json")).toBe(true)
+  it("copies only the bundle into the runtime stage: no node_modules, no sources", () => {
+    const copies = args(runtime, "COPY")
+    expect(copies).toEqual([`--from=build ${buildWorkdir}/dist ./dist`])
+    expect(args(build[build.length - 1] ?? [], "FROM")[0]).toMatch(/\s+AS\s+build$/i)
   })
 
   it("runs as a numeric non-root user", () => {
@@ -83,10 +93,9 @@ describe("Dockerfile", () => {
     expect(Number(uid)).toBeGreaterThan(0)
   })
 
-  it("starts `node src/main.ts`, whose arguments the collector accepts", () => {
-    expect(exec(args(runtime, "ENTRYPOINT").pop() ?? "[]")).toEqual(["node", "src/main.ts"])
-    expect(isFile("src/main.ts")).toBe(true)
-    expect(at(readJson("package.json"), "type")).toBe("module")
+  it("starts the bundle's launcher (node with the shipped V8 flags), whose arguments go to the collector", () => {
+    const workdir = args(runtime, "WORKDIR").pop() ?? ""
+    expect(exec(args(runtime, "ENTRYPOINT").pop() ?? "[]")).toEqual([`${workdir}/dist/${LAUNCHER}`])
     expect(args(runtime, "CMD"), "arguments come from the user (demo, --config ...)").toEqual([])
   })
 
@@ -121,11 +130,13 @@ describe(".dockerignore", () => {
     patterns.reduce((acc, pattern) => (pattern.startsWith("!") ? (matches(pattern.slice(1), path) ? false : acc) : matches(pattern, path) ? true : acc), false)
 
   it("sends what the image copies", () => {
-    for (const path of ["src/main.ts", "src/cli/entry.ts", "package.json", "package-lock.json"]) expect(ignored(path), path).toBe(false)
+    for (const path of ["src/main.ts", "src/cli/entry.ts", "scripts/build.ts", "tsconfig.json", "package.json", "package-lock.json"]) {
+      expect(ignored(path), path).toBe(false)
+    }
   })
 
   it("keeps node_modules, .git and the tests out of the build context", () => {
-    for (const path of ["node_modules/effect/package.json", ".git/HEAD", "test/deploy/rbac.test.ts", "deploy/deployment.yaml"]) {
+    for (const path of ["node_modules/effect/package.json", "dist/main.mjs", ".git/HEAD", "test/deploy/rbac.test.ts", "deploy/deployment.yaml"]) {
       expect(ignored(path), path).toBe(true)
     }
   })
