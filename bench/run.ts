@@ -2,7 +2,9 @@
  * `npm run bench`: throughput (watch and list) against the floor, latency (watch with default settings and with
  * --batch-linger 50ms, poll mode beside it), memory under churn, resume from a checkpoint, and the footprint at
  * rest. Everything runs on 127.0.0.1: the simulated API server and a counting OTLP receiver in this process, the
- * collector as a child process of its own. Prints the machine and a table; writes the figures as JSON.
+ * collector as a child process of its own: by default what the image ships (the bundle scripts/build.ts makes, run
+ * with its NODE_FLAGS), with --sources `node src/main.ts`. Prints the machine and a table; writes the figures as
+ * JSON, with the collector's command line under run.collector.
  *
  *   npm run bench                  # the full run (about 13 minutes on 2 cores)
  *   npm run bench -- --quick       # under two minutes
@@ -10,12 +12,13 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, totalmem } from "node:os"
-import { dirname, resolve } from "node:path"
-import { collectorDefaults, REPO, scratch } from "./lib/collector.ts"
+import { dirname, join, resolve } from "node:path"
+import { buildCollector, NODE_FLAGS } from "../scripts/build.ts"
+import { collectorDefaults, REPO, type Runtime, scratch, SOURCES } from "./lib/collector.ts"
 import { type BenchSettings, parseSettings, type ScenarioName, usage } from "./lib/settings.ts"
 import { median, round } from "./lib/stats.ts"
 import { measureFloor, type FloorResult } from "./scenarios/floor.ts"
-import { buildBundle, measureFootprint } from "./scenarios/footprint.ts"
+import { measureFootprint } from "./scenarios/footprint.ts"
 import { measureLatency } from "./scenarios/latency.ts"
 import { measureMemory } from "./scenarios/memory.ts"
 import { measureResume } from "./scenarios/resume.ts"
@@ -47,19 +50,16 @@ const machine = {
   loadavg_at_start: loadavg().map((x) => round(x, 2))
 }
 process.stdout.write(`machine: ${machine.cores} cores, ${machine.cpu}, ${machine.memory_gb} GB, Node ${machine.node}; load average ${machine.loadavg_at_start.join(" ")}\n`)
-if (settings.bundle) {
-  const bundle = buildBundle()
-  if (bundle === undefined) throw new Error("--bundle: esbuild could not bundle src/main.ts")
-  collectorDefaults.entry = bundle
-}
-collectorDefaults.nodeArgs = settings.nodeOptions
+// What the image ships (the bundle, run with NODE_FLAGS), unless --sources; --node-options replaces the flags.
+const runtime: Runtime = settings.sources ? SOURCES : { entry: (await buildCollector(join(scratch(), "dist"))).main, nodeArgs: NODE_FLAGS }
+collectorDefaults.runtime = { ...runtime, nodeArgs: settings.nodeOptions ?? runtime.nodeArgs }
 collectorDefaults.args = settings.collectorArgs
-const collectorVariant = [
-  settings.bundle ? "esbuild bundle of src/main.ts" : "src/main.ts",
-  ...(settings.nodeOptions.length === 0 ? [] : [`node ${settings.nodeOptions.join(" ")}`]),
-  ...(settings.collectorArgs.length === 0 ? [] : [`flags ${settings.collectorArgs.join(" ")}`])
-].join("; ")
-process.stdout.write(`mode: ${settings.quick ? "quick" : "full"}; collector: ${collectorVariant}; scenarios: ${[...settings.only].join(", ")}\n`)
+const collector = {
+  artifact: settings.sources ? "sources" : "bundle",
+  command: ["node", ...collectorDefaults.runtime.nodeArgs, settings.sources ? "src/main.ts" : "dist/main.mjs", ...settings.collectorArgs].join(" "),
+  shipped: !settings.sources && settings.nodeOptions === undefined && settings.collectorArgs.length === 0
+}
+process.stdout.write(`mode: ${settings.quick ? "quick" : "full"}; collector: ${collector.command}${collector.shipped ? " (as shipped)" : ""}; scenarios: ${[...settings.only].join(", ")}\n`)
 
 const scenarios: Record<string, unknown> = {}
 const errors: Record<string, string> = {}
@@ -151,8 +151,9 @@ if (wanted("throughput-watch")) {
     ? undefined
     : await scenario("throughput-watch (--enrichment off)", () =>
       repeat(settings.repeats, () => runWatchThroughput({ events, compression: "none", extraArgs: ["--enrichment", "off"] })))
+  // From the sources whatever the run's runtime: in the bundle every frame is in one file, with no package to name.
   const profiled = settings.profile
-    ? await scenario("throughput-watch, profiled", () => runWatchThroughput({ events, compression: "none", profileDir: profileDir("watch") }))
+    ? await scenario("throughput-watch, profiled", () => runWatchThroughput({ events, compression: "none", profileDir: profileDir("watch"), runtime: SOURCES }))
     : undefined
   if (none !== undefined) {
     const s = summarise(none)
@@ -394,7 +395,7 @@ const result = {
   run: {
     quick: settings.quick,
     started_at: new Date(startedAt).toISOString(),
-    collector: collectorVariant,
+    collector,
     duration_s: round((Date.now() - startedAt) / 1000),
     settings: { ...settings, only: [...settings.only] }
   },

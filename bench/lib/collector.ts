@@ -47,13 +47,23 @@ export const writeKubeconfig = (simUrl: string, name = "kubeconfig"): string => 
   return path
 }
 
+/** How a collector process is started: the entry module and the Node/V8 flags before it. */
+export interface Runtime {
+  /** An absolute path, or one relative to the repository. */
+  readonly entry: string
+  readonly nodeArgs: ReadonlyArray<string>
+}
+
+/** `node src/main.ts`: the sources, run by Node's type stripping, with V8's default heap sizes. */
+export const SOURCES: Runtime = { entry: "src/main.ts", nodeArgs: [] }
+
 /**
- * What every collector of this bench run is started with unless a scenario says otherwise: `--bundle` runs an
- * esbuild bundle instead of the sources, `--node-options` adds V8/Node flags, `--collector-args` collector flags.
+ * What every collector of this bench run is started with unless a scenario says otherwise. bench/run.ts sets the
+ * runtime to the shipped one (the bundle built by scripts/build.ts, with its NODE_FLAGS) unless `--sources`;
+ * `--node-options` replaces the runtime's flags, `--collector-args` adds collector flags.
  */
-export const collectorDefaults: { entry: string | undefined; nodeArgs: ReadonlyArray<string>; args: ReadonlyArray<string> } = {
-  entry: undefined,
-  nodeArgs: [],
+export const collectorDefaults: { runtime: Runtime; args: ReadonlyArray<string> } = {
+  runtime: SOURCES,
   args: []
 }
 
@@ -62,10 +72,10 @@ export interface CollectorOptions {
   readonly otlpUrl: string
   /** Collector flags beyond kubeconfig, endpoint, listen and log level. */
   readonly args?: ReadonlyArray<string>
-  /** Node flags, e.g. --cpu-prof. */
+  /** Node flags added to the runtime's, e.g. --cpu-prof. */
   readonly nodeArgs?: ReadonlyArray<string>
-  /** Entry point relative to the repository (default src/main.ts). */
-  readonly entry?: string
+  /** Instead of collectorDefaults.runtime (the footprint scenario compares runtimes). */
+  readonly runtime?: Runtime
 }
 
 export class CollectorProcess {
@@ -75,10 +85,11 @@ export class CollectorProcess {
   readonly exited: Promise<number | null>
 
   constructor(options: CollectorOptions) {
+    const runtime = options.runtime ?? collectorDefaults.runtime
     const args = [
-      ...collectorDefaults.nodeArgs,
+      ...runtime.nodeArgs,
       ...(options.nodeArgs ?? []),
-      options.entry ?? collectorDefaults.entry ?? "src/main.ts",
+      runtime.entry,
       "--kubeconfig", writeKubeconfig(options.simUrl),
       "--otlp-endpoint", options.otlpUrl,
       "--listen", "off",

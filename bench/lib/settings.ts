@@ -23,10 +23,13 @@ export interface BenchSettings {
   readonly memoryLive: number
   readonly churnRate: number
   readonly resumeEvents: number
-  /** Run every collector from an esbuild bundle of src/main.ts (built into the scratch directory). */
-  readonly bundle: boolean
-  /** Node/V8 flags for every collector process, e.g. `--max-semi-space-size=16`. */
-  readonly nodeOptions: ReadonlyArray<string>
+  /**
+   * Run every collector as `node src/main.ts` (V8's default heap sizes) instead of what the image ships: the
+   * bundle scripts/build.ts makes, with its NODE_FLAGS.
+   */
+  readonly sources: boolean
+  /** Node/V8 flags for every collector process instead of the runtime's own (undefined: its own). */
+  readonly nodeOptions: ReadonlyArray<string> | undefined
   /** Collector flags for every collector process (before the scenario's own), e.g. `--enrichment-timeout 100ms`. */
   readonly collectorArgs: ReadonlyArray<string>
 }
@@ -40,7 +43,7 @@ const USAGE = `npm run bench -- [options]
   --events N               events per throughput run (default 100000)
   --no-gzip / --gzip       skip / add the throughput runs with gzip compression (default: full runs only)
   --profile / --no-profile profile one extra throughput-watch run (node --cpu-prof) and summarise it
-                           (default: full runs only)
+                           (default: full runs only); it runs the sources, so that frames name their package
   --latency-duration S     seconds of events at --latency-rate (default 30, quick 10)
   --latency-rate N         events per second (default 1000)
   --poll-interval S        poll mode interval measured beside the watch (default 60, quick 10)
@@ -49,8 +52,11 @@ const USAGE = `npm run bench -- [options]
   --memory-live N          live events at start (default 200000)
   --churn-rate N           changes per second: creations, repeats, expiries (default 1000)
   --resume-events N        live events in the resume scenario (default 100000)
-  --bundle                 run the collector from an esbuild bundle of src/main.ts instead of the sources
-  --node-options "FLAGS"   Node/V8 flags for every collector process, e.g. "--max-semi-space-size=16"
+  --sources                run the collector as \`node src/main.ts\` with V8's default heap sizes, instead of
+                           what the image ships: the bundle \`npm run build\` makes (built here into a scratch
+                           directory), run with the V8 flags in scripts/build.ts (NODE_FLAGS)
+  --node-options "FLAGS"   Node/V8 flags for every collector process instead of those ("" for none),
+                           e.g. "--max-semi-space-size=16 --max-old-space-size=128"
   --collector-args "FLAGS" collector flags for every collector process, e.g. "--enrichment-timeout 100ms"
 `
 
@@ -67,13 +73,13 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}\n\n${USAGE}`)
     const eq = a.indexOf("=")
     if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1))
-    else if (["quick", "no-gzip", "gzip", "profile", "no-profile", "help", "bundle"].includes(a.slice(2))) flags.set(a.slice(2), undefined)
+    else if (["quick", "no-gzip", "gzip", "profile", "no-profile", "help", "sources"].includes(a.slice(2))) flags.set(a.slice(2), undefined)
     else flags.set(a.slice(2), argv[++i])
   }
   if (flags.has("help")) return "help"
   const known = new Set([
     "quick", "out", "only", "repeats", "events", "no-gzip", "gzip", "profile", "no-profile", "latency-duration", "latency-rate", "poll-interval",
-    "memory-duration", "memory-warmup", "memory-live", "churn-rate", "resume-events", "bundle", "node-options", "collector-args"
+    "memory-duration", "memory-warmup", "memory-live", "churn-rate", "resume-events", "sources", "node-options", "collector-args"
   ])
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n\n${USAGE}`)
   const quick = flags.has("quick")
@@ -104,8 +110,8 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     memoryLive: get("memory-live", 200_000, 200_000),
     churnRate: get("churn-rate", 1000, 1000),
     resumeEvents: get("resume-events", 100_000, 100_000),
-    bundle: flags.has("bundle"),
-    nodeOptions: (flags.get("node-options") ?? "").split(/\s+/).filter((x) => x !== ""),
+    sources: flags.has("sources"),
+    nodeOptions: flags.has("node-options") ? (flags.get("node-options") ?? "").split(/\s+/).filter((x) => x !== "") : undefined,
     collectorArgs: (flags.get("collector-args") ?? "").split(/\s+/).filter((x) => x !== "")
   }
 }

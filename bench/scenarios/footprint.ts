@@ -1,15 +1,16 @@
 /**
  * footprint: what the collector's RSS is before it has read a single event, and where it comes from. Each probe
  * is a fresh process that imports one module and idles (bench/lib/idle.ts); then the real collector idles on an
- * empty server, from the sources (Node strips the types at load) and from a single-file esbuild bundle of
- * src/main.ts, with V8's default young generation and with `--max-semi-space-size=16`; and throughput-watch
- * runs of those variants, to show what each costs or saves under load. The bundle is built into the scratch
- * directory; nothing in the repository changes.
+ * empty server, from the sources (Node strips the types at load) and from the bundle scripts/build.ts makes,
+ * each with V8's default heap sizes and with other flags (the bundle: the shipped NODE_FLAGS); and
+ * throughput-watch runs of those variants, to show what each costs or saves under load. The bundle is built
+ * into the scratch directory; nothing in the repository changes.
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { join } from "node:path"
+import { buildCollector, NODE_FLAGS } from "../../scripts/build.ts"
 import { startSimServer } from "../../src/sim/index.ts"
-import { REPO, scratch, startCollector } from "../lib/collector.ts"
+import { REPO, type Runtime, scratch, SOURCES, startCollector } from "../lib/collector.ts"
 import { startReceiver } from "../lib/receiver.ts"
 import { median, sleep, until } from "../lib/stats.ts"
 import { runWatchThroughput } from "./throughput.ts"
@@ -19,12 +20,11 @@ export interface FootprintResult {
   readonly import_rss_mb: Readonly<Record<string, number>>
   readonly import_ms: Readonly<Record<string, number>>
   /**
-   * By variant (sources / bundle, default young generation / `--max-semi-space-size=16`): RSS of the collector
+   * By variant (sources / bundle, default heap sizes / other flags): RSS of the collector
    * connected to an empty server, 3 s after its watch opened; its CPU seconds to get there; and a
    * throughput-watch run (median of the repeats).
    */
   readonly variants: Readonly<Record<string, VariantFigures>>
-  readonly bundle_path: string | undefined
 }
 
 export interface VariantFigures {
@@ -49,30 +49,10 @@ const probe = (module: string): { rssMb: number; importMs: number } => {
   return JSON.parse(out) as { rssMb: number; importMs: number }
 }
 
-/** Builds a single-file bundle of the collector with the esbuild in node_modules; undefined if that fails. */
-export const buildBundle = (): string | undefined => {
-  const out = join(scratch(), "bundle", "main.mjs")
-  const r = spawnSync(
-    join(REPO, "node_modules/.bin/esbuild"),
-    [
-      "src/main.ts", "--bundle", "--platform=node", "--format=esm", "--target=node24", `--outfile=${out}`, "--log-level=error",
-      // CommonJS dependencies call require(); an ES module bundle has to provide it.
-      "--banner:js=import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);"
-    ],
-    { cwd: REPO, encoding: "utf8" }
-  )
-  return r.status === 0 ? out : undefined
-}
-
-interface Variant {
-  readonly entry: string | undefined
-  readonly nodeArgs: ReadonlyArray<string>
-}
-
-const idleCollector = async (v: Variant): Promise<{ rssMb: number; cpuS: number }> => {
+const idleCollector = async (runtime: Runtime): Promise<{ rssMb: number; cpuS: number }> => {
   const sim = await startSimServer()
   const receiver = await startReceiver()
-  const collector = startCollector({ simUrl: sim.url, otlpUrl: receiver.url, nodeArgs: v.nodeArgs, ...(v.entry === undefined ? {} : { entry: v.entry }) })
+  const collector = startCollector({ simUrl: sim.url, otlpUrl: receiver.url, runtime })
   try {
     await until("the collector's watch", () => sim.openWatches > 0, 60_000)
     await sleep(3000)
@@ -96,15 +76,13 @@ export const measureFootprint = async (o: { readonly repeats: number; readonly e
       ms[label] = median(runs.map((r) => r.importMs))
     }
   }
-  const bundle = buildBundle()
+  const bundle = (await buildCollector(join(scratch(), "footprint-dist"))).main
   const semi = ["--max-semi-space-size=16"]
-  const variants: Array<readonly [string, Variant]> = [
-    ["sources", { entry: undefined, nodeArgs: [] }],
-    ["sources, --max-semi-space-size=16", { entry: undefined, nodeArgs: semi }],
-    ...(bundle === undefined ? [] : [
-      ["bundle", { entry: bundle, nodeArgs: [] }] as const,
-      ["bundle, --max-semi-space-size=16", { entry: bundle, nodeArgs: semi }] as const
-    ])
+  const variants: Array<readonly [string, Runtime]> = [
+    ["sources", SOURCES],
+    ["sources, --max-semi-space-size=16", { ...SOURCES, nodeArgs: semi }],
+    ["bundle, default heap sizes", { entry: bundle, nodeArgs: [] }],
+    [`bundle, ${NODE_FLAGS.join(" ")} (shipped)`, { entry: bundle, nodeArgs: NODE_FLAGS }]
   ]
   const figures: Record<string, VariantFigures> = {}
   for (const [name, v] of variants) {
@@ -112,7 +90,7 @@ export const measureFootprint = async (o: { readonly repeats: number; readonly e
     const runs: Array<Awaited<ReturnType<typeof runWatchThroughput>>> = []
     for (let i = 0; i < o.repeats; i++) {
       idle.push(await idleCollector(v))
-      runs.push(await runWatchThroughput({ events: o.events, compression: "none", nodeArgs: v.nodeArgs, ...(v.entry === undefined ? {} : { entry: v.entry }) }))
+      runs.push(await runWatchThroughput({ events: o.events, compression: "none", runtime: v }))
     }
     figures[name] = {
       idle_rss_mb: median(idle.map((r) => r.rssMb)),
@@ -122,5 +100,5 @@ export const measureFootprint = async (o: { readonly repeats: number; readonly e
       watch_peak_rss_mb: median(runs.map((r) => r.peak_rss_mb))
     }
   }
-  return { import_rss_mb: rss, import_ms: ms, variants: figures, bundle_path: bundle }
+  return { import_rss_mb: rss, import_ms: ms, variants: figures }
 }

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process"
 import { mkdirSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { startSimServer } from "../../src/sim/index.ts"
-import { type ProcSample, REPO, scratch, startCollector } from "../lib/collector.ts"
+import { type ProcSample, REPO, type Runtime, scratch, startCollector } from "../lib/collector.ts"
 import { feed, prewarm } from "../lib/load.ts"
 import { formatProfile, type ProfileSummary, summariseProfile } from "../lib/profile.ts"
 import { startReceiver } from "../lib/receiver.ts"
@@ -35,9 +35,8 @@ export interface RunOptions {
   /** Write a CPU profile of the collector into this directory. */
   readonly profileDir?: string
   readonly extraArgs?: ReadonlyArray<string>
-  /** The collector's entry point (default src/main.ts; a bundle to compare). */
-  readonly entry?: string
-  readonly nodeArgs?: ReadonlyArray<string>
+  /** Instead of the bench run's runtime (the footprint scenario compares runtimes). */
+  readonly runtime?: Runtime
 }
 
 /** One throughput-watch run. */
@@ -73,8 +72,8 @@ export const runWatchThroughput = async (o: RunOptions): Promise<ThroughputRun &
     simUrl: sim.url,
     otlpUrl: receiver.url,
     args: ["--otlp-compression", o.compression, ...(o.extraArgs ?? [])],
-    nodeArgs: [...(o.nodeArgs ?? []), ...(o.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`])],
-    ...(o.entry === undefined ? {} : { entry: o.entry })
+    ...(o.profileDir === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] }),
+    ...(o.runtime === undefined ? {} : { runtime: o.runtime })
   })
   try {
     await until("the collector's watch", () => sim.openWatches > 0, 60_000)
@@ -107,8 +106,7 @@ export const runListThroughput = async (o: RunOptions): Promise<ThroughputRun> =
     simUrl: sim.url,
     otlpUrl: receiver.url,
     args: ["--otlp-compression", o.compression, ...(o.extraArgs ?? [])],
-    nodeArgs: o.nodeArgs ?? [],
-    ...(o.entry === undefined ? {} : { entry: o.entry })
+    ...(o.runtime === undefined ? {} : { runtime: o.runtime })
   })
   try {
     await until("the collector's first list", () => sim.requests.count({ verb: "list" }) > 0, 60_000, 2)
