@@ -516,6 +516,14 @@ export const OPTIONS = {
     default: Duration.millis(200),
     help: "How long a batch waits to fill before it is sent anyway."
   }),
+  exportConcurrency: option({
+    flag: "export-concurrency",
+    env: [{ name: "K8S_EVENT_COLLECTOR_EXPORT_CONCURRENCY" }],
+    valueName: "N",
+    parse: V.wholeNumber(1, 64),
+    default: 4,
+    help: "Export requests in flight at once (the checkpoint still moves in order)."
+  }),
   queueSize: option({
     flag: "queue-size",
     env: [{ name: "K8S_EVENT_COLLECTOR_QUEUE_SIZE" }],

@@ -85,6 +85,7 @@ export const pipelineLayer = (
       queueSize: values.queueSize,
       batchSize: values.batchSize,
       linger: values.batchLinger,
+      concurrency: values.exportConcurrency,
       retryInitial: values.retryInitial,
       retryMax: values.retryMax,
       retryGiveUpAfter: values.retryGiveUp ?? defaults.retryGiveUp,

@@ -1,4 +1,4 @@
-import { Context, Deferred, Duration, Effect, Layer, Option, Queue, Ref, Schedule } from "effect"
+import { Context, Deferred, Duration, Effect, Fiber, Layer, Option, Queue, Ref, Schedule } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { Metrics } from "../observability/Metrics.ts"
 import { LogExporter } from "./LogExporter.ts"
@@ -7,6 +7,11 @@ export interface SinkSettings {
   readonly queueSize: number
   readonly batchSize: number
   readonly linger: Duration.Duration
+  /**
+   * Batches exported at once. A batch's markers still run only after it and every batch before it are done, so
+   * the checkpoint never passes a record the backend does not have.
+   */
+  readonly concurrency: number
   /** First retry delay; doubles each attempt up to `retryMax`, jittered. */
   readonly retryInitial: Duration.Duration
   readonly retryMax: Duration.Duration
@@ -148,15 +153,33 @@ const make = (settings: SinkSettings) =>
       return items
     })
 
+    /** The batches taken and not yet done with, in order: each one's export, then its markers. */
+    const pending = yield* Queue.unbounded<{ readonly exported: Fiber.Fiber<void>; readonly markers: ReadonlyArray<Effect.Effect<void>> }>()
+    const slots = yield* Effect.makeSemaphore(Math.max(1, settings.concurrency))
+
     const process = Effect.gen(function*() {
       const items = yield* nextBatch
       metrics.queueDepth.set(yield* Queue.size(queue))
       const records: Array<ReadableLogRecord> = []
-      for (const i of items) if (i._tag === "Record") records.push(i.record)
-      if (records.length > 0) yield* exportBatch(records)
-      for (const i of items) if (i._tag === "Marker") yield* i.reached
+      const markers: Array<Effect.Effect<void>> = []
+      for (const i of items) {
+        if (i._tag === "Record") records.push(i.record)
+        else markers.push(i.reached)
+      }
+      yield* slots.take(1)
+      const exported = yield* Effect.fork(records.length > 0 ? exportBatch(records) : Effect.void)
+      yield* Queue.offer(pending, { exported, markers })
     })
 
+    // Markers in order: a batch's wait until its export and the exports of all batches before it are done.
+    const complete = Effect.gen(function*() {
+      const batch = yield* Queue.take(pending)
+      yield* Fiber.join(batch.exported)
+      for (const reached of batch.markers) yield* reached
+      yield* slots.release(1)
+    })
+
+    yield* Effect.forkScoped(Effect.forever(complete))
     yield* Effect.forkScoped(Effect.forever(process))
 
     const mark = (reached: Effect.Effect<void>) => Queue.offer(queue, { _tag: "Marker", reached }).pipe(Effect.asVoid)

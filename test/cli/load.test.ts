@@ -96,7 +96,7 @@ describe("loadConfig", () => {
       "enrichment: off", "podLabels: [team, tier]", "serviceNameFromLabels: true", "enrichmentCacheSize: 500",
       "enrichmentCacheTtl: 1m", "enrichmentTimeout: 250ms", "enrichmentQps: 7", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
       "otlpHeaders: {authorization: Bearer t}", "otlpCompression: none", "otlpTimeout: 3s", "clusterName: c",
-      "resourceAttributes: {a: b}", "serviceName: s", "batchSize: 7", "batchLinger: 50ms", "queueSize: 99",
+      "resourceAttributes: {a: b}", "serviceName: s", "batchSize: 7", "batchLinger: 50ms", "exportConcurrency: 3", "queueSize: 99",
       "retryInitial: 10ms", "retryMax: 1m", "retryGiveUp: 1h30m", "logLevel: debug", "logFormat: logfmt", "printConfig: true"
     ].join("\n")
     const { values } = ok(load(["--config", "all.yaml"], {}, { "all.yaml": file }))
@@ -108,7 +108,7 @@ describe("loadConfig", () => {
       otlpClientKey: "/tls/client.key", enrichment: false, podLabels: ["team", "tier"], serviceNameFromLabels: true,
       enrichmentCacheSize: 500, enrichmentQps: 7, otlpEndpoint: "http://h:1/v1/logs",
       otlpProtocol: "http/json", otlpHeaders: { authorization: "Bearer t" }, otlpCompression: "none", clusterName: "c",
-      resourceAttributes: { a: "b" }, serviceName: "s", batchSize: 7, queueSize: 99, logLevel: "debug", logFormat: "logfmt",
+      resourceAttributes: { a: "b" }, serviceName: "s", batchSize: 7, exportConcurrency: 3, queueSize: 99, logLevel: "debug", logFormat: "logfmt",
       printConfig: true
     })
     expect(Duration.toMillis(values.retryGiveUp ?? Duration.zero)).toBe(5_400_000)

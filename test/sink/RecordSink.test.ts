@@ -41,6 +41,7 @@ const settings: SinkSettings = {
   queueSize: 100,
   batchSize: 10,
   linger: Duration.millis(200),
+  concurrency: 1,
   retryInitial: Duration.millis(5),
   retryMax: Duration.millis(100),
   retryGiveUpAfter: undefined,
@@ -74,6 +75,43 @@ describe("RecordSink", () => {
         yield* advance(Duration.millis(300))
         expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([10, 3])
         expect((yield* sink.stats).exported).toBe(13)
+      }))
+    }))
+
+  it.live("exports batches concurrently, yet runs each marker only once every batch before it is acknowledged", () =>
+    Effect.gen(function*() {
+      // The first batch's export hangs until released; the next ones answer at once.
+      const release = yield* Deferred.make<void>()
+      const started = yield* Ref.make<ReadonlyArray<number>>([])
+      const layer = Layer.succeed(LogExporter, {
+        name: "gated",
+        export: (batch) =>
+          Effect.gen(function*() {
+            const first = Number(batch[0]?.attributes["n"])
+            yield* Ref.update(started, (s) => [...s, first])
+            if (first === 0) yield* Deferred.await(release)
+          }),
+        shutdown: Effect.void
+      })
+      yield* withSink(layer, { ...settings, batchSize: 2, linger: Duration.zero, concurrency: 3 }, Effect.gen(function*() {
+        const sink = yield* RecordSink
+        const reached = yield* Ref.make<ReadonlyArray<string>>([])
+        const mark = (name: string) => sink.mark(Ref.update(reached, (r) => [...r, name]))
+        yield* sink.offerAll([record(0), record(1)])
+        yield* mark("after first")
+        yield* sink.offerAll([record(2), record(3)])
+        yield* mark("after second")
+        yield* sink.offerAll([record(4), record(5), record(6), record(7)])
+        yield* mark("after fourth")
+        yield* advance(Duration.millis(150))
+        // Three batches in flight at most: the fourth waits for a slot, which the stuck first one holds up.
+        expect(yield* Ref.get(started)).toEqual([0, 2, 4])
+        expect(yield* Ref.get(reached)).toEqual([])
+        yield* Deferred.succeed(release, undefined)
+        yield* sink.flush
+        expect(yield* Ref.get(started)).toEqual([0, 2, 4, 6])
+        expect(yield* Ref.get(reached)).toEqual(["after first", "after second", "after fourth"])
+        expect((yield* sink.stats).exported).toBe(8)
       }))
     }))
 
