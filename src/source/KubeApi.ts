@@ -177,6 +177,8 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
   let outgoing: Http.ClientRequest | undefined
   let response: Http.IncomingMessage | undefined
   let lastActivity = Date.now()
+  /** Delivers the lines a pause held back (and the end, if the stream ended meanwhile), until the next pause. */
+  let deliverHeld = () => {}
   // One cheap check on an interval instead of re-arming a timer for every chunk read.
   const idleCheck = setInterval(() => {
     if (!paused && Date.now() - lastActivity > request.idleTimeoutMs) end({ _tag: "Idle" })
@@ -251,15 +253,32 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
         line(text)
         if (ended) return
         start = nl + 1
+        // Paused by a handler: the lines left in this chunk wait in `rest` for `resume`.
+        if (paused) break
         nl = chunk.indexOf("\n", start)
         if (nl === -1) break
         text = chunk.slice(start, nl)
       }
       rest = chunk.slice(start)
     })
-    res.on("end", () => {
+    // The stream can end while a pause holds lines back: its end is reported after them, once resumed.
+    let complete = false
+    deliverHeld = () => {
+      let start = 0
+      let nl = rest.indexOf("\n")
+      while (nl !== -1 && !paused && !ended) {
+        line(rest.slice(start, nl))
+        start = nl + 1
+        nl = rest.indexOf("\n", start)
+      }
+      rest = rest.slice(start)
+      if (!complete || paused || ended) return
       if (rest.length > 0) line(rest)
       end({ _tag: "Closed" })
+    }
+    res.on("end", () => {
+      complete = true
+      deliverHeld()
     })
     // Destroyed before its end: the connection was cut.
     res.on("close", () => {
@@ -293,7 +312,8 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
       if (!paused) return
       paused = false
       lastActivity = Date.now()
-      response?.resume()
+      deliverHeld()
+      if (!paused && !ended) response?.resume()
     },
     stop: () => end({ _tag: "Stopped" })
   }
