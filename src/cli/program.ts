@@ -68,6 +68,7 @@ export const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter, Ex
               headers: values.otlpHeaders,
               compression: values.otlpCompression,
               timeoutMs: Duration.toMillis(values.otlpTimeout),
+              concurrency: values.exportConcurrency,
               tls
             })
         )

@@ -31,6 +31,8 @@ export interface OtlpSettings {
   readonly headers: Readonly<Record<string, string>>
   readonly compression: "gzip" | "none"
   readonly timeoutMs: number
+  /** Exports the sink may have in flight at once (`--export-concurrency`). */
+  readonly concurrency: number
   /** PEM contents (not paths) of the CA and the client certificate and key. */
   readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string }
 }
@@ -98,8 +100,8 @@ export const makeOtlpExporter = (settings: OtlpSettings): LogRecordExporter => {
     headers: { ...settings.headers },
     timeoutMillis: settings.timeoutMs,
     compression: settings.compression === "gzip" ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
-    // One export is in flight at a time (the sink waits for each ack), so the limit never applies.
-    concurrencyLimit: 2,
+    // The exporter fails an export beyond its limit at once: it must allow every export the sink has in flight.
+    concurrencyLimit: settings.concurrency,
     ...(settings.tls === undefined || Object.keys(settings.tls).length === 0 ? {} : { httpAgentOptions: { ...settings.tls, keepAlive: true } })
   }
   return settings.protocol === "http/json" ? new JsonExporter(config) : new ProtoExporter(config)

@@ -73,6 +73,18 @@ describe("--source file with the OTLP exporter", () => {
     expect(receiver.requests[0]?.headers["x-tenant"]).toBe("team a")
   })
 
+  it("keeps --export-concurrency requests in flight to a slow backend, each answered once, none refused on our side", async () => {
+    receiver.setBehaviour({ delayMs: 300 })
+    const result = await runCli(exportArgs("http/protobuf", ["--batch-size", "10", "--export-concurrency", "4"]))
+    expect(result.code).toBe(0)
+    expect(receiver.peakInFlight).toBe(4)
+    expect(result.stderr).not.toMatch(/will retry|Concurrent export limit/)
+    // 188 records in batches of 10: 19 requests, none of them a retry.
+    expect(receiver.requests).toHaveLength(19)
+    expect(new Set(uidsOf()).size).toBe(rawEvents.length)
+    expect(receiver.records).toHaveLength(rawEvents.length)
+  })
+
   it("retries through 503 with Retry-After and delivers every record exactly once", async () => {
     receiver.setBehaviour({ status: 503, retryAfter: "1", times: 3 })
     const result = await runCli(exportArgs("http/protobuf"))
@@ -83,9 +95,10 @@ describe("--source file with the OTLP exporter", () => {
   })
 
   it("retries through 503 without Retry-After, past the exporter's own retries, exactly once", async () => {
-    // Seven refusals outlast the exporter's six attempts, so the sink's own retry has to carry the batch.
+    // Seven refusals outlast the exporter's six attempts, so the sink's own retry has to carry the batch (one
+    // export at a time: with several in flight the refusals would be shared between batches).
     receiver.setBehaviour({ status: 503, times: 7 })
-    const result = await runCli(exportArgs("http/json", ["--otlp-timeout", "3s"]), { timeoutMs: 90_000 })
+    const result = await runCli(exportArgs("http/json", ["--otlp-timeout", "3s", "--export-concurrency", "1"]), { timeoutMs: 90_000 })
     expect(result.code).toBe(0)
     expect(result.stderr).toMatch(/will retry/)
     expect(receiver.records).toHaveLength(rawEvents.length)

@@ -109,6 +109,8 @@ export interface OtlpReceiver {
   readonly records: ReadonlyArray<OtlpLogRecord>
   /** Every request, in arrival order, including refused ones. */
   readonly requests: ReadonlyArray<ReceivedRequest>
+  /** The most requests that were being handled at one moment (arrived and not yet answered). */
+  readonly peakInFlight: number
   setBehaviour(behaviour: Behaviour): void
   /** Resolves with a copy of `records` once at least `count` were accepted. */
   waitForRecords(count: number, timeoutMs?: number): Promise<ReadonlyArray<OtlpLogRecord>>
@@ -254,7 +256,11 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     )
   }
 
+  let inFlight = 0
+  let peakInFlight = 0
   const listener = (req: IncomingMessage, res: ServerResponse) => {
+    peakInFlight = Math.max(peakInFlight, ++inFlight)
+    res.on("close", () => inFlight--)
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" }).end(String(error))
       else res.destroy()
@@ -277,6 +283,9 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     port,
     records,
     requests,
+    get peakInFlight() {
+      return peakInFlight
+    },
     setBehaviour(next) {
       behaviour = next
       remaining = next.times
