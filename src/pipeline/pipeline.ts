@@ -1,8 +1,8 @@
-import { Duration, Effect, Either, Stream } from "effect"
+import { Duration, Effect, Either, Fiber, Stream } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { decodeKubeEvent, type KubeEvent } from "../domain/KubeEvent.ts"
 import { Record as A } from "../domain/attributes.ts"
-import { Enricher } from "../enrich/Enricher.ts"
+import { type Enrichment, Enricher } from "../enrich/Enricher.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import type { Filters } from "../rules/filter.ts"
 import type { SeverityClassifier } from "../rules/severity.ts"
@@ -33,13 +33,14 @@ const timeMsOf = (e: KubeEvent): number => {
 }
 
 /**
- * Runs changes through decode → once-only → classify → filter → enrich → throttle → translate → sink, a chunk
- * at a time. A change that does not decode is counted, logged with its name and skipped; it never stops the
+ * Runs changes (in the arrays a source reads them in) through decode → once-only → classify → filter → enrich → throttle → translate → sink, a chunk
+ * at a time, in two stages: the first starts a chunk's lookups and goes on with the next chunks while the second
+ * waits for them, so that chunks waiting for the API server wait together rather than one after another. A change that does not decode is counted, logged with its name and skipped; it never stops the
  * stream. After each chunk's records a marker goes into the sink: when the backend has acknowledged them, the
  * checkpoint moves to the chunk's last resourceVersion per stream and learns the occurrences it handled
  * (filtered and held-back ones included: they were dealt with, not lost).
  */
-export const runPipeline = <E, R>(changes: Stream.Stream<Change, E, R>, settings: PipelineSettings) =>
+export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, E, R>, settings: PipelineSettings) =>
   Effect.gen(function*() {
     const metrics = yield* Metrics
     const translator = yield* Translator
@@ -85,90 +86,111 @@ export const runPipeline = <E, R>(changes: Stream.Stream<Change, E, R>, settings
       yield* Effect.addFinalizer(() => emitSummaries(throttle.flush()))
     }
 
+    type Enrichments = ReadonlyArray<Enrichment>
+
+    /** Stage one: decode, once-only, classify, filter (unless label filters need the labels), and start enrichment. */
+    const prepare = (chunk: ReadonlyArray<Change>) =>
+      Effect.gen(function*() {
+        const nowMs = Date.now()
+        const streams: Record<string, string> = {}
+        const occurrences: Array<ExportedOccurrence> = []
+        const admitted: Array<KubeEvent> = []
+        // Counted per chunk: a labelled counter's increment is a hash lookup, too dear per event.
+        const received = new Map<string, { api: string; type: string; n: number }>()
+        for (const change of chunk) {
+          if (change.stream !== undefined) {
+            const rv = resourceVersionOf(change.object)
+            if (rv !== undefined) streams[change.stream] = rv
+          }
+          if (change.type === "BOOKMARK") continue
+          const decoded = decodeKubeEvent(change.object, change.api)
+          if (Either.isLeft(decoded)) {
+            metrics.decodeFailures.inc()
+            yield* Effect.logWarning(decoded.left.message)
+            continue
+          }
+          const event = decoded.right
+          const key = event.api + change.type
+          const seen = received.get(key)
+          if (seen === undefined) received.set(key, { api: event.api, type: change.type, n: 1 })
+          else seen.n++
+          if (!window.admit(event)) continue
+          admitted.push(event)
+          occurrences.push({ uid: event.uid, count: event.count ?? 1, timeMs: timeMsOf(event) })
+        }
+        for (const r of received.values()) metrics.eventsReceived.inc({ api: r.api, type: r.type }, r.n)
+        const severities = admitted.map((e) => settings.severity.classify(e))
+        // Label filters need the labels first; otherwise filter first and look up only what is kept.
+        const kept: Array<number> = []
+        if (!filters.needsLabels) {
+          admitted.forEach((e, i) => {
+            const rule = filters.verdict(e, undefined, severities[i]?.number, nowMs)
+            if (rule === undefined) kept.push(i)
+            else metrics.recordsFiltered.inc({ rule })
+          })
+        }
+        const lookedUp = filters.needsLabels ? admitted : kept.map((i) => admitted[i] as KubeEvent)
+        // Started now, awaited in stage two: the next chunks are prepared while this one's lookups are answered.
+        const enrichment = lookedUp.length === 0
+          ? undefined
+          : yield* Effect.fork(enricher.enrichAll(lookedUp))
+        return { nowMs, streams, occurrences, admitted, severities, kept, enrichment }
+      })
+
+    /** Stage two: wait for the enrichment, filter by labels, hold back noise, translate, send, mark. */
+    const deliver = (prepared: Effect.Effect.Success<ReturnType<typeof prepare>>) =>
+      Effect.gen(function*() {
+        const { nowMs, streams, occurrences, admitted, severities } = prepared
+        const found: Enrichments = prepared.enrichment === undefined ? [] : yield* Fiber.join(prepared.enrichment)
+        let kept = prepared.kept
+        let enrichments: ReadonlyArray<Enrichment | undefined>
+        if (filters.needsLabels) {
+          enrichments = found
+          kept = []
+          admitted.forEach((e, i) => {
+            const rule = filters.verdict(e, settings.labelsKnown ? found[i]?.labels : undefined, severities[i]?.number, nowMs)
+            if (rule === undefined) kept.push(i)
+            else metrics.recordsFiltered.inc({ rule })
+          })
+        } else {
+          const byIndex = new Array<Enrichment | undefined>(admitted.length)
+          kept.forEach((i, k) => {
+            byIndex[i] = found[k]
+          })
+          enrichments = byIndex
+        }
+        if (throttle !== undefined) {
+          kept = kept.filter((i) => {
+            const pass = throttle.admit(admitted[i] as KubeEvent, nowMs) === "pass"
+            if (!pass) metrics.recordsSuppressed.inc()
+            return pass
+          })
+        }
+
+        const records: Array<ReadableLogRecord> = []
+        let newestMs = 0
+        for (const i of kept) {
+          const event = admitted[i] as KubeEvent
+          const severity = severities[i]
+          const resource = enrichments[i]?.resource
+          records.push(translator.translate(event, {
+            ...(resource === undefined ? {} : { resource }),
+            ...(severity === undefined ? {} : { severity })
+          }))
+          const t = occurrences[i]?.timeMs ?? 0
+          if (t > newestMs) newestMs = t
+        }
+        if (newestMs > 0) metrics.lastEventTimestamp.set(newestMs / 1000)
+        if (records.length > 0) yield* sink.offerAll(records)
+        if (occurrences.length > 0 || Object.keys(streams).length > 0) {
+          yield* sink.mark(checkpoint.acknowledged({ streams, occurrences }))
+        }
+      })
+
     yield* changes.pipe(
-      Stream.runForEachChunk((chunk) =>
-        Effect.gen(function*() {
-          const nowMs = Date.now()
-          const streams: Record<string, string> = {}
-          const occurrences: Array<ExportedOccurrence> = []
-          const admitted: Array<KubeEvent> = []
-          // Counted per chunk: a labelled counter's increment is a hash lookup, too dear per event.
-          const received = new Map<string, { api: string; type: string; n: number }>()
-          for (const change of chunk) {
-            if (change.stream !== undefined) {
-              const rv = resourceVersionOf(change.object)
-              if (rv !== undefined) streams[change.stream] = rv
-            }
-            if (change.type === "BOOKMARK") continue
-            const decoded = decodeKubeEvent(change.object, change.api)
-            if (Either.isLeft(decoded)) {
-              metrics.decodeFailures.inc()
-              yield* Effect.logWarning(decoded.left.message)
-              continue
-            }
-            const event = decoded.right
-            const key = event.api + change.type
-            const seen = received.get(key)
-            if (seen === undefined) received.set(key, { api: event.api, type: change.type, n: 1 })
-            else seen.n++
-            if (!window.admit(event)) continue
-            admitted.push(event)
-            occurrences.push({ uid: event.uid, count: event.count ?? 1, timeMs: timeMsOf(event) })
-          }
-
-          for (const r of received.values()) metrics.eventsReceived.inc({ api: r.api, type: r.type }, r.n)
-          const severities = admitted.map((e) => settings.severity.classify(e))
-          // Label filters need the labels first; otherwise filter first and look up only what is kept.
-          let kept: Array<number> = []
-          let enrichments: ReadonlyArray<{ readonly resource: Readonly<Record<string, string>>; readonly labels: Readonly<Record<string, string>> }>
-          if (filters.needsLabels) {
-            enrichments = yield* enricher.enrichAll(admitted)
-            admitted.forEach((e, i) => {
-              const rule = filters.verdict(e, settings.labelsKnown ? enrichments[i]?.labels : undefined, severities[i]?.number, nowMs)
-              if (rule === undefined) kept.push(i)
-              else metrics.recordsFiltered.inc({ rule })
-            })
-          } else {
-            admitted.forEach((e, i) => {
-              const rule = filters.verdict(e, undefined, severities[i]?.number, nowMs)
-              if (rule === undefined) kept.push(i)
-              else metrics.recordsFiltered.inc({ rule })
-            })
-            const found = yield* enricher.enrichAll(kept.map((i) => admitted[i] as KubeEvent))
-            const byIndex = new Array<(typeof found)[number]>(admitted.length)
-            kept.forEach((i, k) => {
-              const f = found[k]
-              if (f !== undefined) byIndex[i] = f
-            })
-            enrichments = byIndex
-          }
-          if (throttle !== undefined) {
-            kept = kept.filter((i) => {
-              const pass = throttle.admit(admitted[i] as KubeEvent, nowMs) === "pass"
-              if (!pass) metrics.recordsSuppressed.inc()
-              return pass
-            })
-          }
-
-          const records: Array<ReadableLogRecord> = []
-          let newestMs = 0
-          for (const i of kept) {
-            const event = admitted[i] as KubeEvent
-            const severity = severities[i]
-            const resource = enrichments[i]?.resource
-            records.push(translator.translate(event, {
-              ...(resource === undefined ? {} : { resource }),
-              ...(severity === undefined ? {} : { severity })
-            }))
-            const t = occurrences[i]?.timeMs ?? 0
-            if (t > newestMs) newestMs = t
-          }
-          if (newestMs > 0) metrics.lastEventTimestamp.set(newestMs / 1000)
-          if (records.length > 0) yield* sink.offerAll(records)
-          if (occurrences.length > 0 || Object.keys(streams).length > 0) {
-            yield* sink.mark(checkpoint.acknowledged({ streams, occurrences }))
-          }
-        })
-      )
+      Stream.mapEffect(prepare),
+      // Stage one runs ahead by this many chunks while stage two waits for lookups or for the sink.
+      Stream.buffer({ capacity: 2 }),
+      Stream.runForEach(deliver)
     )
   }).pipe(Effect.scoped)
