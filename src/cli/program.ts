@@ -6,6 +6,7 @@ import { Duration, Effect, Layer, Logger, LogLevel, Schema, Stream } from "effec
 import type { KubeConfig } from "@kubernetes/client-node"
 import { runScenario, simKubeConfig, startDemoTraces, startSimServer } from "../sim/index.ts"
 import { eventChanges, type SourceSettings } from "../source/EventSource.ts"
+import type { Change } from "../source/Change.ts"
 import { KubeApi, type WatchTarget } from "../source/KubeApi.ts"
 import { type KubeConfigError, loadKubeConfig } from "../source/kubeconfig.ts"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
@@ -117,11 +118,16 @@ export const enrichSettings = (values: OptionValues): EnrichSettings => ({
   maxRequestsPerSecond: values.enrichmentQps
 })
 
+/** Changes of a file go through the pipeline this many at a time. */
+const FILE_CHUNK = 4096
+
 export const runFile = (path: string, values: OptionValues, rules: RulesConfig) =>
   Effect.gen(function*() {
     const changes = yield* readDump(path)
     yield* Effect.logInfo(`read ${changes.length} objects from ${path}`)
-    yield* runPipeline(Stream.fromIterable(changes), pipelineSettings(rules, false, Math.max(changes.length, 1)))
+    const chunks: Array<ReadonlyArray<Change>> = []
+    for (let at = 0; at < changes.length; at += FILE_CHUNK) chunks.push(changes.slice(at, at + FILE_CHUNK))
+    yield* runPipeline(Stream.fromIterable(chunks), pipelineSettings(rules, false, Math.max(changes.length, 1)))
     const sink = yield* RecordSink
     yield* sink.flush
     const stats = yield* sink.stats

@@ -29,7 +29,7 @@ export interface SinkSettings {
  * acknowledged or dropped. Markers are how the checkpoint and `flush` learn what the backend has.
  */
 type Item =
-  | { readonly _tag: "Record"; readonly record: ReadableLogRecord }
+  | { readonly _tag: "Records"; readonly records: ReadonlyArray<ReadableLogRecord> }
   | { readonly _tag: "Marker"; readonly reached: Effect.Effect<void> }
 
 export interface SinkStats {
@@ -41,7 +41,8 @@ export interface SinkStats {
 export interface RecordSinkShape {
   /** Enqueues a record; suspends while the queue is full, which is how backpressure reaches the source. */
   readonly offer: (record: ReadableLogRecord) => Effect.Effect<void>
-  readonly offerAll: (records: Iterable<ReadableLogRecord>) => Effect.Effect<void>
+  /** The array is the sink's from then on: the caller does not change it. */
+  readonly offerAll: (records: ReadonlyArray<ReadableLogRecord>) => Effect.Effect<void>
   /** Runs `reached` once every record offered before it has been acknowledged or dropped. */
   readonly mark: (reached: Effect.Effect<void>) => Effect.Effect<void>
   /** Waits until every record offered so far has been acknowledged or dropped. */
@@ -57,8 +58,11 @@ const make = (settings: SinkSettings) =>
   Effect.gen(function*() {
     const exporter = yield* LogExporter
     const metrics = yield* Metrics
-    // Markers take queue slots too; the bound is what matters, not its exact unit.
-    const queue = yield* Queue.bounded<Item>(settings.queueSize)
+    // Records go in as the arrays they were offered in (no effect per record); the bound counts records: an offer
+    // takes one permit per record, given back when the record is taken into a batch.
+    const queue = yield* Queue.unbounded<Item>()
+    const room = yield* Effect.makeSemaphore(settings.queueSize)
+    let queued = 0
     const stats = yield* Ref.make<SinkStats>({ exported: 0, dropped: {}, lastError: undefined })
 
     const drop = (reason: string, count: number, why: string) =>
@@ -129,43 +133,68 @@ const make = (settings: SinkSettings) =>
         )
       })
 
-    /** Takes the next batch: at least one item, then whatever arrives within the linger time, up to the size. */
+    /** Records taken from the queue that did not fit into the last batch: the next batch starts with them. */
+    let carry: ReadonlyArray<ReadableLogRecord> = []
+
+    /**
+     * Takes the next batch: at least one item, then whatever arrives within the linger time, up to the size. An
+     * array that does not fit is split and the batch ends there, so a marker never runs before records offered
+     * ahead of it.
+     */
     const nextBatch = Effect.gen(function*() {
-      const items: Array<Item> = [...(yield* Queue.takeBetween(queue, 1, settings.batchSize))]
+      const records: Array<ReadableLogRecord> = []
+      const markers: Array<Effect.Effect<void>> = []
+      let full = false
+      const add = (item: Item) => {
+        if (item._tag === "Marker") {
+          markers.push(item.reached)
+          return
+        }
+        const space = settings.batchSize - records.length
+        if (item.records.length <= space) {
+          for (const r of item.records) records.push(r)
+        } else {
+          for (const r of item.records.slice(0, space)) records.push(r)
+          carry = item.records.slice(space)
+          full = true
+        }
+        if (records.length >= settings.batchSize) full = true
+      }
+      if (carry.length > 0) {
+        const first = carry
+        carry = []
+        add({ _tag: "Records", records: first })
+      } else add(yield* Queue.take(queue))
       const deadline = Date.now() + Duration.toMillis(settings.linger)
-      let records = items.filter((i) => i._tag === "Record").length
-      while (records < settings.batchSize) {
-        const more = yield* Queue.takeUpTo(queue, settings.batchSize - records)
-        if (more.length > 0) {
-          for (const i of more) {
-            items.push(i)
-            if (i._tag === "Record") records++
-          }
+      while (!full) {
+        const more = yield* Queue.poll(queue)
+        if (Option.isSome(more)) {
+          add(more.value)
           continue
         }
         const left = deadline - Date.now()
         if (left <= 0) break
         const next = yield* Queue.take(queue).pipe(Effect.timeout(Duration.millis(left)), Effect.option)
         if (Option.isNone(next)) break
-        items.push(next.value)
-        if (next.value._tag === "Record") records++
+        add(next.value)
       }
-      return items
+      // Taken out of the queue: their room goes to the next offers (a batch lingering for more must not wait on
+      // room that only it holds).
+      queued -= records.length
+      yield* room.release(records.length)
+      return { records, markers }
     })
 
     /** The batches taken and not yet done with, in order: each one's export, then its markers. */
-    const pending = yield* Queue.unbounded<{ readonly exported: Fiber.Fiber<void>; readonly markers: ReadonlyArray<Effect.Effect<void>> }>()
+    const pending = yield* Queue.unbounded<{
+      readonly exported: Fiber.Fiber<void>
+      readonly markers: ReadonlyArray<Effect.Effect<void>>
+    }>()
     const slots = yield* Effect.makeSemaphore(Math.max(1, settings.concurrency))
 
     const process = Effect.gen(function*() {
-      const items = yield* nextBatch
-      metrics.queueDepth.set(yield* Queue.size(queue))
-      const records: Array<ReadableLogRecord> = []
-      const markers: Array<Effect.Effect<void>> = []
-      for (const i of items) {
-        if (i._tag === "Record") records.push(i.record)
-        else markers.push(i.reached)
-      }
+      const { records, markers } = yield* nextBatch
+      metrics.queueDepth.set(queued)
       yield* slots.take(1)
       const exported = yield* Effect.fork(records.length > 0 ? exportBatch(records) : Effect.void)
       yield* Queue.offer(pending, { exported, markers })
@@ -183,10 +212,21 @@ const make = (settings: SinkSettings) =>
     yield* Effect.forkScoped(Effect.forever(process))
 
     const mark = (reached: Effect.Effect<void>) => Queue.offer(queue, { _tag: "Marker", reached }).pipe(Effect.asVoid)
+    // Offers go in pieces of at most a batch: each piece waits only for its own room (a whole chunk waiting for a
+    // queue's worth of room would stall the pipeline until the queue was empty), and makes one batch.
+    const piece = Math.max(1, Math.min(settings.batchSize, settings.queueSize))
+    const offerAll = (records: ReadonlyArray<ReadableLogRecord>) =>
+      Effect.gen(function*() {
+        for (let at = 0; at < records.length; at += piece) {
+          const part = at === 0 && records.length <= piece ? records : records.slice(at, at + piece)
+          yield* room.take(part.length)
+          queued += part.length
+          yield* Queue.offer(queue, { _tag: "Records", records: part })
+        }
+      })
     return RecordSink.of({
-      offer: (record) => Queue.offer(queue, { _tag: "Record", record }).pipe(Effect.asVoid),
-      offerAll: (records) =>
-        Queue.offerAll(queue, Array.from(records, (record): Item => ({ _tag: "Record", record }))).pipe(Effect.asVoid),
+      offer: (record) => offerAll([record]),
+      offerAll,
       mark,
       flush: Effect.gen(function*() {
         const done = yield* Deferred.make<void>()

@@ -285,7 +285,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
     }
   })
 
-/** The changes of every target, merged. Never fails: every failure is reported and retried. */
+/** The changes of every target, merged, in the arrays they were read in. Never fails: every failure is reported and retried. */
 export const eventChanges = (settings: SourceSettings) =>
   Stream.unwrapScoped(
     Effect.gen(function*() {
@@ -295,10 +295,10 @@ export const eventChanges = (settings: SourceSettings) =>
           Effect.gen(function*() {
             const out = yield* Queue.bounded<ReadonlyArray<Change>>(2)
             yield* Effect.forkScoped(readTarget(api, settings, target, out))
-            return Stream.fromQueue(out).pipe(Stream.flattenIterables)
+            return Stream.fromQueue(out)
           })
         )
       )
-      return Stream.mergeAll(streams, { concurrency: "unbounded" })
+      return streams.length === 1 && streams[0] !== undefined ? streams[0] : Stream.mergeAll(streams, { concurrency: "unbounded" })
     })
   )
