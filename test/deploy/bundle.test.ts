@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { delimiter, dirname, join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { buildCollector, type Built, LAUNCHER, NODE_FLAGS } from "../../scripts/build.ts"
+import { buildCollector, type Built, LAUNCHER, NODE_ENV_DEFAULTS, NODE_FLAGS } from "../../scripts/build.ts"
 import { renderHelp } from "../../src/cli/help.ts"
 import { cleanEnv, type CliResult, REPO_ROOT } from "../support/cli.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
@@ -55,8 +55,10 @@ const runLauncher = (args: ReadonlyArray<string>) =>
   })
 
 describe("the bundle (npm run build)", () => {
-  it("is run by its launcher with the V8 flags of scripts/build.ts, from a directory without node_modules", () => {
-    expect(readFileSync(built.launcher, "utf8")).toContain(`exec node ${NODE_FLAGS.join(" ")} "$(dirname "$0")/main.mjs" "$@"`)
+  it("is run by its launcher with the V8 flags and environment of scripts/build.ts, from a directory without node_modules", () => {
+    const launcher = readFileSync(built.launcher, "utf8")
+    expect(launcher).toContain(`exec node ${NODE_FLAGS.join(" ")} "$(dirname "$0")/main.mjs" "$@"`)
+    for (const [k, v] of Object.entries(NODE_ENV_DEFAULTS)) expect(launcher).toContain(`export ${k}="\${${k}:-${v}}"`)
     expect(built.launcher).toBe(join(work, "dist", LAUNCHER))
     for (let dir = work; ; dir = dirname(dir)) {
       expect(existsSync(join(dir, "node_modules")), `${dir}/node_modules`).toBe(false)
