@@ -529,7 +529,9 @@ export const OPTIONS = {
     env: [{ name: "K8S_EVENT_COLLECTOR_QUEUE_SIZE" }],
     valueName: "N",
     parse: V.wholeNumber(1, 10_000_000),
-    default: 10_000,
+    // Also how many read events may wait for the pipeline (at least 1 000) before the watch pauses. Both sit in the
+    // heap: the image's --max-old-space-size is sized for this default (docs/PERFORMANCE.md, "Memory").
+    default: 2_000,
     help: "Records held while the backend is slow or down; when full, reading from the source pauses."
   }),
   retryInitial: option({

@@ -34,7 +34,7 @@ describe("loadConfig", () => {
     expect(Duration.toMillis(values.otlpTimeout)).toBe(10_000)
     expect(values.batchSize).toBe(512)
     expect(Duration.toMillis(values.batchLinger)).toBe(200)
-    expect(values.queueSize).toBe(10_000)
+    expect(values.queueSize).toBe(2_000)
     expect(values.clusterName).toBeUndefined()
   })
 
