@@ -13,7 +13,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, totalmem } from "node:os"
 import { dirname, join, resolve } from "node:path"
-import { buildCollector, NODE_FLAGS } from "../scripts/build.ts"
+import { buildCollector, NODE_ENV_DEFAULTS, NODE_FLAGS } from "../scripts/build.ts"
 import { collectorDefaults, REPO, type Runtime, scratch, SOURCES } from "./lib/collector.ts"
 import { type BenchSettings, parseSettings, type ScenarioName, usage } from "./lib/settings.ts"
 import { median, round } from "./lib/stats.ts"
@@ -50,14 +50,25 @@ const machine = {
   loadavg_at_start: loadavg().map((x) => round(x, 2))
 }
 process.stdout.write(`machine: ${machine.cores} cores, ${machine.cpu}, ${machine.memory_gb} GB, Node ${machine.node}; load average ${machine.loadavg_at_start.join(" ")}\n`)
-// What the image ships (the bundle, run with NODE_FLAGS), unless --sources; --node-options replaces the flags.
-const runtime: Runtime = settings.sources ? SOURCES : { entry: (await buildCollector(join(scratch(), "dist"))).main, nodeArgs: NODE_FLAGS }
+// What the image ships (the bundle, run with NODE_FLAGS and NODE_ENV_DEFAULTS), unless --sources; --node-options
+// replaces the flags; an environment variable the bench is given replaces its default, as with the launcher.
+const runtime: Runtime = settings.sources
+  ? SOURCES
+  : { entry: (await buildCollector(join(scratch(), "dist"))).main, nodeArgs: NODE_FLAGS, envDefaults: NODE_ENV_DEFAULTS }
 collectorDefaults.runtime = { ...runtime, nodeArgs: settings.nodeOptions ?? runtime.nodeArgs }
 collectorDefaults.args = settings.collectorArgs
+const collectorEnv = Object.entries({ ...runtime.envDefaults, ...process.env }).filter(([k]) => k in (runtime.envDefaults ?? {}))
 const collector = {
   artifact: settings.sources ? "sources" : "bundle",
-  command: ["node", ...collectorDefaults.runtime.nodeArgs, settings.sources ? "src/main.ts" : "dist/main.mjs", ...settings.collectorArgs].join(" "),
-  shipped: !settings.sources && settings.nodeOptions === undefined && settings.collectorArgs.length === 0
+  command: [
+    ...collectorEnv.map(([k, v]) => `${k}=${v}`),
+    "node",
+    ...collectorDefaults.runtime.nodeArgs,
+    settings.sources ? "src/main.ts" : "dist/main.mjs",
+    ...settings.collectorArgs
+  ].join(" "),
+  shipped: !settings.sources && settings.nodeOptions === undefined && settings.collectorArgs.length === 0 &&
+    collectorEnv.every(([k, v]) => runtime.envDefaults?.[k] === v)
 }
 process.stdout.write(`mode: ${settings.quick ? "quick" : "full"}; collector: ${collector.command}${collector.shipped ? " (as shipped)" : ""}; scenarios: ${[...settings.only].join(", ")}\n`)
 
@@ -407,5 +418,5 @@ const out = resolve(REPO, settings.out)
 mkdirSync(dirname(out), { recursive: true })
 writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
 process.stdout.write(`\nwrote ${out} (${round((Date.now() - startedAt) / 1000)} s)\n`)
-rmSync(scratch(), { recursive: true, force: true })
+if (process.env["BENCH_KEEP_SCRATCH"] === undefined) rmSync(scratch(), { recursive: true, force: true })
 process.exit(Object.keys(errors).length === 0 ? 0 : 1)

@@ -47,11 +47,13 @@ export const writeKubeconfig = (simUrl: string, name = "kubeconfig"): string => 
   return path
 }
 
-/** How a collector process is started: the entry module and the Node/V8 flags before it. */
+/** How a collector process is started: the entry module, the Node/V8 flags before it, and its environment. */
 export interface Runtime {
   /** An absolute path, or one relative to the repository. */
   readonly entry: string
   readonly nodeArgs: ReadonlyArray<string>
+  /** Set unless the bench's own environment sets them (as the launcher does). */
+  readonly envDefaults?: Readonly<Record<string, string>>
 }
 
 /** `node src/main.ts`: the sources, run by Node's type stripping, with V8's default heap sizes. */
@@ -98,7 +100,8 @@ export class CollectorProcess {
       ...(options.args ?? [])
     ]
     this.spawnedAtMs = Date.now()
-    this.child = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "ignore", "pipe"] })
+    const env = { ...runtime.envDefaults, ...process.env }
+    this.child = spawn(process.execPath, args, { cwd: REPO, env, stdio: ["ignore", "ignore", "pipe"] })
     this.child.stderr?.setEncoding("utf8")
     this.child.stderr?.on("data", (s: string) => {
       if (this.stderr.length < 200) this.stderr.push(s)

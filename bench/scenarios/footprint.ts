@@ -8,7 +8,7 @@
  */
 import { execFileSync } from "node:child_process"
 import { join } from "node:path"
-import { buildCollector, NODE_FLAGS } from "../../scripts/build.ts"
+import { buildCollector, NODE_ENV_DEFAULTS, NODE_FLAGS } from "../../scripts/build.ts"
 import { startSimServer } from "../../src/sim/index.ts"
 import { REPO, type Runtime, scratch, SOURCES, startCollector } from "../lib/collector.ts"
 import { startReceiver } from "../lib/receiver.ts"
@@ -82,7 +82,7 @@ export const measureFootprint = async (o: { readonly repeats: number; readonly e
     ["sources", SOURCES],
     ["sources, --max-semi-space-size=16", { ...SOURCES, nodeArgs: semi }],
     ["bundle, default heap sizes", { entry: bundle, nodeArgs: [] }],
-    [`bundle, ${NODE_FLAGS.join(" ")} (shipped)`, { entry: bundle, nodeArgs: NODE_FLAGS }]
+    [`bundle, ${NODE_FLAGS.join(" ")} (shipped)`, { entry: bundle, nodeArgs: NODE_FLAGS, envDefaults: NODE_ENV_DEFAULTS }]
   ]
   const figures: Record<string, VariantFigures> = {}
   for (const [name, v] of variants) {

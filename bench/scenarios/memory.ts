@@ -55,7 +55,12 @@ export const measureMemory = async (o: {
   const collector = startCollector({ simUrl: sim.url, otlpUrl: receiver.url })
   try {
     const spawned = Date.now()
-    await until("the collector's initial list", () => sim.openWatches > 0, 120_000, 50).catch((e: unknown) => {
+    const listed = () => {
+      // A collector that died (out of heap, say) fails the scenario at once instead of at the timeout.
+      if (collector.child.exitCode !== null || collector.child.signalCode !== null) throw new Error("the collector exited")
+      return sim.openWatches > 0
+    }
+    await until("the collector's initial list", listed, 120_000, 50).catch((e: unknown) => {
       throw new Error(`${String(e)}; receiver has ${receiver.records}; collector log:\n${collector.log}`)
     })
     const listS = (Date.now() - spawned) / 1000

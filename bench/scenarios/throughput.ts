@@ -45,11 +45,16 @@ const figures = async (
   events: number,
   t0: number,
   before: ProcSample | undefined,
-  collector: { sample(): ProcSample | undefined; readonly log: string },
+  collector: { sample(): ProcSample | undefined; readonly log: string; readonly exited: Promise<number | null> },
   receiver: { waitFor(n: number, ms: number): Promise<unknown>; readonly lastArrivalMs: number | undefined; readonly requests: number; readonly busyMs: number },
   sim: { readonly requests: { count(m: { verb: "watch" | "list" }): number } }
 ): Promise<ThroughputRun> => {
-  await receiver.waitFor(events, TIMEOUT_MS)
+  // A collector that dies (out of heap, say) fails the run at once instead of at the timeout.
+  let arrived = false
+  const died = collector.exited.then((code) => {
+    if (!arrived) throw new Error(`the collector exited (code ${code}) before every record arrived:\n${collector.log}`)
+  })
+  await Promise.race([receiver.waitFor(events, TIMEOUT_MS), died]).finally(() => (arrived = true))
   const after = collector.sample()
   if (before === undefined || after === undefined) throw new Error(`the collector exited:\n${collector.log}`)
   const wallS = ((receiver.lastArrivalMs ?? Date.now()) - t0) / 1000
