@@ -42,7 +42,7 @@ export class CollectorMetrics {
   })
   readonly watchRestarts = new Counter({
     name: `${PREFIX}watch_restarts_total`,
-    help: "Watches started again, by cause (timeout, idle, dropped, expired, error, backpressure)",
+    help: "Watches started again, by cause (timeout, idle, dropped, expired, error)",
     labelNames: ["cause"] as const,
     registers: [this.registry]
   })
