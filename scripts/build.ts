@@ -7,7 +7,7 @@
  *   node scripts/build.ts --outdir DIR     # elsewhere (the bench and the tests do this)
  *
  * NODE_FLAGS and NODE_ENV_DEFAULTS are the one place the runtime settings are written: the Dockerfile runs the
- * launcher, the bench and the bundle test import them from here. docs/PERFORMANCE.md ("Memory") says how they
+ * launcher, the bench and the bundle test import them from here. docs/PERFORMANCE.md ("Peak RSS") says how they
  * were chosen.
  */
 import { build } from "esbuild"

@@ -530,7 +530,7 @@ export const OPTIONS = {
     valueName: "N",
     parse: V.wholeNumber(1, 10_000_000),
     // Also how many read events may wait for the pipeline (at least 1 000) before the watch pauses. Both sit in the
-    // heap: the image's --max-old-space-size is sized for this default (docs/PERFORMANCE.md, "Memory").
+    // heap: the image's --max-old-space-size is sized for this default (docs/PERFORMANCE.md, "Peak RSS").
     default: 2_000,
     help: "Records held while the backend is slow or down; when full, reading from the source pauses."
   }),

@@ -76,6 +76,15 @@ describe("the bundle (npm run build)", () => {
     expect(receiver.requests.every((q) => q.contentType === "application/x-protobuf" && q.contentEncoding === "gzip")).toBe(true)
   })
 
+  it("is described with the launcher's settings as scripts/build.ts has them", () => {
+    const env = Object.entries(NODE_ENV_DEFAULTS).map(([k, v]) => `${k}=${v}`).join(" ")
+    for (const doc of ["README.md", "docs/PERFORMANCE.md"]) {
+      const text = readFileSync(join(REPO_ROOT, doc), "utf8").replace(/\s+/g, " ")
+      expect(text, doc).toContain(NODE_FLAGS.join(" "))
+      expect(text, doc).toContain(env)
+    }
+  })
+
   it("prints the same --help as the sources", async () => {
     const result = await runLauncher(["--help"])
     expect(result.code).toBe(0)
