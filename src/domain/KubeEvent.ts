@@ -229,6 +229,28 @@ const fCountOf = (series: Record<string, unknown> | undefined, count: unknown) =
   return n !== undefined && Number.isSafeInteger(n) ? n : undefined
 }
 
+/** Where each API keeps the fields whose names differ. */
+const FIELDS = {
+  "core/v1": {
+    regarding: "involvedObject",
+    message: "message",
+    count: "count",
+    firstTimestamp: "firstTimestamp",
+    lastTimestamp: "lastTimestamp",
+    reportingController: "reportingComponent",
+    source: "source"
+  },
+  "events.k8s.io/v1": {
+    regarding: "regarding",
+    message: "note",
+    count: "deprecatedCount",
+    firstTimestamp: "deprecatedFirstTimestamp",
+    lastTimestamp: "deprecatedLastTimestamp",
+    reportingController: "reportingController",
+    source: "deprecatedSource"
+  }
+} as const satisfies Record<EventApi, Record<string, string>>
+
 export const fastDecode = (u: Record<string, unknown>, api: EventApi): KubeEvent | undefined => {
   try {
     fStr(u["apiVersion"])
@@ -237,47 +259,26 @@ export const fastDecode = (u: Record<string, unknown>, api: EventApi): KubeEvent
     const related = fRecord(u["related"])
     const series = fRecord(u["series"])
     const seriesLastObservedTime = fTime(series?.["lastObservedTime"])
-    if (api === "core/v1") {
-      const involved = u["involvedObject"]
-      if (!isRecord(involved)) throw GIVE_UP
-      const source = fRecord(u["source"])
-      return {
-        api,
-        ...meta,
-        regarding: fRef(involved),
-        related: related === undefined ? undefined : fRef(related),
-        reason: fText(u["reason"]),
-        message: fText(u["message"]),
-        type: fText(u["type"]),
-        action: fText(u["action"]),
-        count: fCountOf(series, u["count"]),
-        firstTimestamp: fTime(u["firstTimestamp"]),
-        lastTimestamp: fTime(u["lastTimestamp"]),
-        eventTime: fTime(u["eventTime"]),
-        seriesLastObservedTime,
-        reportingController: fText(u["reportingComponent"]),
-        reportingInstance: fText(u["reportingInstance"]),
-        sourceComponent: fText(source?.["component"]),
-        sourceHost: fText(source?.["host"])
-      }
-    }
-    const regarding = fRecord(u["regarding"])
-    const source = fRecord(u["deprecatedSource"])
+    const f = FIELDS[api]
+    const regarding = u[f.regarding]
+    // core/v1 requires involvedObject; events.k8s.io/v1 may leave regarding out.
+    if (api === "core/v1" ? !isRecord(regarding) : regarding !== undefined && regarding !== null && !isRecord(regarding)) throw GIVE_UP
+    const source = fRecord(u[f.source])
     return {
       api,
       ...meta,
-      regarding: fRef(regarding ?? {}),
+      regarding: fRef(isRecord(regarding) ? regarding : {}),
       related: related === undefined ? undefined : fRef(related),
       reason: fText(u["reason"]),
-      message: fText(u["note"]),
+      message: fText(u[f.message]),
       type: fText(u["type"]),
       action: fText(u["action"]),
-      count: fCountOf(series, u["deprecatedCount"]),
-      firstTimestamp: fTime(u["deprecatedFirstTimestamp"]),
-      lastTimestamp: fTime(u["deprecatedLastTimestamp"]),
+      count: fCountOf(series, u[f.count]),
+      firstTimestamp: fTime(u[f.firstTimestamp]),
+      lastTimestamp: fTime(u[f.lastTimestamp]),
       eventTime: fTime(u["eventTime"]),
       seriesLastObservedTime,
-      reportingController: fText(u["reportingController"]),
+      reportingController: fText(u[f.reportingController]),
       reportingInstance: fText(u["reportingInstance"]),
       sourceComponent: fText(source?.["component"]),
       sourceHost: fText(source?.["host"])
