@@ -3,14 +3,13 @@
  * temporary directory and run for real from there, where no node_modules can be found: everything it needs at
  * run time has to be inside the bundle.
  */
-import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { delimiter, dirname, join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildCollector, type Built, LAUNCHER, NODE_ENV_DEFAULTS, NODE_FLAGS } from "../../scripts/build.ts"
 import { renderHelp } from "../../src/cli/help.ts"
-import { cleanEnv, type CliResult, REPO_ROOT } from "../support/cli.ts"
+import { cleanEnv, REPO_ROOT, runProcess } from "../support/cli.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
 
 const EXAMPLE = join(REPO_ROOT, "examples/kubectl-events.json")
@@ -36,22 +35,10 @@ afterAll(async () => {
 
 /** Runs the launcher from the temporary directory, with this test's Node first on PATH (the launcher runs `node`). */
 const runLauncher = (args: ReadonlyArray<string>) =>
-  new Promise<CliResult>((resolve, reject) => {
-    const env = cleanEnv({ PATH: `${dirname(process.execPath)}${delimiter}${process.env["PATH"] ?? ""}` })
-    const child = spawn(built.launcher, args, { cwd: work, env })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      reject(new Error(`the bundle did not finish within 20 s\nstderr:\n${stderr}`))
-    }, 20_000)
-    child.on("error", reject)
-    child.on("close", (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
-    })
+  runProcess(built.launcher, args, {
+    env: cleanEnv({ PATH: `${dirname(process.execPath)}${delimiter}${process.env["PATH"] ?? ""}` }),
+    cwd: work,
+    timeoutMs: 20_000
   })
 
 describe("the bundle (npm run build)", () => {

@@ -26,20 +26,29 @@ export const cleanEnv = (extra: Record<string, string> = {}): Record<string, str
   return { ...env, K8S_EVENT_COLLECTOR_LISTEN: "127.0.0.1:0", ...extra }
 }
 
-export const runCli = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; timeoutMs?: number } = {}) =>
+/** Runs `command` to its end and collects what it printed; killed and failed after `timeoutMs`. */
+export const runProcess = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}
+) =>
   new Promise<CliResult>((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: options.env ?? cleanEnv(), cwd: REPO_ROOT })
+    const timeoutMs = options.timeoutMs ?? 60_000
+    const child = spawn(command, args, { env: options.env ?? cleanEnv(), cwd: options.cwd ?? REPO_ROOT })
     let stdout = ""
     let stderr = ""
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
     const timer = setTimeout(() => {
       child.kill("SIGKILL")
-      reject(new Error(`CLI did not finish within ${options.timeoutMs ?? 60_000} ms\nstderr:\n${stderr}`))
-    }, options.timeoutMs ?? 60_000)
+      reject(new Error(`${command} did not finish within ${timeoutMs} ms\nstderr:\n${stderr}`))
+    }, timeoutMs)
     child.on("error", reject)
     child.on("close", (code, signal) => {
       clearTimeout(timer)
       resolve({ code, signal, stdout, stderr })
     })
   })
+
+export const runCli = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; timeoutMs?: number } = {}) =>
+  runProcess(process.execPath, [MAIN, ...args], options)
