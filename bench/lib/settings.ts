@@ -58,6 +58,8 @@ const USAGE = `npm run bench -- [options]
   --node-options "FLAGS"   Node/V8 flags for every collector process instead of those ("" for none),
                            e.g. "--max-semi-space-size=16 --max-old-space-size=128"
   --collector-args "FLAGS" collector flags for every collector process, e.g. "--enrichment-timeout 100ms"
+Environment: BENCH_KEEP_SCRATCH=1 keeps the scratch directory (kubeconfigs, the bundle, --profile's .cpuprofile)
+for a closer look, e.g. \`node bench/lib/profile.ts FILE.cpuprofile 40 SKIP_MS\`.
 `
 
 const num = (flag: string, text: string | undefined): number => {
