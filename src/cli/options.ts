@@ -200,7 +200,7 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     default: Duration.seconds(1),
-    help: "Least time between two checkpoint saves (0 saves after every acknowledged batch). A crash re-sends at most what was acknowledged in this time plus the batch in flight."
+    help: "Least time between two checkpoint saves (0 saves after every acknowledged batch). A crash re-sends at most what was acknowledged in this time plus the batches in flight (--export-concurrency)."
   }),
   leaderElect: option({
     flag: "leader-elect",

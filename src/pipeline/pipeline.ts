@@ -131,9 +131,11 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
         }
         const lookedUp = filters.needsLabels ? admitted : kept.map((i) => admitted[i] as KubeEvent)
         // Started now, awaited in stage two: the next chunks are prepared while this one's lookups are answered.
+        // In the pipeline's scope, not stage one's fiber: that fiber may end (a finite source) before stage two
+        // has taken the chunk.
         const enrichment = lookedUp.length === 0
           ? undefined
-          : yield* Effect.fork(enricher.enrichAll(lookedUp))
+          : yield* Effect.forkScoped(enricher.enrichAll(lookedUp))
         return { nowMs, streams, occurrences, admitted, severities, kept, enrichment }
       })
 

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { OPTIONS } from "../../src/cli/options.ts"
 import { Resources, type SimServer, startSimServer } from "../../src/sim/index.ts"
 import { eventually } from "../support/collector.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
@@ -94,8 +95,9 @@ describe("restarts with a file checkpoint", () => {
       expect(t.lost).toBe(0)
       expect(t.unexpected).toBe(0)
       if (signal === "SIGTERM") expect(t.duplicates).toBe(0)
-      // At most what was in flight, or acknowledged while a save was being written, at each kill.
-      else expect(t.duplicates).toBeLessThanOrEqual(kills * 2 * 50)
+      // At most what was in flight (up to --export-concurrency batches of 50), or acknowledged while a save was
+      // being written, at each kill.
+      else expect(t.duplicates).toBeLessThanOrEqual(kills * (OPTIONS.exportConcurrency.default + 1) * 50)
     }, 180_000)
   }
 })
