@@ -6,6 +6,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import { parseTimestamp, type Timestamp } from "./Timestamp.ts"
 import { CoreV1Event, EventsV1Event, type ObjectReference } from "./wire.ts"
+import { isRecord } from "./isRecord.ts"
 
 export type EventApi = "core/v1" | "events.k8s.io/v1"
 export const EVENT_APIS: ReadonlyArray<EventApi> = ["core/v1", "events.k8s.io/v1"]
@@ -136,7 +137,6 @@ export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("Ev
 const decodeCoreV1 = Schema.decodeUnknownEither(CoreV1Event, { errors: "all" })
 const decodeEventsV1 = Schema.decodeUnknownEither(EventsV1Event, { errors: "all" })
 
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /** Which API an object is in: its own `apiVersion`, else the API it was read from, else its field names. */
 export const apiOf = (u: unknown, readFrom?: EventApi): EventApi => {

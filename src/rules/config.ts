@@ -10,6 +10,7 @@ import { RULE_CONDITIONS, type FilterConfig, type Rule } from "./filter.ts"
 import { exactOrRegex, glob, substringOrRegex, type Pattern } from "./pattern.ts"
 import { parseSeverityName, SEVERITY_NUMBERS, type SeverityName, type SeverityRule } from "./severity.ts"
 import { DEFAULT_THROTTLE_KEY, THROTTLE_KEY_FIELDS, type ThrottleKeyField } from "./throttle.ts"
+import { isRecord } from "../domain/isRecord.ts"
 
 export interface SeverityConfig {
   /** Whether DEFAULT_SEVERITY_RULES follow the user's rules. */
@@ -54,7 +55,6 @@ const report = (problems: Problems, path: string, reason: string): void => {
 const show = (u: unknown): string =>
   u === null ? "null" : Array.isArray(u) ? "a list" : typeof u === "object" ? "a mapping" : typeof u === "string" ? JSON.stringify(u) : String(u)
 
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const normalized = (s: string) => s.toLowerCase().replace(/[-_ ]/g, "")
 

@@ -6,6 +6,7 @@
 import { Resources } from "./resources.ts";
 import { type KubeObject, type ObjectMeta, type StoredKubeObject, type VersionedStore, StoreError, objectKey } from "./store.ts";
 import { notFound } from "./status.ts";
+import { isRecord } from "../domain/isRecord.ts";
 
 export interface ObjectReference {
   readonly apiVersion?: string;
@@ -57,7 +58,6 @@ export interface EventInput {
 /** A reference to a stored event: its uid, its name (first match in any namespace), or namespace + name. */
 export type EventRef = string | { readonly namespace: string; readonly name: string };
 
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> => typeof u === "object" && u !== null && !Array.isArray(u);
 
 export const isoSeconds = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
 

@@ -1,8 +1,8 @@
 /** PATCH bodies: JSON merge patch (RFC 7386, also used for strategic merge) and JSON patch (RFC 6902). */
 
-export type Patched = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly message: string };
+import { isRecord } from "../domain/isRecord.ts";
 
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u);
+export type Patched = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly message: string };
 
 export const mergePatch = (target: unknown, patch: unknown): unknown => {
   if (!isRecord(patch)) return patch;

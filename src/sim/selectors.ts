@@ -4,6 +4,7 @@
  */
 import { EVENT_FIELD_LABELS, type ResourceType } from "./resources.ts";
 import type { StoredKubeObject } from "./store.ts";
+import { isRecord } from "../domain/isRecord.ts";
 
 export interface FieldRequirement {
   readonly field: string;
@@ -115,7 +116,6 @@ export const convertFieldLabels = (
   return ok(out);
 };
 
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> => typeof u === "object" && u !== null && !Array.isArray(u);
 
 const str = (u: unknown): string => (typeof u === "string" ? u : typeof u === "number" || typeof u === "boolean" ? String(u) : "");
 

@@ -42,6 +42,7 @@ import {
 } from "./status.ts";
 import { type Change, type CompactionPolicy, type KubeObject, StoreError, type StoredObject, VersionedStore } from "./store.ts";
 import { type View, WatchStream } from "./watch.ts";
+import { isRecord } from "../domain/isRecord.ts";
 
 export interface SimServerOptions {
   /** Default 127.0.0.1. */
@@ -197,7 +198,6 @@ const decodeContinue = (token: string): ContinueToken | undefined => {
   }
 };
 
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u);
 
 /** A resourceVersion query parameter: undefined when unset/empty, a number, or "invalid". */
 const parseRv = (s: string | undefined): number | undefined | "invalid" => {

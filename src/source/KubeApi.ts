@@ -14,6 +14,7 @@ import { Context, Effect, Layer, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { failureDetail, makeKubeHttp, networkDetail, parseJson, type Status } from "../kube/KubeHttp.ts"
 import type { EventApi } from "../domain/KubeEvent.ts"
+import { isRecord } from "../domain/isRecord.ts"
 
 /** One watched collection: an API and a namespace (or all of them), with an optional server-side filter. */
 export interface WatchTarget {
@@ -159,7 +160,6 @@ const make = (kc: KubeConfig): KubeApiShape => {
 
 const optionalRetryAfter = (seconds: number | undefined) => (seconds === undefined ? {} : { retryAfterSeconds: seconds })
 
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /** Bodies of refused watches are read up to this size, for the Status message. */
 const MAX_ERROR_BODY = 64 * 1024
@@ -177,7 +177,7 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
   let outgoing: Http.ClientRequest | undefined
   let response: Http.IncomingMessage | undefined
   let lastActivity = Date.now()
-  /** Delivers the lines a pause held back (and the end, if the stream ended meanwhile), until the next pause. */
+  /** Delivers the lines read and not yet delivered (and the end, if the stream ended), until the next pause. */
   let deliverHeld = () => {}
   // One cheap check on an interval instead of re-arming a timer for every chunk read.
   const idleCheck = setInterval(() => {
@@ -237,32 +237,11 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
       res.on("error", (e) => failed(networkDetail(e), status))
       return
     }
+    // Text read and not yet delivered: complete lines a pause held back, then the start of the next line.
     let rest = ""
-    res.setEncoding("utf8")
-    res.on("data", (chunk: string) => {
-      lastActivity = Date.now()
-      let start = 0
-      let nl = chunk.indexOf("\n")
-      if (nl === -1) {
-        rest += chunk
-        return
-      }
-      let text = rest + chunk.slice(0, nl)
-      rest = ""
-      for (;;) {
-        line(text)
-        if (ended) return
-        start = nl + 1
-        // Paused by a handler: the lines left in this chunk wait in `rest` for `resume`.
-        if (paused) break
-        nl = chunk.indexOf("\n", start)
-        if (nl === -1) break
-        text = chunk.slice(start, nl)
-      }
-      rest = chunk.slice(start)
-    })
-    // The stream can end while a pause holds lines back: its end is reported after them, once resumed.
     let complete = false
+    // Delivers the complete lines in `rest` until a handler pauses or stops the watch; once the stream has ended
+    // and nothing is held back, the last line without a newline and the end.
     deliverHeld = () => {
       let start = 0
       let nl = rest.indexOf("\n")
@@ -276,6 +255,12 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
       if (rest.length > 0) line(rest)
       end({ _tag: "Closed" })
     }
+    res.setEncoding("utf8")
+    res.on("data", (chunk: string) => {
+      lastActivity = Date.now()
+      rest += chunk
+      deliverHeld()
+    })
     res.on("end", () => {
       complete = true
       deliverHeld()
