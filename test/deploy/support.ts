@@ -12,6 +12,7 @@ import { parseTimestamp, type Timestamp } from "../../src/domain/Timestamp.ts"
 import { consoleLines } from "../../src/sink/console.ts"
 import { ResourceCache } from "../../src/translate/resource.ts"
 import { toLogRecord } from "../../src/translate/toLogRecord.ts"
+import { at, isObject } from "../fixtures/support.ts"
 
 // ---- files ----
 
@@ -39,17 +40,9 @@ export const readJson = (relative: string): unknown => JSON.parse(readText(relat
 
 export type Obj = Readonly<Record<string, unknown>>
 
-export const isObj = (u: unknown): u is Obj => typeof u === "object" && u !== null && !Array.isArray(u)
-
-/** `at(o, "a", "b")` is `o.a.b`, or undefined as soon as a step is not an object. */
-export const at = (u: unknown, ...path: ReadonlyArray<string>): unknown => {
-  let cur: unknown = u
-  for (const k of path) {
-    if (!isObj(cur)) return undefined
-    cur = cur[k]
-  }
-  return cur
-}
+/** The fixtures' object check and path lookup, under this module's names. */
+export { at }
+export const isObj = isObject
 
 export const obj = (u: unknown, what: string): Obj => {
   if (!isObj(u)) throw new Error(`${what}: expected a mapping, got ${JSON.stringify(u)}`)
