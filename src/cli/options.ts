@@ -267,7 +267,7 @@ export const OPTIONS = {
       return hp === undefined ? Either.left(`must be HOST:PORT (e.g. 0.0.0.0:8080, :9090) or off; got ${JSON.stringify(raw)}`) : Either.right(hp)
     },
     default: { host: "0.0.0.0", port: 8080 },
-    defaultText: "0.0.0.0:8080",
+    defaultText: "0.0.0.0:8080; for the demo 127.0.0.1 on a free port",
     help: "Where /healthz, /readyz and /metrics are served (for --source kube and the demo)."
   }),
   stallTimeout: option({

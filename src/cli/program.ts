@@ -247,6 +247,9 @@ export const runKube = (values: OptionValues, rules: RulesConfig, kc: KubeConfig
   )
 }
 
+/** Where the demo serves /metrics unless `--listen` says otherwise: loopback, a port the system picks. */
+const DEMO_LISTEN = { host: "127.0.0.1", port: 0 }
+
 /**
  * `demo`: the simulated API server plays the scenario (a rollout, an image pull failure, a crash loop, an
  * OOMKill, a FailedScheduling, a node going NotReady and back, HPA scaling) and the real pipeline reads it over
@@ -271,7 +274,10 @@ export const runDemo = (values: OptionValues, origins: Readonly<Partial<Record<s
       yield* Effect.logInfo(`demo: sending traces of the simulated requests to ${endpoint}`)
     }
     const consoleFormat = origins["consoleFormat"] === "default" ? "text" : values.consoleFormat
-    yield* runKube({ ...values, exporter: chosen ? values.exporter : "console", consoleFormat }, rules, simKubeConfig(sim.url))
+    // Never on all interfaces, and never failing on a port something else took: the log line says which it got.
+    const listen = origins["listen"] === "default" ? DEMO_LISTEN : values.listen
+    const exporter = chosen ? values.exporter : "console"
+    yield* runKube({ ...values, exporter, consoleFormat, listen }, rules, simKubeConfig(sim.url))
   }).pipe(Effect.scoped)
 
 /** Runs the configured command; failures are logged here and become the exit code. */
