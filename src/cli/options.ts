@@ -569,10 +569,11 @@ export const OPTIONS = {
   logFormat: option({
     flag: "log-format",
     env: [{ name: "K8S_EVENT_COLLECTOR_LOG_FORMAT" }],
-    valueName: "json|logfmt",
-    parse: V.oneOf("json", "logfmt"),
-    default: "json",
-    help: "The collector's own log format."
+    valueName: "json|logfmt|text",
+    parse: V.oneOf("json", "logfmt", "text"),
+    defaultText: "text when stderr is a terminal, else json",
+    help: "The collector's own logs: json or logfmt objects for a log shipper, " +
+      "or text (time, level, message, key=value) for a person."
   }),
   printConfig: option({
     flag: "print-config",

@@ -14,6 +14,7 @@ import { CheckpointStore } from "../checkpoint/CheckpointStore.ts"
 import { defaultIdentity, type InvalidLeaderElectionSettings, LeaderElection, runWhileLeader } from "../leader/LeaderElection.ts"
 import { Health } from "../observability/Health.ts"
 import { httpServerLayer, type ListenError } from "../observability/HttpServer.ts"
+import { logFormatFor, stderrLogger } from "../observability/logging.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { type PipelineSettings, runPipeline } from "../pipeline/pipeline.ts"
 import { Enricher, type EnrichSettings } from "../enrich/Enricher.ts"
@@ -42,13 +43,10 @@ export class DeliveryFailed extends Schema.TaggedError<DeliveryFailed>()("Delive
 
 const LOG_LEVELS = { debug: LogLevel.Debug, info: LogLevel.Info, warn: LogLevel.Warning, error: LogLevel.Error } as const
 
-/** The collector's own logs: structured, on stderr (stdout belongs to the console exporter). */
+/** The collector's own logs, on stderr: readable in a terminal unless a format is chosen, else structured. */
 export const loggingLayer = (values: Pick<OptionValues, "logFormat" | "logLevel">) =>
   Layer.merge(
-    Logger.replace(
-      Logger.defaultLogger,
-      Logger.withConsoleError(values.logFormat === "logfmt" ? Logger.logfmtLogger : Logger.jsonLogger)
-    ),
+    Logger.replace(Logger.defaultLogger, stderrLogger(logFormatFor(values.logFormat, process.stderr))),
     Logger.minimumLogLevel(LOG_LEVELS[values.logLevel])
   )
 
