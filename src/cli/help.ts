@@ -118,7 +118,8 @@ const optionLines = (key: OptionKey): ReadonlyArray<string> => {
       ? `default: ${showValue(s.default)}`
       : undefined
   ].filter((d) => d !== undefined)
-  return [`  --${s.flag}${s.boolean === true ? "" : ` ${s.valueName}`}`, `      ${s.help}`, `      (${details.join("; ")})`]
+  const flag = `  --${s.flag}${s.boolean === true ? "" : ` ${s.valueName}`}`
+  return [flag, `      ${s.help}`, `      (${details.join("; ")})`]
 }
 
 export const renderHelp = (version: string): string => {
@@ -161,7 +162,9 @@ const rulesForDisplay = (rules: RulesConfig): Record<string, unknown> => {
       include: rules.filters.include.map(ruleForDisplay),
       exclude: rules.filters.exclude.map(ruleForDisplay),
       ...(rules.filters.minSeverity === undefined ? {} : { minSeverity: name(rules.filters.minSeverity) }),
-      ...(rules.filters.maxEventAgeMs === undefined ? {} : { maxEventAge: durationText(Duration.millis(rules.filters.maxEventAgeMs)) })
+      ...(rules.filters.maxEventAgeMs === undefined
+        ? {}
+        : { maxEventAge: durationText(Duration.millis(rules.filters.maxEventAgeMs)) })
     },
     severity: {
       defaults: rules.severity.defaults,

@@ -27,8 +27,10 @@ export const parseListen = (text: string): { host: string; port: number } | unde
 }
 
 /** `http://HOST:PORT` of the bound socket (the port chosen by the system when 0 was asked for). */
-const baseUrl = (bound: ReturnType<Server["address"]>, asked: { readonly host: string; readonly port: number }): string => {
-  const { address, port } = typeof bound === "object" && bound !== null ? bound : { address: asked.host, port: asked.port }
+const baseUrl = (bound: ReturnType<Server["address"]>, asked: { readonly host: string; readonly port: number }) => {
+  const { address, port } = typeof bound === "object" && bound !== null
+    ? bound
+    : { address: asked.host, port: asked.port }
   return `http://${address.includes(":") ? `[${address}]` : address}:${port}`
 }
 

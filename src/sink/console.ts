@@ -40,7 +40,8 @@ export const textLines = (batch: ReadonlyArray<ReadableLogRecord>, colour = fals
     const times = count !== undefined && count !== "1" ? ` (x${count})` : ""
     const body = typeof r.body === "string" ? r.body : ""
     const reason = attr(r, "k8s.event.reason") ?? "-"
-    out += `${when} ${shown}${" ".repeat(Math.max(1, 8 - severity.length))}${oneLine(`${object} ${reason}: ${body}${times}`)}\n`
+    const gap = " ".repeat(Math.max(1, 8 - severity.length))
+    out += `${when} ${shown}${gap}${oneLine(`${object} ${reason}: ${body}${times}`)}\n`
   }
   return out
 }
