@@ -22,6 +22,13 @@ const main: Effect.Effect<number> = Either.match(loaded, {
   }
 })
 
+// A reader that went away (`| head`) ends the process quietly, the way a closed pipe ends any Unix tool: what was
+// not printed had nowhere to go, and nothing else this process does is worth a stack trace.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0)
+  throw error
+})
+
 const early = await takeEarlySignal()
 if (early !== undefined) {
   process.stderr.write(`k8s-event-collector: ${early} during start-up; exiting\n`)

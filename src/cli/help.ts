@@ -4,13 +4,14 @@ import type { RulesConfig } from "../rules/config.ts"
 import type { Rule } from "../rules/filter.ts"
 import { SEVERITY_NAMES, SEVERITY_NUMBERS } from "../rules/severity.ts"
 import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
+import { durationText } from "./values.ts"
 
 const KEYS = Object.keys(OPTIONS) as ReadonlyArray<OptionKey>
 const spec = (key: OptionKey): OptionSpec<unknown> => OPTIONS[key]
 
-/** A value as a user would write it: durations as `200ms`, maps as `k=v,...`. */
+/** A value as a user would write it: durations as `200ms` or `5m`, maps as `k=v,...`. */
 export const showValue = (value: unknown): string => {
-  if (Duration.isDuration(value)) return `${Duration.toMillis(value)}ms`
+  if (Duration.isDuration(value)) return durationText(value)
   if (typeof value === "object" && value !== null && "_tag" in value) {
     return value._tag === "File" && "path" in value ? `file:${String(value.path)}`
       : value._tag === "ConfigMap" && "namespace" in value && "name" in value ? `configmap:${String(value.namespace)}/${String(value.name)}`
@@ -29,6 +30,98 @@ export const showValue = (value: unknown): string => {
   return String(value)
 }
 
+/** The headings of `--help`, in order, each with what its options are about. */
+const GROUPS = {
+  source: "Source: where events come from and how they are read",
+  export: "Export: where records go",
+  delivery: "Delivery: batching, retries, the queue and the checkpoint",
+  enrichment: "Enrichment: what is added to each record",
+  rules: "Rules: which events become records",
+  operations: "Operations: replicas, probes, the collector's own logs and configuration"
+} as const
+
+/** Under which heading `--help` lists each option; the compiler sees that every option has one. */
+const GROUP_OF: Record<OptionKey, keyof typeof GROUPS> = {
+  source: "source",
+  kubeconfig: "source",
+  context: "source",
+  namespaces: "source",
+  api: "source",
+  mode: "source",
+  pollInterval: "source",
+  listPageSize: "source",
+  watchTimeout: "source",
+  watchIdleTimeout: "source",
+  apiRetryInitial: "source",
+  apiRetryMax: "source",
+  exporter: "export",
+  consoleFormat: "export",
+  otlpEndpoint: "export",
+  otlpProtocol: "export",
+  otlpHeaders: "export",
+  otlpCompression: "export",
+  otlpTimeout: "export",
+  otlpCertificate: "export",
+  otlpClientCertificate: "export",
+  otlpClientKey: "export",
+  batchSize: "delivery",
+  batchLinger: "delivery",
+  exportConcurrency: "delivery",
+  queueSize: "delivery",
+  retryInitial: "delivery",
+  retryMax: "delivery",
+  retryGiveUp: "delivery",
+  eventTtl: "delivery",
+  checkpoint: "delivery",
+  checkpointInterval: "delivery",
+  shutdownTimeout: "delivery",
+  enrichment: "enrichment",
+  podLabels: "enrichment",
+  serviceNameFromLabels: "enrichment",
+  enrichmentCacheSize: "enrichment",
+  enrichmentCacheTtl: "enrichment",
+  enrichmentTimeout: "enrichment",
+  enrichmentQps: "enrichment",
+  clusterName: "enrichment",
+  resourceAttributes: "enrichment",
+  serviceName: "enrichment",
+  include: "rules",
+  exclude: "rules",
+  minSeverity: "rules",
+  maxEventAge: "rules",
+  throttle: "rules",
+  config: "operations",
+  leaderElect: "operations",
+  lease: "operations",
+  leaseDuration: "operations",
+  leaseRenewDeadline: "operations",
+  leaseRetryPeriod: "operations",
+  listen: "operations",
+  stallTimeout: "operations",
+  logLevel: "operations",
+  logFormat: "operations",
+  printConfig: "operations"
+}
+
+/** Within a heading, the order of `GROUP_OF`: what belongs together stands together. */
+const KEYS_BY_GROUP = [...KEYS].sort((a, b) => Object.keys(GROUP_OF).indexOf(a) - Object.keys(GROUP_OF).indexOf(b))
+
+/** One option: the flag, its help, then where else it can be set and its default. */
+const optionLines = (key: OptionKey): ReadonlyArray<string> => {
+  const s = spec(key)
+  const details = [
+    s.env !== undefined && s.env.length > 0 ? `env: ${s.env.map((e) => e.name).join(", then ")}` : undefined,
+    key === "config" ? undefined : `file: ${s.fileSection ?? key}`,
+    s.defaultText !== undefined
+      ? `default: ${s.defaultText}`
+      : s.default !== undefined
+      ? `default: ${showValue(s.default)}`
+      : undefined
+  ].filter((d) => d !== undefined)
+  const flag = `  --${s.flag}${s.boolean === true ? "" : ` ${s.valueName}`}`
+  return [flag, `      ${s.help}`, `      (${details.join("; ")})`]
+}
+
 export const renderHelp = (version: string): string => {
   const lines = [
     `k8s-event-collector ${version}: Kubernetes Events → OpenTelemetry log records over OTLP`,
@@ -37,22 +130,14 @@ export const renderHelp = (version: string): string => {
     "  k8s-event-collector [run] [options]   collect events and export them",
     "  k8s-event-collector demo [options]    run against a simulated cluster (no cluster needed)",
     "",
-    "Options (flag, environment variable; every option can also be set in the --config file under its camelCase name):"
+    "Every option is a flag and can be set in the --config file under its camelCase name; most are also",
+    "environment variables. Durations are written 500ms, 10s, 1m30s or 2h."
   ]
-  for (const key of KEYS) {
-    const s = spec(key)
-    const flag = `--${s.flag}${s.boolean === true ? "" : ` ${s.valueName}`}`
-    lines.push(`  ${flag}`)
-    lines.push(`      ${s.help}`)
-    const details = [
-      s.env !== undefined && s.env.length > 0 ? `env: ${s.env.map((e) => e.name).join(", then ")}` : undefined,
-      key === "config" ? undefined : `file: ${s.fileSection ?? key}`,
-      s.defaultText !== undefined ? `default: ${s.defaultText}` : s.default !== undefined ? `default: ${showValue(s.default)}` : undefined
-    ].filter((d) => d !== undefined)
-    lines.push(`      (${details.join("; ")})`)
+  for (const [group, heading] of Object.entries(GROUPS)) {
+    lines.push("", heading)
+    for (const key of KEYS_BY_GROUP.filter((k) => GROUP_OF[k] === group)) lines.push(...optionLines(key))
+    if (group === "operations") lines.push("  -h, --help", "      this text", "  --version", "      the version")
   }
-  lines.push("  -h, --help        this text")
-  lines.push("  --version         the version")
   lines.push("")
   lines.push("Exit codes: 0 done; 1 records could not be delivered; 2 invalid configuration or input file.")
   return lines.join("\n") + "\n"
@@ -77,7 +162,9 @@ const rulesForDisplay = (rules: RulesConfig): Record<string, unknown> => {
       include: rules.filters.include.map(ruleForDisplay),
       exclude: rules.filters.exclude.map(ruleForDisplay),
       ...(rules.filters.minSeverity === undefined ? {} : { minSeverity: name(rules.filters.minSeverity) }),
-      ...(rules.filters.maxEventAgeMs === undefined ? {} : { maxEventAge: `${rules.filters.maxEventAgeMs}ms` })
+      ...(rules.filters.maxEventAgeMs === undefined
+        ? {}
+        : { maxEventAge: durationText(Duration.millis(rules.filters.maxEventAgeMs)) })
     },
     severity: {
       defaults: rules.severity.defaults,
@@ -88,7 +175,7 @@ const rulesForDisplay = (rules: RulesConfig): Record<string, unknown> => {
         severity: r.severity
       }))
     },
-    throttle: { ...rules.throttle, window: `${rules.throttle.windowMs}ms`, windowMs: undefined }
+    throttle: { ...rules.throttle, window: durationText(Duration.millis(rules.throttle.windowMs)), windowMs: undefined }
   }
 }
 

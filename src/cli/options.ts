@@ -267,7 +267,7 @@ export const OPTIONS = {
       return hp === undefined ? Either.left(`must be HOST:PORT (e.g. 0.0.0.0:8080, :9090) or off; got ${JSON.stringify(raw)}`) : Either.right(hp)
     },
     default: { host: "0.0.0.0", port: 8080 },
-    defaultText: "0.0.0.0:8080",
+    defaultText: "0.0.0.0:8080; for the demo 127.0.0.1 on a free port",
     help: "Where /healthz, /readyz and /metrics are served (for --source kube and the demo)."
   }),
   stallTimeout: option({
@@ -569,10 +569,11 @@ export const OPTIONS = {
   logFormat: option({
     flag: "log-format",
     env: [{ name: "K8S_EVENT_COLLECTOR_LOG_FORMAT" }],
-    valueName: "json|logfmt",
-    parse: V.oneOf("json", "logfmt"),
-    default: "json",
-    help: "The collector's own log format."
+    valueName: "json|logfmt|text",
+    parse: V.oneOf("json", "logfmt", "text"),
+    defaultText: "text when stderr is a terminal, else json",
+    help: "The collector's own logs: json or logfmt objects for a log shipper, " +
+      "or text (time, level, message, key=value) for a person."
   }),
   printConfig: option({
     flag: "print-config",

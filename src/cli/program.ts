@@ -14,6 +14,7 @@ import { CheckpointStore } from "../checkpoint/CheckpointStore.ts"
 import { defaultIdentity, type InvalidLeaderElectionSettings, LeaderElection, runWhileLeader } from "../leader/LeaderElection.ts"
 import { Health } from "../observability/Health.ts"
 import { httpServerLayer, type ListenError } from "../observability/HttpServer.ts"
+import { logFormatFor, stderrLogger } from "../observability/logging.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { type PipelineSettings, runPipeline } from "../pipeline/pipeline.ts"
 import { Enricher, type EnrichSettings } from "../enrich/Enricher.ts"
@@ -42,13 +43,10 @@ export class DeliveryFailed extends Schema.TaggedError<DeliveryFailed>()("Delive
 
 const LOG_LEVELS = { debug: LogLevel.Debug, info: LogLevel.Info, warn: LogLevel.Warning, error: LogLevel.Error } as const
 
-/** The collector's own logs: structured, on stderr (stdout belongs to the console exporter). */
+/** The collector's own logs, on stderr: readable in a terminal unless a format is chosen, else structured. */
 export const loggingLayer = (values: Pick<OptionValues, "logFormat" | "logLevel">) =>
   Layer.merge(
-    Logger.replace(
-      Logger.defaultLogger,
-      Logger.withConsoleError(values.logFormat === "logfmt" ? Logger.logfmtLogger : Logger.jsonLogger)
-    ),
+    Logger.replace(Logger.defaultLogger, stderrLogger(logFormatFor(values.logFormat, process.stderr))),
     Logger.minimumLogLevel(LOG_LEVELS[values.logLevel])
   )
 
@@ -247,6 +245,9 @@ export const runKube = (values: OptionValues, rules: RulesConfig, kc: KubeConfig
   )
 }
 
+/** Where the demo serves /metrics unless `--listen` says otherwise: loopback, a port the system picks. */
+const DEMO_LISTEN = { host: "127.0.0.1", port: 0 }
+
 /**
  * `demo`: the simulated API server plays the scenario (a rollout, an image pull failure, a crash loop, an
  * OOMKill, a FailedScheduling, a node going NotReady and back, HPA scaling) and the real pipeline reads it over
@@ -271,7 +272,10 @@ export const runDemo = (values: OptionValues, origins: Readonly<Partial<Record<s
       yield* Effect.logInfo(`demo: sending traces of the simulated requests to ${endpoint}`)
     }
     const consoleFormat = origins["consoleFormat"] === "default" ? "text" : values.consoleFormat
-    yield* runKube({ ...values, exporter: chosen ? values.exporter : "console", consoleFormat }, rules, simKubeConfig(sim.url))
+    // Never on all interfaces, and never failing on a port something else took: the log line says which it got.
+    const listen = origins["listen"] === "default" ? DEMO_LISTEN : values.listen
+    const exporter = chosen ? values.exporter : "console"
+    yield* runKube({ ...values, exporter, consoleFormat, listen }, rules, simKubeConfig(sim.url))
   }).pipe(Effect.scoped)
 
 /** Runs the configured command; failures are logged here and become the exit code. */

@@ -50,6 +50,20 @@ export const duration = (raw: unknown): Parsed<Duration.Duration> => {
   return Either.right(Duration.millis(ms))
 }
 
+/** A duration as a user writes it, the inverse of `duration`: `60s` is `1m`, `90s` is `1m30s`, `0` is `0s`. */
+export const durationText = (d: Duration.Duration): string => {
+  let ms = Duration.toMillis(d)
+  if (!Number.isFinite(ms)) return "never"
+  if (ms === 0) return "0s"
+  let out = ""
+  for (const [unit, size] of Object.entries(UNIT_MS).sort(([, a], [, b]) => b - a)) {
+    const n = unit === "ms" ? ms : Math.floor(ms / size)
+    if (n > 0) out += `${n}${unit}`
+    ms -= n * size
+  }
+  return out
+}
+
 export const url = (raw: unknown): Parsed<string> => {
   const s = typeof raw === "string" ? raw.trim() : ""
   try {

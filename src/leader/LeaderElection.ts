@@ -11,6 +11,7 @@
  * before `leaseDuration` after that start: the program is stopped `leaseDuration - renewDeadline` before anyone
  * else may start it (less the time the program's own finalizers take).
  */
+import { randomBytes } from "node:crypto"
 import * as os from "node:os"
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Schema, Stream, SubscriptionRef } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
@@ -51,11 +52,21 @@ export class InvalidLeaderElectionSettings extends Schema.TaggedError<InvalidLea
   }
 }
 
-/** The pod's name (the downward API's `POD_NAME`), else the host name, which is the pod's name in Kubernetes. */
-export const defaultIdentity = (): string => {
+const readableName = (): string => {
   const pod = process.env["POD_NAME"]?.trim()
   return pod !== undefined && pod !== "" ? pod : os.hostname()
 }
+
+/** 32 random bits: two processes of one name collide with a chance of one in four billion. */
+const PROCESS_SUFFIX = randomBytes(4).toString("hex")
+
+/**
+ * This process's name in the Lease: the pod's name (the downward API's `POD_NAME`), else the host name, plus a
+ * random suffix drawn once per process, as client-go's `hostname + "_" + uuid`. The name keeps it readable in logs
+ * and `/readyz`; the suffix keeps apart processes that share it (two on one host, `hostNetwork` pods on one node)
+ * and a restarted process from its previous incarnation, whose Lease it waits out like any other replica's.
+ */
+export const defaultIdentity = (): string => `${readableName()}_${PROCESS_SUFFIX}`
 
 /** Every problem with the settings, in words for the person who wrote them; empty when they are usable. */
 export const settingsProblems = (settings: LeaderElectionSettings): ReadonlyArray<string> => {

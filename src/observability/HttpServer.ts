@@ -1,6 +1,6 @@
 /** /healthz, /readyz and /metrics on one port. */
 import { Effect, Layer, Schema } from "effect"
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 import { Health, liveness, readiness, type Verdict } from "./Health.ts"
 import { Metrics } from "./Metrics.ts"
 
@@ -24,6 +24,14 @@ export const parseListen = (text: string): { host: string; port: number } | unde
   const port = Number(m?.[2])
   if (m === null || m[1] === undefined || !Number.isInteger(port) || port > 65535) return undefined
   return { host: m[1] === "" ? "0.0.0.0" : m[1].replace(/^\[|\]$/g, ""), port }
+}
+
+/** `http://HOST:PORT` of the bound socket (the port chosen by the system when 0 was asked for). */
+const baseUrl = (bound: ReturnType<Server["address"]>, asked: { readonly host: string; readonly port: number }) => {
+  const { address, port } = typeof bound === "object" && bound !== null
+    ? bound
+    : { address: asked.host, port: asked.port }
+  return `http://${address.includes(":") ? `[${address}]` : address}:${port}`
 }
 
 export const httpServerLayer = (settings: ListenSettings) =>
@@ -60,7 +68,6 @@ export const httpServerLayer = (settings: ListenSettings) =>
           server.closeAllConnections()
         })
       )
-      const bound = server.address()
-      yield* Effect.logInfo(`serving /healthz, /readyz and /metrics on ${typeof bound === "object" && bound !== null ? `${bound.address}:${bound.port}` : address}`)
+      yield* Effect.logInfo(`serving ${baseUrl(server.address(), settings)}/metrics, /healthz and /readyz`)
     })
   )

@@ -1,6 +1,7 @@
 import { Effect, Layer } from "effect"
 import { JsonLogsSerializer } from "@opentelemetry/otlp-transformer"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
+import { colourFor, oneLine, paintBySeverity } from "../observability/terminal.ts"
 import { LogExporter } from "./LogExporter.ts"
 
 const decoder = new TextDecoder()
@@ -23,25 +24,38 @@ const attr = (r: ReadableLogRecord, key: string): string | undefined => {
   return typeof v === "string" || typeof v === "number" ? String(v) : undefined
 }
 
-/** One line a person reads: time, severity, namespace/kind/name, reason, message, count. */
-export const textLines = (batch: ReadonlyArray<ReadableLogRecord>): string => {
+/**
+ * One line a person reads for each record: time, severity, namespace/kind/name, reason, message, count. Line
+ * breaks in any part are written as `\n`; with `colour` (a terminal) the severity is coloured by its level.
+ */
+export const textLines = (batch: ReadonlyArray<ReadableLogRecord>, colour = false): string => {
   let out = ""
   for (const r of batch) {
     const when = new Date(r.hrTime[0] * 1000 + Math.floor(r.hrTime[1] / 1e6)).toISOString()
+    const severity = oneLine(r.severityText ?? "-")
+    const shown = colour ? paintBySeverity(severity, r.severityNumber) : severity
     const object = [attr(r, "k8s.namespace.name"), attr(r, "k8s.object.kind"), attr(r, "k8s.object.name")]
       .filter((p) => p !== undefined).join("/")
     const count = attr(r, "k8s.event.count")
+    const times = count !== undefined && count !== "1" ? ` (x${count})` : ""
     const body = typeof r.body === "string" ? r.body : ""
-    out += `${when} ${(r.severityText ?? "-").padEnd(7)} ${object} ${attr(r, "k8s.event.reason") ?? "-"}: ${body}${count !== undefined && count !== "1" ? ` (x${count})` : ""}\n`
+    const reason = attr(r, "k8s.event.reason") ?? "-"
+    const gap = " ".repeat(Math.max(1, 8 - severity.length))
+    out += `${when} ${shown}${gap}${oneLine(`${object} ${reason}: ${body}${times}`)}\n`
   }
   return out
 }
 
 export type ConsoleFormat = "json" | "text"
 
-export const consoleLayer = (format: ConsoleFormat = "json", write: (text: string) => void = (text) => process.stdout.write(text)) =>
+/** Records on stdout; `text` lines are coloured when stdout is a terminal and `NO_COLOR` is not set. */
+export const consoleLayer = (
+  format: ConsoleFormat = "json",
+  write: (text: string) => void = (text) => process.stdout.write(text),
+  colour: boolean = colourFor(process.stdout)
+) =>
   Layer.succeed(LogExporter, {
     name: "console",
-    export: (batch) => Effect.sync(() => write(format === "text" ? textLines(batch) : consoleLines(batch))),
+    export: (batch) => Effect.sync(() => write(format === "text" ? textLines(batch, colour) : consoleLines(batch))),
     shutdown: Effect.void
   })

@@ -1,5 +1,6 @@
 /** The demo and the kube source as a user runs them: real processes, stopped with a signal. */
 import { spawn } from "node:child_process"
+import { createServer, type Server } from "node:http"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -9,8 +10,8 @@ import { cleanEnv, MAIN, REPO_ROOT } from "../support/cli.ts"
 import { startOtlpReceiver } from "../support/otlp-receiver.ts"
 import { eventually } from "../support/collector.ts"
 
-const spawnCli = (args: ReadonlyArray<string>) => {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: cleanEnv(), cwd: REPO_ROOT })
+const spawnCli = (args: ReadonlyArray<string>, env: Record<string, string> = cleanEnv()) => {
+  const child = spawn(process.execPath, [MAIN, ...args], { env, cwd: REPO_ROOT })
   const out = { stdout: "", stderr: "" }
   child.stdout.setEncoding("utf8").on("data", (d: string) => (out.stdout += d))
   child.stderr.setEncoding("utf8").on("data", (d: string) => (out.stderr += d))
@@ -30,6 +31,38 @@ describe("k8s-event-collector demo", () => {
     child.kill("SIGINT")
     expect(await exited).toBe(0)
     expect(out.stderr).toMatch(/stopped after exporting \d+ records/)
+  }, 30_000)
+})
+
+/** Holds 127.0.0.1:8080 for the test, unless something else already does: either way the port is taken. */
+const occupyPort8080 = () =>
+  new Promise<Server | undefined>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", (e: NodeJS.ErrnoException) => (e.code === "EADDRINUSE" ? resolve(undefined) : reject(e)))
+    server.listen(8080, "127.0.0.1", () => resolve(server))
+  })
+
+describe("k8s-event-collector demo with port 8080 taken and no --listen", () => {
+  it("serves /metrics on 127.0.0.1 on a free port and says where", async () => {
+    const blocker = await occupyPort8080()
+    try {
+      const env = cleanEnv()
+      delete env["K8S_EVENT_COLLECTOR_LISTEN"]
+      const { child, out, exited } = spawnCli(["demo"], env)
+      let url = ""
+      await eventually(() => {
+        url = /serving (http:\/\/\S+\/metrics)/.exec(out.stderr)?.[1] ?? ""
+        expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+      }, 15_000)
+      expect(url).not.toContain(":8080/")
+      const metrics = await fetch(url)
+      expect(metrics.status).toBe(200)
+      expect(await metrics.text()).toMatch(/^# TYPE k8s_event_collector_records_exported_total counter$/m)
+      child.kill("SIGINT")
+      expect(await exited).toBe(0)
+    } finally {
+      blocker?.close()
+    }
   }, 30_000)
 })
 

@@ -63,13 +63,15 @@ describe("settingsProblems", () => {
 })
 
 describe("defaultIdentity", () => {
-  it("is POD_NAME when set, else the host name", () => {
+  it("is POD_NAME when set, else the host name, then an underscore and a suffix kept for the process's life", () => {
     const saved = process.env["POD_NAME"]
     try {
       process.env["POD_NAME"] = "collector-7d9f-abcde"
-      expect(defaultIdentity()).toBe("collector-7d9f-abcde")
+      const inPod = defaultIdentity()
+      expect(inPod).toMatch(/^collector-7d9f-abcde_[0-9a-f]{8}$/)
+      expect(defaultIdentity()).toBe(inPod)
       delete process.env["POD_NAME"]
-      expect(defaultIdentity()).toBe(os.hostname())
+      expect(defaultIdentity()).toBe(`${os.hostname()}_${inPod.split("_")[1]}`)
     } finally {
       if (saved === undefined) delete process.env["POD_NAME"]
       else process.env["POD_NAME"] = saved

@@ -32,8 +32,8 @@ export const startCollector = (kc: KubeConfig, args: ReadonlyArray<string>): Run
   return {
     logs,
     probeUrl: () => {
-      const line = logs.find((l) => l.message.startsWith("serving /healthz"))
-      const port = line === undefined ? undefined : /:(\d+)$/.exec(line.message)?.[1]
+      const line = logs.find((l) => l.message.startsWith("serving http://"))
+      const port = line === undefined ? undefined : /:(\d+)\/metrics/.exec(line.message)?.[1]
       return port === undefined ? undefined : `http://127.0.0.1:${port}`
     },
     stop: async () => {

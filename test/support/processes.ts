@@ -34,6 +34,10 @@ export const spawnCollector = (args: ReadonlyArray<string>, env: Record<string, 
   return { child, output, exited, peakRssMb: () => statusMb("VmHWM"), rssMb: () => statusMb("VmRSS") }
 }
 
+/** The base URL of the process's probe server, from its start-up log line; undefined until it listens. */
+export const probeBaseUrl = (p: CollectorProcess): string | undefined =>
+  /serving (http:\/\/[^/"\s]+)\/metrics/.exec(p.output.stderr)?.[1]
+
 export const writeKubeconfig = (sim: SimServer): string => {
   const dir = mkdtempSync(join(tmpdir(), "kec-kubeconfig-"))
   const path = join(dir, "config")
