@@ -241,6 +241,19 @@ describe("loadConfig", () => {
 
   it("suggests the flag that was meant", () => {
     expect(problems(load(["--batchsize", "3"]))[0]).toMatch(/did you mean --batch-size\?/)
+    expect(problems(load(["--sorce", "kube"]))).toEqual(["--sorce: unknown option (did you mean --source?)"])
+    expect(problems(load(["--otlp-endpiont", "http://h:4318"]))).toEqual([
+      "--otlp-endpiont: unknown option (did you mean --otlp-endpoint?)"
+    ])
+  })
+
+  it("suggests the configuration key that was meant, by the same measure as flags", () => {
+    const found = problems(load(["--config", "c.yaml"], {}, { "c.yaml": "batchSzie: 5\nnamespace: [a]\nfilter: {}\n" }))
+    expect(found).toEqual([
+      "c.yaml: batchSzie: not an option (did you mean batchSize?)",
+      "c.yaml: namespace: not an option (did you mean namespaces?)",
+      "c.yaml: filter: not an option (did you mean filters?)"
+    ])
   })
 
   it("knows the commands", () => {
