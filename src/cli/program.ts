@@ -15,6 +15,7 @@ import { defaultIdentity, type InvalidLeaderElectionSettings, LeaderElection, ru
 import { Health } from "../observability/Health.ts"
 import { httpServerLayer, type ListenError } from "../observability/HttpServer.ts"
 import { Metrics } from "../observability/Metrics.ts"
+import { redactUrl } from "../observability/redact.ts"
 import { type PipelineSettings, runPipeline } from "../pipeline/pipeline.ts"
 import { Enricher, type EnrichSettings } from "../enrich/Enricher.ts"
 import type { RulesConfig } from "../rules/config.ts"
@@ -268,7 +269,7 @@ export const runDemo = (values: OptionValues, origins: Readonly<Partial<Record<s
         Effect.sync(() => startDemoTraces(sim, { endpoint, clusterName: values.clusterName })),
         (stop) => Effect.promise(stop)
       )
-      yield* Effect.logInfo(`demo: sending traces of the simulated requests to ${endpoint}`)
+      yield* Effect.logInfo(`demo: sending traces of the simulated requests to ${redactUrl(endpoint)}`)
     }
     const consoleFormat = origins["consoleFormat"] === "default" ? "text" : values.consoleFormat
     yield* runKube({ ...values, exporter: chosen ? values.exporter : "console", consoleFormat }, rules, simKubeConfig(sim.url))

@@ -1,5 +1,6 @@
 /** Parsers for option values. Each returns the value or a sentence saying what was expected. */
 import { Duration, Either } from "effect"
+import { redactUrl } from "../observability/redact.ts"
 import { isNamespaceName, NAMESPACE_RULE, type NamespacedName, parseNamespacedName } from "../domain/kubeNames.ts"
 
 export type Parsed<A> = Either.Either<A, string>
@@ -53,12 +54,12 @@ export const duration = (raw: unknown): Parsed<Duration.Duration> => {
 
 export const url = (raw: unknown): Parsed<string> => {
   const s = typeof raw === "string" ? raw.trim() : ""
+  const wrong = Either.left(`must be an http:// or https:// URL; got ${typeof raw === "string" ? show(redactUrl(raw)) : show(raw)}`)
   try {
     const u = new URL(s)
-    if (u.protocol !== "http:" && u.protocol !== "https:") return Either.left(`must be an http:// or https:// URL; got ${show(raw)}`)
-    return Either.right(s)
+    return u.protocol === "http:" || u.protocol === "https:" ? Either.right(s) : wrong
   } catch {
-    return Either.left(`must be an http:// or https:// URL; got ${show(raw)}`)
+    return wrong
   }
 }
 

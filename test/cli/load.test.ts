@@ -314,4 +314,17 @@ describe("help and --print-config", () => {
     expect(text).toContain("batchSize: 9  # from --batch-size")
     expect(text).toContain("batchLinger: 200ms")
   })
+
+  it("never shows the credentials of a URL, in --print-config or in a problem", () => {
+    const { values, origins, rules } = ok(load(["--otlp-endpoint", "https://tenant-1:s3cret@otel.example:4318"]))
+    expect(values.otlpEndpoint).toBe("https://tenant-1:s3cret@otel.example:4318/v1/logs")
+    const text = renderConfig(values, origins, rules)
+    expect(text).toContain("otlpEndpoint: https://<redacted>@otel.example:4318/v1/logs  # from --otlp-endpoint")
+    expect(text).not.toMatch(/s3cret|tenant-1/)
+    // A raw '@' in the password: the user-info ends at the last '@' before the host, as the URL parser reads it.
+    const raw = ok(load([], { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "http://u:p@ss@h:4318/v1/logs" }))
+    expect(renderConfig(raw.values, raw.origins, raw.rules)).toContain("otlpEndpoint: http://<redacted>@h:4318/v1/logs")
+    const found = problems(load(["--otlp-endpoint", "ftp://tenant-1:s3cret@otel.example/x"]))
+    expect(found).toEqual(['--otlp-endpoint: must be an http:// or https:// URL; got "ftp://<redacted>@otel.example/x"'])
+  })
 })
