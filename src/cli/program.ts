@@ -10,7 +10,7 @@ import type { Change } from "../source/Change.ts"
 import { KubeApi, type WatchTarget } from "../source/KubeApi.ts"
 import { type KubeConfigError, loadKubeConfig } from "../source/kubeconfig.ts"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
-import { CheckpointStore } from "../checkpoint/CheckpointStore.ts"
+import { type CheckpointError, CheckpointStore } from "../checkpoint/CheckpointStore.ts"
 import { defaultIdentity, type InvalidLeaderElectionSettings, LeaderElection, runWhileLeader } from "../leader/LeaderElection.ts"
 import { Health } from "../observability/Health.ts"
 import { httpServerLayer, type ListenError } from "../observability/HttpServer.ts"
@@ -286,6 +286,7 @@ export const runCommand = (
   const run: Effect.Effect<
     void,
     DumpError | KubeConfigError | DeliveryFailed | InvalidLeaderElectionSettings | ListenError | ExporterSetupError
+    | CheckpointError
   > = command === "demo"
     ? runDemo(values, origins, rules)
     : source.kind === "file"
@@ -299,6 +300,7 @@ export const runCommand = (
       InvalidLeaderElectionSettings: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       ListenError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       ExporterSetupError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
+      CheckpointError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       DeliveryFailed: (e) => Effect.logError(e.message).pipe(Effect.as(1))
     }),
     Effect.provide(loggingLayer(values))

@@ -1,6 +1,11 @@
 /** Start-up checks as a user meets them: the real CLI in a child process, its exit code and what it printed. */
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { startSimServer } from "../../src/sim/index.ts"
 import { runCli } from "../support/cli.ts"
+import { writeKubeconfig } from "../support/processes.ts"
 
 describe("start-up checks of the command line", () => {
   it("--print-config shows the OTLP endpoint without the credentials in its URL", async () => {
@@ -29,5 +34,26 @@ describe("start-up checks of the command line", () => {
     expect(result.code).toBe(2)
     expect(result.stderr).toContain("--sorce: unknown option (did you mean --source?)")
     expect(result.stderr).not.toContain("unknown command")
+  })
+})
+
+describe("start-up checks of what the collector will write", () => {
+  it("refuses a checkpoint file that cannot be written, before reading any event, with exit code 2", async () => {
+    const sim = await startSimServer()
+    try {
+      const dir = mkdtempSync(join(tmpdir(), "kec-checkpoint-"))
+      writeFileSync(join(dir, "plain"), "a file, not a directory")
+      const path = join(dir, "plain", "checkpoint")
+      const started = Date.now()
+      const result = await runCli([
+        "--kubeconfig", writeKubeconfig(sim), "--exporter", "none", "--checkpoint", `file:${path}`
+      ])
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain(`the checkpoint (file ${path}) cannot be written: creating the directory ${join(dir, "plain")} failed`)
+      expect(result.stderr).not.toMatch(/reading core\/v1 events/)
+      expect(Date.now() - started).toBeLessThan(15_000)
+    } finally {
+      await sim.close()
+    }
   })
 })
