@@ -9,18 +9,16 @@
 import { describe, expect, it } from "vitest"
 import type { HrTime } from "@opentelemetry/api"
 import { ResourceCache } from "../../src/translate/resource.ts"
-import { toLogRecord } from "../../src/translate/toLogRecord.ts"
-import { consoleLines } from "../../src/sink/console.ts"
 import {
   at,
-  attrMap,
+  expectRecordAttributes,
+  expectRecordTime,
+  expectSeverityAndBody,
   loadEventsV1,
   mustDecode,
   nonEmpty,
-  onlyRecord,
-  parseLines,
-  utcNanos,
-  type OtlpLogRecord
+  translateFixture,
+  type TranslatedCase
 } from "../fixtures/support.ts"
 
 const OBSERVED_AT: HrTime = [1_760_000_000, 42]
@@ -37,44 +35,11 @@ const WORKLOADS = new Set(["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet
 const CLUSTER_SCOPED = new Set(["Node", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding"])
 const CONTAINER = /^spec\.(?:containers|initContainers|ephemeralContainers)\{([^}]+)\}/
 
-const RECORD_KEYS = new Set([
-  "k8s.event.reason", "k8s.event.action", "k8s.event.name", "k8s.event.uid", "k8s.event.count",
-  "k8s.event.reporting_controller", "k8s.event.reporting_instance", "k8s.event.source.component",
-  "k8s.event.source.host", "k8s.event.start_time", "log.record.uid"
-])
-
-interface Case {
-  readonly name: string
-  readonly raw: unknown
-  readonly record: OtlpLogRecord
-  readonly attrs: ReadonlyMap<string, string | number | boolean>
-  readonly resource: ReadonlyMap<string, string | number | boolean>
-}
-
 const fixtures = loadEventsV1()
 const resources = new ResourceCache({ "k8s.cluster.name": CLUSTER })
 
-const cases: ReadonlyArray<Case> = fixtures.map(({ source, raw }) => {
-  const lines = parseLines(consoleLines([toLogRecord(mustDecode(raw), { resources, observedAt: OBSERVED_AT })]))
-  expect(lines).toHaveLength(1)
-  const [line] = lines
-  if (line === undefined) throw new Error("no line")
-  const { resource, record } = onlyRecord(line)
-  return { name: `${String(at(raw, "metadata", "name"))} (${source})`, raw, record, attrs: attrMap(record.attributes), resource: attrMap(resource) }
-})
-
-const firstString = (raw: unknown, paths: ReadonlyArray<ReadonlyArray<string>>): string | undefined => {
-  for (const p of paths) {
-    const v = nonEmpty(at(raw, ...p))
-    if (v !== undefined) return v
-  }
-  return undefined
-}
-
-const expectOptional = (map: ReadonlyMap<string, unknown>, key: string, expected: unknown) => {
-  if (expected === undefined) expect(map.get(key), `${key} should be absent`).toBeUndefined()
-  else expect(map.get(key), key).toBe(expected)
-}
+const cases: ReadonlyArray<TranslatedCase> = fixtures.map(({ source, raw }) =>
+  translateFixture(`${String(at(raw, "metadata", "name"))} (${source})`, raw, { resources, observedAt: OBSERVED_AT }))
 
 const regarding = (raw: unknown, field: string) => nonEmpty(at(raw, "regarding", field))
 
@@ -90,19 +55,7 @@ describe("the events.k8s.io/v1 fixtures", () => {
 })
 
 describe("record timestamp: series.lastObservedTime → deprecatedLastTimestamp → eventTime → deprecatedFirstTimestamp → creationTimestamp", () => {
-  it.each(cases)("$name", ({ raw, record }) => {
-    const chosen = firstString(raw, [
-      ["series", "lastObservedTime"],
-      ["deprecatedLastTimestamp"],
-      ["eventTime"],
-      ["deprecatedFirstTimestamp"],
-      ["metadata", "creationTimestamp"]
-    ])
-    expect(chosen).toBeDefined()
-    if (chosen === undefined) return
-    expect(record.timeUnixNano).toBe(utcNanos(chosen).toString())
-    expect(record.observedTimeUnixNano).toBe(OBSERVED_NANOS)
-  })
+  it.each(cases)("$name", (c) => expectRecordTime(c, "events.k8s.io/v1", OBSERVED_NANOS))
 
   it("reads the times written by hand in the fixtures as these instants", () => {
     const seconds = (...utc: [number, number, number, number, number, number]) => Date.UTC(...utc) / 1000
@@ -119,41 +72,11 @@ describe("record timestamp: series.lastObservedTime → deprecatedLastTimestamp 
 })
 
 describe("severity, body and event name", () => {
-  it.each(cases)("$name", ({ raw, record }) => {
-    const type = nonEmpty(at(raw, "type"))
-    // Normal and Warning, matched without regard to case as the Collector's k8s_events receiver does; others unset.
-    const number = type?.toLowerCase() === "normal" ? 9 : type?.toLowerCase() === "warning" ? 13 : undefined
-    expect(record.severityNumber).toBe(number)
-    expect(record.severityText).toBe(type)
-    const note = nonEmpty(at(raw, "note"))
-    if (note === undefined) expect(record.body?.stringValue).toBeUndefined()
-    else expect(record.body).toEqual({ stringValue: note })
-    expect(record.eventName).toBe("k8s.event")
-  })
+  it.each(cases)("$name", (c) => expectSeverityAndBody(c, "events.k8s.io/v1"))
 })
 
 describe("record attributes", () => {
-  it.each(cases)("$name", ({ raw, attrs }) => {
-    const uid = at(raw, "metadata", "uid")
-    expect(attrs.get("k8s.event.uid")).toBe(uid)
-    expect(attrs.get("log.record.uid")).toBe(`${String(uid)}:${String(at(raw, "metadata", "resourceVersion"))}`)
-    expect(attrs.get("k8s.event.name")).toBe(at(raw, "metadata", "name"))
-    expectOptional(attrs, "k8s.event.reason", nonEmpty(at(raw, "reason")))
-    expectOptional(attrs, "k8s.event.action", nonEmpty(at(raw, "action")))
-    const seriesCount = at(raw, "series", "count")
-    const count = at(raw, "deprecatedCount")
-    expectOptional(attrs, "k8s.event.count", typeof seriesCount === "number" ? seriesCount : typeof count === "number" ? count : undefined)
-    expectOptional(attrs, "k8s.event.reporting_controller", nonEmpty(at(raw, "reportingController")))
-    expectOptional(attrs, "k8s.event.reporting_instance", nonEmpty(at(raw, "reportingInstance")))
-    expectOptional(attrs, "k8s.event.source.component", nonEmpty(at(raw, "deprecatedSource", "component")))
-    expectOptional(attrs, "k8s.event.source.host", nonEmpty(at(raw, "deprecatedSource", "host")))
-    // The first time the event happened, as an ISO 8601 text for the same instant as the field it comes from.
-    const start = firstString(raw, [["deprecatedFirstTimestamp"], ["eventTime"], ["metadata", "creationTimestamp"]])
-    const startTime = attrs.get("k8s.event.start_time")
-    if (start === undefined) expect(startTime).toBeUndefined()
-    else expect(utcNanos(String(startTime))).toBe(utcNanos(start))
-    for (const key of attrs.keys()) expect(RECORD_KEYS.has(key), `unexpected attribute ${key}`).toBe(true)
-  })
+  it.each(cases)("$name", (c) => expectRecordAttributes(c, "events.k8s.io/v1"))
 
   it("carries the largest int32 count as it is", () => {
     const huge = cases.find((c) => at(c.raw, "deprecatedCount") === 2_147_483_647)
