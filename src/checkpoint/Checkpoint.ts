@@ -92,7 +92,9 @@ const make = (settings: CheckpointSettings) =>
         metrics.checkpointCommits.inc({ result: "error" })
         failedSaves++
         yield* failedSaves === 1
-          ? Effect.logWarning(`${error.message}; will try again with each acknowledgement, and say so when it works again`)
+          ? Effect.logWarning(
+            `${error.message}; will try again with each acknowledgement, and say so when it works again`
+          )
           : Effect.logDebug(error.message)
       })
 

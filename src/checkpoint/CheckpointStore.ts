@@ -98,7 +98,10 @@ export class CheckpointStore extends Context.Tag("CheckpointStore")<CheckpointSt
   ): Layer.Layer<CheckpointStore> => Layer.effect(CheckpointStore, makeConfigMapStore(kc, namespace, name, options))
 
   /** The store a `--checkpoint` value names; the KubeConfig is asked for only by a ConfigMap store. */
-  static readonly fromSpec = (spec: CheckpointSpec, kubeConfig: () => KubeConfig): Layer.Layer<CheckpointStore, CheckpointError> => {
+  static readonly fromSpec = (
+    spec: CheckpointSpec,
+    kubeConfig: () => KubeConfig
+  ): Layer.Layer<CheckpointStore, CheckpointError> => {
     switch (spec._tag) {
       case "None":
         return CheckpointStore.none

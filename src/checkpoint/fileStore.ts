@@ -113,7 +113,8 @@ export const makeFileStore = (path: string): FileStore => {
   const check = Effect.gen(function*() {
     const existing = yield* Effect.promise(() => stat(target).catch(() => undefined))
     if (existing?.isDirectory() === true) {
-      return yield* new CheckpointError({ operation: "check", store, detail: `${target} is a directory; give the path of a file` })
+      const detail = `${target} is a directory; give the path of a file`
+      return yield* new CheckpointError({ operation: "check", store, detail })
     }
     yield* createDirectory("check")
     yield* Effect.acquireUseRelease(openTemporary("check"), () => Effect.void, closeQuietly)

@@ -55,7 +55,9 @@ export const renderHelp = (version: string): string => {
   lines.push("  -h, --help        this text")
   lines.push("  --version         the version")
   lines.push("")
-  lines.push("Exit codes: 0 done; 1 records could not be delivered; 2 invalid configuration, input file or checkpoint path.")
+  lines.push(
+    "Exit codes: 0 done; 1 records could not be delivered; 2 invalid configuration, input file or checkpoint path."
+  )
   return lines.join("\n") + "\n"
 }
 

@@ -54,7 +54,8 @@ export const duration = (raw: unknown): Parsed<Duration.Duration> => {
 
 export const url = (raw: unknown): Parsed<string> => {
   const s = typeof raw === "string" ? raw.trim() : ""
-  const wrong = Either.left(`must be an http:// or https:// URL; got ${typeof raw === "string" ? show(redactUrl(raw)) : show(raw)}`)
+  const shown = typeof raw === "string" ? show(redactUrl(raw)) : show(raw)
+  const wrong = Either.left(`must be an http:// or https:// URL; got ${shown}`)
   try {
     const u = new URL(s)
     return u.protocol === "http:" || u.protocol === "https:" ? Either.right(s) : wrong
@@ -106,11 +107,14 @@ export const namespaces = (raw: unknown): Parsed<ReadonlyArray<string>> =>
     if (names.length === 0) return Either.left(`names no namespace; leave the option out to watch all of them`)
     const invalid = names.filter((n) => !isNamespaceName(n))
     return invalid.length > 0
-      ? Either.left(`not valid namespace names (${NAMESPACE_RULE}): ${invalid.map((n) => JSON.stringify(n)).join(", ")}`)
+      ? Either.left(`not valid namespace names (${NAMESPACE_RULE}): ${invalid.map(show).join(", ")}`)
       : Either.right([...new Set(names)])
   })
 
 /** `NAMESPACE/NAME` of an object of `kind`. */
 export const namespacedName = (kind: string) => (raw: unknown): Parsed<NamespacedName> =>
   Either.flatMap(text(raw), (t) =>
-    Either.mapLeft(parseNamespacedName(t, kind), (why) => `must be NAMESPACE/NAME of a ${kind}; ${JSON.stringify(t)} ${why}`))
+    Either.mapLeft(
+      parseNamespacedName(t, kind),
+      (why) => `must be NAMESPACE/NAME of a ${kind}; ${JSON.stringify(t)} ${why}`
+    ))

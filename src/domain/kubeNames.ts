@@ -8,8 +8,10 @@ import { Either } from "effect"
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
-export const NAMESPACE_RULE = "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
-export const OBJECT_NAME_RULE = "lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters"
+export const NAMESPACE_RULE =
+  "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+export const OBJECT_NAME_RULE =
+  "lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters"
 
 /** A DNS-1123 label (`metadata.namespace`). */
 export const isNamespaceName = (name: string): boolean => name.length <= 63 && LABEL.test(name)
@@ -29,7 +31,8 @@ export const parseNamespacedName = (text: string, kind: string): Either.Either<N
   const namespace = text.slice(0, slash)
   const name = text.slice(slash + 1)
   if (!isNamespaceName(namespace)) {
-    return Either.left(`names the namespace ${JSON.stringify(namespace)}, which is not a valid namespace (${NAMESPACE_RULE})`)
+    const shown = JSON.stringify(namespace)
+    return Either.left(`names the namespace ${shown}, which is not a valid namespace (${NAMESPACE_RULE})`)
   }
   if (!isObjectName(name)) {
     return Either.left(`names the ${kind} ${JSON.stringify(name)}, which is not a valid name (${OBJECT_NAME_RULE})`)

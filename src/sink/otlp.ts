@@ -112,7 +112,9 @@ export const otlpLayer = (settings: OtlpSettings) =>
   Layer.scoped(
     LogExporter,
     Effect.acquireRelease(
-      Effect.sync(() => fromSdkExporter(`otlp ${settings.protocol} ${redactUrl(settings.endpoint)}`, makeOtlpExporter(settings))),
+      Effect.sync(() =>
+        fromSdkExporter(`otlp ${settings.protocol} ${redactUrl(settings.endpoint)}`, makeOtlpExporter(settings))
+      ),
       (e) => e.shutdown
     )
   )
