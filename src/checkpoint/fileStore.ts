@@ -119,7 +119,7 @@ export const makeFileStore = (path: string): FileStore => {
     yield* createDirectory("check")
     yield* Effect.acquireUseRelease(openTemporary("check"), () => Effect.void, closeQuietly)
     yield* removeTemporary
-  })
+  }).pipe(Effect.uninterruptible) // a stop during the check leaves no temporary file behind
 
   return { describe: store, load, save, check }
 }
