@@ -2,7 +2,8 @@
  * "Did you mean …?" for a misspelt flag, configuration key or rule field: one algorithm for all of them.
  * Names are compared without regard to case and separators (`batch-size`, `batchSize`, `batch_size` are the same),
  * by the optimal string alignment distance: insertions, deletions, substitutions and swaps of two neighbouring
- * letters each count one, so `sorce` is one step from `source` and `batchSzie` one from `batchSize`.
+ * letters each count one, so `sorce` is one step from `source` and `batchSzie` one from `batchSize`. A name cut
+ * short at one end (`queue` for `queue-size`) is near too.
  */
 
 const normalized = (s: string): string => s.toLowerCase().replace(/[-_ ]/g, "")
@@ -27,16 +28,21 @@ export const editDistance = (a: string, b: string): number => {
 }
 
 /**
- * The known name closest to `name`, when it is near enough to be a slip: at most one edit in every three letters
- * (at least one). Ties go to the name listed first.
+ * How far a name may be from a known one to be taken for it: one edit in every three letters (at least one); or
+ * any number of letters left out at one end (`cluster` for `cluster-name`), when at least half the name is there.
  */
+const nearEnough = (name: string, known: string, distance: number): boolean =>
+  distance <= Math.max(1, Math.floor(known.length / 3)) ||
+  (name.length >= 4 && name.length * 2 >= known.length && (known.startsWith(name) || known.endsWith(name)))
+
+/** The known name closest to `name`, when it is near enough to be a slip. Ties go to the name listed first. */
 export const closest = (name: string, known: ReadonlyArray<string>): string | undefined => {
   const n = normalized(name)
   let best: { readonly name: string; readonly distance: number } | undefined
   for (const k of known) {
     const distance = editDistance(n, normalized(k))
-    const allowed = Math.max(1, Math.floor(normalized(k).length / 3))
-    if (distance <= allowed && (best === undefined || distance < best.distance)) best = { name: k, distance }
+    const better = best === undefined || distance < best.distance
+    if (better && nearEnough(n, normalized(k), distance)) best = { name: k, distance }
   }
   return best?.name
 }

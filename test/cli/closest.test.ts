@@ -33,6 +33,11 @@ describe("closest", () => {
     ["min_severity", ["namespace", "reason", "minSeverity", "maxEventAge", "kind"], "minSeverity"],
     ["max-event-age", ["namespace", "reason", "minSeverity", "maxEventAge", "kind"], "maxEventAge"],
     ["colour", ["namespace", "reason", "minSeverity", "maxEventAge", "kind"], undefined],
+    ["cluster", flags, "cluster-name"], // cut short at the end
+    ["concurrency", flags, "export-concurrency"], // cut short at the start
+    ["queue", flags, "queue-size"],
+    ["log", flags, undefined], // too little of any name to guess from
+    ["name", flags, undefined],
     ["frobnicate", flags, undefined],
     ["xyz", flags, undefined]
   ])("%s → %s", (name, known, expected) => {
