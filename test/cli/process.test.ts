@@ -1,11 +1,12 @@
 /** Start-up checks as a user meets them: the real CLI in a child process, its exit code and what it printed. */
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { startSimServer } from "../../src/sim/index.ts"
 import { runCli } from "../support/cli.ts"
-import { writeKubeconfig } from "../support/processes.ts"
+import { eventually } from "../support/collector.ts"
+import { EventGenerator, sleep, spawnCollector, writeKubeconfig } from "../support/processes.ts"
 
 describe("start-up checks of the command line", () => {
   it("--print-config shows the OTLP endpoint without the credentials in its URL", async () => {
@@ -56,4 +57,43 @@ describe("start-up checks of what the collector will write", () => {
       await sim.close()
     }
   })
+})
+
+describe("a checkpoint file that stops being writable during the run", () => {
+  it("is reported once while saves fail, and once when they work again, however many saves fail", async () => {
+    const sim = await startSimServer()
+    const generator = new EventGenerator(sim)
+    try {
+      const dir = join(mkdtempSync(join(tmpdir(), "kec-checkpoint-")), "state")
+      const path = join(dir, "checkpoint")
+      generator.step()
+      const collector = spawnCollector([
+        "--kubeconfig", writeKubeconfig(sim), "--exporter", "none",
+        "--checkpoint", `file:${path}`, "--checkpoint-interval", "0s"
+      ])
+      await eventually(() => expect(existsSync(path)).toBe(true), 20_000)
+      // The directory becomes a plain file: every save fails at its first step.
+      rmSync(dir, { recursive: true })
+      writeFileSync(dir, "not a directory")
+      generator.start(2, 100)
+      await eventually(() => expect(collector.output.stderr).toMatch(/could not save the checkpoint/), 20_000)
+      await sleep(3_000)
+      const warnings = () => collector.output.stderr.split("\n").filter((l) => l.includes("could not save the checkpoint"))
+      expect(warnings()).toHaveLength(1)
+      rmSync(dir)
+      mkdirSync(dir)
+      const savedAgain = /the checkpoint is saved again \(file [^)]+\) after (\d+) failed saves/
+      await eventually(() => expect(collector.output.stderr).toMatch(savedAgain), 20_000)
+      expect(Number(savedAgain.exec(collector.output.stderr)?.[1])).toBeGreaterThanOrEqual(5)
+      expect(existsSync(path)).toBe(true)
+      generator.stop()
+      collector.child.kill("SIGTERM")
+      expect(await collector.exited).toBe(0)
+      expect(warnings()).toHaveLength(1)
+      expect(collector.output.stderr).not.toMatch(/stopping without a saved checkpoint/)
+    } finally {
+      generator.stop()
+      await sim.close()
+    }
+  }, 60_000)
 })
