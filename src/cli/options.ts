@@ -119,7 +119,7 @@ export const OPTIONS = {
     parse: V.namespaces,
     default: [],
     defaultText: "all, with one cluster-wide watch",
-    help: "Watch only these namespaces (one watch each; needs only a Role in each)."
+    help: "Watch only these namespaces (one watch each; needs only a Role in each). Each must be a valid namespace name; an empty list is an error."
   }),
   api: option({
     flag: "api",
