@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest"
 import { startSimServer } from "../../src/sim/index.ts"
 import { runCli } from "../support/cli.ts"
 import { eventually } from "../support/collector.ts"
-import { EventGenerator, sleep, spawnCollector, writeKubeconfig } from "../support/processes.ts"
+import { type CollectorProcess, EventGenerator, sleep, spawnCollector, writeKubeconfig } from "../support/processes.ts"
 
 describe("start-up checks of the command line", () => {
   it("--print-config shows the OTLP endpoint without the credentials in its URL", async () => {
@@ -48,7 +48,7 @@ describe("start-up checks of what the collector will write", () => {
       const started = Date.now()
       const result = await runCli([
         "--kubeconfig", writeKubeconfig(sim), "--exporter", "none", "--checkpoint", `file:${path}`
-      ])
+      ], { timeoutMs: 20_000 })
       expect(result.code).toBe(2)
       expect(result.stderr).toContain(`the checkpoint (file ${path}) cannot be written: creating the directory ${join(dir, "plain")} failed`)
       expect(result.stderr).not.toMatch(/reading core\/v1 events/)
@@ -63,6 +63,7 @@ describe("a checkpoint file that stops being writable during the run", () => {
   it("is reported once while saves fail, and once when they work again, however many saves fail", async () => {
     const sim = await startSimServer()
     const generator = new EventGenerator(sim)
+    const started: Array<CollectorProcess> = []
     try {
       const dir = join(mkdtempSync(join(tmpdir(), "kec-checkpoint-")), "state")
       const path = join(dir, "checkpoint")
@@ -71,6 +72,7 @@ describe("a checkpoint file that stops being writable during the run", () => {
         "--kubeconfig", writeKubeconfig(sim), "--exporter", "none",
         "--checkpoint", `file:${path}`, "--checkpoint-interval", "0s"
       ])
+      started.push(collector)
       await eventually(() => expect(existsSync(path)).toBe(true), 20_000)
       // The directory becomes a plain file: every save fails at its first step.
       rmSync(dir, { recursive: true })
@@ -93,6 +95,7 @@ describe("a checkpoint file that stops being writable during the run", () => {
       expect(collector.output.stderr).not.toMatch(/stopping without a saved checkpoint/)
     } finally {
       generator.stop()
+      for (const p of started) if (p.child.exitCode === null) p.child.kill("SIGKILL")
       await sim.close()
     }
   }, 60_000)
