@@ -5,7 +5,7 @@
  */
 import { Context, Duration, Effect, Layer, Option, Queue } from "effect"
 import { type CheckpointState, emptyState, type ExportedOccurrence, prune } from "./CheckpointState.ts"
-import { CheckpointStore } from "./CheckpointStore.ts"
+import { type CheckpointError, CheckpointStore } from "./CheckpointStore.ts"
 import { Metrics } from "../observability/Metrics.ts"
 
 export interface CheckpointSettings {
@@ -75,24 +75,43 @@ const make = (settings: CheckpointSettings) =>
     const snapshot = (): CheckpointState =>
       pruned({ streams: { ...streams }, occurrences: [...occurrences.values()], savedAtMs: Date.now() })
 
+    /** Saves that failed in a row: the first is reported, the rest only counted, until one succeeds again. */
+    let failedSaves = 0
+    const saved = (at: number) =>
+      Effect.gen(function*() {
+        savedVersion = at
+        lastSavedMs = Date.now()
+        metrics.checkpointCommits.inc({ result: "success" })
+        if (failedSaves > 0) {
+          yield* Effect.logInfo(`the checkpoint is saved again (${store.describe}) after ${failedSaves} failed saves`)
+          failedSaves = 0
+        }
+      })
+    const failed = (error: CheckpointError) =>
+      Effect.gen(function*() {
+        metrics.checkpointCommits.inc({ result: "error" })
+        failedSaves++
+        yield* failedSaves === 1
+          ? Effect.logWarning(
+            `${error.message}; will try again with each acknowledgement, and say so when it works again`
+          )
+          : Effect.logDebug(error.message)
+      })
+
     const save = Effect.gen(function*() {
       const at = version
       if (at === savedVersion) return
-      const s = snapshot()
-      yield* store.save(s).pipe(
-        Effect.tap(() =>
-          Effect.sync(() => {
-            savedVersion = at
-            lastSavedMs = Date.now()
-            metrics.checkpointCommits.inc({ result: "success" })
-          })
-        ),
-        Effect.catchAll((error) =>
-          Effect.sync(() => metrics.checkpointCommits.inc({ result: "error" })).pipe(
-            Effect.zipRight(Effect.logWarning(`${error.message}; will try again with the next acknowledgement`))
-          )
+      yield* store.save(snapshot()).pipe(Effect.matchEffect({ onSuccess: () => saved(at), onFailure: failed }))
+    })
+    /** The last save, on shutdown: what it could not save is lost, and said so whether or not it was said before. */
+    const commit = Effect.gen(function*() {
+      yield* save
+      if (failedSaves > 0) {
+        yield* Effect.logError(
+          `stopping without a saved checkpoint (${store.describe}): ${failedSaves} saves in a row failed; ` +
+            "a restart sends again what was delivered since the last save"
         )
-      )
+      }
     })
 
     // One save at a time; acknowledgements arriving meanwhile are folded into the next one.
@@ -125,7 +144,7 @@ const make = (settings: CheckpointSettings) =>
           version++
           return Queue.offer(dirty, undefined).pipe(Effect.asVoid)
         }),
-      commit: saveLocked,
+      commit: lock.withPermits(1)(commit),
       current: Effect.sync(snapshot)
     })
   })

@@ -3,15 +3,19 @@ import { Schema } from "effect"
 /**
  * A checkpoint that could not be read or written. `store` names where it lives ("file /var/lib/…",
  * "ConfigMap ns/name"), `detail` what went wrong; `status` is the API server's HTTP status when there was one.
- * The collector decides what follows: start fresh after a failed load, retry a failed save at the next commit.
+ * The collector decides what follows: start fresh after a failed load, retry a failed save at the next commit,
+ * refuse to start when the check at start-up fails.
  */
 export class CheckpointError extends Schema.TaggedError<CheckpointError>()("CheckpointError", {
-  operation: Schema.Literal("load", "save"),
+  /** `check`: the start-up test that the store can be written at all. */
+  operation: Schema.Literal("load", "save", "check"),
   store: Schema.String,
   detail: Schema.String,
   status: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
-    return `could not ${this.operation} the checkpoint (${this.store}): ${this.detail}`
+    return this.operation === "check"
+      ? `the checkpoint (${this.store}) cannot be written: ${this.detail}`
+      : `could not ${this.operation} the checkpoint (${this.store}): ${this.detail}`
   }
 }

@@ -79,8 +79,15 @@ export class CheckpointStore extends Context.Tag("CheckpointStore")<CheckpointSt
   static readonly memory = (checkpoints: MemoryCheckpoints = new MemoryCheckpoints()): Layer.Layer<CheckpointStore> =>
     Layer.succeed(CheckpointStore, checkpoints.store)
 
-  /** A local file, replaced atomically on each save. */
-  static readonly file = (path: string): Layer.Layer<CheckpointStore> => Layer.sync(CheckpointStore, () => makeFileStore(path))
+  /** A local file, replaced atomically on each save; fails at once when the path cannot be written. */
+  static readonly file = (path: string): Layer.Layer<CheckpointStore, CheckpointError> =>
+    Layer.effect(
+      CheckpointStore,
+      Effect.suspend(() => {
+        const store = makeFileStore(path)
+        return Effect.as(store.check, store)
+      })
+    )
 
   /** A ConfigMap, written with optimistic concurrency. */
   static readonly configMap = (
@@ -91,7 +98,10 @@ export class CheckpointStore extends Context.Tag("CheckpointStore")<CheckpointSt
   ): Layer.Layer<CheckpointStore> => Layer.effect(CheckpointStore, makeConfigMapStore(kc, namespace, name, options))
 
   /** The store a `--checkpoint` value names; the KubeConfig is asked for only by a ConfigMap store. */
-  static readonly fromSpec = (spec: CheckpointSpec, kubeConfig: () => KubeConfig): Layer.Layer<CheckpointStore> => {
+  static readonly fromSpec = (
+    spec: CheckpointSpec,
+    kubeConfig: () => KubeConfig
+  ): Layer.Layer<CheckpointStore, CheckpointError> => {
     switch (spec._tag) {
       case "None":
         return CheckpointStore.none

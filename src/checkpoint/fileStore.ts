@@ -3,7 +3,7 @@
  * file behind: it writes `PATH.tmp-<pid>` in the same directory, flushes it to disk, renames it over PATH (atomic
  * on POSIX file systems) and flushes the directory so that the rename itself survives a power loss.
  */
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises"
+import { type FileHandle, mkdir, open, readFile, rename, rm, stat } from "node:fs/promises"
 import { dirname, resolve } from "node:path"
 import { Effect, Either, Option } from "effect"
 import { CheckpointError } from "./CheckpointError.ts"
@@ -29,18 +29,29 @@ const describeError = (error: unknown): string => (error instanceof Error ? erro
 /** Platforms and file systems that cannot fsync a directory say so with one of these; the rename is done anyway. */
 const DIRECTORY_SYNC_UNSUPPORTED = new Set(["EISDIR", "EINVAL", "EPERM", "ENOTSUP", "EBADF"])
 
-export const makeFileStore = (path: string): CheckpointStoreShape => {
+export interface FileStore extends CheckpointStoreShape {
+  /** Fails when a save could not succeed (the directory cannot be made, no file can be created in it). */
+  readonly check: Effect.Effect<void, CheckpointError>
+}
+
+export const makeFileStore = (path: string): FileStore => {
   const target = resolve(path)
   const directory = dirname(target)
   const temporary = `${target}.tmp-${process.pid}`
   const store = `file ${target}`
   const lock = lockFor(target)
 
-  const saveStep = <A>(what: string, run: () => Promise<A>) =>
+  const step = <A>(operation: "save" | "check", what: string, run: () => Promise<A>) =>
     Effect.tryPromise({
       try: run,
-      catch: (error) => new CheckpointError({ operation: "save", store, detail: `${what} failed: ${describeError(error)}` })
+      catch: (error) => new CheckpointError({ operation, store, detail: `${what} failed: ${describeError(error)}` })
     })
+  const saveStep = <A>(what: string, run: () => Promise<A>) => step("save", what, run)
+  const createDirectory = (operation: "save" | "check") =>
+    step(operation, `creating the directory ${directory}`, () => mkdir(directory, { recursive: true }))
+  const openTemporary = (operation: "save" | "check") =>
+    step(operation, `creating ${temporary}`, () => open(temporary, "w", 0o644))
+  const closeQuietly = (handle: FileHandle) => Effect.promise(() => handle.close().catch(() => undefined))
 
   const load = Effect.gen(function*() {
     const read = yield* Effect.either(Effect.tryPromise(() => readFile(target)))
@@ -77,14 +88,14 @@ export const makeFileStore = (path: string): CheckpointStoreShape => {
 
   const write = (bytes: Uint8Array) =>
     Effect.gen(function*() {
-      yield* saveStep(`creating the directory ${directory}`, () => mkdir(directory, { recursive: true }))
+      yield* createDirectory("save")
       yield* Effect.acquireUseRelease(
-        saveStep(`creating ${temporary}`, () => open(temporary, "w", 0o644)),
+        openTemporary("save"),
         (handle) =>
           saveStep(`writing ${temporary}`, () => handle.writeFile(bytes)).pipe(
             Effect.zipRight(saveStep(`flushing ${temporary} to disk`, () => handle.sync()))
           ),
-        (handle) => Effect.promise(() => handle.close().catch(() => undefined))
+        closeQuietly
       )
       yield* saveStep(`renaming ${temporary} to ${target}`, () => rename(temporary, target))
       yield* syncDirectory
@@ -95,5 +106,20 @@ export const makeFileStore = (path: string): CheckpointStoreShape => {
     yield* lock.withPermits(1)(write(bytes))
   })
 
-  return { describe: store, load, save }
+  /**
+   * What a save needs, tried once at start-up: the directory can be created, a file created in it, and the
+   * path is not a directory. A checkpoint that can never be saved is a mistake to fix before the first event.
+   */
+  const check = Effect.gen(function*() {
+    const existing = yield* Effect.promise(() => stat(target).catch(() => undefined))
+    if (existing?.isDirectory() === true) {
+      const detail = `${target} is a directory; give the path of a file`
+      return yield* new CheckpointError({ operation: "check", store, detail })
+    }
+    yield* createDirectory("check")
+    yield* Effect.acquireUseRelease(openTemporary("check"), () => Effect.void, closeQuietly)
+    yield* removeTemporary
+  }).pipe(Effect.uninterruptible) // a stop during the check leaves no temporary file behind
+
+  return { describe: store, load, save, check }
 }

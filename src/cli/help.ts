@@ -2,6 +2,7 @@ import { Duration } from "effect"
 import { stringify } from "yaml"
 import type { RulesConfig } from "../rules/config.ts"
 import type { Rule } from "../rules/filter.ts"
+import { redactUrl } from "../observability/redact.ts"
 import { SEVERITY_NAMES, SEVERITY_NUMBERS } from "../rules/severity.ts"
 import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
 import { durationText } from "./values.ts"
@@ -139,7 +140,9 @@ export const renderHelp = (version: string): string => {
     if (group === "operations") lines.push("  -h, --help", "      this text", "  --version", "      the version")
   }
   lines.push("")
-  lines.push("Exit codes: 0 done; 1 records could not be delivered; 2 invalid configuration or input file.")
+  lines.push(
+    "Exit codes: 0 done; 1 records could not be delivered; 2 invalid configuration, input file or checkpoint path."
+  )
   return lines.join("\n") + "\n"
 }
 
@@ -179,7 +182,10 @@ const rulesForDisplay = (rules: RulesConfig): Record<string, unknown> => {
   }
 }
 
-/** The effective configuration as YAML a user could put in `--config`, secrets redacted, origins as comments. */
+/**
+ * The effective configuration as YAML a user could put in `--config`, origins as comments; secrets and the
+ * credentials of URLs are redacted.
+ */
 export const renderConfig = (
   values: OptionValues,
   origins: Readonly<Partial<Record<OptionKey, string>>>,
@@ -197,7 +203,8 @@ export const renderConfig = (
     } else if (Duration.isDuration(value) || (typeof value === "object" && value !== null && ("kind" in value || "_tag" in value || "namespace" in value))) {
       out[key] = showValue(value)
     } else {
-      out[key] = value
+      // Credentials in a URL (http://user:password@host) are as secret as a header.
+      out[key] = typeof value === "string" ? redactUrl(value) : value
     }
   }
   const yaml = stringify({ ...out, ...rulesForDisplay(rules) })

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util"
 import { parseDocument } from "yaml"
 import { decodeRulesConfig, RULES_SECTIONS, type RulesConfig } from "../rules/config.ts"
 import { SEVERITY_NUMBERS } from "../rules/severity.ts"
+import { closest } from "./closest.ts"
 import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
 
 export class ConfigProblems extends Schema.TaggedError<ConfigProblems>()("ConfigProblems", {
@@ -62,7 +63,9 @@ const fromArgv = (argv: ReadonlyArray<string>, problems: Array<string>) => {
   })
   let command: Command = "run"
   let asked: "help" | "version" | undefined
-  for (const token of parsed.tokens ?? []) {
+  const tokens = parsed.tokens ?? []
+  const valuesOfUnknown = new Set<number>()
+  for (const token of tokens) {
     if (token.kind !== "option") continue
     if (token.name === "help") asked = "help"
     else if (token.name === "version") asked = asked ?? "version"
@@ -70,6 +73,9 @@ const fromArgv = (argv: ReadonlyArray<string>, problems: Array<string>) => {
       const key = BY_FLAG.get(token.name)
       if (key === undefined) {
         problems.push(`${token.rawName}: unknown option${suggest(token.name, [...BY_FLAG.keys()], "--")}`)
+        // `--sorce kube`: the word after an unknown flag is taken for its value, not for a command.
+        const next = tokens[tokens.indexOf(token) + 1]
+        if (token.value === undefined && next?.kind === "positional") valuesOfUnknown.add(next.index)
       } else if (spec(key).boolean === true) {
         raw.set(key, { value: token.value ?? true, origin: token.rawName })
       } else if (token.value === undefined) {
@@ -82,7 +88,8 @@ const fromArgv = (argv: ReadonlyArray<string>, problems: Array<string>) => {
       }
     }
   }
-  const [first, ...extra] = parsed.positionals
+  const positionals = tokens.flatMap((t) => (t.kind === "positional" && !valuesOfUnknown.has(t.index) ? [t.value] : []))
+  const [first, ...extra] = positionals
   if (first !== undefined) {
     if (isCommand(first)) command = first
     else problems.push(`unknown command ${JSON.stringify(first)}: the commands are run (the default) and demo`)
@@ -145,11 +152,7 @@ const fromFile = (path: string, readText: LoadInput["readText"], problems: Array
 
 /** " (did you mean --x?)" for a near miss. */
 const suggest = (name: string, candidates: ReadonlyArray<string>, prefix: string): string => {
-  const lower = name.toLowerCase().replace(/[-_]/g, "")
-  const hit = candidates.find((c) => {
-    const cl = c.toLowerCase().replace(/[-_]/g, "")
-    return cl === lower || cl.startsWith(lower) || lower.startsWith(cl)
-  })
+  const hit = closest(name, candidates)
   return hit === undefined ? "" : ` (did you mean ${prefix}${hit}?)`
 }
 

@@ -116,10 +116,10 @@ export const OPTIONS = {
     flag: "namespaces",
     env: [{ name: "K8S_EVENT_COLLECTOR_NAMESPACES" }],
     valueName: "A,B,...",
-    parse: V.list,
+    parse: V.namespaces,
     default: [],
     defaultText: "all, with one cluster-wide watch",
-    help: "Watch only these namespaces (one watch each; needs only a Role in each)."
+    help: "Watch only these namespaces (one watch each; needs only a Role in each). Each must be a valid namespace name; an empty list is an error."
   }),
   api: option({
     flag: "api",
@@ -215,12 +215,7 @@ export const OPTIONS = {
     flag: "lease",
     env: [{ name: "K8S_EVENT_COLLECTOR_LEASE" }],
     valueName: "NAMESPACE/NAME",
-    parse: (raw) => Either.flatMap(V.text(raw), (text) => {
-      const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(text)
-      return m?.[1] !== undefined && m[3] !== undefined
-        ? Either.right({ namespace: m[1], name: m[3] })
-        : Either.left(`must be NAMESPACE/NAME of a coordination.k8s.io/v1 Lease; got ${JSON.stringify(text)}`)
-    }),
+    parse: V.namespacedName("coordination.k8s.io/v1 Lease"),
     defaultText: "required with --leader-elect",
     help: "The Lease the replicas compete for."
   }),

@@ -10,12 +10,13 @@ import type { Change } from "../source/Change.ts"
 import { KubeApi, type WatchTarget } from "../source/KubeApi.ts"
 import { type KubeConfigError, loadKubeConfig } from "../source/kubeconfig.ts"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
-import { CheckpointStore } from "../checkpoint/CheckpointStore.ts"
+import { type CheckpointError, CheckpointStore } from "../checkpoint/CheckpointStore.ts"
 import { defaultIdentity, type InvalidLeaderElectionSettings, LeaderElection, runWhileLeader } from "../leader/LeaderElection.ts"
 import { Health } from "../observability/Health.ts"
 import { httpServerLayer, type ListenError } from "../observability/HttpServer.ts"
 import { logFormatFor, stderrLogger } from "../observability/logging.ts"
 import { Metrics } from "../observability/Metrics.ts"
+import { redactUrl } from "../observability/redact.ts"
 import { type PipelineSettings, runPipeline } from "../pipeline/pipeline.ts"
 import { Enricher, type EnrichSettings } from "../enrich/Enricher.ts"
 import type { RulesConfig } from "../rules/config.ts"
@@ -269,7 +270,7 @@ export const runDemo = (values: OptionValues, origins: Readonly<Partial<Record<s
         Effect.sync(() => startDemoTraces(sim, { endpoint, clusterName: values.clusterName })),
         (stop) => Effect.promise(stop)
       )
-      yield* Effect.logInfo(`demo: sending traces of the simulated requests to ${endpoint}`)
+      yield* Effect.logInfo(`demo: sending traces of the simulated requests to ${redactUrl(endpoint)}`)
     }
     const consoleFormat = origins["consoleFormat"] === "default" ? "text" : values.consoleFormat
     // Never on all interfaces, and never failing on a port something else took: the log line says which it got.
@@ -289,6 +290,7 @@ export const runCommand = (
   const run: Effect.Effect<
     void,
     DumpError | KubeConfigError | DeliveryFailed | InvalidLeaderElectionSettings | ListenError | ExporterSetupError
+    | CheckpointError
   > = command === "demo"
     ? runDemo(values, origins, rules)
     : source.kind === "file"
@@ -302,6 +304,7 @@ export const runCommand = (
       InvalidLeaderElectionSettings: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       ListenError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       ExporterSetupError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
+      CheckpointError: (e) => Effect.logError(e.message).pipe(Effect.as(2)),
       DeliveryFailed: (e) => Effect.logError(e.message).pipe(Effect.as(1))
     }),
     Effect.provide(loggingLayer(values))

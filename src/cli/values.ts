@@ -1,5 +1,7 @@
 /** Parsers for option values. Each returns the value or a sentence saying what was expected. */
 import { Duration, Either } from "effect"
+import { redactUrl } from "../observability/redact.ts"
+import { isNamespaceName, NAMESPACE_RULE, type NamespacedName, parseNamespacedName } from "../domain/kubeNames.ts"
 
 export type Parsed<A> = Either.Either<A, string>
 
@@ -66,12 +68,13 @@ export const durationText = (d: Duration.Duration): string => {
 
 export const url = (raw: unknown): Parsed<string> => {
   const s = typeof raw === "string" ? raw.trim() : ""
+  const shown = typeof raw === "string" ? show(redactUrl(raw)) : show(raw)
+  const wrong = Either.left(`must be an http:// or https:// URL; got ${shown}`)
   try {
     const u = new URL(s)
-    if (u.protocol !== "http:" && u.protocol !== "https:") return Either.left(`must be an http:// or https:// URL; got ${show(raw)}`)
-    return Either.right(s)
+    return u.protocol === "http:" || u.protocol === "https:" ? Either.right(s) : wrong
   } catch {
-    return Either.left(`must be an http:// or https:// URL; got ${show(raw)}`)
+    return wrong
   }
 }
 
@@ -108,3 +111,24 @@ export const list = (raw: unknown): Parsed<ReadonlyArray<string>> => {
   if (typeof raw === "string") return Either.right(raw.split(",").map((s) => s.trim()).filter((s) => s !== ""))
   return Either.left(`must be a comma-separated list; got ${show(raw)}`)
 }
+
+/**
+ * Namespaces to watch: each a valid namespace name, each once. An empty list is a mistake (a variable that
+ * expanded to nothing), not "all namespaces": that is what leaving the option out means.
+ */
+export const namespaces = (raw: unknown): Parsed<ReadonlyArray<string>> =>
+  Either.flatMap(list(raw), (names) => {
+    if (names.length === 0) return Either.left(`names no namespace; leave the option out to watch all of them`)
+    const invalid = names.filter((n) => !isNamespaceName(n))
+    return invalid.length > 0
+      ? Either.left(`not valid namespace names (${NAMESPACE_RULE}): ${invalid.map(show).join(", ")}`)
+      : Either.right([...new Set(names)])
+  })
+
+/** `NAMESPACE/NAME` of an object of `kind`. */
+export const namespacedName = (kind: string) => (raw: unknown): Parsed<NamespacedName> =>
+  Either.flatMap(text(raw), (t) =>
+    Either.mapLeft(
+      parseNamespacedName(t, kind),
+      (why) => `must be NAMESPACE/NAME of a ${kind}; ${JSON.stringify(t)} ${why}`
+    ))

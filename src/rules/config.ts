@@ -6,6 +6,7 @@
 import { Duration, Either } from "effect"
 import type { SeverityNumber } from "@opentelemetry/api-logs"
 import * as V from "../cli/values.ts"
+import { closest } from "../cli/closest.ts"
 import { RULE_CONDITIONS, type FilterConfig, type Rule } from "./filter.ts"
 import { exactOrRegex, glob, substringOrRegex, type Pattern } from "./pattern.ts"
 import { parseSeverityName, SEVERITY_NUMBERS, type SeverityName, type SeverityRule } from "./severity.ts"
@@ -54,32 +55,6 @@ const report = (problems: Problems, path: string, reason: string): void => {
 
 const show = (u: unknown): string =>
   u === null ? "null" : Array.isArray(u) ? "a list" : typeof u === "object" ? "a mapping" : typeof u === "string" ? JSON.stringify(u) : String(u)
-
-
-const normalized = (s: string) => s.toLowerCase().replace(/[-_ ]/g, "")
-
-const editDistance = (a: string, b: string): number => {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i]
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    prev = cur
-  }
-  return prev[b.length] ?? Math.max(a.length, b.length)
-}
-
-/** The closest known key to a misspelt one: same letters ignoring case and separators, or a typo or two away. */
-export const closest = (name: string, known: ReadonlyArray<string>): string | undefined => {
-  const n = normalized(name)
-  let best: { key: string; d: number } | undefined
-  for (const k of known) {
-    const d = editDistance(n, normalized(k))
-    if (d <= Math.max(1, Math.floor(k.length / 4)) && (best === undefined || d < best.d)) best = { key: k, d }
-  }
-  return best?.key
-}
 
 /** The mapping at `path`, with its unknown keys reported; undefined (and reported) when not a mapping. */
 const mapping = (u: unknown, path: string, known: ReadonlyArray<string>, problems: Problems): Readonly<Record<string, unknown>> | undefined => {

@@ -6,6 +6,7 @@ import { OTLPLogExporter as ProtoExporter } from "@opentelemetry/exporter-logs-o
 import { OTLPLogExporter as JsonExporter } from "@opentelemetry/exporter-logs-otlp-http"
 import type { LogRecordExporter, ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { ExportFailed, LogExporter } from "./LogExporter.ts"
+import { redactUrl } from "../observability/redact.ts"
 
 export type OtlpProtocol = "http/protobuf" | "http/json"
 
@@ -111,7 +112,9 @@ export const otlpLayer = (settings: OtlpSettings) =>
   Layer.scoped(
     LogExporter,
     Effect.acquireRelease(
-      Effect.sync(() => fromSdkExporter(`otlp ${settings.protocol} ${settings.endpoint}`, makeOtlpExporter(settings))),
+      Effect.sync(() =>
+        fromSdkExporter(`otlp ${settings.protocol} ${redactUrl(settings.endpoint)}`, makeOtlpExporter(settings))
+      ),
       (e) => e.shutdown
     )
   )

@@ -3,6 +3,8 @@ import { readFile } from "node:fs/promises"
 import { parseAllDocuments } from "yaml"
 import type { Change } from "./Change.ts"
 import { jsonErrorOffset } from "./jsonSyntax.ts"
+import { decodeKubeEvent } from "../domain/KubeEvent.ts"
+import { isRecord } from "../domain/isRecord.ts"
 
 /** The dump could not be read or is not one of the accepted shapes. */
 export class DumpError extends Schema.TaggedError<DumpError>()("DumpError", {
@@ -68,7 +70,8 @@ const fromDocument = (doc: unknown): Either.Either<ReadonlyArray<Change>, string
         const change = watchEventChange(d)
         return Either.right(change === undefined ? [] : [change])
       }
-      return Either.right([{ type: "ADDED", object: d }])
+      // The object as it was read: the decoded one kept only the fields the shape names.
+      return Either.right([{ type: "ADDED", object: doc }])
     }
   })
 
@@ -96,8 +99,49 @@ const fromJsonLines = (text: string): Either.Either<ReadonlyArray<Change>, strin
   return Either.right(changes)
 }
 
-/** Parses a dump's text. JSON first (a document or JSON lines), YAML when it does not look like JSON. */
-export const parseDump = (text: string): Either.Either<ReadonlyArray<Change>, string> => {
+/** What a value is, for saying what a dump held instead of Events: its `kind`, else its type. */
+const kindOf = (u: unknown): string =>
+  isRecord(u)
+    ? typeof u["kind"] === "string" && u["kind"] !== "" ? u["kind"] : "object without a kind"
+    : Array.isArray(u) ? "array" : u === null ? "null" : typeof u
+
+/** "3 objects: 2 ConfigMap, 1 number", the commonest kinds first. */
+const describeFound = (changes: ReadonlyArray<Change>): string => {
+  if (changes.length === 0) return "it holds no objects"
+  const counts = new Map<string, number>()
+  for (const { object } of changes) counts.set(kindOf(object), (counts.get(kindOf(object)) ?? 0) + 1)
+  const kinds = [...counts].sort((a, b) => b[1] - a[1])
+  const shown = kinds.slice(0, 5).map(([kind, n]) => `${n} ${kind}`).join(", ")
+  const more = kinds.length > 5 ? ` and ${kinds.length - 5} other kinds` : ""
+  return `found ${changes.length} object${changes.length === 1 ? "" : "s"}: ${shown}${more}`
+}
+
+/**
+ * A dump must hold at least one Event the collector can read: one that holds none (a list of ConfigMaps, an
+ * array of junk) was not the file meant, and saying "exported 0" would hide that.
+ */
+const requireAnEvent = (changes: ReadonlyArray<Change>): Either.Either<ReadonlyArray<Change>, string> => {
+  let firstFailure: string | undefined
+  for (const { object, api } of changes) {
+    const decoded = decodeKubeEvent(object, api)
+    if (Either.isRight(decoded)) return Either.right(changes)
+    if (firstFailure === undefined && kindOf(object) === "Event") firstFailure = decoded.left.message
+  }
+  const why = firstFailure === undefined ? "" : `; none of the Events can be read, the first because ${firstFailure}`
+  return Either.left(`no Event in the file: ${describeFound(changes)}${why}; expected ${SHAPES}`)
+}
+
+/** A UTF-8 byte order mark, which some editors and Windows tools write at the start of a file. */
+const BOM = "\uFEFF"
+
+/**
+ * Parses a dump's text into its changes; at least one of them is an Event. A leading byte order mark is skipped.
+ * JSON first (a document or JSON lines), YAML when it does not look like JSON.
+ */
+export const parseDump = (text: string): Either.Either<ReadonlyArray<Change>, string> =>
+  Either.flatMap(parseDocuments(text.startsWith(BOM) ? text.slice(BOM.length) : text), requireAnEvent)
+
+const parseDocuments = (text: string): Either.Either<ReadonlyArray<Change>, string> => {
   const trimmed = text.trimStart()
   if (trimmed === "") return Either.left(`the file is empty; expected ${SHAPES}`)
   if (trimmed.startsWith("{") || trimmed.startsWith("[")) {

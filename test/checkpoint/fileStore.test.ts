@@ -87,21 +87,62 @@ describe("CheckpointStore.file", () => {
   it.live("an unreadable file is a CheckpointError naming the path", () =>
     Effect.gen(function*() {
       const path = join(dir, "checkpoint")
-      yield* Effect.promise(() => mkdir(path))
-      const error = yield* Effect.flip(withStore(path, (store) => store.load))
+      // The directory appears after start-up, which refuses one.
+      const error = yield* Effect.flip(withStore(path, (store) => Effect.promise(() => mkdir(path)).pipe(Effect.zipRight(store.load))))
       expect(error.message).toContain(`could not load the checkpoint (file ${path}): reading the file failed: EISDIR`)
     }))
 
   it.live("a failed save says which step failed and removes its temporary file", () =>
     Effect.gen(function*() {
       const path = join(dir, "checkpoint")
-      // A non-empty directory where the file should be: the rename over it fails.
-      yield* Effect.promise(() => mkdir(join(path, "occupied"), { recursive: true }))
-      const error = yield* Effect.flip(withStore(path, (store) => store.save(state(5))))
+      // A non-empty directory where the file should be, made after start-up: the rename over it fails.
+      const occupy = Effect.promise(() => mkdir(join(path, "occupied"), { recursive: true }))
+      const error = yield* Effect.flip(withStore(path, (store) => occupy.pipe(Effect.zipRight(store.save(state(5))))))
       expect(error.operation).toBe("save")
       expect(error.message).toMatch(
         new RegExp(`^could not save the checkpoint \\(file ${path}\\): renaming ${path}\\.tmp-${process.pid} to ${path} failed: E`)
       )
+      expect(yield* Effect.promise(() => readdir(dir))).toEqual(["checkpoint"])
+    }))
+})
+
+describe("CheckpointStore.file at start-up", () => {
+  it.live("checks that the path can be written, and leaves nothing behind", () =>
+    Effect.gen(function*() {
+      const path = join(dir, "new", "sub", "checkpoint")
+      yield* withStore(path, () => Effect.void)
+      // The directories a save needs are made; no file is left, and no checkpoint is written before there is one.
+      expect(yield* Effect.promise(() => readdir(join(dir, "new", "sub")))).toEqual([])
+    }))
+
+  it.live("refuses a path under a regular file, naming the step and the reason", () =>
+    Effect.gen(function*() {
+      yield* Effect.promise(() => writeFile(join(dir, "plain"), "x"))
+      const path = join(dir, "plain", "checkpoint")
+      const error = yield* Effect.flip(withStore(path, () => Effect.void))
+      expect(error.operation).toBe("check")
+      expect(error.message).toBe(
+        `the checkpoint (file ${path}) cannot be written: creating the directory ${join(dir, "plain")} failed: ` +
+          `EEXIST: file already exists, mkdir '${join(dir, "plain")}'`
+      )
+    }))
+
+  it.live("refuses a directory where the file should be", () =>
+    Effect.gen(function*() {
+      const path = join(dir, "checkpoint")
+      yield* Effect.promise(() => mkdir(path))
+      const error = yield* Effect.flip(withStore(path, () => Effect.void))
+      expect(error.message).toBe(`the checkpoint (file ${path}) cannot be written: ${path} is a directory; give the path of a file`)
+    }))
+
+  it.live("keeps an existing checkpoint as it is", () =>
+    Effect.gen(function*() {
+      const path = join(dir, "checkpoint")
+      const saved = state(4)
+      yield* withStore(path, (store) => store.save(saved))
+      const before = yield* Effect.promise(() => readFile(path))
+      expect(yield* withStore(path, (store) => store.load)).toEqual(Option.some(saved))
+      expect(yield* Effect.promise(() => readFile(path))).toEqual(before)
       expect(yield* Effect.promise(() => readdir(dir))).toEqual(["checkpoint"])
     }))
 })

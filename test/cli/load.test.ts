@@ -229,6 +229,38 @@ describe("loadConfig", () => {
     expect(problems(load(["--checkpoint", "s3:bucket"]))[0]).toMatch(/^--checkpoint: /)
   })
 
+  it("takes only namespace names the API server accepts (DNS-1123 labels), each once, and never an empty list", () => {
+    // The rule, from the Kubernetes API conventions: at most 63 characters of [a-z0-9-], alphanumeric at both ends.
+    expect(problems(load(["--namespaces", "Foo_Bar,a b,../x,ok-1"]))).toEqual([
+      `--namespaces: not valid namespace names (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters): "Foo_Bar", "a b", "../x"`
+    ])
+    const tooLong = "a".repeat(64)
+    expect(problems(load(["--namespaces", `-a,b-,${tooLong},x.y`]))[0]).toContain(`"-a", "b-", "${tooLong}", "x.y"`)
+    expect(ok(load(["--namespaces", `a,a, b ,a,${"z".repeat(63)}`])).values.namespaces).toEqual(["a", "b", "z".repeat(63)])
+    expect(problems(load(["--namespaces", ""]))).toEqual([
+      "--namespaces: names no namespace; leave the option out to watch all of them"
+    ])
+    expect(problems(load(["--namespaces", " , "]))).toHaveLength(1)
+    expect(problems(load(["--config", "c.yaml"], {}, { "c.yaml": "namespaces: []\n" }))).toEqual([
+      "c.yaml: namespaces: names no namespace; leave the option out to watch all of them"
+    ])
+    expect(problems(load([], { K8S_EVENT_COLLECTOR_NAMESPACES: "prod,Prod" }))).toEqual([
+      expect.stringMatching(/^env K8S_EVENT_COLLECTOR_NAMESPACES: not valid namespace names .*: "Prod"$/)
+    ])
+    expect(ok(load([])).values.namespaces).toEqual([])
+  })
+
+  it("checks the namespace and name of the lease and of a ConfigMap checkpoint by the same rules", () => {
+    expect(ok(load(["--lease", "obs/kec.lease-1"])).values.lease).toEqual({ namespace: "obs", name: "kec.lease-1" })
+    expect(problems(load(["--lease", "Obs/kec"]))).toEqual([
+      `--lease: must be NAMESPACE/NAME of a coordination.k8s.io/v1 Lease; "Obs/kec" names the namespace "Obs", which is not a valid namespace (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`
+    ])
+    expect(problems(load(["--lease", "obs/kec_1"]))[0]).toMatch(/names the coordination\.k8s\.io\/v1 Lease "kec_1", which is not a valid name/)
+    expect(problems(load(["--lease", "obs.x/kec"]))[0]).toMatch(/names the namespace "obs\.x"/)
+    expect(problems(load(["--checkpoint", "configmap:a_b/cp"]))[0]).toMatch(/names the namespace "a_b", which is not a valid namespace/)
+    expect(problems(load(["--checkpoint", `configmap:obs/${"c".repeat(254)}`]))[0]).toMatch(/which is not a valid name/)
+  })
+
   it("keeps the watch, idle and stall timeouts in the order that makes them work", () => {
     expect(problems(load(["--watch-timeout", "10m"]))).toEqual([
       expect.stringMatching(/^--watch-idle-timeout: must be longer than twice --watch-timeout/)
@@ -241,6 +273,19 @@ describe("loadConfig", () => {
 
   it("suggests the flag that was meant", () => {
     expect(problems(load(["--batchsize", "3"]))[0]).toMatch(/did you mean --batch-size\?/)
+    expect(problems(load(["--sorce", "kube"]))).toEqual(["--sorce: unknown option (did you mean --source?)"])
+    expect(problems(load(["--otlp-endpiont", "http://h:4318"]))).toEqual([
+      "--otlp-endpiont: unknown option (did you mean --otlp-endpoint?)"
+    ])
+  })
+
+  it("suggests the configuration key that was meant, by the same measure as flags", () => {
+    const found = problems(load(["--config", "c.yaml"], {}, { "c.yaml": "batchSzie: 5\nnamespace: [a]\nfilter: {}\n" }))
+    expect(found).toEqual([
+      "c.yaml: batchSzie: not an option (did you mean batchSize?)",
+      "c.yaml: namespace: not an option (did you mean namespaces?)",
+      "c.yaml: filter: not an option (did you mean filters?)"
+    ])
   })
 
   it("knows the commands", () => {
@@ -268,5 +313,18 @@ describe("help and --print-config", () => {
     expect(text).toContain("authorization: <redacted>")
     expect(text).toContain("batchSize: 9  # from --batch-size")
     expect(text).toContain("batchLinger: 200ms")
+  })
+
+  it("never shows the credentials of a URL, in --print-config or in a problem", () => {
+    const { values, origins, rules } = ok(load(["--otlp-endpoint", "https://tenant-1:s3cret@otel.example:4318"]))
+    expect(values.otlpEndpoint).toBe("https://tenant-1:s3cret@otel.example:4318/v1/logs")
+    const text = renderConfig(values, origins, rules)
+    expect(text).toContain("otlpEndpoint: https://<redacted>@otel.example:4318/v1/logs  # from --otlp-endpoint")
+    expect(text).not.toMatch(/s3cret|tenant-1/)
+    // A raw '@' in the password: the user-info ends at the last '@' before the host, as the URL parser reads it.
+    const raw = ok(load([], { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "http://u:p@ss@h:4318/v1/logs" }))
+    expect(renderConfig(raw.values, raw.origins, raw.rules)).toContain("otlpEndpoint: http://<redacted>@h:4318/v1/logs")
+    const found = problems(load(["--otlp-endpoint", "ftp://tenant-1:s3cret@otel.example/x"]))
+    expect(found).toEqual(['--otlp-endpoint: must be an http:// or https:// URL; got "ftp://<redacted>@otel.example/x"'])
   })
 })

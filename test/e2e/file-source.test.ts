@@ -157,6 +157,39 @@ describe("--source file with bad input", () => {
     expect(receiver.records).toHaveLength(3)
   })
 
+  it("reads a compact EventList that starts with a UTF-8 byte order mark, every event of it", async () => {
+    const path = write("bom.json", `\uFEFF${JSON.stringify({ apiVersion: "v1", kind: "EventList", items: rawEvents })}`)
+    const result = await runCli(["--source", `file:${path}`, "--otlp-endpoint", receiver.url])
+    expect(result.code).toBe(0)
+    expect(result.stderr).not.toMatch(/could not be decoded/)
+    expect(new Set(uidsOf())).toEqual(new Set(rawEvents.map((e) => `${e.metadata.uid}:${e.metadata.resourceVersion}`)))
+  })
+
+  it("delivers a file of one Event on its own with all its fields", async () => {
+    const [event] = rawEvents
+    const path = write("one.json", JSON.stringify(event))
+    const result = await runCli(["--source", `file:${path}`, "--otlp-endpoint", receiver.url])
+    expect(result.code).toBe(0)
+    expect(receiver.records).toHaveLength(1)
+    expect(receiver.records[0]?.attributes["k8s.event.reason"]).toBe(event?.reason)
+  })
+
+  it("refuses a dump with no Event in it, says what it holds instead, exits 2 and sends nothing", async () => {
+    const configMaps = write("configmaps.json", JSON.stringify({
+      apiVersion: "v1",
+      kind: "List",
+      items: ["a", "b", "c"].map((name) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "x", uid: name, resourceVersion: "1" }, data: {} }))
+    }))
+    const junk = write("junk.json", '[1, "x", {"y": 2}]')
+    for (const [path, found] of [[configMaps, "found 3 objects: 3 ConfigMap"], [junk, "found 3 objects: 1 number, 1 string, 1 object without a kind"]]) {
+      const result = await runCli(["--source", `file:${path}`, "--otlp-endpoint", receiver.url])
+      expect(result.code, path).toBe(2)
+      expect(result.stderr).toContain(`${path}: no Event in the file: ${found}`)
+      expect(result.stderr).not.toMatch(/exported/)
+    }
+    expect(receiver.requests).toHaveLength(0)
+  })
+
   it("reports a missing file with its path", async () => {
     const result = await runCli(["--source", `file:${join(dir, "nope.json")}`])
     expect(result.code).toBe(2)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { parse } from "yaml"
 import { SeverityNumber } from "@opentelemetry/api-logs"
-import { decodeRule, decodeRulesConfig, DEFAULT_RULES_CONFIG, parseRuleFlag, closest } from "../../src/rules/config.ts"
+import { decodeRule, decodeRulesConfig, DEFAULT_RULES_CONFIG, parseRuleFlag } from "../../src/rules/config.ts"
 import { compileRule } from "../../src/rules/filter.ts"
 import { coreEvent, left, right } from "./support.ts"
 
@@ -113,18 +113,6 @@ throttle:
   it("takes YAML numbers as names", () => {
     const config = right(decodeRulesConfig(parse("filters:\n  include: [{name: 2024, labels: {version: 2}}]\n")))
     expect(config.filters.include[0]).toEqual({ name: { _tag: "Exact", text: "2024" }, labels: { version: { _tag: "Exact", text: "2" } } })
-  })
-})
-
-describe("closest", () => {
-  it.each([
-    ["reasn", "reason"],
-    ["namespaces", "namespace"],
-    ["min_severity", "minSeverity"],
-    ["max-event-age", "maxEventAge"],
-    ["colour", undefined]
-  ])("%s → %s", (name, expected) => {
-    expect(closest(name, ["namespace", "reason", "minSeverity", "maxEventAge", "kind"])).toBe(expected)
   })
 })
 

@@ -229,16 +229,122 @@ describe("fieldSelectorFor", () => {
   })
 })
 
-describe("fieldSelectorFor, read back as the API server reads it", () => {
-  it("round-trips awkward values through the project's selector parser", async () => {
-    const { parseFieldSelector } = await import("../../src/sim/selectors.ts")
-    const selector = fieldSelectorFor(config({ include: [{ reason: "a,b=c\\d" }], exclude: [{ name: "x!=y" }] }))
-    expect(parseFieldSelector(selector ?? "")).toEqual({
-      ok: true,
-      value: [
-        { field: "reason", op: "=", value: "a,b=c\\d" },
-        { field: "involvedObject.name", op: "!=", value: "x!=y" }
-      ]
-    })
+/**
+ * The field-selector grammar of the Kubernetes API server (k8s.io/apimachinery/pkg/fields, `ParseSelector`),
+ * written out here so that selectors are checked against it rather than against the project's own parser:
+ *   1. The selector is split into terms at each `,` that is not escaped: a `\` escapes the character after it.
+ *   2. A term is split at the first operator found scanning from the left, trying `!=`, then `==`, then `=` at
+ *      each position: field on the left, value on the right. A term without an operator is invalid.
+ *   3. The value is unescaped: `\\` → `\`, `\,` → `,`, `\=` → `=`. Any other escape, a trailing `\`, or an
+ *      unescaped `,` or `=` is invalid.
+ */
+type Term = { readonly field: string; readonly op: "=" | "==" | "!="; readonly value: string }
+
+const splitTerms = (selector: string): ReadonlyArray<string> => {
+  const terms: Array<string> = []
+  let start = 0
+  let escaped = false
+  for (let i = 0; i < selector.length; i++) {
+    const c = selector[i]
+    if (escaped) escaped = false
+    else if (c === "\\") escaped = true
+    else if (c === ",") {
+      terms.push(selector.slice(start, i))
+      start = i + 1
+    }
+  }
+  return [...terms, selector.slice(start)]
+}
+
+const unescapeValue = (value: string): string => {
+  let out = ""
+  let escaped = false
+  for (const c of value) {
+    if (escaped) {
+      if (c !== "\\" && c !== "," && c !== "=") throw new Error(`invalid escape sequence \\${c} in ${JSON.stringify(value)}`)
+      out += c
+      escaped = false
+    } else if (c === "\\") escaped = true
+    else if (c === "," || c === "=") throw new Error(`unescaped ${c} in ${JSON.stringify(value)}`)
+    else out += c
+  }
+  if (escaped) throw new Error(`trailing \\ in ${JSON.stringify(value)}`)
+  return out
+}
+
+const parseTerm = (term: string): Term => {
+  for (let i = 0; i < term.length; i++) {
+    const op = (["!=", "==", "="] as const).find((o) => term.startsWith(o, i))
+    if (op !== undefined) return { field: term.slice(0, i), op, value: unescapeValue(term.slice(i + op.length)) }
+  }
+  throw new Error(`no operator in the term ${JSON.stringify(term)}`)
+}
+
+const parseSelector = (selector: string): ReadonlyArray<Term> => splitTerms(selector).map(parseTerm)
+
+/**
+ * The fields the API server can select events by. core/v1: the Event field label conversion of kube-apiserver
+ * (pkg/apis/core/v1/conversion.go); events.k8s.io/v1: k8s.io/api/events/v1 `EventToSelectableFields`. Any other
+ * field is refused with "field label not supported".
+ */
+const SERVER_FIELDS = {
+  "core/v1": [
+    "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+    "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+    "reason", "reportingComponent", "source", "type", "metadata.namespace", "metadata.name"
+  ],
+  "events.k8s.io/v1": [
+    "regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
+    "regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath",
+    "reason", "reportingController", "source", "type", "metadata.namespace", "metadata.name"
+  ]
+} as const
+
+describe("fieldSelectorFor, read as the API server reads it", () => {
+  const everyRuleKind = config({
+    include: [{ reason: "BackOff", name: "web-1" }],
+    exclude: [{ reason: "Pulled" }, { name: "noisy" }, { namespace: "kube-system" }, { kind: "Node" }, { type: "Normal" }, { component: "kubelet" }]
+  })
+
+  it.each(["core/v1", "events.k8s.io/v1"] as const)("uses only fields the %s API can select on, with its operators", (api) => {
+    const terms = parseSelector(fieldSelectorFor(everyRuleKind, api) ?? "")
+    expect(terms).toHaveLength(9)
+    for (const term of terms) {
+      expect(SERVER_FIELDS[api], term.field).toContain(term.field)
+      expect(["=", "!="]).toContain(term.op)
+    }
+  })
+
+  it("says, term by term, what the rules say", () => {
+    expect(parseSelector(fieldSelectorFor(everyRuleKind) ?? "")).toEqual([
+      { field: "reason", op: "=", value: "BackOff" },
+      { field: "involvedObject.name", op: "=", value: "web-1" },
+      { field: "reason", op: "!=", value: "Pulled" },
+      { field: "involvedObject.name", op: "!=", value: "noisy" },
+      { field: "involvedObject.namespace", op: "!=", value: "kube-system" },
+      { field: "involvedObject.kind", op: "!=", value: "Node" },
+      { field: "type", op: "!=", value: "Normal" },
+      { field: "source", op: "!=", value: "kubelet" },
+      { field: "reportingComponent", op: "!=", value: "kubelet" }
+    ])
+  })
+
+  it.each([
+    "a,b=c\\d", "x!=y", "==", "=lead", "trail\\", "\\,", "a\\=b", "!", "!x", "x!", "ünïcödé ✓", "with space", "a,,b"
+  ])("keeps the value %j intact through escaping", (value) => {
+    const selector = fieldSelectorFor(config({ include: [{ reason: value }], exclude: [{ name: value }] }))
+    expect(parseSelector(selector ?? "")).toEqual([
+      { field: "reason", op: "=", value },
+      { field: "involvedObject.name", op: "!=", value }
+    ])
+  })
+
+  it("the grammar written out here refuses what the API server refuses", () => {
+    expect(() => parseSelector("reason=a,b")).toThrow(/no operator/)
+    expect(() => parseSelector("reason=a=b")).toThrow(/unescaped =/)
+    expect(() => parseSelector("reason=a\\b")).toThrow(/invalid escape/)
+    expect(() => parseSelector("reason=a\\")).toThrow(/trailing/)
+    expect(parseSelector("reason==a")).toEqual([{ field: "reason", op: "==", value: "a" }])
+    expect(parseSelector("reason!=a\\,b")).toEqual([{ field: "reason", op: "!=", value: "a,b" }])
   })
 })

@@ -43,6 +43,44 @@ describe("parseDump", () => {
   })
 })
 
+describe("parseDump: what is not a dump of Events", () => {
+  const BOM = "\uFEFF"
+  const list = { apiVersion: "v1", kind: "List", items: [ev("a"), ev("b")] }
+
+  it("skips a UTF-8 byte order mark before JSON, JSON lines and YAML", () => {
+    expect(names(BOM + JSON.stringify(list))).toEqual(["a", "b"])
+    expect(names(BOM + JSON.stringify(list, null, 2))).toEqual(["a", "b"])
+    expect(names(BOM + [ev("a"), ev("b")].map((e) => JSON.stringify({ type: "ADDED", object: e })).join("\n"))).toEqual(["a", "b"])
+    expect(names(`${BOM}apiVersion: v1\nkind: List\nitems:\n- ${JSON.stringify(ev("y"))}\n`)).toEqual(["y"])
+  })
+
+  it("keeps every field of a single Event", () => {
+    const [change] = Either.getOrThrow(parseDump(JSON.stringify(ev("solo"))))
+    expect(change?.object).toEqual(ev("solo"))
+  })
+
+  it("refuses a dump that holds no Event, saying what it holds instead", () => {
+    const configMaps = { apiVersion: "v1", kind: "List", items: [1, 2].map((i) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm${i}`, uid: `u${i}`, resourceVersion: "1" }, data: {} })) }
+    expect(error(JSON.stringify(configMaps))).toMatch(/^no Event in the file: found 2 objects: 2 ConfigMap; expected an EventList/)
+    expect(error('[1, "two", null, [3], {"x": 1}, 4]')).toMatch(
+      /^no Event in the file: found 6 objects: 2 number, 1 string, 1 null, 1 array, 1 object without a kind; expected/
+    )
+    expect(error('{"kind": "List", "items": []}')).toMatch(/^no Event in the file: it holds no objects; expected/)
+    expect(error('{"type": "DELETED", "object": {"kind": "Event"}}')).toMatch(/^no Event in the file: it holds no objects/)
+  })
+
+  it("names why the Events in a dump of only unreadable Events cannot be read", () => {
+    const broken = { kind: "EventList", items: [{ apiVersion: "v1", kind: "Event", metadata: { name: "x", namespace: "ns" } }] }
+    expect(error(JSON.stringify(broken))).toMatch(
+      /^no Event in the file: found 1 object: 1 Event; none of the Events can be read, the first because event ns\/x could not be decoded: metadata\.uid/
+    )
+  })
+
+  it("takes a dump in which one Event of many can be read: the others are skipped one by one later", () => {
+    expect(names(JSON.stringify([{ kind: "ConfigMap" }, 7, ev("ok")]))).toEqual(["?", "?", "ok"])
+  })
+})
+
 describe("jsonErrorOffset", () => {
   it.each([
     ['{"a": 1}', undefined],

@@ -3,6 +3,10 @@
  * in test/golden/<case>.json. `UPDATE_GOLDEN=1 npx vitest run test/translate/golden.test.ts` rewrites them;
  * otherwise any difference fails.
  *
+ * Written by the code they check, they prove only that the output did not change. What the output should be is
+ * checked against the raw events, independently of the code, by test/domain/fixtures.test.ts (core/v1) and
+ * test/domain/eventsV1.test.ts (events.k8s.io/v1).
+ *
  * Volatile fields (the list the Collector's golden tests would pass to their comparer to ignore):
  *   - logRecords[].observedTimeUnixNano: the collector's clock when it saw the event.
  * It is not ignored here: every record is translated with the fixed OBSERVED_AT below, so the files are
