@@ -1,7 +1,7 @@
 import { Effect, Layer } from "effect"
 import { JsonLogsSerializer } from "@opentelemetry/otlp-transformer"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
-import { LogExporter } from "./LogExporter.ts"
+import { allAccepted, LogExporter } from "./LogExporter.ts"
 
 const decoder = new TextDecoder()
 
@@ -42,6 +42,7 @@ export type ConsoleFormat = "json" | "text"
 export const consoleLayer = (format: ConsoleFormat = "json", write: (text: string) => void = (text) => process.stdout.write(text)) =>
   Layer.succeed(LogExporter, {
     name: "console",
-    export: (batch) => Effect.sync(() => write(format === "text" ? textLines(batch) : consoleLines(batch))),
+    export: (batch) =>
+      Effect.sync(() => write(format === "text" ? textLines(batch) : consoleLines(batch))).pipe(Effect.as(allAccepted)),
     shutdown: Effect.void
   })
