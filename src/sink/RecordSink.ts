@@ -74,8 +74,14 @@ const make = (settings: SinkSettings) =>
     /** Records taken into the queue so far: those neither exported nor dropped are still on their way. */
     let offered = 0
     const stats = yield* Ref.make<SinkStats>({ exported: 0, dropped: {}, lastError: undefined })
-    /** Reasons already logged, for those logged once per distinct text (a backend's partial-success message). */
+    /** Texts already logged, for those logged once each (a backend's partial-success message); bounded. */
     const logged = new Set<string>()
+    const firstTime = (text: string) => {
+      if (logged.has(text)) return false
+      if (logged.size >= 1000) logged.clear()
+      logged.add(text)
+      return true
+    }
 
     const drop = (reason: string, count: number, why: string, log: "every time" | "once per text" = "every time") =>
       Effect.gen(function*() {
@@ -85,9 +91,9 @@ const make = (settings: SinkSettings) =>
           dropped: { ...s.dropped, [reason]: (s.dropped[reason] ?? 0) + count },
           lastError: why
         }))
-        if (log === "once per text" && logged.has(`${reason}\n${why}`)) return
-        logged.add(`${reason}\n${why}`)
-        yield* Effect.logError(`dropped ${count} records: ${reason}: ${why}`).pipe(
+        if (log === "once per text" && !firstTime(`${reason}\n${why}`)) return
+        const more = log === "once per text" ? " (logged once: later drops for the same reason are only counted)" : ""
+        yield* Effect.logError(`dropped ${count} records: ${reason}: ${why}${more}`).pipe(
           Effect.annotateLogs({ dropped: count, reason })
         )
       })
@@ -146,8 +152,7 @@ const make = (settings: SinkSettings) =>
         yield* Ref.update(stats, (s) => ({ ...s, exported: s.exported + taken }))
         const message = Option.getOrElse(accepted.rejectionMessage, () => "no reason given")
         if (rejected > 0) yield* drop("rejected_by_backend", rejected, `partial success: ${message}`, "once per text")
-        else if (Option.isSome(accepted.rejectionMessage) && !logged.has(message)) {
-          logged.add(message)
+        else if (Option.isSome(accepted.rejectionMessage) && firstTime(message)) {
           yield* Effect.logWarning(`the backend accepted every record with a warning: ${message}`)
         }
       })
