@@ -81,6 +81,7 @@ describe("SIGTERM with the OTLP backend down", () => {
     await receiver.close()
     for (let i = 0; i < 20; i++) generator.step()
     const { code, seconds } = await stopWhileFailing(first)
+    console.log(`[shutdown] kube: exit ${code} ${seconds.toFixed(2)} s after SIGTERM (--shutdown-timeout ${SHUTDOWN_TIMEOUT_S}s)`)
     expect(seconds).toBeLessThanOrEqual(SHUTDOWN_TIMEOUT_S + 1)
     expect(code).toBe(1)
     const missed = generator.occurrences.size - acknowledged
@@ -111,6 +112,7 @@ describe("SIGTERM with the OTLP backend down", () => {
       "--retry-initial", "100ms"
     ])
     const { code, seconds } = await stopWhileFailing(p)
+    console.log(`[shutdown] file: exit ${code} ${seconds.toFixed(2)} s after SIGTERM (--shutdown-timeout ${SHUTDOWN_TIMEOUT_S}s)`)
     expect(seconds).toBeLessThanOrEqual(SHUTDOWN_TIMEOUT_S + 1)
     expect(code).toBe(1)
     expect(p.output.stderr).toMatch(new RegExp(`${eventsInDump} records could not be delivered \\(${eventsInDump} shutdown\\)`))
