@@ -23,7 +23,7 @@ import { compileSeverityRules } from "../rules/severity.ts"
 import { consoleLayer } from "../sink/console.ts"
 import { LogExporter } from "../sink/LogExporter.ts"
 import { type ExporterSetupError, otlpLayer, readTlsFiles } from "../sink/otlp.ts"
-import { RecordSink, type RecordSinkShape } from "../sink/RecordSink.ts"
+import { RecordSink, type RecordSinkShape, type SinkStats } from "../sink/RecordSink.ts"
 import { type DumpError, readDump } from "../source/FileSource.ts"
 import { baseAttributes, Translator } from "../translate/Translator.ts"
 import type { OptionValues } from "./options.ts"
@@ -37,6 +37,10 @@ export class DeliveryFailed extends Schema.TaggedError<DeliveryFailed>()("Delive
     const total = Object.values(this.dropped).reduce((a, b) => a + b, 0)
     const reasons = Object.entries(this.dropped).map(([r, n]) => `${n} ${r}`).join(", ")
     return `${total} records could not be delivered (${reasons})${this.lastError ? `; last error: ${this.lastError}` : ""}`
+  }
+
+  static fromStats(stats: SinkStats): DeliveryFailed {
+    return new DeliveryFailed({ dropped: stats.dropped, ...(stats.lastError ? { lastError: stats.lastError } : {}) })
   }
 }
 
@@ -113,7 +117,7 @@ const reportStop = (sink: RecordSinkShape, undelivered: number) =>
   Effect.gen(function*() {
     const stats = yield* sink.stats
     if (undelivered === 0) return yield* Effect.logInfo(`stopped after exporting ${stats.exported} records`)
-    const failure = new DeliveryFailed({ dropped: stats.dropped, ...(stats.lastError ? { lastError: stats.lastError } : {}) })
+    const failure = DeliveryFailed.fromStats(stats)
     yield* Effect.logError(`stopped after exporting ${stats.exported} records: ${failure.message}`)
     return yield* Effect.die(failure)
   })
@@ -163,7 +167,7 @@ export const runFile = (path: string, values: OptionValues, rules: RulesConfig) 
       Effect.annotateLogs({ exported: stats.exported, skipped_undecodable: decodeFailures })
     )
     if (Object.keys(stats.dropped).length > 0) {
-      return yield* new DeliveryFailed({ dropped: stats.dropped, ...(stats.lastError ? { lastError: stats.lastError } : {}) })
+      return yield* DeliveryFailed.fromStats(stats)
     }
   }).pipe(
     Effect.provide(pipelineLayer(values, { retryGiveUp: Duration.minutes(2), maxRecordAge: undefined })),
