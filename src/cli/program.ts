@@ -154,11 +154,15 @@ export const runFile = (path: string, values: OptionValues, rules: RulesConfig) 
     const chunks: Array<ReadonlyArray<Change>> = []
     for (let at = 0; at < changes.length; at += FILE_CHUNK) chunks.push(changes.slice(at, at + FILE_CHUNK))
     const sink = yield* RecordSink
+    let allRead = false
+    const stopped = Effect.gen(function*() {
+      if (!allRead) yield* Effect.logWarning(`stopped before all of ${path} was read: what was not read is not counted`)
+      yield* reportStop(sink, yield* deliverQueued(sink, values.shutdownTimeout))
+    })
     yield* runPipeline(Stream.fromIterable(chunks), pipelineSettings(rules, false, Math.max(changes.length, 1))).pipe(
+      Effect.tap(() => Effect.sync(() => (allRead = true))),
       Effect.zipRight(sink.flush),
-      Effect.onInterrupt(() =>
-        deliverQueued(sink, values.shutdownTimeout).pipe(Effect.flatMap((left) => reportStop(sink, left)))
-      )
+      Effect.onInterrupt(() => stopped)
     )
     const stats = yield* sink.stats
     const metrics = yield* Metrics

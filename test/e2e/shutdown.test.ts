@@ -116,6 +116,27 @@ describe("SIGTERM with the OTLP backend down", () => {
     expect(seconds).toBeLessThanOrEqual(SHUTDOWN_TIMEOUT_S + 1)
     expect(code).toBe(1)
     expect(p.output.stderr).toMatch(new RegExp(`${eventsInDump} records could not be delivered \\(${eventsInDump} shutdown\\)`))
+    expect(p.output.stderr).not.toMatch(/stopped before all/)
+  }, 30_000)
+
+  it("--source file: says so when the stop came before the whole dump was read (the queue was full)", async () => {
+    await receiver.close()
+    const p = start([
+      "--source", `file:${AWS}`,
+      "--otlp-endpoint", receiver.url,
+      "--shutdown-timeout", `${SHUTDOWN_TIMEOUT_S}s`,
+      "--retry-initial", "100ms",
+      "--queue-size", "10",
+      "--batch-size", "10",
+      "--export-concurrency", "1"
+    ])
+    const { code } = await stopWhileFailing(p)
+    expect(code).toBe(1)
+    // Only what had reached the sink is counted (a batch in flight, one waiting, a full queue): not the whole dump.
+    const counted = Number(/(\d+) records could not be delivered \(\1 shutdown\)/.exec(p.output.stderr)?.[1])
+    expect(counted).toBeGreaterThan(0)
+    expect(counted).toBeLessThan(eventsInDump)
+    expect(p.output.stderr).toMatch(/stopped before all of .*openshift-mgc-aws.json was read/)
   }, 30_000)
 })
 
