@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer, Option, Schema } from "effect"
+import { Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import { readFile } from "node:fs/promises"
 import { Agent as HttpAgent, request as httpRequest } from "node:http"
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https"
@@ -76,7 +76,8 @@ export const parseRetryAfter = (value: string | undefined, nowMs: number): Durat
   if (value === undefined) return undefined
   const text = value.trim()
   if (/^\d+$/.test(text)) return Duration.seconds(Number(text))
-  const at = Date.parse(text)
+  // An HTTP-date in any of its three forms starts with the day's name.
+  const at = /^[A-Za-z]{3}/.test(text) ? Date.parse(text) : NaN
   return Number.isNaN(at) ? undefined : Duration.millis(Math.max(0, at - nowMs))
 }
 
@@ -104,7 +105,8 @@ export const judgeAnswer = (
 ): Effect.Effect<Accepted, ExportFailed> => {
   const { status, body } = answer
   if (status >= 200 && status <= 299) {
-    const decoded = body.length === 0 ? Option.none() : decodeExportResponse(safely(() => deserialize(body)))
+    // An answer that does not decode is a plain success: the backend took the request.
+    const decoded = Option.flatMap(Either.getRight(Either.try(() => deserialize(body))), decodeExportResponse)
     const partial = Option.flatMap(decoded, (r) => Option.fromNullable(r.partialSuccess))
     if (Option.isNone(partial)) return Effect.succeed(allAccepted)
     const message = partial.value.errorMessage
@@ -122,14 +124,6 @@ export const judgeAnswer = (
     status,
     ...(retryAfter === undefined ? {} : { retryAfter })
   }))
-}
-
-const safely = (f: () => unknown): unknown => {
-  try {
-    return f()
-  } catch {
-    return undefined
-  }
 }
 
 const gzipped = promisify(gzip)
