@@ -341,7 +341,8 @@ describe("RecordSink", () => {
 
   it.effect("on a stop, delivers for at most the timeout, then counts what is left as dropped for shutdown", () =>
     Effect.gen(function*() {
-      const { layer } = yield* scripted(Array.from({ length: 1000 }, () => unavailable))
+      // The first batch's request is never answered; the other one is refused again and again.
+      const { layer } = yield* scripted(["hang", ...Array.from({ length: 1000 }, () => unavailable)])
       yield* withSink(layer, { ...settings, batchSize: 4, linger: Duration.zero, concurrency: 2 }, Effect.gen(function*() {
         const sink = yield* RecordSink
         const metrics = yield* Metrics
