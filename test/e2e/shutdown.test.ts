@@ -47,6 +47,16 @@ const stopWhileFailing = async (p: CollectorProcess) => {
 
 const SHUTDOWN_TIMEOUT_S = 2
 
+/** Replays the dump to the receiver's URL, which the test has closed. */
+const replayToClosedPort = (extra: ReadonlyArray<string>) =>
+  start([
+    "--source", `file:${AWS}`,
+    "--otlp-endpoint", receiver.url,
+    "--shutdown-timeout", `${SHUTDOWN_TIMEOUT_S}s`,
+    "--retry-initial", "100ms",
+    ...extra
+  ])
+
 describe("SIGTERM with the OTLP backend down", () => {
   let sim: SimServer
   beforeEach(async () => {
@@ -105,12 +115,7 @@ describe("SIGTERM with the OTLP backend down", () => {
 
   it("--source file: says how many records were not delivered and exits 1, within --shutdown-timeout", async () => {
     await receiver.close()
-    const p = start([
-      "--source", `file:${AWS}`,
-      "--otlp-endpoint", receiver.url,
-      "--shutdown-timeout", `${SHUTDOWN_TIMEOUT_S}s`,
-      "--retry-initial", "100ms"
-    ])
+    const p = replayToClosedPort([])
     const { code, seconds } = await stopWhileFailing(p)
     console.log(`[shutdown] file: exit ${code} ${seconds.toFixed(2)} s after SIGTERM (--shutdown-timeout ${SHUTDOWN_TIMEOUT_S}s)`)
     expect(seconds).toBeLessThanOrEqual(SHUTDOWN_TIMEOUT_S + 1)
@@ -121,15 +126,7 @@ describe("SIGTERM with the OTLP backend down", () => {
 
   it("--source file: says so when the stop came before the whole dump was read (the queue was full)", async () => {
     await receiver.close()
-    const p = start([
-      "--source", `file:${AWS}`,
-      "--otlp-endpoint", receiver.url,
-      "--shutdown-timeout", `${SHUTDOWN_TIMEOUT_S}s`,
-      "--retry-initial", "100ms",
-      "--queue-size", "10",
-      "--batch-size", "10",
-      "--export-concurrency", "1"
-    ])
+    const p = replayToClosedPort(["--queue-size", "10", "--batch-size", "10", "--export-concurrency", "1"])
     const { code } = await stopWhileFailing(p)
     expect(code).toBe(1)
     // Only what had reached the sink is counted (a batch in flight, one waiting, a full queue): not the whole dump.
