@@ -279,7 +279,8 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     default: Duration.seconds(20),
-    help: "On SIGTERM or SIGINT, how long to wait for the queued records to be delivered before exiting."
+    help: "On SIGTERM or SIGINT, how long to wait for the queued records to be delivered before exiting; what is " +
+      "still undelivered then is counted as dropped (reason shutdown) and the exit code is 1."
   }),
   enrichment: option({
     flag: "enrichment",
@@ -449,7 +450,7 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     default: Duration.seconds(10),
-    help: "Time allowed for one export request, including the exporter's own retries of 429/502/503/504 (a bare number is milliseconds)."
+    help: "Time allowed for one export request (a bare number is milliseconds); a failed one is retried with backoff."
   }),
   otlpCertificate: option({
     flag: "otlp-certificate",
@@ -535,7 +536,7 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     default: Duration.seconds(1),
-    help: "First wait before an export is tried again; it doubles each time."
+    help: "First wait before an export is tried again; it doubles each time. A longer Retry-After is waited out."
   }),
   retryMax: option({
     flag: "retry-max",
@@ -551,7 +552,8 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     defaultText: "never for --source kube, 2m for --source file",
-    help: "Stop retrying a batch after this long and count its records as dropped (reason retries_exhausted)."
+    help: "Stop retrying a batch this long after its first attempt, the attempt in flight included, and count its " +
+      "records as dropped (reason retries_exhausted)."
   }),
   logLevel: option({
     flag: "log-level",

@@ -25,7 +25,7 @@ import { compileSeverityRules } from "../rules/severity.ts"
 import { consoleLayer } from "../sink/console.ts"
 import { LogExporter } from "../sink/LogExporter.ts"
 import { type ExporterSetupError, otlpLayer, readTlsFiles } from "../sink/otlp.ts"
-import { RecordSink } from "../sink/RecordSink.ts"
+import { RecordSink, type RecordSinkShape, type SinkStats } from "../sink/RecordSink.ts"
 import { type DumpError, readDump } from "../source/FileSource.ts"
 import { baseAttributes, Translator } from "../translate/Translator.ts"
 import type { OptionValues } from "./options.ts"
@@ -39,6 +39,10 @@ export class DeliveryFailed extends Schema.TaggedError<DeliveryFailed>()("Delive
     const total = Object.values(this.dropped).reduce((a, b) => a + b, 0)
     const reasons = Object.entries(this.dropped).map(([r, n]) => `${n} ${r}`).join(", ")
     return `${total} records could not be delivered (${reasons})${this.lastError ? `; last error: ${this.lastError}` : ""}`
+  }
+
+  static fromStats(stats: SinkStats): DeliveryFailed {
+    return new DeliveryFailed({ dropped: stats.dropped, ...(stats.lastError ? { lastError: stats.lastError } : {}) })
   }
 }
 
@@ -95,7 +99,28 @@ export const pipelineLayer = (
     Translator.layer({ baseAttributes: baseAttributes(values), resourceCacheSize: 10_000 })
   )
 
-/** `--source file:PATH`: export every event of the dump once, wait for the backend's acks, report. */
+/**
+ * A stop on SIGTERM or SIGINT: what was queued gets at most `--shutdown-timeout` to be acknowledged, the rest is
+ * dropped (reason `shutdown`); returns how many records that left undelivered.
+ */
+const deliverQueued = (sink: RecordSinkShape, timeout: Duration.Duration) =>
+  Effect.logInfo(`stopping: delivering queued records (for at most ${Duration.format(timeout)})`).pipe(
+    Effect.zipRight(sink.drain(timeout))
+  )
+
+/**
+ * Ends a stopped run. Its exit is the interruption, which alone is a clean stop (exit code 0); records left
+ * undelivered are added to it as a defect, `DeliveryFailed`, which the entry point turns into exit code 1.
+ */
+const reportStop = (sink: RecordSinkShape, undelivered: number) =>
+  Effect.gen(function*() {
+    const stats = yield* sink.stats
+    if (undelivered === 0) return yield* Effect.logInfo(`stopped after exporting ${stats.exported} records`)
+    const failure = DeliveryFailed.fromStats(stats)
+    yield* Effect.logError(`stopped after exporting ${stats.exported} records: ${failure.message}`)
+    return yield* Effect.die(failure)
+  })
+
 /** The rule sections compiled for the pipeline. */
 export const pipelineSettings = (rules: RulesConfig, labelsKnown: boolean, windowSize: number): PipelineSettings => ({
   windowSize,
@@ -120,15 +145,24 @@ export const enrichSettings = (values: OptionValues): EnrichSettings => ({
 /** Changes of a file go through the pipeline this many at a time. */
 const FILE_CHUNK = 4096
 
+/** `--source file:PATH`: export every event of the dump once, wait for the backend's acks, report. */
 export const runFile = (path: string, values: OptionValues, rules: RulesConfig) =>
   Effect.gen(function*() {
     const changes = yield* readDump(path)
     yield* Effect.logInfo(`read ${changes.length} objects from ${path}`)
     const chunks: Array<ReadonlyArray<Change>> = []
     for (let at = 0; at < changes.length; at += FILE_CHUNK) chunks.push(changes.slice(at, at + FILE_CHUNK))
-    yield* runPipeline(Stream.fromIterable(chunks), pipelineSettings(rules, false, Math.max(changes.length, 1)))
     const sink = yield* RecordSink
-    yield* sink.flush
+    let allRead = false
+    const stopped = Effect.gen(function*() {
+      if (!allRead) yield* Effect.logWarning(`stopped before all of ${path} was read: what was not read is not counted`)
+      yield* reportStop(sink, yield* deliverQueued(sink, values.shutdownTimeout))
+    })
+    yield* runPipeline(Stream.fromIterable(chunks), pipelineSettings(rules, false, Math.max(changes.length, 1))).pipe(
+      Effect.tap(() => Effect.sync(() => (allRead = true))),
+      Effect.zipRight(sink.flush),
+      Effect.onInterrupt(() => stopped)
+    )
     const stats = yield* sink.stats
     const metrics = yield* Metrics
     const decodeFailures = (yield* Effect.promise(() => metrics.decodeFailures.get())).values[0]?.value ?? 0
@@ -136,7 +170,7 @@ export const runFile = (path: string, values: OptionValues, rules: RulesConfig) 
       Effect.annotateLogs({ exported: stats.exported, skipped_undecodable: decodeFailures })
     )
     if (Object.keys(stats.dropped).length > 0) {
-      return yield* new DeliveryFailed({ dropped: stats.dropped, ...(stats.lastError ? { lastError: stats.lastError } : {}) })
+      return yield* DeliveryFailed.fromStats(stats)
     }
   }).pipe(
     Effect.provide(pipelineLayer(values, { retryGiveUp: Duration.minutes(2), maxRecordAge: undefined })),
@@ -190,13 +224,10 @@ export const runKube = (values: OptionValues, rules: RulesConfig, kc: KubeConfig
     yield* Effect.logInfo(`reading ${values.api} events in ${where} from ${kc.getCurrentCluster()?.server ?? "?"} (${values.mode}; checkpoint: ${checkpoint.describe})`)
     const stopGracefully = Effect.gen(function*() {
       if ((yield* election.state).role !== "leader") return
-      yield* Effect.logInfo("stopping: delivering queued records")
-      const flushed = yield* sink.flush.pipe(Effect.timeout(values.shutdownTimeout), Effect.either)
+      const undelivered = yield* deliverQueued(sink, values.shutdownTimeout)
+      // What the backend acknowledged, and only that: the markers of undelivered records never ran.
       yield* checkpoint.commit
-      const stats = yield* sink.stats
-      yield* flushed._tag === "Right"
-        ? Effect.logInfo(`stopped after exporting ${stats.exported} records`)
-        : Effect.logWarning(`stopped; queued records not all delivered within ${Duration.format(values.shutdownTimeout)}`)
+      yield* reportStop(sink, undelivered)
     })
     if (settings.targets[0]?.fieldSelector !== undefined) {
       yield* Effect.logInfo(`the API server filters with fieldSelector ${settings.targets[0].fieldSelector}`)

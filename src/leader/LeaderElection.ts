@@ -13,7 +13,7 @@
  */
 import { randomBytes } from "node:crypto"
 import * as os from "node:os"
-import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Schema, Stream, SubscriptionRef } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Schema, Stream, SubscriptionRef } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { type Lease, LeaseApi, type LeaseError, type LeaseRecord, type LeaseRef } from "./LeaseApi.ts"
 
@@ -349,6 +349,14 @@ const make = (settings: LeaderElectionSettings) =>
           yield* Fiber.interrupt(renewFiber)
           yield* Fiber.interrupt(programFiber)
           yield* release
+          // A program that ended with more than the interruption (records it could not deliver while stopping)
+          // makes that part of how the run ended.
+          if (Exit.isFailure(result) && (yield* Deferred.isDone(outcome))) {
+            const ended = yield* Deferred.await(outcome)
+            if (ended._tag === "Done" && Exit.isFailure(ended.exit) && !Cause.isInterruptedOnly(ended.exit.cause)) {
+              return yield* Effect.failCause(Cause.sequential(result.cause, ended.exit.cause))
+            }
+          }
           return yield* result
         })
       )

@@ -1,7 +1,7 @@
-import { Context, Deferred, Duration, Effect, Fiber, Layer, Option, Queue, Ref, Schedule } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Fiber, Layer, Option, Queue, Ref, Schedule } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { Metrics } from "../observability/Metrics.ts"
-import { LogExporter } from "./LogExporter.ts"
+import { type Accepted, type ExportFailed, LogExporter } from "./LogExporter.ts"
 
 export interface SinkSettings {
   readonly queueSize: number
@@ -15,7 +15,10 @@ export interface SinkSettings {
   /** First retry delay; doubles each attempt up to `retryMax`, jittered. */
   readonly retryInitial: Duration.Duration
   readonly retryMax: Duration.Duration
-  /** Give up on a batch after retrying this long; `undefined` retries for ever (the daemon's choice). */
+  /**
+   * Give up on a batch this long after its first attempt started, the attempt in flight included; `undefined`
+   * retries for ever (the daemon's choice).
+   */
   readonly retryGiveUpAfter: Duration.Duration | undefined
   /**
    * A record whose occurrence is older than this when it could finally be sent is dropped (reason
@@ -47,6 +50,11 @@ export interface RecordSinkShape {
   readonly mark: (reached: Effect.Effect<void>) => Effect.Effect<void>
   /** Waits until every record offered so far has been acknowledged or dropped. */
   readonly flush: Effect.Effect<void>
+  /**
+   * Stopping: flushes for at most `timeout`, then stops exporting and counts what is still unacknowledged as
+   * dropped (reason `shutdown`); returns how many. Markers of those records never run. The sink is done after it.
+   */
+  readonly drain: (timeout: Duration.Duration) => Effect.Effect<number>
   readonly stats: Effect.Effect<SinkStats>
 }
 
@@ -63,9 +71,19 @@ const make = (settings: SinkSettings) =>
     const queue = yield* Queue.unbounded<Item>()
     const room = yield* Effect.makeSemaphore(settings.queueSize)
     let queued = 0
+    /** Records taken into the queue so far: those neither exported nor dropped are still on their way. */
+    let offered = 0
     const stats = yield* Ref.make<SinkStats>({ exported: 0, dropped: {}, lastError: undefined })
+    /** Texts already logged, for those logged once each (a backend's partial-success message); bounded. */
+    const logged = new Set<string>()
+    const firstTime = (text: string) => {
+      if (logged.has(text)) return false
+      if (logged.size >= 1000) logged.clear()
+      logged.add(text)
+      return true
+    }
 
-    const drop = (reason: string, count: number, why: string) =>
+    const drop = (reason: string, count: number, why: string, log: "every time" | "once per text" = "every time") =>
       Effect.gen(function*() {
         metrics.recordsDropped.inc({ reason }, count)
         yield* Ref.update(stats, (s) => ({
@@ -73,7 +91,11 @@ const make = (settings: SinkSettings) =>
           dropped: { ...s.dropped, [reason]: (s.dropped[reason] ?? 0) + count },
           lastError: why
         }))
-        yield* Effect.logError(`dropped ${count} records: ${reason}: ${why}`)
+        if (log === "once per text" && !firstTime(`${reason}\n${why}`)) return
+        const more = log === "once per text" ? " (logged once: later drops for the same reason are only counted)" : ""
+        yield* Effect.logError(`dropped ${count} records: ${reason}: ${why}${more}`).pipe(
+          Effect.annotateLogs({ dropped: count, reason })
+        )
       })
 
     const maxAgeMs = settings.maxRecordAge === undefined ? undefined : Duration.toMillis(settings.maxRecordAge)
@@ -81,7 +103,7 @@ const make = (settings: SinkSettings) =>
     const withoutExpired = (records: ReadonlyArray<ReadableLogRecord>) =>
       Effect.gen(function*() {
         if (maxAgeMs === undefined) return records
-        const oldest = (Date.now() - maxAgeMs) / 1000
+        const oldest = ((yield* Clock.currentTimeMillis) - maxAgeMs) / 1000
         const fresh = records.filter((r) => r.hrTime[0] + r.hrTime[1] / 1e9 >= oldest)
         if (fresh.length < records.length) {
           yield* drop("older_than_ttl", records.length - fresh.length, `the occurrence is older than ${Duration.format(Duration.millis(maxAgeMs))}`)
@@ -89,10 +111,13 @@ const make = (settings: SinkSettings) =>
         return fresh
       })
 
-    const attempt = (records: ReadonlyArray<ReadableLogRecord>) =>
+    const attempt = (records: ReadonlyArray<ReadableLogRecord>): Effect.Effect<Accepted, ExportFailed> =>
       exporter.export(records).pipe(
         Effect.timed,
-        Effect.tap(([d]) => Effect.sync(() => metrics.exportDuration.observe(Duration.toSeconds(d)))),
+        Effect.map(([d, accepted]) => {
+          metrics.exportDuration.observe(Duration.toSeconds(d))
+          return accepted
+        }),
         Effect.tapError((e) =>
           Effect.sync(() => metrics.exportBatches.inc({ outcome: e.retryable ? "retry" : "rejected" })).pipe(
             Effect.zipRight(
@@ -104,33 +129,59 @@ const make = (settings: SinkSettings) =>
         )
       )
 
-    // `union` takes the shorter delay of the two: exponential growth, capped at `retryMax`.
-    const backoff = Schedule.asVoid(
-      Schedule.jittered(Schedule.union(Schedule.exponential(settings.retryInitial, 2), Schedule.spaced(settings.retryMax)))
+    // `union` takes the shorter delay of the two: exponential growth, capped at `retryMax`; a longer `Retry-After`
+    // from the backend is waited out instead. Whole milliseconds, as the clock counts them.
+    const backoff = Schedule.jittered(
+      Schedule.union(Schedule.exponential(settings.retryInitial, 2), Schedule.spaced(settings.retryMax))
     )
-    const schedule = settings.retryGiveUpAfter === undefined
-      ? backoff
-      : Schedule.upTo(backoff, settings.retryGiveUpAfter)
+    const schedule = Schedule.passthrough(Schedule.whileInput(backoff, (e: ExportFailed) => e.retryable)).pipe(
+      Schedule.modifyDelay((e, delay) => {
+        const wait = e.retryAfter === undefined ? delay : Duration.max(delay, e.retryAfter)
+        return Duration.millis(Math.ceil(Duration.toMillis(wait)))
+      })
+    )
+    const giveUp = settings.retryGiveUpAfter
+
+    /** Counts what the backend took; what a partial success rejected is dropped, its reason logged once. */
+    const acknowledged = (records: ReadonlyArray<ReadableLogRecord>, accepted: Accepted) =>
+      Effect.gen(function*() {
+        const rejected = Math.min(accepted.rejected, records.length)
+        const taken = records.length - rejected
+        metrics.exportBatches.inc({ outcome: "success" })
+        metrics.recordsExported.inc(taken)
+        yield* Ref.update(stats, (s) => ({ ...s, exported: s.exported + taken }))
+        const message = Option.getOrElse(accepted.rejectionMessage, () => "no reason given")
+        if (rejected > 0) yield* drop("rejected_by_backend", rejected, `partial success: ${message}`, "once per text")
+        else if (Option.isSome(accepted.rejectionMessage) && firstTime(message)) {
+          yield* Effect.logWarning(`the backend accepted every record with a warning: ${message}`)
+        }
+      })
 
     const exportBatch = (batch: ReadonlyArray<ReadableLogRecord>) =>
       Effect.gen(function*() {
         let records = batch
+        let lastError = "no attempt finished"
         // Each attempt first leaves out what has become too old while the backend was failing.
         const once = Effect.gen(function*() {
           records = yield* withoutExpired(records)
-          if (records.length > 0) yield* attempt(records)
-        })
-        yield* once.pipe(
-          Effect.retry({ schedule, while: (e) => e.retryable }),
+          return records.length === 0 ? undefined : yield* attempt(records)
+        }).pipe(Effect.tapError((e) => Effect.sync(() => (lastError = e.message))))
+        const retried = once.pipe(Effect.retry(schedule))
+        // The give-up time bounds the whole retry: the attempt in flight is abandoned when it runs out.
+        const bounded = giveUp === undefined ? Effect.asSome(retried) : Effect.timeoutOption(retried, giveUp)
+        // Counted together with the answer: a stop between the two must not count a batch twice or not at all.
+        yield* Effect.uninterruptibleMask((restore) => restore(bounded).pipe(
           Effect.matchEffect({
-            onSuccess: () =>
-              records.length === 0 ? Effect.void : Effect.sync(() => {
-                metrics.exportBatches.inc({ outcome: "success" })
-                metrics.recordsExported.inc(records.length)
-              }).pipe(Effect.zipRight(Ref.update(stats, (s) => ({ ...s, exported: s.exported + records.length })))),
+            onSuccess: Option.match({
+              onNone: () => {
+                const after = Duration.format(giveUp ?? Duration.zero)
+                return drop("retries_exhausted", records.length, `gave up after ${after}: ${lastError}`)
+              },
+              onSome: (accepted) => accepted === undefined ? Effect.void : acknowledged(records, accepted)
+            }),
             onFailure: (e) => drop(e.retryable ? "retries_exhausted" : "rejected_by_backend", records.length, e.message)
           })
-        )
+        ))
       })
 
     /** Records taken from the queue that did not fit into the last batch: the next batch starts with them. */
@@ -165,14 +216,14 @@ const make = (settings: SinkSettings) =>
         carry = []
         add({ _tag: "Records", records: first })
       } else add(yield* Queue.take(queue))
-      const deadline = Date.now() + Duration.toMillis(settings.linger)
+      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.linger)
       while (!full) {
         const more = yield* Queue.poll(queue)
         if (Option.isSome(more)) {
           add(more.value)
           continue
         }
-        const left = deadline - Date.now()
+        const left = deadline - (yield* Clock.currentTimeMillis)
         if (left <= 0) break
         const next = yield* Queue.take(queue).pipe(Effect.timeout(Duration.millis(left)), Effect.option)
         if (Option.isNone(next)) break
@@ -208,8 +259,10 @@ const make = (settings: SinkSettings) =>
       yield* slots.release(1)
     })
 
-    yield* Effect.forkScoped(Effect.forever(complete))
-    yield* Effect.forkScoped(Effect.forever(process))
+    const workers = [
+      yield* Effect.forkScoped(Effect.forever(complete)),
+      yield* Effect.forkScoped(Effect.forever(process))
+    ]
 
     const mark = (reached: Effect.Effect<void>) => Queue.offer(queue, { _tag: "Marker", reached }).pipe(Effect.asVoid)
     // Offers go in pieces of at most a batch: each piece waits only for its own room (a whole chunk waiting for a
@@ -221,18 +274,36 @@ const make = (settings: SinkSettings) =>
           const part = at === 0 && records.length <= piece ? records : records.slice(at, at + piece)
           yield* room.take(part.length)
           queued += part.length
+          offered += part.length
           yield* Queue.offer(queue, { _tag: "Records", records: part })
         }
       })
+    const flush = Effect.gen(function*() {
+      const done = yield* Deferred.make<void>()
+      yield* mark(Deferred.succeed(done, undefined))
+      yield* Deferred.await(done)
+    })
+
+    // Interruptible even when called from a finalizer (a stop on SIGTERM runs in one), so the timeout ends it.
+    const drain = (timeout: Duration.Duration) =>
+      Effect.gen(function*() {
+        const flushed = yield* flush.pipe(Effect.interruptible, Effect.timeout(timeout), Effect.option)
+        if (Option.isSome(flushed)) return 0
+        // The exports in flight are children of the batching fiber: they stop with it.
+        yield* Fiber.interruptAll(workers)
+        const s = yield* Ref.get(stats)
+        const left = offered - s.exported - Object.values(s.dropped).reduce((a, b) => a + b, 0)
+        const why = `not acknowledged within the shutdown timeout of ${Duration.format(timeout)}`
+        if (left > 0) yield* drop("shutdown", left, why)
+        return left
+      })
+
     return RecordSink.of({
       offer: (record) => offerAll([record]),
       offerAll,
       mark,
-      flush: Effect.gen(function*() {
-        const done = yield* Deferred.make<void>()
-        yield* mark(Deferred.succeed(done, undefined))
-        yield* Deferred.await(done)
-      }),
+      flush,
+      drain,
       stats: Ref.get(stats)
     })
   })

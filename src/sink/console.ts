@@ -2,7 +2,7 @@ import { Effect, Layer } from "effect"
 import { JsonLogsSerializer } from "@opentelemetry/otlp-transformer"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { colourFor, oneLine, paintBySeverity } from "../observability/terminal.ts"
-import { LogExporter } from "./LogExporter.ts"
+import { allAccepted, LogExporter } from "./LogExporter.ts"
 
 const decoder = new TextDecoder()
 
@@ -56,6 +56,9 @@ export const consoleLayer = (
 ) =>
   Layer.succeed(LogExporter, {
     name: "console",
-    export: (batch) => Effect.sync(() => write(format === "text" ? textLines(batch, colour) : consoleLines(batch))),
+    export: (batch) =>
+      Effect.sync(() => write(format === "text" ? textLines(batch, colour) : consoleLines(batch))).pipe(
+        Effect.as(allAccepted)
+      ),
     shutdown: Effect.void
   })

@@ -1,11 +1,11 @@
-import { Effect, Layer, Schema } from "effect"
+import { Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import { readFile } from "node:fs/promises"
-import { ExportResultCode } from "@opentelemetry/core"
-import { CompressionAlgorithm, OTLPExporterError } from "@opentelemetry/otlp-exporter-base"
-import { OTLPLogExporter as ProtoExporter } from "@opentelemetry/exporter-logs-otlp-proto"
-import { OTLPLogExporter as JsonExporter } from "@opentelemetry/exporter-logs-otlp-http"
-import type { LogRecordExporter, ReadableLogRecord } from "@opentelemetry/sdk-logs"
-import { ExportFailed, LogExporter } from "./LogExporter.ts"
+import { Agent as HttpAgent, request as httpRequest } from "node:http"
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https"
+import { promisify } from "node:util"
+import { gzip } from "node:zlib"
+import { JsonLogsSerializer, ProtobufLogsSerializer } from "@opentelemetry/otlp-transformer"
+import { type Accepted, allAccepted, ExportFailed, LogExporter, type LogExporterShape } from "./LogExporter.ts"
 import { redactUrl } from "../observability/redact.ts"
 
 export type OtlpProtocol = "http/protobuf" | "http/json"
@@ -64,57 +64,145 @@ export const readTlsFiles = (files: OtlpTlsFiles) =>
   })
 
 /**
- * Status codes the OTLP/HTTP spec calls retryable. The exporter already retries them for up to its timeout,
- * honouring `Retry-After`; what reaches us after that is an outage, retried again by the sink.
+ * Status codes the OTLP/HTTP spec calls retryable (and any other 5xx, a backend's passing trouble): the sink tries
+ * the batch again, waiting at least the `Retry-After`. Any other failing status rejects the data itself.
  */
 const RETRYABLE_STATUS = new Set([408, 429, 502, 503, 504])
 
-export const classifyExportError = (error: unknown): ExportFailed => {
-  if (error instanceof OTLPExporterError && error.code !== undefined) {
-    const detail = error.data !== undefined && error.data !== "" ? `${error.message}: ${error.data.slice(0, 500)}` : error.message
-    const retryable = RETRYABLE_STATUS.has(error.code) || error.code >= 500
-    return new ExportFailed({ reason: detail || "export failed", retryable, status: error.code })
-  }
-  const reason = error instanceof Error ? error.message : String(error)
-  return new ExportFailed({ reason: reason || "export failed", retryable: true })
+/** The most of a response body read: a partial success or an error text, never a large document. */
+const MAX_RESPONSE_BYTES = 64 * 1024
+
+/** A `Retry-After` value (delay-seconds or an HTTP-date) as a wait from `nowMs`; undefined when it is neither. */
+export const parseRetryAfter = (value: string | undefined, nowMs: number): Duration.Duration | undefined => {
+  if (value === undefined) return undefined
+  const text = value.trim()
+  if (/^\d+$/.test(text)) return Duration.seconds(Number(text))
+  // An HTTP-date in any of its three forms starts with the day's name.
+  const at = /^[A-Za-z]{3}/.test(text) ? Date.parse(text) : NaN
+  return Number.isNaN(at) ? undefined : Duration.millis(Math.max(0, at - nowMs))
 }
 
-/** Wraps an SDK `LogRecordExporter`: its result callback is the acknowledgement. */
-export const fromSdkExporter = (name: string, exporter: LogRecordExporter) => ({
-  name,
-  export: (batch: ReadonlyArray<ReadableLogRecord>) =>
-    Effect.async<void, ExportFailed>((resume) => {
-      exporter.export([...batch], (result) => {
-        resume(
-          result.code === ExportResultCode.SUCCESS
-            ? Effect.void
-            : Effect.fail(classifyExportError(result.error ?? new Error("export failed")))
-        )
-      })
-    }),
-  shutdown: Effect.promise(() => exporter.shutdown()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+/** What may come back with a 2xx: OTLP/JSON writes the int64 count as a string, protobuf as a number. */
+const ExportResponse = Schema.Struct({
+  partialSuccess: Schema.optional(Schema.Struct({
+    rejectedLogRecords: Schema.optional(Schema.Union(Schema.Number, Schema.NumberFromString)),
+    errorMessage: Schema.optional(Schema.String)
+  }))
 })
+const decodeExportResponse = Schema.decodeUnknownOption(ExportResponse)
 
-export const makeOtlpExporter = (settings: OtlpSettings): LogRecordExporter => {
-  const config = {
-    url: settings.endpoint,
-    headers: { ...settings.headers },
-    timeoutMillis: settings.timeoutMs,
-    compression: settings.compression === "gzip" ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
-    // The exporter fails an export beyond its limit at once: it must allow every export the sink has in flight.
-    concurrencyLimit: settings.concurrency,
-    ...(settings.tls === undefined || Object.keys(settings.tls).length === 0 ? {} : { httpAgentOptions: { ...settings.tls, keepAlive: true } })
+interface Answer {
+  readonly status: number
+  readonly statusText: string
+  readonly retryAfter: string | undefined
+  readonly body: Buffer
+}
+
+/** The backend's answer as the sink needs it: what it accepted, or why it did not. */
+export const judgeAnswer = (
+  answer: Answer,
+  deserialize: (body: Uint8Array) => unknown,
+  nowMs: number
+): Effect.Effect<Accepted, ExportFailed> => {
+  const { status, body } = answer
+  if (status >= 200 && status <= 299) {
+    // An answer that does not decode is a plain success: the backend took the request.
+    const decoded = Option.flatMap(Either.getRight(Either.try(() => deserialize(body))), decodeExportResponse)
+    const partial = Option.flatMap(decoded, (r) => Option.fromNullable(r.partialSuccess))
+    if (Option.isNone(partial)) return Effect.succeed(allAccepted)
+    const message = partial.value.errorMessage
+    return Effect.succeed({
+      rejected: Math.max(0, Math.floor(partial.value.rejectedLogRecords ?? 0)),
+      rejectionMessage: message === undefined || message === "" ? Option.none() : Option.some(message)
+    })
   }
-  return settings.protocol === "http/json" ? new JsonExporter(config) : new ProtoExporter(config)
+  const text = body.toString("utf8", 0, Math.min(body.length, 500)).trim()
+  const reason = [answer.statusText, text].filter((p) => p !== "").join(": ") || "export failed"
+  const retryAfter = parseRetryAfter(answer.retryAfter, nowMs)
+  return Effect.fail(new ExportFailed({
+    reason,
+    retryable: RETRYABLE_STATUS.has(status) || status >= 500,
+    status,
+    ...(retryAfter === undefined ? {} : { retryAfter })
+  }))
+}
+
+const gzipped = promisify(gzip)
+
+/**
+ * An OTLP/HTTP logs exporter: one POST per batch, bounded by `timeoutMs` and abandoned when interrupted. It does
+ * not retry: the sink does, so that `--retry-give-up` and shutdown bound every attempt, and it reports the status,
+ * the `Retry-After` and any partial success, which the SDK's exporter keeps to itself.
+ */
+export const makeOtlpExporter = (settings: OtlpSettings): LogExporterShape => {
+  const url = new URL(settings.endpoint)
+  const https = url.protocol === "https:"
+  const tls = settings.tls ?? {}
+  const agent = https
+    ? new HttpsAgent({ keepAlive: true, maxSockets: settings.concurrency, ...tls })
+    : new HttpAgent({ keepAlive: true, maxSockets: settings.concurrency })
+  const send = https ? httpsRequest : httpRequest
+  const serializer = settings.protocol === "http/json" ? JsonLogsSerializer : ProtobufLogsSerializer
+  const headers = {
+    ...settings.headers,
+    "content-type": settings.protocol === "http/json" ? "application/json" : "application/x-protobuf",
+    ...(settings.compression === "gzip" ? { "content-encoding": "gzip" } : {})
+  }
+  const timeout = Duration.millis(settings.timeoutMs)
+
+  const post = (body: Uint8Array) =>
+    Effect.async<Answer, ExportFailed>((resume) => {
+      let settled = false
+      const settle = (result: Effect.Effect<Answer, ExportFailed>) => {
+        if (settled) return
+        settled = true
+        resume(result)
+      }
+      const failed = (error: Error) =>
+        settle(Effect.fail(new ExportFailed({ reason: error.message || "export failed", retryable: true })))
+      const options = { method: "POST", headers: { ...headers, "content-length": body.length }, agent }
+      const req = send(url, options, (res) => {
+        const chunks: Array<Buffer> = []
+        let size = 0
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length
+          if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk)
+        })
+        res.on("error", failed)
+        res.on("end", () =>
+          settle(Effect.succeed({
+            status: res.statusCode ?? 0,
+            statusText: res.statusMessage ?? "",
+            retryAfter: res.headers["retry-after"],
+            body: Buffer.concat(chunks)
+          })))
+      })
+      req.on("error", failed)
+      req.end(body)
+      return Effect.sync(() => req.destroy())
+    })
+
+  return {
+    name: `otlp ${settings.protocol} ${redactUrl(settings.endpoint)}`,
+    export: (batch) =>
+      Effect.gen(function*() {
+        const request = serializer.serializeRequest([...batch])
+        if (request === undefined) return allAccepted
+        const body = settings.compression === "gzip"
+          ? yield* Effect.promise(() => gzipped(request))
+          : request
+        const answer = yield* post(body).pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () =>
+              new ExportFailed({ reason: `no answer within ${Duration.format(timeout)}`, retryable: true })
+          })
+        )
+        return yield* judgeAnswer(answer, (b) => serializer.deserializeResponse(b), Date.now())
+      }),
+    shutdown: Effect.sync(() => agent.destroy())
+  }
 }
 
 export const otlpLayer = (settings: OtlpSettings) =>
-  Layer.scoped(
-    LogExporter,
-    Effect.acquireRelease(
-      Effect.sync(() =>
-        fromSdkExporter(`otlp ${settings.protocol} ${redactUrl(settings.endpoint)}`, makeOtlpExporter(settings))
-      ),
-      (e) => e.shutdown
-    )
-  )
+  Layer.scoped(LogExporter, Effect.acquireRelease(Effect.sync(() => makeOtlpExporter(settings)), (e) => e.shutdown))

@@ -71,4 +71,24 @@ describe("/metrics after a scripted run", () => {
     expect(v("leader")).toBe(1)
     expect(v("checkpoint_age_seconds")).toBeLessThan(60)
   })
+
+  it("counts the records a partial success rejected as dropped (rejected_by_backend), the rest as exported", async () => {
+    const involvedObject = { apiVersion: "v1", kind: "Pod", namespace: "shop", name: "web-1", uid: "pod-web-1" }
+    for (let i = 0; i < 4; i++) {
+      env.sim.events.create({ namespace: "shop", reason: `R${i}`, type: "Warning", message: `m${i}`, involvedObject })
+    }
+    env.receiver.setBehaviour({ partialSuccess: { rejectedLogRecords: 3, errorMessage: "too old" }, times: 1 })
+    const c = env.start(["--listen", "127.0.0.1:0", "--batch-linger", "200ms", "--enrichment", "off"])
+    // The four listed events go in one request, answered with a partial success.
+    await eventually(() => expect(env.receiver.requests.filter((r) => r.status === 200)).toHaveLength(1))
+    expect(env.receiver.requests[0]?.records).toBe(4)
+    let m = new Map<string, number>()
+    await eventually(async () => {
+      m = parse(await (await fetch(`${c.probeUrl() ?? ""}/metrics`)).text())
+      expect(m.get(`k8s_event_collector_records_dropped_total{reason="rejected_by_backend"}`)).toBe(3)
+    })
+    expect(m.get("k8s_event_collector_records_exported_total")).toBe(1)
+    expect(c.logs.filter((l) => l.level === "ERROR" && /rejected_by_backend: partial success: too old/.test(l.message)))
+      .toHaveLength(1)
+  })
 })

@@ -4,7 +4,7 @@
  * release, and 409 races on create and update.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Option } from "effect"
 import { Resources, simKubeConfig } from "../../src/sim/index.ts"
 import {
   acceptedWrites,
@@ -190,6 +190,24 @@ describe("LeaderElection", () => {
       expect(released?.spec).toMatchObject({ holderIdentity: "", leaseDurationSeconds: 1 })
       const releaseArrived = Math.max(...acceptedWrites(sim))
       expect(t.stops("pod-a")[0]?.at).toBeLessThanOrEqual(releaseArrived)
+    }).pipe(Effect.provide(captureLogs().layer)))
+
+  it.scopedLive("ends with what the program's own stop added to the interruption (records left undelivered)", () =>
+    Effect.gen(function*() {
+      const sim = yield* simServer
+      const a = yield* elector(simKubeConfig(sim.url), "pod-a")
+      const leading = yield* Deferred.make<void>()
+      const program = Deferred.succeed(leading, undefined).pipe(
+        Effect.zipRight(Effect.never),
+        Effect.onInterrupt(() => Effect.die("3 records could not be delivered"))
+      )
+      const runA = yield* Effect.forkScoped(a.runWhileLeader(program))
+      yield* Deferred.await(leading)
+
+      const exit = yield* Fiber.interrupt(runA)
+      expect(Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)).toBe(true)
+      expect(Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : undefined).toEqual(Option.some("3 records could not be delivered"))
+      expect(storedLease(sim)?.spec).toMatchObject({ holderIdentity: "" })
     }).pipe(Effect.provide(captureLogs().layer)))
 
   it.scopedLive("loses a create race with a 409, re-reads and stands by, then takes the unrenewed lease over", () => {

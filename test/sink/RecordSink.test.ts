@@ -1,13 +1,14 @@
 /**
  * The sink against a scripted exporter (the LogExporter service's test layer): batching by size and linger,
- * the ack as the only way a batch counts as delivered, retries, rejection, markers and backpressure.
+ * the ack as the only way a batch counts as delivered, retries, rejection, partial success, markers,
+ * backpressure and the stop. Time is the TestClock's: every wait is stepped, never slept.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Layer, Ref } from "effect"
+import { Chunk, Clock, Deferred, Duration, Effect, Fiber, Layer, Option, Order, Ref, TestClock } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { resourceFromAttributes } from "@opentelemetry/resources"
 import { Metrics } from "../../src/observability/Metrics.ts"
-import { ExportFailed, LogExporter } from "../../src/sink/LogExporter.ts"
+import { type Accepted, allAccepted, ExportFailed, LogExporter } from "../../src/sink/LogExporter.ts"
 import { RecordSink, type SinkSettings } from "../../src/sink/RecordSink.ts"
 
 const resource = resourceFromAttributes({})
@@ -20,21 +21,32 @@ const record = (n: number): ReadableLogRecord => ({
   droppedAttributesCount: 0
 })
 
-/** An exporter that answers from a script: each call takes the next answer; past the end it succeeds. */
-const scripted = (answers: ReadonlyArray<ExportFailed | "ok">) =>
+type Answer = ExportFailed | Accepted | "ok" | "hang"
+
+/**
+ * An exporter that answers from a script: each call takes the next answer; past the end it succeeds. It keeps
+ * each call's records and the TestClock's time when it was made.
+ */
+const scripted = (answers: ReadonlyArray<Answer>) =>
   Effect.gen(function*() {
     const calls = yield* Ref.make<ReadonlyArray<ReadonlyArray<number>>>([])
+    const times = yield* Ref.make<ReadonlyArray<number>>([])
     const layer = Layer.succeed(LogExporter, {
       name: "scripted",
       export: (batch) =>
         Effect.gen(function*() {
           const seen = yield* Ref.getAndUpdate(calls, (c) => [...c, batch.map((r) => Number(r.attributes["n"]))])
-          const answer = answers[seen.length]
-          if (answer !== undefined && answer !== "ok") return yield* answer
+          const now = yield* Clock.currentTimeMillis
+          yield* Ref.update(times, (t) => [...t, now])
+          const answer = answers[seen.length] ?? "ok"
+          if (answer === "ok") return allAccepted
+          if (answer === "hang") return yield* Effect.never
+          if (answer instanceof ExportFailed) return yield* answer
+          return answer
         }),
       shutdown: Effect.void
     })
-    return { calls, layer }
+    return { calls, times, layer }
   })
 
 const settings: SinkSettings = {
@@ -55,30 +67,66 @@ const withSink = <A, E>(
 ) => body.pipe(Effect.provide(RecordSink.layer(s).pipe(Layer.provide(exporter), Layer.provideMerge(Metrics.layer))))
 
 /**
- * These tests run on the real clock with millisecond settings: the sink's fiber schedules each retry only after
- * the previous attempt failed, which a stepped TestClock does not reliably interleave with.
+ * Lets the sink's fibers (forked in the layer's scope, not the test's fiber) run until they wait again: a few
+ * turns of the event loop, as the runtime hands a busy fiber on to a timer.
  */
-const advance = (total: Duration.DurationInput) => Effect.sleep(total)
+const settle = Effect.gen(function*() {
+  for (let i = 0; i < 3; i++) {
+    yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 0)))
+    for (let j = 0; j < 5; j++) yield* Effect.yieldNow()
+  }
+})
+
+/**
+ * Moves the TestClock on by `total`, one pending sleep at a time: whatever a sleep's end starts (an attempt and
+ * the wait before the next) has run before the clock passes the next one.
+ */
+const advance = (total: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const end = (yield* TestClock.currentTimeMillis) + Duration.toMillis(total)
+    for (;;) {
+      yield* settle
+      const next = Chunk.head(Chunk.sort(yield* TestClock.sleeps(), Order.number))
+      if (Option.isNone(next) || next.value > end) break
+      yield* TestClock.setTime(next.value)
+    }
+    yield* TestClock.setTime(end)
+    yield* settle
+  })
+
+/** Runs `effect` in a fiber while the clock moves on by `total`, then waits for it. */
+const within = <A, E, R>(total: Duration.DurationInput, effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    yield* advance(total)
+    return yield* Fiber.join(fiber)
+  })
+
+const droppedMetric = (metrics: Metrics["Type"]) =>
+  Effect.promise(() => metrics.recordsDropped.get()).pipe(Effect.map((m) => m.values))
 
 const unavailable = new ExportFailed({ reason: "Service Unavailable", retryable: true, status: 503 })
 const rejected = new ExportFailed({ reason: "Bad Request", retryable: false, status: 400 })
 
 describe("RecordSink", () => {
-  it.live("sends a full batch at once and a partial one after the linger time", () =>
+  it.effect("sends a full batch at once and a partial one after the linger time", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* scripted([])
       yield* withSink(layer, settings, Effect.gen(function*() {
         const sink = yield* RecordSink
         yield* sink.offerAll(Array.from({ length: 13 }, (_, i) => record(i)))
-        yield* advance(Duration.millis(50))
+        yield* advance(Duration.millis(1))
         expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([10])
-        yield* advance(Duration.millis(300))
+        yield* advance(Duration.millis(150))
+        // The linger time (200 ms) is not over yet.
+        expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([10])
+        yield* advance(Duration.millis(60))
         expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([10, 3])
         expect((yield* sink.stats).exported).toBe(13)
       }))
     }))
 
-  it.live("exports batches concurrently, yet runs each marker only once every batch before it is acknowledged", () =>
+  it.effect("exports batches concurrently, yet runs each marker only once every batch before it is acknowledged", () =>
     Effect.gen(function*() {
       // The first batch's export hangs until released; the next ones answer at once.
       const release = yield* Deferred.make<void>()
@@ -90,6 +138,7 @@ describe("RecordSink", () => {
             const first = Number(batch[0]?.attributes["n"])
             yield* Ref.update(started, (s) => [...s, first])
             if (first === 0) yield* Deferred.await(release)
+            return allAccepted
           }),
         shutdown: Effect.void
       })
@@ -103,93 +152,150 @@ describe("RecordSink", () => {
         yield* mark("after second")
         yield* sink.offerAll([record(4), record(5), record(6), record(7)])
         yield* mark("after fourth")
-        yield* advance(Duration.millis(150))
+        yield* advance(Duration.millis(10))
         // Three batches in flight at most: the fourth waits for a slot, which the stuck first one holds up.
         expect(yield* Ref.get(started)).toEqual([0, 2, 4])
         expect(yield* Ref.get(reached)).toEqual([])
         yield* Deferred.succeed(release, undefined)
-        yield* sink.flush
+        yield* within(Duration.millis(10), sink.flush)
         expect(yield* Ref.get(started)).toEqual([0, 2, 4, 6])
         expect(yield* Ref.get(reached)).toEqual(["after first", "after second", "after fourth"])
         expect((yield* sink.stats).exported).toBe(8)
       }))
     }))
 
-  it.live("retries a failing batch with growing waits until it is acknowledged, once", () =>
+  it.effect("retries a failing batch with growing waits until it is acknowledged, once", () =>
     Effect.gen(function*() {
-      const { calls, layer } = yield* scripted([unavailable, unavailable, unavailable, "ok"])
+      const { calls, times, layer } = yield* scripted([unavailable, unavailable, unavailable, "ok"])
       yield* withSink(layer, { ...settings, linger: Duration.zero }, Effect.gen(function*() {
         const sink = yield* RecordSink
         yield* sink.offerAll([record(1), record(2)])
-        const flushed = yield* Effect.fork(sink.flush)
-        yield* advance(Duration.millis(1000))
-        yield* Fiber.join(flushed)
-        const c = yield* Ref.get(calls)
-        expect(c).toEqual([[1, 2], [1, 2], [1, 2], [1, 2]])
+        yield* within(Duration.millis(200), sink.flush)
+        expect(yield* Ref.get(calls)).toEqual([[1, 2], [1, 2], [1, 2], [1, 2]])
+        // 5, 10, 20 ms apart, each ±20 % (jitter) and rounded to the 1 ms steps.
+        const t = yield* Ref.get(times)
+        const gaps = t.slice(1).map((at, i) => at - (t[i] ?? 0))
+        expect(gaps).toHaveLength(3)
+        gaps.forEach((gap, i) => {
+          expect(gap).toBeGreaterThanOrEqual(Math.floor(5 * 2 ** i * 0.8))
+          expect(gap).toBeLessThanOrEqual(Math.ceil(5 * 2 ** i * 1.2) + 1)
+        })
         const stats = yield* sink.stats
         expect(stats.exported).toBe(2)
         expect(stats.dropped).toEqual({})
       }))
     }))
 
-  it.live("waits no longer than retryMax between attempts", () =>
+  it.effect("waits no longer than retryMax between attempts", () =>
     Effect.gen(function*() {
-      const { calls, layer } = yield* scripted(Array.from({ length: 20 }, () => unavailable))
+      const { calls, layer } = yield* scripted(Array.from({ length: 40 }, () => unavailable))
       yield* withSink(layer, { ...settings, linger: Duration.zero, retryMax: Duration.millis(20) }, Effect.gen(function*() {
         const sink = yield* RecordSink
         yield* sink.offer(record(1))
         // Uncapped doubling from 5 ms would make 7 attempts in 600 ms; capped at 20 ms (±jitter) it is over 20.
         yield* advance(Duration.millis(600))
-        expect((yield* Ref.get(calls)).length).toBeGreaterThan(15)
+        expect((yield* Ref.get(calls)).length).toBeGreaterThan(20)
       }))
     }))
 
-  it.live("drops a rejected batch with its reason, counts it, and goes on with the next", () =>
+  it.effect("waits out a Retry-After longer than its own backoff", () =>
+    Effect.gen(function*() {
+      const later = new ExportFailed({ ...unavailable, retryAfter: Duration.seconds(3) })
+      const { times, layer } = yield* scripted([later, "ok"])
+      yield* withSink(layer, { ...settings, linger: Duration.zero }, Effect.gen(function*() {
+        const sink = yield* RecordSink
+        yield* sink.offer(record(1))
+        yield* within(Duration.millis(3100), sink.flush)
+        const [first = 0, second = 0] = yield* Ref.get(times)
+        expect(second - first).toBeGreaterThanOrEqual(3000)
+        expect((yield* sink.stats).exported).toBe(1)
+      }))
+    }))
+
+  it.effect("drops a rejected batch with its reason, counts it, and goes on with the next", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* scripted([rejected, "ok"])
       yield* withSink(layer, { ...settings, batchSize: 2, linger: Duration.zero }, Effect.gen(function*() {
         const sink = yield* RecordSink
         const metrics = yield* Metrics
         yield* sink.offerAll([record(1), record(2), record(3)])
-        const flushed = yield* Effect.fork(sink.flush)
-        yield* advance(Duration.millis(100))
-        yield* Fiber.join(flushed)
+        yield* within(Duration.millis(10), sink.flush)
         expect(yield* Ref.get(calls)).toEqual([[1, 2], [3]])
         const stats = yield* sink.stats
         expect(stats.dropped).toEqual({ rejected_by_backend: 2 })
         expect(stats.exported).toBe(1)
-        const dropped = yield* Effect.promise(() => metrics.recordsDropped.get())
-        expect(dropped.values).toEqual([{ labels: { reason: "rejected_by_backend" }, value: 2 }])
+        expect(yield* droppedMetric(metrics)).toEqual([{ labels: { reason: "rejected_by_backend" }, value: 2 }])
       }))
     }))
 
-  it.live("gives up after retryGiveUpAfter when one is set", () =>
+  it.effect("counts what a partial success rejected as dropped, and the rest as exported", () =>
+    Effect.gen(function*() {
+      const partial = (rejected: number, message: string): Accepted => ({ rejected, rejectionMessage: Option.some(message) })
+      const { calls, layer } = yield* scripted([partial(3, "out of order"), partial(1, "out of order"), partial(2, "too big")])
+      yield* withSink(layer, { ...settings, batchSize: 4, linger: Duration.zero }, Effect.gen(function*() {
+        const sink = yield* RecordSink
+        const metrics = yield* Metrics
+        yield* sink.offerAll(Array.from({ length: 12 }, (_, i) => record(i)))
+        yield* within(Duration.millis(10), sink.flush)
+        expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([4, 4, 4])
+        const stats = yield* sink.stats
+        expect(stats.exported).toBe(12 - 6)
+        expect(stats.dropped).toEqual({ rejected_by_backend: 6 })
+        expect(stats.lastError).toMatch(/too big/)
+        expect(yield* droppedMetric(metrics)).toEqual([{ labels: { reason: "rejected_by_backend" }, value: 6 }])
+      }))
+    }))
+
+  it.effect("gives up after retryGiveUpAfter when one is set", () =>
     Effect.gen(function*() {
       const { layer } = yield* scripted(Array.from({ length: 1000 }, () => unavailable))
       yield* withSink(layer, { ...settings, linger: Duration.zero, retryGiveUpAfter: Duration.millis(200) }, Effect.gen(function*() {
         const sink = yield* RecordSink
         yield* sink.offer(record(1))
-        const flushed = yield* Effect.fork(sink.flush)
-        yield* advance(Duration.millis(1000))
-        yield* Fiber.join(flushed)
+        yield* within(Duration.millis(210), sink.flush)
         expect((yield* sink.stats).dropped).toEqual({ retries_exhausted: 1 })
       }))
     }))
 
-  it.live("drops records that became older than maxRecordAge while the backend failed, and says why", () =>
+  it.effect("gives up at retryGiveUpAfter even while an attempt is still waiting for its answer", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* scripted([unavailable, "hang"])
+      yield* withSink(layer, { ...settings, linger: Duration.zero, retryGiveUpAfter: Duration.seconds(5) }, Effect.gen(function*() {
+        const sink = yield* RecordSink
+        yield* sink.offer(record(1))
+        const flushed = yield* Effect.fork(sink.flush)
+        yield* advance(Duration.millis(4990))
+        expect(flushed.unsafePoll()).toBeNull()
+        yield* advance(Duration.millis(20))
+        yield* Fiber.join(flushed)
+        expect((yield* Ref.get(calls)).length).toBe(2)
+        const stats = yield* sink.stats
+        expect(stats.dropped).toEqual({ retries_exhausted: 1 })
+        expect(stats.lastError).toMatch(/gave up after 5s: HTTP 503/)
+      }))
+    }))
+
+  it.effect("drops records that became older than maxRecordAge while the backend failed, and says why", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* scripted([unavailable, unavailable, unavailable])
-      const now = Date.now() / 1000
+      // The records' times are on the TestClock's scale: it starts at 1 000 000 s.
+      yield* TestClock.setTime(1_000_000_000)
       const aging = (n: number, ageSeconds: number): ReadableLogRecord => {
-        const t = now - ageSeconds
+        const t = 1_000_000 - ageSeconds
         return { ...record(n), hrTime: [Math.floor(t), Math.round((t % 1) * 1e9)] }
       }
-      yield* withSink(layer, { ...settings, linger: Duration.zero, retryInitial: Duration.millis(300), retryMax: Duration.seconds(2), maxRecordAge: Duration.seconds(10) }, Effect.gen(function*() {
+      const s = {
+        ...settings,
+        linger: Duration.zero,
+        retryInitial: Duration.millis(300),
+        retryMax: Duration.seconds(2),
+        maxRecordAge: Duration.seconds(10)
+      }
+      yield* withSink(layer, s, Effect.gen(function*() {
         const sink = yield* RecordSink
         // 1 is fresh; 2 turns 10 s old during the retries (the 4th attempt is over 1 s later); 3 is already too old.
         yield* sink.offerAll([aging(1, 0), aging(2, 9.7), aging(3, 60)])
-        const flushed = yield* Effect.fork(sink.flush)
-        yield* Fiber.join(flushed)
+        yield* within(Duration.millis(3000), sink.flush)
         const c = yield* Ref.get(calls)
         expect(c[0]).toEqual([1, 2])
         expect(c.at(-1)).toEqual([1])
@@ -200,7 +306,7 @@ describe("RecordSink", () => {
       }))
     }))
 
-  it.live("runs a marker only after every record offered before it was acknowledged", () =>
+  it.effect("runs a marker only after every record offered before it was acknowledged", () =>
     Effect.gen(function*() {
       const { layer } = yield* scripted([unavailable, "ok"])
       yield* withSink(layer, { ...settings, linger: Duration.zero }, Effect.gen(function*() {
@@ -210,12 +316,12 @@ describe("RecordSink", () => {
         yield* sink.mark(Effect.flatMap(sink.stats, (s) => Deferred.succeed(reached, s.exported)))
         yield* advance(Duration.millis(1))
         expect(yield* Deferred.isDone(reached)).toBe(false)
-        yield* advance(Duration.millis(100))
+        yield* advance(Duration.millis(10))
         expect(yield* Deferred.await(reached)).toBe(2)
       }))
     }))
 
-  it.live("makes the producer wait while the queue is full (backpressure), losing nothing", () =>
+  it.effect("makes the producer wait while the queue is full (backpressure), losing nothing", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* scripted(Array.from({ length: 5 }, () => unavailable))
       yield* withSink(layer, { ...settings, queueSize: 5, batchSize: 2, linger: Duration.zero }, Effect.gen(function*() {
@@ -224,12 +330,48 @@ describe("RecordSink", () => {
         yield* advance(Duration.millis(5))
         // One batch is being retried and the queue is full: the producer is suspended, not dropping.
         expect(producer.unsafePoll()).toBeNull()
-        yield* advance(Duration.millis(3000))
+        yield* advance(Duration.millis(300))
         yield* Fiber.join(producer)
-        yield* Effect.fork(sink.flush).pipe(Effect.tap(() => advance(Duration.seconds(1))), Effect.flatMap(Fiber.join))
+        yield* within(Duration.millis(10), sink.flush)
         const delivered = (yield* Ref.get(calls)).slice(5).flat()
         expect(delivered).toEqual(Array.from({ length: 20 }, (_, i) => i))
         expect((yield* sink.stats).exported).toBe(20)
+      }))
+    }))
+
+  it.effect("on a stop, delivers for at most the timeout, then counts what is left as dropped for shutdown", () =>
+    Effect.gen(function*() {
+      // The first batch's request is never answered; the other one is refused again and again.
+      const { layer } = yield* scripted(["hang", ...Array.from({ length: 1000 }, () => unavailable)])
+      yield* withSink(layer, { ...settings, batchSize: 4, linger: Duration.zero, concurrency: 2 }, Effect.gen(function*() {
+        const sink = yield* RecordSink
+        const metrics = yield* Metrics
+        const reached = yield* Ref.make(false)
+        yield* sink.offerAll(Array.from({ length: 10 }, (_, i) => record(i)))
+        yield* sink.mark(Ref.set(reached, true))
+        const drained = yield* Effect.fork(sink.drain(Duration.seconds(2)))
+        yield* advance(Duration.millis(1990))
+        expect(drained.unsafePoll()).toBeNull()
+        yield* advance(Duration.millis(20))
+        expect(yield* Fiber.join(drained)).toBe(10)
+        const stats = yield* sink.stats
+        expect(stats.dropped).toEqual({ shutdown: 10 })
+        expect(stats.exported).toBe(0)
+        expect(yield* droppedMetric(metrics)).toEqual([{ labels: { reason: "shutdown" }, value: 10 }])
+        // The checkpoint's marker never ran: those records are read again after a restart.
+        yield* advance(Duration.millis(100))
+        expect(yield* Ref.get(reached)).toBe(false)
+      }))
+    }))
+
+  it.effect("on a stop with everything acknowledged in time, drops nothing", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* scripted([unavailable, unavailable])
+      yield* withSink(layer, { ...settings, linger: Duration.zero }, Effect.gen(function*() {
+        const sink = yield* RecordSink
+        yield* sink.offerAll([record(1), record(2)])
+        expect(yield* within(Duration.millis(100), sink.drain(Duration.seconds(2)))).toBe(0)
+        expect(yield* sink.stats).toEqual({ exported: 2, dropped: {}, lastError: undefined })
       }))
     }))
 })

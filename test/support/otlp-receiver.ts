@@ -69,6 +69,8 @@ export interface OtlpLogRecord {
 export interface ReceivedRequest {
   readonly method: string
   readonly path: string
+  /** When it arrived, in epoch milliseconds. */
+  readonly atMs: number
   /** Media type without parameters, lowercased; "" when absent. */
   readonly contentType: string
   /** "" when absent. */
@@ -197,6 +199,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const info: (typeof requests)[number] = {
       method: req.method ?? "",
+      atMs: Date.now(),
       path: new URL(req.url ?? "/", "http://receiver").pathname,
       contentType: (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "",
       contentEncoding: (req.headers["content-encoding"] ?? "").trim().toLowerCase(),
