@@ -1,4 +1,4 @@
-module github.com/k8s-event-collector/test/real/otelcol
+module k8s-event-collector/test/real/otelcol
 
 go 1.26
 
