@@ -95,6 +95,9 @@ describe("the real Collector running otel-collector.yaml", () => {
           "--cluster-name", CLUSTER
         ])
         expect(run.code, run.stderr).toBe(0)
+        // The Collector's own count: it accepted every record and refused none.
+        expect(await otelcol.counter("otelcol_receiver_accepted_log_records")).toBe(fixtures.length)
+        expect(await otelcol.counter("otelcol_receiver_refused_log_records")).toBe(0)
         const after = BigInt(Date.now()) * 1_000_000n
         await eventually(() => expect(exportedRecords(otelcol.files.logs)).toHaveLength(fixtures.length), 20_000, 100)
 

@@ -32,6 +32,8 @@ export interface OtelCollector {
   /** The OTLP/HTTP receiver, e.g. `http://127.0.0.1:40123`. */
   readonly otlpHttpEndpoint: string
   readonly files: OtelCollectorFiles
+  /** The sum of a counter of the Collector's own metrics (Prometheus text), e.g. `otelcol_receiver_refused_log_records`. */
+  readonly counter: (name: string) => Promise<number>
   /** What the Collector printed, over all its runs. */
   readonly output: () => string
   /** SIGTERM, and waits until it has exited (SIGKILL after 10 s). */
@@ -119,6 +121,13 @@ const awaitHealthy = async (port: number, child: ChildProcess, output: () => str
   throw new Error(`otelcol was not healthy within 60 s:\n${output()}`)
 }
 
+/** The sum over its series of a counter in Prometheus text (`name` or `name_total`, any labels). */
+const sumOf = (text: string, name: string): number =>
+  text
+    .split("\n")
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name}_total{`) || line.startsWith(`${name} `))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
+
 /** Starts the Collector with `otel-collector.yaml` and the overlay; resolves once every pipeline runs. */
 export const startOtelCollector = async (): Promise<OtelCollector> => {
   const dir = mkdtempSync(join(tmpdir(), "kec-otelcol-"))
@@ -155,6 +164,7 @@ export const startOtelCollector = async (): Promise<OtelCollector> => {
   return {
     otlpHttpEndpoint: `http://${loopback(ports.otlpHttp)}`,
     files,
+    counter: async (name) => sumOf(await (await fetch(`http://${loopback(ports.metrics)}/metrics`)).text(), name),
     output,
     stop,
     restart: async () => {
