@@ -32,7 +32,7 @@ export interface OtelCollector {
   /** The OTLP/HTTP receiver, e.g. `http://127.0.0.1:40123`. */
   readonly otlpHttpEndpoint: string
   readonly files: OtelCollectorFiles
-  /** The sum of a counter of the Collector's own metrics (Prometheus text), e.g. `otelcol_receiver_refused_log_records`. */
+  /** A counter of the Collector's own metrics summed over its series, e.g. `otelcol_receiver_refused_log_records`. */
   readonly counter: (name: string) => Promise<number>
   /** What the Collector printed, over all its runs. */
   readonly output: () => string
@@ -137,7 +137,12 @@ export const startOtelCollector = async (): Promise<OtelCollector> => {
     warnings: join(dir, "warnings.jsonl"),
     traces: join(dir, "traces.jsonl")
   }
-  const ports: Ports = { otlpGrpc: await freePort(), otlpHttp: await freePort(), health: await freePort(), metrics: await freePort() }
+  const ports: Ports = {
+    otlpGrpc: await freePort(),
+    otlpHttp: await freePort(),
+    health: await freePort(),
+    metrics: await freePort()
+  }
   const overlayFile = join(dir, "overlay.yaml")
   writeFileSync(overlayFile, overlay(ports, dir, files))
   let printed = ""
