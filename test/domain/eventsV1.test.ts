@@ -9,11 +9,9 @@
 import { describe, expect, it } from "vitest"
 import type { HrTime } from "@opentelemetry/api"
 import { ResourceCache } from "../../src/translate/resource.ts"
+import { expectRecordAttributes, expectRecordTime, expectSeverityAndBody } from "../fixtures/expectations.ts"
 import {
   at,
-  expectRecordAttributes,
-  expectRecordTime,
-  expectSeverityAndBody,
   loadEventsV1,
   mustDecode,
   nonEmpty,
