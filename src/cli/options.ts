@@ -312,13 +312,22 @@ export const OPTIONS = {
     default: false,
     help: "Derive service.name from app.kubernetes.io/instance, then app.kubernetes.io/name (after the resource.opentelemetry.io/service.name annotation). Off by default, as in the OpenTelemetry Operator, so events name services as auto-instrumented traces do."
   }),
+  enrichmentWatch: option({
+    flag: "enrichment-watch",
+    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_WATCH" }],
+    valueName: "on|off",
+    parse: (raw) => Either.map(V.oneOf("on", "off")(raw), (v) => v === "on"),
+    default: true,
+    defaultText: "on",
+    help: "Keep pods, ReplicaSets and Jobs in list+watch caches (ReplicaSets and Jobs as metadata only), listed before the first record goes out, so that every record about an existing pod carries its owners. Needs list and watch on pods, replicasets and jobs. off: one GET per object, at most --enrichment-qps."
+  }),
   enrichmentCacheSize: option({
     flag: "enrichment-cache-size",
     env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_CACHE_SIZE" }],
     valueName: "N",
     parse: V.wholeNumber(1, 10_000_000),
     default: 10_000,
-    help: "Objects (pods and owners) kept for enrichment."
+    help: "Answers of GETs (objects, not-found, forbidden) kept for enrichment; the list+watch caches hold every pod, ReplicaSet and Job."
   }),
   enrichmentCacheTtl: option({
     flag: "enrichment-cache-ttl",

@@ -115,7 +115,17 @@ export const enrichSettings = (values: OptionValues): EnrichSettings => ({
   cacheSize: values.enrichmentCacheSize,
   cacheTtl: values.enrichmentCacheTtl,
   lookupTimeout: values.enrichmentTimeout,
-  maxRequestsPerSecond: values.enrichmentQps
+  maxRequestsPerSecond: values.enrichmentQps,
+  listWatch: values.enrichmentWatch
+    ? {
+      namespaces: values.namespaces,
+      pageSize: values.listPageSize,
+      watchTimeout: values.watchTimeout,
+      watchIdleTimeout: values.watchIdleTimeout,
+      retryInitial: values.apiRetryInitial,
+      retryMax: values.apiRetryMax
+    }
+    : undefined
 })
 
 /** Changes of a file go through the pipeline this many at a time. */

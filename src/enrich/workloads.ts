@@ -67,8 +67,14 @@ export const workloadOf = (kind: string | undefined, apiVersion: string | undefi
   return group === undefined || group === w.group ? w : undefined
 }
 
+/** Where the objects of `w` are listed and watched: in one namespace, or in all of them. */
+export const collectionPath = (w: Workload, namespace: string | undefined): string => {
+  const base = `${w.group === "" ? "/api" : `/apis/${w.group}`}/${w.version}`
+  return namespace === undefined ? `${base}/${w.resource}` : `${base}/namespaces/${encodeURIComponent(namespace)}/${w.resource}`
+}
+
 export const objectPath = (w: Workload, namespace: string, name: string): string =>
-  `${w.group === "" ? "/api" : `/apis/${w.group}`}/${w.version}/namespaces/${encodeURIComponent(namespace)}/${w.resource}/${encodeURIComponent(name)}`
+  `${collectionPath(w, namespace)}/${encodeURIComponent(name)}`
 
 /** The controller owner reference (`controller: true`) of an object. */
 export interface ControllerRef {

@@ -112,7 +112,8 @@ const parseRoute = (req: IncomingMessage): Route => {
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = v;
   const segs = url.pathname.split("/").filter((s) => s !== "").map((s) => decodeURIComponent(s));
-  const base = { method, path: url.pathname, query };
+  const accept = req.headers.accept;
+  const base = { method, path: url.pathname, query, ...(accept === undefined ? {} : { accept }) };
   const none = (special?: "version" | "health"): Route => ({
     info: { ...base, verb: undefined, group: undefined, resource: undefined, namespace: undefined, name: undefined, watch: false },
     resource: undefined,
@@ -324,7 +325,7 @@ export class SimServer {
     }
     const verb = route.info.verb;
     if (verb === "list" || verb === "get" || verb === "watch") {
-      const answer = negotiate(req.headers.accept, verb);
+      const answer = negotiate(route.info.accept, verb);
       if (answer === "not-acceptable") return this.#sendStatus(res, rec, notAcceptable());
       if (answer === "metadata") view = PARTIAL_METADATA_VIEW;
     }

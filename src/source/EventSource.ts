@@ -75,7 +75,7 @@ const classifyEnd = (end: KubeWatchEnd): WatchEnd => {
 }
 
 /** Capped exponential backoff with jitter: [d/2, d) for d = initial·2^attempt, capped. */
-const backoffDelay = (settings: SourceSettings, attempt: number) =>
+export const backoffDelay = (settings: Pick<SourceSettings, "retryInitial" | "retryMax">, attempt: number) =>
   Effect.map(Random.next, (r) => {
     const d = Math.min(Duration.toMillis(settings.retryMax), Duration.toMillis(settings.retryInitial) * 2 ** attempt)
     return Duration.millis(d / 2 + (r * d) / 2)

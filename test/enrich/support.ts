@@ -16,6 +16,7 @@ export const settings = (overrides: Partial<EnrichSettings> = {}): EnrichSetting
   cacheTtl: Duration.minutes(5),
   lookupTimeout: Duration.seconds(2),
   maxRequestsPerSecond: 1000,
+  listWatch: undefined,
   ...overrides
 })
 

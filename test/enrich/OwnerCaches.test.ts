@@ -1,0 +1,179 @@
+/**
+ * Enrichment with list+watch caches of pods, ReplicaSets and Jobs, against the simulated API server over real
+ * HTTP: the first events carry the whole chain with no GET, objects created later arrive by the watch, a pod
+ * that is gone still lets its event through after a bounded wait, --namespaces scopes the caches, and a list
+ * that is not allowed falls back to GETs without holding events back.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import { Resource as R } from "../../src/domain/attributes.ts"
+import type { ListWatchSettings } from "../../src/enrich/OwnerCaches.ts"
+import { Resources, SERVICE_NAME_ANNOTATION, type SimServer, simKubeConfig, type StoredKubeObject } from "../../src/sim/index.ts"
+import { captureLogs, counterValue, elapsed, enricher, eventAbout, NS, settings, simServer, waitFor } from "./support.ts"
+
+const SLACK_MS = 250
+
+const listWatch = (overrides: Partial<ListWatchSettings> = {}): ListWatchSettings => ({
+  namespaces: [],
+  pageSize: 500,
+  watchTimeout: Duration.minutes(5),
+  watchIdleTimeout: Duration.minutes(11),
+  retryInitial: Duration.millis(50),
+  retryMax: Duration.millis(300),
+  ...overrides
+})
+
+/** `deployments` Deployments of two pods each and `cronJobs` CronJobs of one pod each; every pod names its service. */
+const workloads = (sim: SimServer, deployments: number, cronJobs: number, namespace = NS) => {
+  const pods: Array<{ readonly pod: StoredKubeObject; readonly owner: string; readonly top: string; readonly node: string }> = []
+  for (let d = 0; d < deployments; d++) {
+    const deployment = sim.objects.deployment({ name: `web-${d}`, namespace })
+    const rs = sim.objects.replicaSet({ name: `web-${d}-7d9f8b`, namespace, owner: deployment })
+    for (let p = 0; p < 2; p++) {
+      const pod = sim.objects.pod({
+        name: `web-${d}-7d9f8b-${p}`,
+        namespace,
+        owner: rs,
+        nodeName: `node-${p}`,
+        annotations: { [SERVICE_NAME_ANNOTATION]: `svc-${d}` }
+      })
+      pods.push({ pod, owner: rs.metadata.name, top: deployment.metadata.name, node: `node-${p}` })
+    }
+  }
+  for (let c = 0; c < cronJobs; c++) {
+    const cronJob = sim.objects.cronJob({ name: `backup-${c}`, namespace })
+    const job = sim.objects.job({ name: `backup-${c}-2917`, namespace, owner: cronJob })
+    const pod = sim.objects.pod({
+      name: `backup-${c}-2917-x`,
+      namespace,
+      owner: job,
+      nodeName: "node-9",
+      annotations: { [SERVICE_NAME_ANNOTATION]: `backup-${c}` }
+    })
+    pods.push({ pod, owner: job.metadata.name, top: cronJob.metadata.name, node: "node-9" })
+  }
+  return pods
+}
+
+const chainOf = (resource: Readonly<Record<string, string>> | undefined) =>
+  resource?.[R.replicaSetName] !== undefined
+    ? [resource[R.replicaSetName], resource[R.deploymentName], resource[R.serviceName]]
+    : [resource?.[R.jobName], resource?.[R.cronJobName], resource?.[R.serviceName]]
+
+describe("Enricher with list+watch caches", () => {
+  it.scopedLive("the very first events about 12 pods carry ReplicaSet, Deployment (or Job, CronJob) and service.name, with no GET", () =>
+    Effect.gen(function*() {
+      const sim = yield* simServer
+      const pods = workloads(sim, 5, 2)
+      expect(pods).toHaveLength(12)
+      const { enricher: e, metrics } = yield* enricher(simKubeConfig(sim.url), settings({ listWatch: listWatch() }))
+      const enrichments = yield* e.enrichAll(pods.map(({ pod }) => eventAbout(pod)))
+
+      const svc = (p: StoredKubeObject) => p.metadata.annotations?.[SERVICE_NAME_ANNOTATION]
+      expect(enrichments.map((x) => chainOf(x.resource))).toEqual(pods.map(({ pod, owner, top }) => [owner, top, svc(pod)]))
+      expect(enrichments.map((x) => x.resource[R.nodeName])).toEqual(pods.map(({ node }) => node))
+      expect(sim.requests.count({ verb: "get" })).toBe(0)
+      // One list each of pods, ReplicaSets and Jobs, then one watch each.
+      yield* waitFor("three watches", () => sim.requests.count({ verb: "watch" }) === 3)
+      for (const resource of ["pods", "replicasets", "jobs"]) {
+        expect(sim.requests.count({ verb: "list", resource })).toBe(1)
+        expect(sim.requests.count({ verb: "watch", resource })).toBe(1)
+      }
+      // ReplicaSets and Jobs as metadata only (client-go's metadata client's media types); pods whole, for their node.
+      const accepts = (resource: string) => sim.requests.filter({ resource }).map((r) => r.accept?.split(",")[0])
+      expect(accepts("replicasets")).toEqual([
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+      ])
+      expect(accepts("jobs")).toEqual(accepts("replicasets"))
+      expect(accepts("pods")).toEqual(["application/json", "application/json"])
+      expect(yield* Effect.promise(() =>
+        counterValue(metrics, "k8s_event_collector_enrichment_cached_objects", { kind: "Pod" })
+      )).toBe(12)
+    }))
+
+  it.scopedLive("objects created after the list arrive by the watch; a deleted one leaves the cache", () =>
+    Effect.gen(function*() {
+      const sim = yield* simServer
+      workloads(sim, 1, 0)
+      const { enricher: e, metrics } = yield* enricher(simKubeConfig(sim.url), settings({ listWatch: listWatch() }))
+      yield* e.enrichAll([])
+      const cachedPods = () => Effect.promise(() => counterValue(metrics, "k8s_event_collector_enrichment_cached_objects", { kind: "Pod" }))
+      expect(yield* cachedPods()).toBe(2)
+
+      const deployment = sim.objects.deployment({ name: "late", namespace: NS })
+      const rs = sim.objects.replicaSet({ name: "late-5c8d7", namespace: NS, owner: deployment })
+      const pod = sim.objects.pod({ name: "late-5c8d7-a", namespace: NS, owner: rs, nodeName: "node-1" })
+      let pods = 0
+      yield* waitFor("the new pod in the cache", () => {
+        Effect.runPromise(cachedPods()).then((n) => (pods = n), () => {})
+        return pods === 3
+      })
+      const [late] = yield* e.enrichAll([eventAbout(pod)])
+      expect(late?.resource[R.deploymentName]).toBe("late")
+      expect(sim.requests.count({ verb: "get" })).toBe(0)
+
+      sim.store.delete(Resources.pods, NS, pod.metadata.name)
+      yield* waitFor("the deleted pod out of the cache", () => {
+        Effect.runPromise(cachedPods()).then((n) => (pods = n), () => {})
+        return pods === 2
+      })
+    }))
+
+  it.scopedLive("an event about a pod that is gone goes out with what it says, after at most the lookup timeout", () =>
+    Effect.gen(function*() {
+      const sim = yield* simServer
+      const [{ pod: kept } = { pod: undefined }] = workloads(sim, 1, 0)
+      const gone = sim.objects.pod({ name: "gone-0", namespace: NS, nodeName: "node-1" })
+      sim.store.delete(Resources.pods, NS, "gone-0")
+      const lookupTimeout = Duration.millis(300)
+      // The GET of the pod that is gone hangs: only the bounded wait lets its event go.
+      sim.faults.add({ verb: "get", resource: "pods", action: { type: "delay", ms: 5_000 } })
+      const { enricher: e } = yield* enricher(simKubeConfig(sim.url), settings({ listWatch: listWatch(), lookupTimeout }))
+      yield* e.enrichAll([])
+
+      const { value: [fromGone, fromKept], ms } = yield* elapsed(e.enrichAll([eventAbout(gone), eventAbout(kept as StoredKubeObject)]))
+      expect(fromGone).toEqual({ resource: {}, labels: {} })
+      expect(fromKept?.resource[R.deploymentName]).toBe("web-0")
+      expect(ms).toBeGreaterThanOrEqual(Duration.toMillis(lookupTimeout) - 5)
+      expect(ms).toBeLessThan(Duration.toMillis(lookupTimeout) + SLACK_MS)
+    }))
+
+  it.scopedLive("with --namespaces, each namespace is listed and watched on its own, and only those objects are cached", () =>
+    Effect.gen(function*() {
+      const sim = yield* simServer
+      const shop = workloads(sim, 1, 1, "shop")
+      const other = workloads(sim, 1, 0, "other")
+      const { enricher: e } = yield* enricher(simKubeConfig(sim.url), settings({ listWatch: listWatch({ namespaces: ["shop"] }) }))
+      const [fromShop, fromOther] = yield* e.enrichAll([eventAbout(shop[0]?.pod as StoredKubeObject), eventAbout(other[0]?.pod as StoredKubeObject)])
+      expect(fromShop?.resource[R.deploymentName]).toBe("web-0")
+      // Not cached: read with a GET.
+      expect(fromOther?.resource[R.deploymentName]).toBe("web-0")
+      expect(sim.requests.count({ verb: "get", resource: "pods", namespace: "other" })).toBe(1)
+      expect(sim.requests.count({ verb: "get", namespace: "shop" })).toBe(0)
+      yield* waitFor("three watches", () => sim.requests.count({ verb: "watch" }) === 3)
+      for (const resource of ["pods", "replicasets", "jobs"]) {
+        expect(sim.requests.filter({ verb: ["list", "watch"], resource }).map((r) => r.namespace)).toEqual(["shop", "shop"])
+      }
+    }))
+
+  it.scopedLive("a list that is not allowed is said once with its RBAC rule; events go on with GETs, not held back", () =>
+    Effect.gen(function*() {
+      const sim = yield* simServer
+      const [{ pod } = { pod: undefined }] = workloads(sim, 1, 0)
+      sim.faults.add({ verb: "list", resource: "replicasets", action: { type: "forbidden" } })
+      const logs = captureLogs()
+      const { enricher: e } = yield* enricher(simKubeConfig(sim.url), settings({ listWatch: listWatch() })).pipe(
+        Effect.provide(logs.layer)
+      )
+      const { value: [enrichment], ms } = yield* elapsed(e.enrichAll([eventAbout(pod as StoredKubeObject)]))
+      expect(enrichment?.resource[R.deploymentName]).toBe("web-0")
+      expect(ms).toBeLessThan(2_000)
+      expect(sim.requests.count({ verb: "get", resource: "replicasets" })).toBe(1)
+      expect(sim.requests.count({ verb: "get", resource: "pods" })).toBe(0)
+      yield* waitFor("a second list attempt", () => sim.requests.count({ verb: "list", resource: "replicasets" }) >= 3)
+      const warnings = logs.warnings().filter((w) => w.includes("replicasets"))
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toContain(`{apiGroups: ["apps"], resources: ["replicasets"], verbs: ["list", "watch"]}`)
+    }))
+})
