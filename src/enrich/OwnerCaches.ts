@@ -15,7 +15,7 @@ import { type Collection, decodeStatus, KubeApiError, type KubeApiShape, type Wa
 import { backoffDelay, compareResourceVersions } from "../source/EventSource.ts"
 import type { FoundEntry } from "./ChainResolver.ts"
 import { decodeNamedObject, type NamedObject } from "./OwnerLookup.ts"
-import { collectionPath, type Workload, WORKLOADS } from "./workloads.ts"
+import { collectionPath, WATCHED_WORKLOADS, type Workload } from "./workloads.ts"
 
 export interface ListWatchSettings {
   /** Namespaces to cache (one list+watch each per kind); empty: all namespaces, one cluster-wide list+watch. */
@@ -35,12 +35,8 @@ const METADATA_ONLY = {
   watch: "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 }
 
-/** The kinds cached, and whether only their metadata is asked for. */
-export const CACHED_KINDS: ReadonlyArray<{ readonly workload: Workload; readonly metadataOnly: boolean }> = [
-  { workload: WORKLOADS["pod"] as Workload, metadataOnly: false },
-  { workload: WORKLOADS["replicaset"] as Workload, metadataOnly: true },
-  { workload: WORKLOADS["job"] as Workload, metadataOnly: true }
-]
+/** Only pods are asked for whole (their node is in `spec`); owners' metadata says all enrichment uses. */
+const metadataOnly = (w: Workload) => w.kind !== "Pod"
 
 /** One cached collection: a kind in one namespace or in all of them. */
 class CachedCollection {
@@ -91,9 +87,9 @@ export class OwnerCaches {
     this.#report = report
     this.#allNamespaces = settings.namespaces.length === 0
     const namespaces: ReadonlyArray<string | undefined> = this.#allNamespaces ? [undefined] : settings.namespaces
-    for (const { workload, metadataOnly } of CACHED_KINDS) {
+    for (const w of WATCHED_WORKLOADS) {
       for (const namespace of namespaces) {
-        this.#scopes.set(`${workload.resource}/${namespace ?? "*"}`, new CachedCollection(workload, namespace, metadataOnly))
+        this.#scopes.set(`${w.resource}/${namespace ?? "*"}`, new CachedCollection(w, namespace, metadataOnly(w)))
       }
     }
   }

@@ -8,8 +8,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { Resource as R } from "../../src/domain/attributes.ts"
 import type { ListWatchSettings } from "../../src/enrich/OwnerCaches.ts"
-import { Resources, SERVICE_NAME_ANNOTATION, type SimServer, simKubeConfig, type StoredKubeObject } from "../../src/sim/index.ts"
-import { captureLogs, counterValue, elapsed, enricher, eventAbout, NS, settings, simServer, waitFor } from "./support.ts"
+import { Resources, SERVICE_NAME_ANNOTATION, simKubeConfig, type StoredKubeObject } from "../../src/sim/index.ts"
+import { captureLogs, counterValue, elapsed, enricher, eventAbout, NS, settings, simServer, waitFor, workloads } from "./support.ts"
 
 const SLACK_MS = 250
 
@@ -22,38 +22,6 @@ const listWatch = (overrides: Partial<ListWatchSettings> = {}): ListWatchSetting
   retryMax: Duration.millis(300),
   ...overrides
 })
-
-/** `deployments` Deployments of two pods each and `cronJobs` CronJobs of one pod each; every pod names its service. */
-const workloads = (sim: SimServer, deployments: number, cronJobs: number, namespace = NS) => {
-  const pods: Array<{ readonly pod: StoredKubeObject; readonly owner: string; readonly top: string; readonly node: string }> = []
-  for (let d = 0; d < deployments; d++) {
-    const deployment = sim.objects.deployment({ name: `web-${d}`, namespace })
-    const rs = sim.objects.replicaSet({ name: `web-${d}-7d9f8b`, namespace, owner: deployment })
-    for (let p = 0; p < 2; p++) {
-      const pod = sim.objects.pod({
-        name: `web-${d}-7d9f8b-${p}`,
-        namespace,
-        owner: rs,
-        nodeName: `node-${p}`,
-        annotations: { [SERVICE_NAME_ANNOTATION]: `svc-${d}` }
-      })
-      pods.push({ pod, owner: rs.metadata.name, top: deployment.metadata.name, node: `node-${p}` })
-    }
-  }
-  for (let c = 0; c < cronJobs; c++) {
-    const cronJob = sim.objects.cronJob({ name: `backup-${c}`, namespace })
-    const job = sim.objects.job({ name: `backup-${c}-2917`, namespace, owner: cronJob })
-    const pod = sim.objects.pod({
-      name: `backup-${c}-2917-x`,
-      namespace,
-      owner: job,
-      nodeName: "node-9",
-      annotations: { [SERVICE_NAME_ANNOTATION]: `backup-${c}` }
-    })
-    pods.push({ pod, owner: job.metadata.name, top: cronJob.metadata.name, node: "node-9" })
-  }
-  return pods
-}
 
 const chainOf = (resource: Readonly<Record<string, string>> | undefined) =>
   resource?.[R.replicaSetName] !== undefined
