@@ -4,13 +4,7 @@ import type { KubeConfig } from "@kubernetes/client-node"
 import { decodeKubeEvent, type KubeEvent } from "../../src/domain/KubeEvent.ts"
 import { Enricher, type EnricherShape, type EnrichSettings } from "../../src/enrich/Enricher.ts"
 import { CollectorMetrics, Metrics } from "../../src/observability/Metrics.ts"
-import {
-  objectReference,
-  SERVICE_NAME_ANNOTATION,
-  type SimServer,
-  type StoredKubeObject,
-  startSimServer
-} from "../../src/sim/index.ts"
+import { objectReference, type SimServer, type StoredKubeObject, startSimServer } from "../../src/sim/index.ts"
 
 export const NS = "shop"
 
@@ -104,37 +98,6 @@ export const waitFor = (what: string, condition: () => boolean, timeoutMs = 5000
     while (!condition()) yield* Effect.sleep(Duration.millis(5))
   }).pipe(Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => new Error(`timed out waiting for ${what}`) }))
 
-/**
- * `deployments` Deployments (one ReplicaSet, two pods each) and `cronJobs` CronJobs (one Job, one pod each); every
- * pod names its service in the annotation. Each pod comes with the names its chain should carry.
- */
-export const workloads = (sim: SimServer, deployments: number, cronJobs: number, namespace = NS) => {
-  const pods: Array<{ readonly pod: StoredKubeObject; readonly owner: string; readonly top: string; readonly node: string; readonly service: string }> = []
-  for (let d = 0; d < deployments; d++) {
-    const deployment = sim.objects.deployment({ name: `web-${d}`, namespace })
-    const rs = sim.objects.replicaSet({ name: `web-${d}-7d9f8b`, namespace, owner: deployment })
-    for (let p = 0; p < 2; p++) {
-      const pod = sim.objects.pod({
-        name: `web-${d}-7d9f8b-${p}`,
-        namespace,
-        owner: rs,
-        nodeName: `node-${p}`,
-        annotations: { [SERVICE_NAME_ANNOTATION]: `svc-${d}` }
-      })
-      pods.push({ pod, owner: rs.metadata.name, top: deployment.metadata.name, node: `node-${p}`, service: `svc-${d}` })
-    }
-  }
-  for (let c = 0; c < cronJobs; c++) {
-    const cronJob = sim.objects.cronJob({ name: `backup-${c}`, namespace })
-    const job = sim.objects.job({ name: `backup-${c}-2917`, namespace, owner: cronJob })
-    const pod = sim.objects.pod({
-      name: `backup-${c}-2917-x`,
-      namespace,
-      owner: job,
-      nodeName: "node-9",
-      annotations: { [SERVICE_NAME_ANNOTATION]: `backup-${c}` }
-    })
-    pods.push({ pod, owner: job.metadata.name, top: cronJob.metadata.name, node: "node-9", service: `backup-${c}` })
-  }
-  return pods
-}
+/** `deployments` Deployments of two pods and `cronJobs` CronJobs of one pod, each pod with its chain's names. */
+export const workloads = (sim: SimServer, deployments: number, cronJobs: number, namespace = NS) =>
+  sim.objects.ownedPods({ deployments, cronJobs, namespace })
