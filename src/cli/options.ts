@@ -293,7 +293,7 @@ export const OPTIONS = {
     parse: (raw) => Either.map(V.oneOf("on", "off")(raw), (v) => v === "on"),
     default: true,
     defaultText: "on",
-    help: "Look up the involved pod and its owners (ReplicaSet, Deployment, Job, CronJob, StatefulSet, DaemonSet) for the k8s.* attributes and service.name. Needs get on pods, replicasets and jobs (and deployments, statefulsets, daemonsets, cronjobs for events about them); without it records go out unenriched."
+    help: "Look up the involved pod and its owners (ReplicaSet, Deployment, Job, CronJob, StatefulSet, DaemonSet) for the k8s.* attributes and service.name. Needs list, watch and get on pods, replicasets and jobs (see --enrichment-watch) and get on deployments, statefulsets, daemonsets, cronjobs for events about them; without it records go out unenriched."
   }),
   podLabels: option({
     flag: "pod-labels",

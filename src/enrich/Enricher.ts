@@ -39,7 +39,7 @@ export interface EnrichSettings {
   readonly lookupTimeout: Duration.Duration
   /** GETs per second to the API server (token bucket, bursts of one second's worth); 0 or less: no limit. */
   readonly maxRequestsPerSecond: number
-  /** List+watch caches of pods, ReplicaSets and Jobs, listed before the first event is enriched; `undefined`: GETs only. */
+  /** List+watch caches of pods, ReplicaSets and Jobs, listed before the first event is enriched; `undefined`: GETs. */
   readonly listWatch: ListWatchSettings | undefined
 }
 
@@ -52,7 +52,9 @@ export class Enricher extends Context.Tag("Enricher")<Enricher, EnricherShape>()
   /** Reads objects from the API server `kc` points at; counters go into the collector's registry. */
   static readonly layer = (kc: KubeConfig, settings: EnrichSettings): Layer.Layer<Enricher, never, Metrics> =>
     settings.enabled
-      ? Layer.scoped(Enricher, make(settings)).pipe(Layer.provide(Layer.merge(OwnerLookup.layer(kc), KubeApi.layer(kc))))
+      ? Layer.scoped(Enricher, make(settings)).pipe(
+        Layer.provide(Layer.merge(OwnerLookup.layer(kc), KubeApi.layer(kc)))
+      )
       : Enricher.disabled
   /** Reads objects through whatever `OwnerLookup` (GETs) and `KubeApi` (lists and watches) are provided. */
   static readonly layerWithLookup = (

@@ -16,7 +16,12 @@ const counter = <L extends string>(registry: Registry, name: string, help: strin
   return new Counter({ name, help, labelNames, registers: [registry] })
 }
 
-const gauge = <L extends string>(registry: Registry, name: string, help: string, labelNames: ReadonlyArray<L>): Gauge<L> => {
+const gauge = <L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: ReadonlyArray<L>
+): Gauge<L> => {
   const existing = registry.getSingleMetric(name)
   if (existing instanceof Gauge) return existing
   return new Gauge({ name, help, labelNames, registers: [registry] })
@@ -38,6 +43,11 @@ export class EnrichmentMetrics {
   constructor(registry: Registry) {
     this.lookups = counter(registry, `${PREFIX}enrichment_lookups_total`, "Owner-chain lookups of events, by object kind and result", ["kind", "result"])
     this.requests = counter(registry, `${PREFIX}enrichment_requests_total`, "GET requests for owner-chain objects, by object kind and outcome", ["kind", "outcome"])
-    this.cachedObjects = gauge(registry, `${PREFIX}enrichment_cached_objects`, "Objects held by the list+watch caches of the owner chain, by kind", ["kind"])
+    this.cachedObjects = gauge(
+      registry,
+      `${PREFIX}enrichment_cached_objects`,
+      "Objects held by the list+watch caches of the owner chain, by kind",
+      ["kind"]
+    )
   }
 }

@@ -131,7 +131,8 @@ export class OwnerCaches {
       Effect.tap((done) =>
         done._tag === "None"
           ? Effect.logWarning(
-            `enrichment: the caches of pods, ReplicaSets and Jobs were not all listed within ${Duration.format(limit)}; ` +
+            "enrichment: the caches of pods, ReplicaSets and Jobs were not all listed within " +
+              `${Duration.format(limit)}; ` +
               "records go out with what a GET per object finds meanwhile"
           )
           : Effect.void
@@ -220,13 +221,17 @@ const watchError = (code: number | undefined, message: string | undefined) =>
 /** Failures that will not go away by themselves: the first events do not wait for that collection. */
 const refused = (e: KubeApiError) => e.status === 401 || e.status === 403 || e.status === 404
 
-const describe = (e: KubeApiError, c: CachedCollection): string => {
+const failureText = (e: KubeApiError, c: CachedCollection): string => {
   const w = c.workload
   const what = `${e.verb} ${w.resource} ${c.where} for enrichment`
   if (e.status === 403) {
-    const binding = c.namespace === undefined ? "a ClusterRole and ClusterRoleBinding" : `a Role and RoleBinding in ${c.namespace}`
-    return `not allowed to ${what} (HTTP 403): give the collector {apiGroups: ["${w.group}"], resources: ["${w.resource}"], ` +
-      `verbs: ["list", "watch"]} in ${binding}. Until then each object is read with a GET. The API server said: ${e.detail}`
+    const binding = c.namespace === undefined
+      ? "a ClusterRole and ClusterRoleBinding"
+      : `a Role and RoleBinding in ${c.namespace}`
+    return `not allowed to ${what} (HTTP 403): give the collector ` +
+      `{apiGroups: ["${w.group}"], resources: ["${w.resource}"], ` +
+      `verbs: ["list", "watch"]} in ${binding}. Until then each object is read with a GET. ` +
+      `The API server said: ${e.detail}`
   }
   return `could not ${what}: ${e.message}; retrying, and reading each object with a GET meanwhile`
 }
@@ -240,8 +245,8 @@ const follow = (api: KubeApiShape, settings: ListWatchSettings, c: CachedCollect
     const failed = (e: KubeApiError) =>
       Effect.gen(function*() {
         if (refused(e)) Deferred.unsafeDone(c.warm, Exit.void)
-        if (!reported) yield* Effect.logWarning(`enrichment: ${describe(e, c)}`)
-        else yield* Effect.logDebug(`enrichment: ${describe(e, c)}`)
+        if (!reported) yield* Effect.logWarning(`enrichment: ${failureText(e, c)}`)
+        else yield* Effect.logDebug(`enrichment: ${failureText(e, c)}`)
         reported = true
         const retryAfter = Duration.seconds(e.retryAfterSeconds ?? 0)
         yield* Effect.sleep(Duration.max(yield* backoffDelay(settings, attempt++), retryAfter))

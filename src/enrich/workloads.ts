@@ -43,7 +43,9 @@ export interface ApiCall {
 }
 
 /** The kinds kept by list+watch caches (`OwnerCaches`): every owner chain goes through them. */
-export const WATCHED_WORKLOADS: ReadonlyArray<Workload> = WORKLOAD_LIST.filter((w) => w.parent !== undefined || w.kind === "Pod")
+export const WATCHED_WORKLOADS: ReadonlyArray<Workload> = WORKLOAD_LIST.filter(
+  (w) => w.parent !== undefined || w.kind === "Pod"
+)
 
 /**
  * Every call the enricher can make, for deriving its RBAC rules. `pods`, `replicasets` and `jobs` are listed and
@@ -54,7 +56,9 @@ export const WATCHED_WORKLOADS: ReadonlyArray<Workload> = WORKLOAD_LIST.filter((
  */
 export const ENRICHMENT_API_CALLS: ReadonlyArray<ApiCall> = [
   ...WORKLOAD_LIST.map((w): ApiCall => ({ verb: "get", group: w.group, resource: w.resource })),
-  ...WATCHED_WORKLOADS.flatMap((w) => (["list", "watch"] as const).map((verb): ApiCall => ({ verb, group: w.group, resource: w.resource })))
+  ...WATCHED_WORKLOADS.flatMap((w) =>
+    (["list", "watch"] as const).map((verb): ApiCall => ({ verb, group: w.group, resource: w.resource }))
+  )
 ]
 
 /** The API group of an `apiVersion` ("v1" → "", "apps/v1" → "apps"); `undefined` stays unknown. */
@@ -76,7 +80,9 @@ export const workloadOf = (kind: string | undefined, apiVersion: string | undefi
 /** Where the objects of `w` are listed and watched: in one namespace, or in all of them. */
 export const collectionPath = (w: Workload, namespace: string | undefined): string => {
   const base = `${w.group === "" ? "/api" : `/apis/${w.group}`}/${w.version}`
-  return namespace === undefined ? `${base}/${w.resource}` : `${base}/namespaces/${encodeURIComponent(namespace)}/${w.resource}`
+  return namespace === undefined
+    ? `${base}/${w.resource}`
+    : `${base}/namespaces/${encodeURIComponent(namespace)}/${w.resource}`
 }
 
 export const objectPath = (w: Workload, namespace: string, name: string): string =>

@@ -205,15 +205,17 @@ export class SimObjects {
    * `deployments` Deployments (one ReplicaSet, two pods each) and `cronJobs` CronJobs (one Job, one pod each) in
    * `namespace`; every pod names its service in the annotation.
    */
-  ownedPods(m: { readonly deployments: number; readonly cronJobs: number; readonly namespace: string }): Array<OwnedPod> {
+  ownedPods(m: { readonly deployments: number; readonly cronJobs: number; readonly namespace: string }): OwnedPod[] {
     const { namespace } = m;
-    const pods: Array<OwnedPod> = [];
+    const pods: OwnedPod[] = [];
     for (let d = 0; d < m.deployments; d++) {
       const deployment = this.deployment({ name: `web-${d}`, namespace });
       const rs = this.replicaSet({ name: `web-${d}-7d9f8b`, namespace, owner: deployment });
       for (let p = 0; p < 2; p++) {
         const service = `svc-${d}`;
-        const pod = this.pod({ name: `web-${d}-7d9f8b-${p}`, namespace, owner: rs, nodeName: `node-${p}`, annotations: { [SERVICE_NAME_ANNOTATION]: service } });
+        const annotations = { [SERVICE_NAME_ANNOTATION]: service };
+        const name = `web-${d}-7d9f8b-${p}`;
+        const pod = this.pod({ name, namespace, owner: rs, nodeName: `node-${p}`, annotations });
         pods.push({ pod, owner: rs.metadata.name, top: deployment.metadata.name, node: `node-${p}`, service });
       }
     }
@@ -221,7 +223,8 @@ export class SimObjects {
       const cronJob = this.cronJob({ name: `backup-${c}`, namespace });
       const job = this.job({ name: `backup-${c}-2917`, namespace, owner: cronJob });
       const service = `backup-${c}`;
-      const pod = this.pod({ name: `backup-${c}-2917-x`, namespace, owner: job, nodeName: "node-9", annotations: { [SERVICE_NAME_ANNOTATION]: service } });
+      const annotations = { [SERVICE_NAME_ANNOTATION]: service };
+      const pod = this.pod({ name: `backup-${c}-2917-x`, namespace, owner: job, nodeName: "node-9", annotations });
       pods.push({ pod, owner: job.metadata.name, top: cronJob.metadata.name, node: "node-9", service });
     }
     return pods;

@@ -140,7 +140,8 @@ const make = (kc: KubeConfig): KubeApiShape => {
       if (request.continueToken !== undefined) query.set("continue", request.continueToken)
       const { collection } = request
       if (collection.fieldSelector !== undefined) query.set("fieldSelector", collection.fieldSelector)
-      const response = yield* http.request("GET", `${collection.path}?${query}`, undefined, collection.accept?.list).pipe(
+      const path = `${collection.path}?${query}`
+      const response = yield* http.request("GET", path, undefined, collection.accept?.list).pipe(
         Effect.mapError((e) => new KubeApiError({ verb: "list", detail: e.detail }))
       )
       if (response.status !== 200) {
