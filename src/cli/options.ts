@@ -290,7 +290,7 @@ export const OPTIONS = {
     flag: "enrichment",
     env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT" }],
     valueName: "on|off",
-    parse: (raw) => Either.map(V.oneOf("on", "off")(raw), (v) => v === "on"),
+    parse: V.onOff,
     default: true,
     defaultText: "on",
     help: "Look up the involved pod and its owners (ReplicaSet, Deployment, Job, CronJob, StatefulSet, DaemonSet) for the k8s.* attributes and service.name. Needs list, watch and get on pods, replicasets and jobs (see --enrichment-watch) and get on deployments, statefulsets, daemonsets, cronjobs for events about them; without it records go out unenriched."
@@ -316,7 +316,7 @@ export const OPTIONS = {
     flag: "enrichment-watch",
     env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_WATCH" }],
     valueName: "on|off",
-    parse: (raw) => Either.map(V.oneOf("on", "off")(raw), (v) => v === "on"),
+    parse: V.onOff,
     default: true,
     defaultText: "on",
     help: "Keep pods, ReplicaSets and Jobs in list+watch caches (ReplicaSets and Jobs as metadata only), listed before the first record goes out, so that every record about an existing pod carries its owners. Needs list and watch on pods, replicasets and jobs. off: one GET per object, at most --enrichment-qps."

@@ -152,10 +152,13 @@ const listAll = (api: KubeApiShape, settings: ListWatchSettings, scope: CachedCo
     let continueToken: string | undefined
     for (;;) {
       const page = yield* api.list({ collection: scope.collection, limit: settings.pageSize, continueToken })
+      const skipped = new Skipped()
       for (const item of page.items) {
         const o = decodeNamedObject(item)
         if (o !== undefined) objects.set(keyOf(o.namespace, o.name), entryOf(o))
+        else skipped.add(`an item is not a namespaced object: ${JSON.stringify(item)?.slice(0, 120)}`)
       }
+      yield* skipped.report(`the list of ${scope.workload.resource} ${scope.where}`)
       if (page.continueToken === undefined) {
         scope.objects = objects
         scope.listed = true
@@ -174,6 +177,7 @@ const watchOnce = (
   changed: () => void
 ) =>
   Effect.gen(function*() {
+    const skipped = new Skipped()
     let last = from
     const stretch = 1 + (yield* Random.next)
     const ended = Deferred.unsafeMake<Next>(FiberId.none)
@@ -200,20 +204,41 @@ const watchOnce = (
           if (rv !== undefined && (compareResourceVersions(rv, last) ?? 1) > 0) last = rv
           if (type === "BOOKMARK") return
           const o = decodeNamedObject(object)
-          if (o === undefined) return
+          if (o === undefined) return skipped.add(`a ${type} object is not a namespaced object`)
           if (type === "DELETED") scope.objects.delete(keyOf(o.namespace, o.name))
           else scope.objects.set(keyOf(o.namespace, o.name), entryOf(o))
           changed()
         },
-        onMalformed: () => {},
+        onMalformed: (detail) => skipped.add(detail),
         onEnd: (how: WatchEnd) => {
           if (how._tag !== "Failed") return end({ _tag: "watch", from: last })
           end(how.error.status === 410 ? { _tag: "relist" } : { _tag: "failed", error: how.error, from: last })
         }
       }
     )
-    return yield* Deferred.await(ended).pipe(Effect.ensuring(Effect.sync(handle.stop)))
+    return yield* Deferred.await(ended).pipe(
+      Effect.ensuring(Effect.sync(handle.stop)),
+      Effect.tap(() => skipped.report(`the watch of ${scope.workload.resource} ${scope.where}`))
+    )
   })
+
+/** What a list or a watch could not use, said once when it is complete: the count and the first. */
+class Skipped {
+  #count = 0
+  #first = ""
+
+  add(detail: string): void {
+    if (this.#count++ === 0) this.#first = detail
+  }
+
+  report(where: string): Effect.Effect<void> {
+    return this.#count === 0
+      ? Effect.void
+      : Effect.logWarning(
+        `enrichment: ${where} had ${this.#count} entries that are not objects, skipped; the first: ${this.#first}`
+      )
+  }
+}
 
 const watchError = (code: number | undefined, message: string | undefined) =>
   new KubeApiError({ verb: "watch", ...(code === undefined ? {} : { status: code }), detail: message ?? "error event" })

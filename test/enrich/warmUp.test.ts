@@ -11,9 +11,9 @@ import { Enricher } from "../../src/enrich/Enricher.ts"
 import { WARM_UP_LIMIT } from "../../src/enrich/OwnerCaches.ts"
 import { type LookupAnswer, OwnerLookup } from "../../src/enrich/OwnerLookup.ts"
 import { CollectorMetrics, Metrics } from "../../src/observability/Metrics.ts"
-import { SimObjects, type StoredKubeObject, VersionedStore } from "../../src/sim/index.ts"
+import { SimObjects, VersionedStore } from "../../src/sim/index.ts"
 import { KubeApi, type ListPage } from "../../src/source/KubeApi.ts"
-import { eventAbout, NS, settings } from "./support.ts"
+import { captureLogs, eventAbout, NS, settings } from "./support.ts"
 
 const LOOKUP_TIMEOUT = Duration.millis(250)
 
@@ -27,7 +27,7 @@ const world = () => {
 }
 
 /** Lists what `items` gives by path (after `listed`, when given); watches that never say anything. */
-const kubeApi = (items: (path: string) => ReadonlyArray<StoredKubeObject>, listed?: Deferred.Deferred<void>) =>
+const kubeApi = (items: (path: string) => ReadonlyArray<unknown>, listed?: Deferred.Deferred<void>) =>
   Layer.succeed(KubeApi, {
     server: "memory",
     list: (request) =>
@@ -70,6 +70,24 @@ const byResource = (w: ReturnType<typeof world>) => (path: string) =>
   path.endsWith("/pods") ? [w.pod] : path.endsWith("/replicasets") ? [w.rs] : []
 
 describe("enrichment timing with list+watch caches", () => {
+  it.scoped("a list item that is not an object is said once and skipped; the others are cached", () =>
+    Effect.gen(function*() {
+      const w = world()
+      const logs = captureLogs()
+      const calls: Array<string> = []
+      const items = (path: string) => path.endsWith("/pods") ? [42, { metadata: { name: "no-namespace" } }, w.pod] : byResource(w)(path)
+      const e = yield* build(kubeApi(items), ownerLookup(() => Effect.succeed({ _tag: "NotFound" }), calls)).pipe(
+        Effect.provide(logs.layer)
+      )
+      const [enrichment] = yield* e.enrichAll([eventAbout(w.pod)])
+      expect(enrichment?.resource[R.deploymentName]).toBe("web")
+      expect(calls).toEqual([])
+      expect(logs.warnings()).toEqual([
+        "enrichment: the list of pods in all namespaces had 2 entries that are not objects, skipped; " +
+        "the first: an item is not a namespaced object: 42"
+      ])
+    }))
+
   it.scoped("no event is enriched before the caches are listed; then the first one carries the chain, with no GET", () =>
     Effect.gen(function*() {
       const w = world()
