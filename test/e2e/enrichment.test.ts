@@ -2,13 +2,14 @@
  * Enrichment from the first record: the whole collector against the simulated API server, exporting to a
  * receiver. Every record about a pod that exists carries its ReplicaSet and Deployment (or Job and CronJob) and
  * its service.name, from the events listed at start to those created while it starts; an event about a pod that
- * is gone still goes out, with what the event says.
+ * is gone still goes out, with what the event says. The failover runs two replicas as child processes.
  */
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { Resource as R } from "../../src/domain/attributes.ts"
 import { objectReference, Resources } from "../../src/sim/index.ts"
 import { workloads } from "../enrich/support.ts"
 import { eventually, useSimAndReceiver } from "../support/collector.ts"
+import { type CollectorProcess, sleep, spawnCollector, writeKubeconfig } from "../support/processes.ts"
 
 const env = useSimAndReceiver()
 
@@ -89,4 +90,47 @@ describe("enrichment from the first record", () => {
     expect(record?.resource[R.replicaSetName]).toBeUndefined()
     expect(env.sim.requests.count({ verb: "get", resource: "pods" })).toBe(1)
   })
+})
+
+describe("enrichment right after a failover", () => {
+  const running: Array<CollectorProcess> = []
+  afterEach(async () => {
+    for (const p of running) p.child.kill("SIGKILL")
+    await Promise.all(running.splice(0).map((p) => p.exited))
+  })
+
+  it("the standby that takes over sends every record with the chain, from its first", async () => {
+    // 250 pods: more objects than a burst of GETs covers when the new leader reads what piled up meanwhile.
+    const pods = workloads(env.sim, 100, 50)
+    const kubeconfig = writeKubeconfig(env.sim)
+    const replica = (name: string) => {
+      const p = spawnCollector([
+        "--kubeconfig", kubeconfig, "--otlp-endpoint", env.receiver.url, ...FAST,
+        "--leader-elect", "--lease", "default/kec", "--checkpoint", "configmap:default/kec-checkpoint",
+        "--checkpoint-interval", "0s",
+        "--lease-duration", "3s", "--lease-renew-deadline", "2s", "--lease-retry-period", "400ms"
+      ], { POD_NAME: name })
+      running.push(p)
+      return p
+    }
+    for (const p of pods) eventAbout(p.pod)
+    const a = replica("replica-a")
+    await eventually(() => expect(env.receiver.records.length).toBe(pods.length), 20_000)
+    replica("replica-b")
+    await sleep(1_000)
+    a.child.kill("SIGKILL")
+    const created = new Set<string>()
+    for (let round = 0; round < 30; round++) {
+      for (let i = 0; i < 50; i++) {
+        const e = eventAbout((pods[(round * 50 + i) % pods.length] as Pods[number]).pod)
+        created.add(`${e.metadata.uid}:${e.metadata.resourceVersion}`)
+      }
+      await sleep(200)
+    }
+    const uids = () => new Set(env.receiver.records.map((r) => String(r.attributes["log.record.uid"])))
+    await eventually(() => expect([...created].filter((u) => !uids().has(u))).toEqual([]), 30_000, 200)
+
+    const expected = expectedChains(pods)
+    expect(chains().filter(({ pod, chain }) => JSON.stringify(chain) !== JSON.stringify(expected.get(pod)))).toEqual([])
+  }, 60_000)
 })
