@@ -81,7 +81,7 @@ export const runWatchThroughput = async (o: RunOptions): Promise<ThroughputRun &
     ...(o.runtime === undefined ? {} : { runtime: o.runtime })
   })
   try {
-    await until("the collector's watch", () => sim.openWatches > 0, 60_000)
+    await until("the collector's watch", () => sim.requests.count({ verb: "watch", resource: "events" }) > 0, 60_000)
     await sleep(500)
     const before = collector.sample()
     const t0 = Date.now()
