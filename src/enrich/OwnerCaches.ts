@@ -298,6 +298,7 @@ const follow = (api: KubeApiShape, settings: ListWatchSettings, c: CachedCollect
       switch (next._tag) {
         case "watch":
           from = next.from
+          yield* succeeded
           break
         case "relist":
           from = undefined

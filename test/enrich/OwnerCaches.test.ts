@@ -8,7 +8,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { Resource as R } from "../../src/domain/attributes.ts"
 import type { ListWatchSettings } from "../../src/enrich/OwnerCaches.ts"
-import { Resources, SERVICE_NAME_ANNOTATION, simKubeConfig, type StoredKubeObject } from "../../src/sim/index.ts"
+import {
+  Resources,
+  SERVICE_NAME_ANNOTATION,
+  simKubeConfig,
+  StatusBodies,
+  type StoredKubeObject
+} from "../../src/sim/index.ts"
 import { captureLogs, counterValue, elapsed, enricher, eventAbout, NS, settings, simServer, waitFor, workloads } from "./support.ts"
 
 const SLACK_MS = 250
@@ -86,6 +92,41 @@ describe("Enricher with list+watch caches", () => {
         Effect.runPromise(cachedPods()).then((n) => (pods = n), () => {})
         return pods === 2
       })
+    }))
+
+  it.scopedLive("a watch that ends goes on from its last resourceVersion; a 410 lists again, and nothing is missed", () =>
+    Effect.gen(function*() {
+      const sim = yield* simServer
+      workloads(sim, 1, 0)
+      const { enricher: e, metrics } = yield* enricher(simKubeConfig(sim.url), settings({ listWatch: listWatch() }))
+      yield* e.enrichAll([])
+      yield* waitFor("three watches", () => sim.requests.count({ verb: "watch" }) === 3)
+      let pods = 0
+      const cachedPods = (n: number) => () => {
+        Effect.runPromise(Effect.promise(() =>
+          counterValue(metrics, "k8s_event_collector_enrichment_cached_objects", { kind: "Pod" })
+        )).then((v) => (pods = v), () => {})
+        return pods === n
+      }
+
+      const first = sim.objects.pod({ name: "after-end", namespace: NS, nodeName: "node-1" })
+      yield* waitFor("the first new pod", cachedPods(3))
+      sim.endWatches()
+      yield* waitFor("the pods watch again", () => sim.requests.count({ verb: "watch", resource: "pods" }) === 2)
+      const again = sim.requests.filter({ verb: "watch", resource: "pods" })[1]
+      expect(again?.query["resourceVersion"]).toBe(first.metadata.resourceVersion)
+      expect(sim.requests.count({ verb: "list", resource: "pods" })).toBe(1)
+
+      // The next pods watch is refused as too old: the pods are listed again, the pod created meanwhile with them.
+      const tooOld = StatusBodies.expired("too old resource version")
+      sim.faults.add({ verb: "watch", resource: "pods", times: 1, action: { type: "status", status: tooOld } })
+      sim.endWatches()
+      const second = sim.objects.pod({ name: "during-relist", namespace: NS, nodeName: "node-1" })
+      yield* waitFor("a second list of pods", () => sim.requests.count({ verb: "list", resource: "pods" }) === 2)
+      yield* waitFor("the pod created meanwhile", cachedPods(4))
+      const [enrichment] = yield* e.enrichAll([eventAbout(second)])
+      expect(enrichment?.resource[R.podUid]).toBe(second.metadata.uid)
+      expect(sim.requests.count({ verb: "get" })).toBe(0)
     }))
 
   it.scopedLive("an event about a pod that is gone goes out with what it says, after at most the lookup timeout", () =>
