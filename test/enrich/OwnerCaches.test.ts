@@ -8,6 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { Resource as R } from "../../src/domain/attributes.ts"
 import type { ListWatchSettings } from "../../src/enrich/OwnerCaches.ts"
+import type { CollectorMetrics } from "../../src/observability/Metrics.ts"
 import {
   Resources,
   SERVICE_NAME_ANNOTATION,
@@ -27,6 +28,25 @@ const listWatch = (overrides: Partial<ListWatchSettings> = {}): ListWatchSetting
   retryInitial: Duration.millis(50),
   retryMax: Duration.millis(300),
   ...overrides
+})
+
+/** Objects of `kind` the caches hold, as their gauge says. */
+const cached = (metrics: CollectorMetrics, kind: string) =>
+  Effect.promise(() => counterValue(metrics, "k8s_event_collector_enrichment_cached_objects", { kind }))
+
+/** Waits until the caches hold `n` objects of `kind`. */
+const untilCached = (metrics: CollectorMetrics, kind: string, n: number) =>
+  Effect.gen(function*() {
+    while ((yield* cached(metrics, kind)) !== n) yield* Effect.sleep(Duration.millis(5))
+  }).pipe(Effect.timeoutFail({ duration: Duration.seconds(5), onTimeout: () => new Error(`${n} ${kind} objects cached`) }))
+
+/** A server with one Deployment of two pods, and an Enricher whose caches have been listed. */
+const listedWithOneDeployment = Effect.gen(function*() {
+  const sim = yield* simServer
+  workloads(sim, 1, 0)
+  const { enricher: e, metrics } = yield* enricher(simKubeConfig(sim.url), settings({ listWatch: listWatch() }))
+  yield* e.enrichAll([])
+  return { sim, e, metrics }
 })
 
 const chainOf = (resource: Readonly<Record<string, string>> | undefined) =>
@@ -61,56 +81,33 @@ describe("Enricher with list+watch caches", () => {
       ])
       expect(accepts("jobs")).toEqual(accepts("replicasets"))
       expect(accepts("pods")).toEqual(["application/json", "application/json"])
-      expect(yield* Effect.promise(() =>
-        counterValue(metrics, "k8s_event_collector_enrichment_cached_objects", { kind: "Pod" })
-      )).toBe(12)
+      expect(yield* cached(metrics, "Pod")).toBe(12)
     }))
 
   it.scopedLive("objects created after the list arrive by the watch; a deleted one leaves the cache", () =>
     Effect.gen(function*() {
-      const sim = yield* simServer
-      workloads(sim, 1, 0)
-      const { enricher: e, metrics } = yield* enricher(simKubeConfig(sim.url), settings({ listWatch: listWatch() }))
-      yield* e.enrichAll([])
-      const cachedPods = () => Effect.promise(() => counterValue(metrics, "k8s_event_collector_enrichment_cached_objects", { kind: "Pod" }))
-      expect(yield* cachedPods()).toBe(2)
+      const { sim, e, metrics } = yield* listedWithOneDeployment
+      expect(yield* cached(metrics, "Pod")).toBe(2)
 
       const deployment = sim.objects.deployment({ name: "late", namespace: NS })
       const rs = sim.objects.replicaSet({ name: "late-5c8d7", namespace: NS, owner: deployment })
       const pod = sim.objects.pod({ name: "late-5c8d7-a", namespace: NS, owner: rs, nodeName: "node-1" })
-      let pods = 0
-      yield* waitFor("the new pod in the cache", () => {
-        Effect.runPromise(cachedPods()).then((n) => (pods = n), () => {})
-        return pods === 3
-      })
+      yield* untilCached(metrics, "Pod", 3)
       const [late] = yield* e.enrichAll([eventAbout(pod)])
       expect(late?.resource[R.deploymentName]).toBe("late")
       expect(sim.requests.count({ verb: "get" })).toBe(0)
 
       sim.store.delete(Resources.pods, NS, pod.metadata.name)
-      yield* waitFor("the deleted pod out of the cache", () => {
-        Effect.runPromise(cachedPods()).then((n) => (pods = n), () => {})
-        return pods === 2
-      })
+      yield* untilCached(metrics, "Pod", 2)
     }))
 
   it.scopedLive("a watch that ends goes on from its last resourceVersion; a 410 lists again, and nothing is missed", () =>
     Effect.gen(function*() {
-      const sim = yield* simServer
-      workloads(sim, 1, 0)
-      const { enricher: e, metrics } = yield* enricher(simKubeConfig(sim.url), settings({ listWatch: listWatch() }))
-      yield* e.enrichAll([])
+      const { sim, e, metrics } = yield* listedWithOneDeployment
       yield* waitFor("three watches", () => sim.requests.count({ verb: "watch" }) === 3)
-      let pods = 0
-      const cachedPods = (n: number) => () => {
-        Effect.runPromise(Effect.promise(() =>
-          counterValue(metrics, "k8s_event_collector_enrichment_cached_objects", { kind: "Pod" })
-        )).then((v) => (pods = v), () => {})
-        return pods === n
-      }
 
       const first = sim.objects.pod({ name: "after-end", namespace: NS, nodeName: "node-1" })
-      yield* waitFor("the first new pod", cachedPods(3))
+      yield* untilCached(metrics, "Pod", 3)
       sim.endWatches()
       yield* waitFor("the pods watch again", () => sim.requests.count({ verb: "watch", resource: "pods" }) === 2)
       const again = sim.requests.filter({ verb: "watch", resource: "pods" })[1]
@@ -123,7 +120,7 @@ describe("Enricher with list+watch caches", () => {
       sim.endWatches()
       const second = sim.objects.pod({ name: "during-relist", namespace: NS, nodeName: "node-1" })
       yield* waitFor("a second list of pods", () => sim.requests.count({ verb: "list", resource: "pods" }) === 2)
-      yield* waitFor("the pod created meanwhile", cachedPods(4))
+      yield* untilCached(metrics, "Pod", 4)
       const [enrichment] = yield* e.enrichAll([eventAbout(second)])
       expect(enrichment?.resource[R.podUid]).toBe(second.metadata.uid)
       expect(sim.requests.count({ verb: "get" })).toBe(0)
