@@ -99,7 +99,7 @@ describe("enrichment right after a failover", () => {
     await Promise.all(running.splice(0).map((p) => p.exited))
   })
 
-  it("the standby that takes over sends every record with the chain, from its first", async () => {
+  it("the standby keeps its caches; when it takes over, every record has the chain, from its first", async () => {
     // 250 pods: more objects than a burst of GETs covers when the new leader reads what piled up meanwhile.
     const pods = workloads(env.sim, 100, 50)
     const kubeconfig = writeKubeconfig(env.sim)
@@ -117,7 +117,10 @@ describe("enrichment right after a failover", () => {
     const a = replica("replica-a")
     await eventually(() => expect(env.receiver.records.length).toBe(pods.length), 20_000)
     replica("replica-b")
+    // The standby keeps caches of its own: listed once by each replica, before any takeover.
+    await eventually(() => expect(env.sim.requests.count({ verb: "list", resource: "pods" })).toBe(2), 20_000)
     await sleep(1_000)
+    expect(env.sim.requests.count({ verb: "list", resource: "pods" })).toBe(2)
     a.child.kill("SIGKILL")
     const created = new Set<string>()
     for (let round = 0; round < 30; round++) {
