@@ -17,6 +17,7 @@ import { buildCollector, NODE_ENV_DEFAULTS, NODE_FLAGS } from "../scripts/build.
 import { collectorDefaults, REPO, type Runtime, scratch, SOURCES } from "./lib/collector.ts"
 import { type BenchSettings, parseSettings, type ScenarioName, usage } from "./lib/settings.ts"
 import { median, round } from "./lib/stats.ts"
+import { DESIGNS, measureColdStart, type ColdStartRun } from "./scenarios/coldstart.ts"
 import { measureFloor, type FloorResult } from "./scenarios/floor.ts"
 import { measureFootprint } from "./scenarios/footprint.ts"
 import { measureLatency } from "./scenarios/latency.ts"
@@ -279,6 +280,17 @@ if (wanted("resume")) {
   }
 }
 
+if (wanted("coldstart")) {
+  const runs: Array<ColdStartRun> = []
+  for (const design of DESIGNS) {
+    const r = await scenario(`coldstart (${design.design})`, () => measureColdStart(design))
+    if (r !== undefined) {
+      runs.push({ ...r, first_record_s: round(r.first_record_s, 2), last_record_s: round(r.last_record_s, 2), peak_rss_mb: round(r.peak_rss_mb) })
+    }
+  }
+  scenarios["coldstart"] = { runs, with_owner_pct: runs.map((r) => round((100 * r.with_owner) / r.records, 1)) }
+}
+
 if (wanted("footprint")) {
   const r = await scenario("footprint", () => measureFootprint({ repeats: settings.quick ? 1 : 3, events, probes: true }))
   if (r !== undefined) {
@@ -305,6 +317,13 @@ const get = (scenario: string, field: string): number | null => {
   return typeof v === "number" ? v : null
 }
 
+/** The share of records with the owner chain in the cold start of the default design. */
+function coldStartPct(): number | null {
+  const c = scenarios["coldstart"] as { readonly runs: ReadonlyArray<ColdStartRun> } | undefined
+  const r = c?.runs.find((x) => x.args.length === 0)
+  return r === undefined ? null : round((100 * r.with_owner) / r.records, 1)
+}
+
 interface Target {
   readonly name: string
   readonly target: string
@@ -324,7 +343,8 @@ const targets: Array<Target> = [
   target("memory peak RSS (200 000 live)", "<= 200 MB", get("memory", "peak_rss_mb"), (v) => v <= 200),
   target("memory RSS growth after warm-up", "~0 % (<= 5 %)", get("memory", "rss_growth_pct"), (v) => v <= 5),
   target("resume first export", "<= 2 s", get("resume", "first_export_s"), (v) => v <= 2),
-  target("resume records re-sent", "0", get("resume", "resent"), (v) => v === 0)
+  target("resume records re-sent", "0", get("resume", "resent"), (v) => v === 0),
+  target("coldstart records with the owner chain", "100 %", coldStartPct(), (v) => v === 100)
 ]
 
 const fmt = (v: unknown): string => (v === null || v === undefined ? "-" : typeof v === "number" ? v.toLocaleString("en-US") : String(v))
@@ -381,6 +401,12 @@ const re = scenarios["resume"] as Record<string, unknown> | undefined
 if (re !== undefined) {
   row("resume", `first export after restart s (${fmt(re["live_events"])} live)`, re["first_export_s"])
   row("resume", "records re-sent", re["resent"])
+}
+const cs = scenarios["coldstart"] as { readonly runs: ReadonlyArray<ColdStartRun> } | undefined
+for (const r of cs?.runs ?? []) {
+  row("coldstart", `${r.design}: records with owners / first s / last s / peak RSS MB`,
+    `${fmt(r.with_owner)} of ${fmt(r.records)} / ${fmt(r.first_record_s)} / ${fmt(r.last_record_s)} / ${fmt(r.peak_rss_mb)}`)
+  row("coldstart", `${r.design}: lists / watches / GETs`, `${fmt(r.enrichment_lists)} / ${fmt(r.enrichment_watches)} / ${fmt(r.enrichment_gets)}`)
 }
 const fp = scenarios["footprint"] as { variants: Record<string, Record<string, number>> } | undefined
 if (fp !== undefined) {

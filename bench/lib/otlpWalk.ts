@@ -9,15 +9,30 @@ export interface WalkOptions {
   readonly times?: boolean
   /** Collect each record's `log.record.uid` attribute. */
   readonly uids?: boolean
+  /** Count the records whose resource names an owner workload (`k8s.deployment.name` or `k8s.cronjob.name`). */
+  readonly owners?: boolean
 }
 
 export interface WalkResult {
   records: number
+  /** With `owners`: the records whose resource names a Deployment or a CronJob. */
+  withOwner: number
   readonly timesMs: Array<number>
   readonly uids: Array<string>
 }
 
 const RECORD_UID = Buffer.from("log.record.uid")
+const OWNER_KEYS = [Buffer.from("k8s.deployment.name"), Buffer.from("k8s.cronjob.name")]
+
+/** Whether the Resource message in [start, end) has an attribute with one of the owner keys. */
+const namesOwner = (b: Uint8Array, start: number, end: number): boolean => {
+  let found = false
+  eachMessageField(b, start, end, 1, (kvStart, kvEnd) =>
+    eachMessageField(b, kvStart, kvEnd, 1, (s, e) => {
+      if (OWNER_KEYS.some((k) => equalBytes(b, s, e, k))) found = true
+    }))
+  return found
+}
 
 const readVarint = (b: Uint8Array, pos: number): [value: number, next: number] => {
   let value = 0
@@ -97,13 +112,17 @@ const readRecord = (b: Uint8Array, start: number, end: number, options: WalkOpti
 
 /** Counts (and optionally reads) the log records of one ExportLogsServiceRequest body. */
 export const walkLogsRequest = (b: Uint8Array, options: WalkOptions = {}): WalkResult => {
-  const out: WalkResult = { records: 0, timesMs: [], uids: [] }
+  const out: WalkResult = { records: 0, withOwner: 0, timesMs: [], uids: [] }
   const detail = options.times === true || options.uids === true
-  eachMessageField(b, 0, b.length, 1, (rlStart, rlEnd) =>
+  eachMessageField(b, 0, b.length, 1, (rlStart, rlEnd) => {
+    let owner = false
+    if (options.owners === true) eachMessageField(b, rlStart, rlEnd, 1, (s, e) => (owner = namesOwner(b, s, e)))
     eachMessageField(b, rlStart, rlEnd, 2, (slStart, slEnd) =>
       eachMessageField(b, slStart, slEnd, 2, (lrStart, lrEnd) => {
         out.records++
+        if (owner) out.withOwner++
         if (detail) readRecord(b, lrStart, lrEnd, options, out)
-      })))
+      }))
+  })
   return out
 }

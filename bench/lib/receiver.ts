@@ -13,6 +13,8 @@ export interface ReceiverOptions {
   readonly latencies?: boolean
   /** Keep every `log.record.uid` seen, to count records sent twice. */
   readonly uids?: boolean
+  /** Count the records whose resource names a Deployment or a CronJob. */
+  readonly owners?: boolean
 }
 
 export class CountingReceiver {
@@ -20,6 +22,8 @@ export class CountingReceiver {
   readonly #options: ReceiverOptions
   #url = ""
   records = 0
+  /** With `owners`: records whose resource names a Deployment or a CronJob. */
+  recordsWithOwner = 0
   requests = 0
   bytes = 0
   /** Arrival time (ms) of the first and of the latest request with records. */
@@ -45,7 +49,11 @@ export class CountingReceiver {
         let body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)
         this.bytes += body.length
         if (req.headers["content-encoding"] === "gzip") body = gunzipSync(body)
-        const walked = walkLogsRequest(body, { times: this.#options.latencies === true, uids: this.#options.uids === true })
+        const walked = walkLogsRequest(body, {
+          times: this.#options.latencies === true,
+          uids: this.#options.uids === true,
+          owners: this.#options.owners === true
+        })
         for (const t of walked.timesMs) {
           this.latenciesMs.push(arrival - t)
           this.recordTimesMs.push(t)
@@ -58,6 +66,7 @@ export class CountingReceiver {
         this.requests++
         if (walked.records > 0) {
           this.records += walked.records
+          this.recordsWithOwner += walked.withOwner
           this.firstArrivalMs ??= arrival
           this.lastArrivalMs = arrival
         }
@@ -98,6 +107,7 @@ export class CountingReceiver {
   /** Forgets counts and samples (between phases of a scenario). */
   reset(): void {
     this.records = 0
+    this.recordsWithOwner = 0
     this.requests = 0
     this.bytes = 0
     this.busyMs = 0

@@ -1,6 +1,6 @@
 /** What one `npm run bench` does: the scenarios, their sizes and durations, from the command line. */
 
-export const SCENARIOS = ["throughput-watch", "throughput-list", "floor", "latency", "memory", "resume", "footprint"] as const
+export const SCENARIOS = ["throughput-watch", "throughput-list", "floor", "latency", "memory", "resume", "coldstart", "footprint"] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
 export interface BenchSettings {

@@ -54,7 +54,7 @@ const idleCollector = async (runtime: Runtime): Promise<{ rssMb: number; cpuS: n
   const receiver = await startReceiver()
   const collector = startCollector({ simUrl: sim.url, otlpUrl: receiver.url, runtime })
   try {
-    await until("the collector's watch", () => sim.openWatches > 0, 60_000)
+    await until("the collector's watch", () => sim.requests.count({ verb: "watch", resource: "events" }) > 0, 60_000)
     await sleep(3000)
     const s = collector.sample()
     if (s === undefined) throw new Error(`the collector exited:\n${collector.log}`)

@@ -93,9 +93,10 @@ const phase = async (rate: number, seconds: number, args: ReadonlyArray<string>,
     ? undefined
     : startCollector({ simUrl: sim.url, otlpUrl: pollRx.url, args: ["--mode", "poll", "--poll-interval", `${pollIntervalS}s`] })
   try {
-    await until("the collector's watch", () => sim.openWatches > 0, 60_000)
+    // Its events watch: the poll collector and the enrichment caches open watches of their own.
+    await until("the collector's watch", () => sim.requests.count({ verb: "watch", resource: "events" }) > 0, 60_000)
     // The poll collector's first list (of an empty store) has happened once two lists were made.
-    if (poll !== undefined) await until("the poll collector's first list", () => sim.requests.count({ verb: "list" }) >= 2, 60_000)
+    if (poll !== undefined) await until("the poll collector's first list", () => sim.requests.count({ verb: "list", resource: "events" }) >= 2, 60_000)
     await sleep(500)
     const t0 = Date.now()
     const created = await createAtRate(sim, rate, seconds)

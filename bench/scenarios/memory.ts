@@ -58,7 +58,7 @@ export const measureMemory = async (o: {
     const listed = () => {
       // A collector that died (out of heap, say) fails the scenario at once instead of at the timeout.
       if (collector.child.exitCode !== null || collector.child.signalCode !== null) throw new Error("the collector exited")
-      return sim.openWatches > 0
+      return sim.requests.count({ verb: "watch", resource: "events" }) > 0
     }
     await until("the collector's initial list", listed, 120_000, 50).catch((e: unknown) => {
       throw new Error(`${String(e)}; receiver has ${receiver.records}; collector log:\n${collector.log}`)

@@ -45,8 +45,8 @@ export const measureResume = async (events: number): Promise<ResumeResult> => {
     const stopAt = Date.now()
     const exitCode = await first.stop()
     const stopS = (Date.now() - stopAt) / 1000
-    const lists = sim.requests.count({ verb: "list" })
-    const watches = sim.requests.count({ verb: "watch" })
+    const lists = sim.requests.count({ verb: "list", resource: "events" })
+    const watches = sim.requests.count({ verb: "watch", resource: "events" })
     const duplicatesBefore = receiver.duplicates
     receiver.reset()
     second = startCollector({ simUrl: sim.url, otlpUrl: receiver.url, args })
@@ -63,8 +63,8 @@ export const measureResume = async (events: number): Promise<ResumeResult> => {
       first_run_export_s: firstRunS,
       stop_s: stopS,
       exit_code: exitCode,
-      lists_after_restart: sim.requests.count({ verb: "list" }) - lists,
-      watches_after_restart: sim.requests.count({ verb: "watch" }) - watches
+      lists_after_restart: sim.requests.count({ verb: "list", resource: "events" }) - lists,
+      watches_after_restart: sim.requests.count({ verb: "watch", resource: "events" }) - watches
     }
   } finally {
     await first.stop()

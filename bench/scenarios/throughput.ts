@@ -47,7 +47,7 @@ const figures = async (
   before: ProcSample | undefined,
   collector: { sample(): ProcSample | undefined; readonly log: string; readonly exited: Promise<number | null> },
   receiver: { waitFor(n: number, ms: number): Promise<unknown>; readonly lastArrivalMs: number | undefined; readonly requests: number; readonly busyMs: number },
-  sim: { readonly requests: { count(m: { verb: "watch" | "list" }): number } }
+  sim: { readonly requests: { count(m: { verb: "watch" | "list"; resource: string }): number } }
 ): Promise<ThroughputRun> => {
   // A collector that dies (out of heap, say) fails the run at once instead of at the timeout.
   let arrived = false
@@ -63,8 +63,8 @@ const figures = async (
     cpu_s_per_10k: ((after.cpuS - before.cpuS) / events) * 10_000,
     peak_rss_mb: after.peakRssMb,
     wall_s: wallS,
-    watch_requests: sim.requests.count({ verb: "watch" }),
-    list_requests: sim.requests.count({ verb: "list" }),
+    watch_requests: sim.requests.count({ verb: "watch", resource: "events" }),
+    list_requests: sim.requests.count({ verb: "list", resource: "events" }),
     export_requests: receiver.requests,
     receiver_busy_ms: receiver.busyMs
   }
@@ -81,7 +81,7 @@ export const runWatchThroughput = async (o: RunOptions): Promise<ThroughputRun &
     ...(o.runtime === undefined ? {} : { runtime: o.runtime })
   })
   try {
-    await until("the collector's watch", () => sim.openWatches > 0, 60_000)
+    await until("the collector's watch", () => sim.requests.count({ verb: "watch", resource: "events" }) > 0, 60_000)
     await sleep(500)
     const before = collector.sample()
     const t0 = Date.now()
@@ -114,9 +114,9 @@ export const runListThroughput = async (o: RunOptions): Promise<ThroughputRun> =
     ...(o.runtime === undefined ? {} : { runtime: o.runtime })
   })
   try {
-    await until("the collector's first list", () => sim.requests.count({ verb: "list" }) > 0, 60_000, 2)
+    await until("the collector's first list", () => sim.requests.count({ verb: "list", resource: "events" }) > 0, 60_000, 2)
     const before = collector.sample()
-    const t0 = sim.requests.filter({ verb: "list" })[0]?.at ?? Date.now()
+    const t0 = sim.requests.filter({ verb: "list", resource: "events" })[0]?.at ?? Date.now()
     return await figures(o.events, t0, before, collector, receiver, sim)
   } finally {
     await collector.stop()

@@ -77,6 +77,7 @@ const GROUP_OF: Record<OptionKey, keyof typeof GROUPS> = {
   checkpointInterval: "delivery",
   shutdownTimeout: "delivery",
   enrichment: "enrichment",
+  enrichmentWatch: "enrichment",
   podLabels: "enrichment",
   serviceNameFromLabels: "enrichment",
   enrichmentCacheSize: "enrichment",

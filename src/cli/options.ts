@@ -286,10 +286,10 @@ export const OPTIONS = {
     flag: "enrichment",
     env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT" }],
     valueName: "on|off",
-    parse: (raw) => Either.map(V.oneOf("on", "off")(raw), (v) => v === "on"),
+    parse: V.onOff,
     default: true,
     defaultText: "on",
-    help: "Look up the involved pod and its owners (ReplicaSet, Deployment, Job, CronJob, StatefulSet, DaemonSet) for the k8s.* attributes and service.name. Needs get on pods, replicasets and jobs (and deployments, statefulsets, daemonsets, cronjobs for events about them); without it records go out unenriched."
+    help: "Look up the involved pod and its owners (ReplicaSet, Deployment, Job, CronJob, StatefulSet, DaemonSet) for the k8s.* attributes and service.name. Needs list, watch and get on pods, replicasets and jobs (see --enrichment-watch) and get on deployments, statefulsets, daemonsets, cronjobs for events about them; without it records go out unenriched."
   }),
   podLabels: option({
     flag: "pod-labels",
@@ -308,13 +308,22 @@ export const OPTIONS = {
     default: false,
     help: "Derive service.name from app.kubernetes.io/instance, then app.kubernetes.io/name (after the resource.opentelemetry.io/service.name annotation). Off by default, as in the OpenTelemetry Operator, so events name services as auto-instrumented traces do."
   }),
+  enrichmentWatch: option({
+    flag: "enrichment-watch",
+    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_WATCH" }],
+    valueName: "on|off",
+    parse: V.onOff,
+    default: true,
+    defaultText: "on",
+    help: "Keep pods, ReplicaSets and Jobs in list+watch caches (ReplicaSets and Jobs as metadata only), listed before the first record goes out, so that every record about an existing pod carries its owners. Needs list and watch on pods, replicasets and jobs. off: one GET per object, at most --enrichment-qps."
+  }),
   enrichmentCacheSize: option({
     flag: "enrichment-cache-size",
     env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_CACHE_SIZE" }],
     valueName: "N",
     parse: V.wholeNumber(1, 10_000_000),
     default: 10_000,
-    help: "Objects (pods and owners) kept for enrichment."
+    help: "Answers of GETs (objects, not-found, forbidden) kept for enrichment; the list+watch caches hold every pod, ReplicaSet and Job."
   }),
   enrichmentCacheTtl: option({
     flag: "enrichment-cache-ttl",

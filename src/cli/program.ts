@@ -139,7 +139,17 @@ export const enrichSettings = (values: OptionValues): EnrichSettings => ({
   cacheSize: values.enrichmentCacheSize,
   cacheTtl: values.enrichmentCacheTtl,
   lookupTimeout: values.enrichmentTimeout,
-  maxRequestsPerSecond: values.enrichmentQps
+  maxRequestsPerSecond: values.enrichmentQps,
+  listWatch: values.enrichmentWatch
+    ? {
+      namespaces: values.namespaces,
+      pageSize: values.listPageSize,
+      watchTimeout: values.watchTimeout,
+      watchIdleTimeout: values.watchIdleTimeout,
+      retryInitial: values.apiRetryInitial,
+      retryMax: values.apiRetryMax
+    }
+    : undefined
 })
 
 /** Changes of a file go through the pipeline this many at a time. */
@@ -199,11 +209,13 @@ export const sourceSettings = (values: OptionValues, rules: RulesConfig): Source
   }
 }
 
-/** Checkpoint and sink, built anew for each term as leader: a new leader reads the checkpoint when it takes over. */
+/**
+ * Checkpoint and sink, built anew for each term as leader: a new leader reads the checkpoint when it takes over.
+ * The enricher is not: its caches are kept by standbys too, so that a new leader's first records carry owners.
+ */
 const collectorLayer = (values: OptionValues, kc: KubeConfig) =>
   Layer.mergeAll(
     pipelineLayer(values, { retryGiveUp: undefined, maxRecordAge: values.eventTtl }),
-    Enricher.layer(kc, enrichSettings(values)),
     Checkpoint.layer({ interval: values.checkpointInterval, ttl: values.eventTtl, maxOccurrences: 10_000 }).pipe(
       Layer.provide(CheckpointStore.fromSpec(values.checkpoint, () => kc))
     )
@@ -271,7 +283,7 @@ export const runKube = (values: OptionValues, rules: RulesConfig, kc: KubeConfig
     yield* runWhileLeader(collect)
   }).pipe(
     Effect.scoped,
-    Effect.provide(Layer.merge(election, serve)),
+    Effect.provide(Layer.mergeAll(election, serve, Enricher.layer(kc, enrichSettings(values)))),
     // One registry and one health state for the whole process: the server reads what each leadership term writes.
     Effect.provide(Layer.merge(Health.layer, Metrics.layer))
   )

@@ -13,6 +13,9 @@ export const oneOf = <const L extends string>(...choices: ReadonlyArray<L>) => (
   return found !== undefined ? Either.right(found) : Either.left(`must be one of ${choices.join(", ")}; got ${show(raw)}`)
 }
 
+/** `on` or `off`, as true or false. */
+export const onOff = (raw: unknown): Parsed<boolean> => Either.map(oneOf("on", "off")(raw), (v) => v === "on")
+
 export const text = (raw: unknown): Parsed<string> =>
   typeof raw === "string" && raw.trim() !== ""
     ? Either.right(raw.trim())

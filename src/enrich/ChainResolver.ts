@@ -103,14 +103,21 @@ export interface ResolverSettings extends DeriveSettings {
 
 export const keyOf = (w: Workload, namespace: string, name: string): string => `${w.resource}/${namespace}/${name}`
 
+/** Objects kept current by list+watch (`OwnerCaches`): asked first, before the cache of GET answers. */
+export interface WatchedObjects {
+  readonly get: (w: Workload, namespace: string, name: string) => FoundEntry | undefined
+}
+
 export class ChainResolver {
   readonly #settings: ResolverSettings
+  readonly #watched: WatchedObjects | undefined
   readonly #cache: TtlCache<Entry>
   /** `resource/namespace` → until when GETs there are known to be forbidden. */
   readonly #forbidden = new Map<string, number>()
 
-  constructor(settings: ResolverSettings) {
+  constructor(settings: ResolverSettings, watched?: WatchedObjects) {
     this.#settings = settings
+    this.#watched = watched
     this.#cache = new TtlCache(settings.cacheSize)
   }
 
@@ -149,6 +156,9 @@ export class ChainResolver {
   }
 
   #look(key: string, w: Workload, namespace: string, name: string, uid: string | undefined, pass: Pass): Entry | undefined {
+    // Not watched, not there (newer than the cache, or gone), or another object now has the name: a GET says.
+    const watched = this.#watched?.get(w, namespace, name)
+    if (watched !== undefined && sameObject(watched.object, uid)) return watched
     const local = pass.local?.get(key)
     if (local !== undefined) return local
     const cached = this.#cache.get(key, pass.now)

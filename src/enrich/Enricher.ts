@@ -3,18 +3,22 @@
  * Pod → Job → CronJob, StatefulSet, DaemonSet), the pod's uid and node, its labels, and `service.name` /
  * `service.namespace` from the OpenTelemetry annotations or the well-known labels.
  *
- * Objects are cached (bounded, LRU, expiring; 404 and 403 answers too), one GET per object is in flight at a
- * time and every lookup of it shares that GET, and GETs go through a token bucket. A chunk waits for its
- * missing objects at most `lookupTimeout`, and not at all for a GET the token bucket holds back past that; what
- * is not known by then is left out (and counted), and the GET goes on in the background so that later events
- * find the object in the cache.
+ * With `listWatch`, pods, ReplicaSets and Jobs are kept by list+watch caches (`OwnerCaches`), and no event is
+ * enriched before they have been listed: an event about an object that exists finds it there. What they do not
+ * hold (an object newer than the cache, a deleted one, the other kinds) is read with a GET: answers are cached
+ * (bounded, LRU, expiring; 404 and 403 answers too), one GET per object is in flight at a time and every lookup
+ * of it shares that GET, and GETs go through a token bucket. A chunk waits for its missing objects at most
+ * `lookupTimeout`, and not at all for a GET the token bucket holds back past that; what is not known by then is
+ * left out (and counted), and the GET goes on in the background so that later events find the object in the cache.
  */
 import { Cause, type Clock, Context, Deferred, Duration, Effect, Either, FiberId, FiberSet, Layer, Option } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { Metrics } from "../observability/Metrics.ts"
+import { KubeApi } from "../source/KubeApi.ts"
 import { ChainResolver, type Entry, FORBIDDEN, type Need, Pass } from "./ChainResolver.ts"
 import { EnrichmentMetrics, type RequestOutcome } from "./EnrichmentMetrics.ts"
+import { type ListWatchSettings, OwnerCaches } from "./OwnerCaches.ts"
 import { describeKey, OwnerLookup, type OwnerLookupError } from "./OwnerLookup.ts"
 import { TokenBucket } from "./TokenBucket.ts"
 import { EMPTY_ENRICHMENT, type Enrichment, type Workload } from "./workloads.ts"
@@ -35,6 +39,8 @@ export interface EnrichSettings {
   readonly lookupTimeout: Duration.Duration
   /** GETs per second to the API server (token bucket, bursts of one second's worth); 0 or less: no limit. */
   readonly maxRequestsPerSecond: number
+  /** List+watch caches of pods, ReplicaSets and Jobs, listed before the first event is enriched; `undefined`: GETs. */
+  readonly listWatch: ListWatchSettings | undefined
 }
 
 export interface EnricherShape {
@@ -46,11 +52,14 @@ export class Enricher extends Context.Tag("Enricher")<Enricher, EnricherShape>()
   /** Reads objects from the API server `kc` points at; counters go into the collector's registry. */
   static readonly layer = (kc: KubeConfig, settings: EnrichSettings): Layer.Layer<Enricher, never, Metrics> =>
     settings.enabled
-      ? Layer.scoped(Enricher, make(settings)).pipe(Layer.provide(OwnerLookup.layer(kc)))
+      ? Layer.scoped(Enricher, make(settings)).pipe(
+        Layer.provide(Layer.merge(OwnerLookup.layer(kc), KubeApi.layer(kc)))
+      )
       : Enricher.disabled
-  /** Reads objects through whatever `OwnerLookup` is provided. */
-  static readonly layerWithLookup = (settings: EnrichSettings): Layer.Layer<Enricher, never, Metrics | OwnerLookup> =>
-    Layer.scoped(Enricher, make(settings))
+  /** Reads objects through whatever `OwnerLookup` (GETs) and `KubeApi` (lists and watches) are provided. */
+  static readonly layerWithLookup = (
+    settings: EnrichSettings
+  ): Layer.Layer<Enricher, never, Metrics | OwnerLookup | KubeApi> => Layer.scoped(Enricher, make(settings))
   /** Adds nothing. */
   static readonly disabled: Layer.Layer<Enricher> = Layer.succeed(Enricher, {
     enrichAll: (events) => Effect.succeed(events.map(() => EMPTY_ENRICHMENT))
@@ -93,12 +102,16 @@ export const make = (settings: EnrichSettings) =>
     const clock: Clock.Clock = yield* Effect.clock
     const fibers = yield* FiberSet.make<Entry>()
     const timeoutMs = Duration.toMillis(settings.lookupTimeout)
+    const caches = settings.listWatch === undefined
+      ? undefined
+      : new OwnerCaches(settings.listWatch, (kind, n) => metrics.cachedObjects.set({ kind }, n))
+    if (caches !== undefined && settings.listWatch !== undefined) yield* caches.run(yield* KubeApi, settings.listWatch)
     const resolver = new ChainResolver({
       cacheSize: settings.cacheSize,
       cacheTtlMs: Duration.toMillis(settings.cacheTtl),
       podLabels: settings.podLabels,
       serviceNameFromLabels: settings.serviceNameFromLabels
-    })
+    }, caches)
     const bucket = new TokenBucket(settings.maxRequestsPerSecond, clock.unsafeCurrentTimeMillis())
     const inflight = new Map<string, Flight>()
     /** Resources a 403 or an error was reported for, so each is said once until reads work again. */
@@ -244,7 +257,7 @@ export const make = (settings: EnrichSettings) =>
       pass.forEachCount((kind, result, n) => metrics.lookups.inc({ kind, result }, n))
 
     // No Effect per event: the chunk is walked in one loop, and only a chunk with misses goes on to wait.
-    const enrichAll = (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
+    const enrichNow = (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
       Effect.suspend(() => {
         const pass = new Pass(clock.unsafeCurrentTimeMillis())
         const results = new Array<Enrichment>(events.length)
@@ -269,6 +282,10 @@ export const make = (settings: EnrichSettings) =>
             )
         )
       )
+
+    // Until the caches are listed, every chunk waits for them: the first records carry the chain too.
+    const enrichAll = (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
+      caches === undefined || caches.isReady ? enrichNow(events) : Effect.zipRight(caches.ready, enrichNow(events))
 
     return Enricher.of({ enrichAll })
   })

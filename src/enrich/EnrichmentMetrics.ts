@@ -1,4 +1,4 @@
-import { Counter, type Registry } from "prom-client"
+import { Counter, Gauge, type Registry } from "prom-client"
 
 const PREFIX = "k8s_event_collector_"
 
@@ -16,6 +16,17 @@ const counter = <L extends string>(registry: Registry, name: string, help: strin
   return new Counter({ name, help, labelNames, registers: [registry] })
 }
 
+const gauge = <L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: ReadonlyArray<L>
+): Gauge<L> => {
+  const existing = registry.getSingleMetric(name)
+  if (existing instanceof Gauge) return existing
+  return new Gauge({ name, help, labelNames, registers: [registry] })
+}
+
 /** The enricher's counters, registered in the collector's registry. */
 export class EnrichmentMetrics {
   /**
@@ -26,9 +37,17 @@ export class EnrichmentMetrics {
   readonly lookups: Counter<"kind" | "result">
   /** GETs sent to the API server, by kind and outcome: how well the cache, coalescing and rate limit work. */
   readonly requests: Counter<"kind" | "outcome">
+  /** Objects held by the list+watch caches, by kind. */
+  readonly cachedObjects: Gauge<"kind">
 
   constructor(registry: Registry) {
     this.lookups = counter(registry, `${PREFIX}enrichment_lookups_total`, "Owner-chain lookups of events, by object kind and result", ["kind", "result"])
     this.requests = counter(registry, `${PREFIX}enrichment_requests_total`, "GET requests for owner-chain objects, by object kind and outcome", ["kind", "outcome"])
+    this.cachedObjects = gauge(
+      registry,
+      `${PREFIX}enrichment_cached_objects`,
+      "Objects held by the list+watch caches of the owner chain, by kind",
+      ["kind"]
+    )
   }
 }

@@ -70,6 +70,8 @@ const OwnerReference = Schema.Struct({
 })
 const ObjectJson = Schema.Struct({
   metadata: Schema.Struct({
+    name: OptString,
+    namespace: OptString,
     uid: OptString,
     labels: StringMap,
     annotations: StringMap,
@@ -79,6 +81,22 @@ const ObjectJson = Schema.Struct({
 })
 type ObjectJson = typeof ObjectJson.Type
 const decodeObject = Schema.decodeUnknownEither(ObjectJson)
+
+/** An object of a list or a watch (whole, or `PartialObjectMetadata`): where it is and what enrichment keeps of it. */
+export interface NamedObject {
+  readonly namespace: string
+  readonly name: string
+  readonly object: WorkloadObject
+}
+
+/** `undefined` when `u` is not a namespaced Kubernetes object. */
+export const decodeNamedObject = (u: unknown): NamedObject | undefined => {
+  const decoded = decodeObject(u)
+  if (decoded._tag === "Left") return undefined
+  const { name, namespace } = decoded.right.metadata
+  if (name === undefined || name === null || namespace === undefined || namespace === null) return undefined
+  return { namespace, name, object: toWorkloadObject(decoded.right) }
+}
 
 
 const text = (s: string | null | undefined) => (s === null || s === undefined || s === "" ? undefined : s)

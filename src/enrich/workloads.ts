@@ -37,19 +37,29 @@ export const WORKLOADS: Readonly<Record<string, Workload>> = {
 export const WORKLOAD_LIST: ReadonlyArray<Workload> = Object.values(WORKLOADS).sort((a, b) => a.index - b.index)
 
 export interface ApiCall {
-  readonly verb: "get"
+  readonly verb: "get" | "list" | "watch"
   readonly group: string
   readonly resource: string
 }
 
+/** The kinds kept by list+watch caches (`OwnerCaches`): every owner chain goes through them. */
+export const WATCHED_WORKLOADS: ReadonlyArray<Workload> = WORKLOAD_LIST.filter(
+  (w) => w.parent !== undefined || w.kind === "Pod"
+)
+
 /**
- * Every call the enricher can make, for deriving its RBAC rules. `pods`, `replicasets` and `jobs` are read for
- * the owner chain (pod → ReplicaSet → Deployment, pod → Job → CronJob); `deployments`, `statefulsets`,
- * `daemonsets` and `cronjobs` only when an event is about one of them, for its labels and its
- * `resource.opentelemetry.io/*` annotations. Without one of these rules, events about that kind go out
- * without what it would have added; nothing else breaks.
+ * Every call the enricher can make, for deriving its RBAC rules. `pods`, `replicasets` and `jobs` are listed and
+ * watched for the owner chain (pod → ReplicaSet → Deployment, pod → Job → CronJob), and read with a GET when an
+ * object is not (yet) in the cache; `deployments`, `statefulsets`, `daemonsets` and `cronjobs` only with a GET
+ * when an event is about one of them, for its labels and its `resource.opentelemetry.io/*` annotations. Without
+ * one of these rules, events about that kind go out without what it would have added; nothing else breaks.
  */
-export const ENRICHMENT_API_CALLS: ReadonlyArray<ApiCall> = WORKLOAD_LIST.map((w) => ({ verb: "get", group: w.group, resource: w.resource }))
+export const ENRICHMENT_API_CALLS: ReadonlyArray<ApiCall> = [
+  ...WORKLOAD_LIST.map((w): ApiCall => ({ verb: "get", group: w.group, resource: w.resource })),
+  ...WATCHED_WORKLOADS.flatMap((w) =>
+    (["list", "watch"] as const).map((verb): ApiCall => ({ verb, group: w.group, resource: w.resource }))
+  )
+]
 
 /** The API group of an `apiVersion` ("v1" → "", "apps/v1" → "apps"); `undefined` stays unknown. */
 export const groupOf = (apiVersion: string | undefined): string | undefined => {
@@ -67,8 +77,16 @@ export const workloadOf = (kind: string | undefined, apiVersion: string | undefi
   return group === undefined || group === w.group ? w : undefined
 }
 
+/** Where the objects of `w` are listed and watched: in one namespace, or in all of them. */
+export const collectionPath = (w: Workload, namespace: string | undefined): string => {
+  const base = `${w.group === "" ? "/api" : `/apis/${w.group}`}/${w.version}`
+  return namespace === undefined
+    ? `${base}/${w.resource}`
+    : `${base}/namespaces/${encodeURIComponent(namespace)}/${w.resource}`
+}
+
 export const objectPath = (w: Workload, namespace: string, name: string): string =>
-  `${w.group === "" ? "/api" : `/apis/${w.group}`}/${w.version}/namespaces/${encodeURIComponent(namespace)}/${w.resource}/${encodeURIComponent(name)}`
+  `${collectionPath(w, namespace)}/${encodeURIComponent(name)}`
 
 /** The controller owner reference (`controller: true`) of an object. */
 export interface ControllerRef {

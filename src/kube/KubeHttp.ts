@@ -22,7 +22,13 @@ export interface KubeResponse {
 export interface KubeHttp {
   /** The API server's address, for messages. */
   readonly server: string
-  readonly request: (method: "GET" | "POST" | "PUT", path: string, body?: unknown) => Effect.Effect<KubeResponse, KubeUnreachable>
+  /** `accept` defaults to `application/json`. */
+  readonly request: (
+    method: "GET" | "POST" | "PUT",
+    path: string,
+    body?: unknown,
+    accept?: string
+  ) => Effect.Effect<KubeResponse, KubeUnreachable>
 }
 
 /** The error's message with the socket-level code (ECONNREFUSED, UND_ERR_SOCKET...) that says what happened. */
@@ -65,13 +71,13 @@ export const makeKubeHttp = (kc: KubeConfig): KubeHttp => {
   const http = new IsomorphicFetchHttpLibrary()
   return {
     server: server || "(no cluster in the kubeconfig)",
-    request: (method, path, body) =>
+    request: (method, path, body, accept = "application/json") =>
       server === ""
         ? Effect.fail(new KubeUnreachable({ detail: "the kubeconfig names no cluster" }))
         : Effect.tryPromise({
           try: async (signal) => {
             const ctx = new RequestContext(server + path, METHODS[method])
-            ctx.setHeaderParam("Accept", "application/json")
+            ctx.setHeaderParam("Accept", accept)
             if (body !== undefined) {
               ctx.setHeaderParam("Content-Type", "application/json")
               ctx.setBody(JSON.stringify(body))

@@ -22,6 +22,8 @@ export interface RequestInfo {
   readonly namespace: string | undefined;
   readonly name: string | undefined;
   readonly watch: boolean;
+  /** The `Accept` header, when sent. */
+  readonly accept?: string;
 }
 
 export interface RecordedRequest extends RequestInfo {

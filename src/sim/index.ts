@@ -50,6 +50,7 @@ export {
   objectReference,
   ownerReference,
   type MetaInput,
+  type OwnedPod,
   type PodInput,
   type WorkloadInput,
 } from "./objects.ts";

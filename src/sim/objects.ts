@@ -67,6 +67,18 @@ const podSpec = (name: string, image: string, containers: ReadonlyArray<string> 
   schedulerName: "default-scheduler",
 });
 
+/** A pod with the names its owner chain and its service annotation give it. */
+export interface OwnedPod {
+  readonly pod: StoredKubeObject;
+  /** Its ReplicaSet or Job. */
+  readonly owner: string;
+  /** The Deployment or CronJob above that. */
+  readonly top: string;
+  readonly node: string;
+  /** Its `resource.opentelemetry.io/service.name` annotation. */
+  readonly service: string;
+}
+
 export class SimObjects {
   readonly #store: VersionedStore;
 
@@ -187,6 +199,35 @@ export class SimObjects {
         metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } }],
       },
     });
+  }
+
+  /**
+   * `deployments` Deployments (one ReplicaSet, two pods each) and `cronJobs` CronJobs (one Job, one pod each) in
+   * `namespace`; every pod names its service in the annotation.
+   */
+  ownedPods(m: { readonly deployments: number; readonly cronJobs: number; readonly namespace: string }): OwnedPod[] {
+    const { namespace } = m;
+    const pods: OwnedPod[] = [];
+    for (let d = 0; d < m.deployments; d++) {
+      const deployment = this.deployment({ name: `web-${d}`, namespace });
+      const rs = this.replicaSet({ name: `web-${d}-7d9f8b`, namespace, owner: deployment });
+      for (let p = 0; p < 2; p++) {
+        const service = `svc-${d}`;
+        const annotations = { [SERVICE_NAME_ANNOTATION]: service };
+        const name = `web-${d}-7d9f8b-${p}`;
+        const pod = this.pod({ name, namespace, owner: rs, nodeName: `node-${p}`, annotations });
+        pods.push({ pod, owner: rs.metadata.name, top: deployment.metadata.name, node: `node-${p}`, service });
+      }
+    }
+    for (let c = 0; c < m.cronJobs; c++) {
+      const cronJob = this.cronJob({ name: `backup-${c}`, namespace });
+      const job = this.job({ name: `backup-${c}-2917`, namespace, owner: cronJob });
+      const service = `backup-${c}`;
+      const annotations = { [SERVICE_NAME_ANNOTATION]: service };
+      const pod = this.pod({ name: `backup-${c}-2917-x`, namespace, owner: job, nodeName: "node-9", annotations });
+      pods.push({ pod, owner: job.metadata.name, top: cronJob.metadata.name, node: "node-9", service });
+    }
+    return pods;
   }
 
   configMap(m: MetaInput & { readonly data?: Readonly<Record<string, string>> }): StoredKubeObject {

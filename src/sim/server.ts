@@ -9,6 +9,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from "node:net";
 import { type Fault, Faults, type RecordedRequest, RequestLog, type RequestInfo } from "./faults.ts";
 import { SimEvents, toEventsV1 } from "./events.ts";
+import { negotiate, PARTIAL_METADATA_VIEW } from "./metadata.ts";
 import { SimObjects } from "./objects.ts";
 import { jsonPatch, mergePatch } from "./patch.ts";
 import { EVENTS_V1_GROUP, type ResourceType, Resources, apiVersionOf, lookupResource } from "./resources.ts";
@@ -35,6 +36,7 @@ import {
   internalError,
   invalid,
   methodNotAllowed,
+  notAcceptable,
   notFound,
   pathNotFound,
   tooLargeResourceVersion,
@@ -110,7 +112,8 @@ const parseRoute = (req: IncomingMessage): Route => {
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = v;
   const segs = url.pathname.split("/").filter((s) => s !== "").map((s) => decodeURIComponent(s));
-  const base = { method, path: url.pathname, query };
+  const accept = req.headers.accept;
+  const base = { method, path: url.pathname, query, ...(accept === undefined ? {} : { accept }) };
   const none = (special?: "version" | "health"): Route => ({
     info: { ...base, verb: undefined, group: undefined, resource: undefined, namespace: undefined, name: undefined, watch: false },
     resource: undefined,
@@ -314,13 +317,20 @@ export class SimServer {
       res.end("ok");
       return;
     }
-    const { resource, view } = route;
+    const { resource } = route;
+    let view = route.view;
     if (resource === undefined || view === undefined || route.info.verb === undefined) {
       const status = resource !== undefined ? methodNotAllowed() : pathNotFound();
       return this.#sendStatus(res, rec, status);
     }
+    const verb = route.info.verb;
+    if (verb === "list" || verb === "get" || verb === "watch") {
+      const answer = negotiate(route.info.accept, verb);
+      if (answer === "not-acceptable") return this.#sendStatus(res, rec, notAcceptable());
+      if (answer === "metadata") view = PARTIAL_METADATA_VIEW;
+    }
     try {
-      switch (route.info.verb) {
+      switch (verb) {
         case "list":
           return await this.#list(res, rec, route, resource, view);
         case "watch":

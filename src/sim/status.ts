@@ -53,6 +53,14 @@ export const notFound = (plural: string, group: string, name: string): Status =>
     kind: plural,
   });
 
+/** An `Accept` header naming nothing the server can send (kube-apiserver's wording). */
+export const notAcceptable = (): Status =>
+  failure(
+    406,
+    "NotAcceptable",
+    "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+  );
+
 export const alreadyExists = (plural: string, group: string, name: string): Status =>
   failure(409, "AlreadyExists", `${qualifiedResource(plural, group)} "${name}" already exists`, {
     name,

@@ -9,6 +9,7 @@ import { Deferred, Duration, Effect, Exit, FiberId, Queue, Random, Stream } from
 import { type Change, resourceVersionOf } from "./Change.ts"
 import {
   decodeStatus,
+  eventCollection,
   KubeApi,
   type KubeApiShape,
   KubeApiError,
@@ -74,7 +75,7 @@ const classifyEnd = (end: KubeWatchEnd): WatchEnd => {
 }
 
 /** Capped exponential backoff with jitter: [d/2, d) for d = initial·2^attempt, capped. */
-const backoffDelay = (settings: SourceSettings, attempt: number) =>
+export const backoffDelay = (settings: Pick<SourceSettings, "retryInitial" | "retryMax">, attempt: number) =>
   Effect.map(Random.next, (r) => {
     const d = Math.min(Duration.toMillis(settings.retryMax), Duration.toMillis(settings.retryInitial) * 2 ** attempt)
     return Duration.millis(d / 2 + (r * d) / 2)
@@ -86,6 +87,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
     const health = yield* Health
     const reporter = new ProblemReporter()
     const stream = targetKey(target)
+    const collection = eventCollection(target)
     let attempt = 0
 
     const failed = (error: KubeApiError) =>
@@ -107,7 +109,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
         metrics.relists.inc({ cause })
         let continueToken: string | undefined
         for (;;) {
-          const page = yield* api.list({ target, limit: settings.pageSize, continueToken }).pipe(
+          const page = yield* api.list({ collection, limit: settings.pageSize, continueToken }).pipe(
             Effect.catchIf(
               (e) => e.status === 410 && continueToken !== undefined,
               () => Effect.succeed(undefined)
@@ -157,7 +159,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
         const stretch = 1 + (yield* Random.next)
         const handle: WatchHandle = yield* api.watch(
           {
-            target,
+            collection,
             resourceVersion,
             timeoutSeconds: Math.max(1, Math.round(Duration.toSeconds(settings.watchTimeout) * stretch)),
             idleTimeoutMs: Duration.toMillis(settings.watchIdleTimeout)

@@ -1,7 +1,8 @@
 /**
- * The two calls the collector makes to read Events: list (through the shared `KubeHttp`) and watch (a streamed
- * GET over `node:http(s)`, set up by client-node's `KubeConfig.applyToHTTPSOptions`: the same credentials, TLS
- * and proxy agent). Responses stay raw JSON; `decodeKubeEvent` does the decoding.
+ * The two calls the collector makes to read a collection (Events for the source; pods, ReplicaSets and Jobs for
+ * the enricher's caches): list (through the shared `KubeHttp`) and watch (a streamed GET over `node:http(s)`, set
+ * up by client-node's `KubeConfig.applyToHTTPSOptions`: the same credentials, TLS and proxy agent). Responses stay
+ * raw JSON; each caller decodes the items with its own schema.
  *
  * The watch is read here rather than by client-node's `Watch`, which reads through `fetch`'s web stream and
  * `readline`, cannot pause (a slow reader could only close the watch and reconnect), and drops a line that is
@@ -23,6 +24,14 @@ export interface WatchTarget {
   readonly fieldSelector: string | undefined
 }
 
+/** A collection to list and watch: its path, an optional server-side filter, and the media type asked for. */
+export interface Collection {
+  readonly path: string
+  readonly fieldSelector: string | undefined
+  /** The `Accept` header (default `application/json`), e.g. a metadata-only `PartialObjectMetadataList`. */
+  readonly accept?: { readonly list: string; readonly watch: string }
+}
+
 export const targetKey = (t: WatchTarget): string => `${t.api}/${t.namespace ?? "*"}`
 
 export const eventsPath = (t: Pick<WatchTarget, "api" | "namespace">): string => {
@@ -31,6 +40,8 @@ export const eventsPath = (t: Pick<WatchTarget, "api" | "namespace">): string =>
 }
 
 /** A failed call, with what the API server said. `status` is absent when no HTTP answer arrived. */
+export const eventCollection = (t: WatchTarget): Collection => ({ path: eventsPath(t), fieldSelector: t.fieldSelector })
+
 export class KubeApiError extends Schema.TaggedError<KubeApiError>()("KubeApiError", {
   verb: Schema.Literal("list", "watch"),
   status: Schema.optional(Schema.Number),
@@ -55,7 +66,7 @@ const ListBody = Schema.Struct({
 const decodeListBody = Schema.decodeUnknownEither(ListBody)
 
 export interface ListRequest {
-  readonly target: WatchTarget
+  readonly collection: Collection
   readonly limit: number
   readonly continueToken: string | undefined
 }
@@ -67,7 +78,7 @@ export interface ListPage {
 }
 
 export interface WatchRequest {
-  readonly target: WatchTarget
+  readonly collection: Collection
   readonly resourceVersion: string
   readonly timeoutSeconds: number
   /** The watch ends with a `TimeoutError` when nothing, not even a bookmark, arrived for this long. */
@@ -127,8 +138,10 @@ const make = (kc: KubeConfig): KubeApiShape => {
     Effect.gen(function*() {
       const query = new URLSearchParams({ limit: String(request.limit) })
       if (request.continueToken !== undefined) query.set("continue", request.continueToken)
-      if (request.target.fieldSelector !== undefined) query.set("fieldSelector", request.target.fieldSelector)
-      const response = yield* http.request("GET", `${eventsPath(request.target)}?${query}`).pipe(
+      const { collection } = request
+      if (collection.fieldSelector !== undefined) query.set("fieldSelector", collection.fieldSelector)
+      const path = `${collection.path}?${query}`
+      const response = yield* http.request("GET", path, undefined, collection.accept?.list).pipe(
         Effect.mapError((e) => new KubeApiError({ verb: "list", detail: e.detail }))
       )
       if (response.status !== 200) {
@@ -165,12 +178,13 @@ const optionalRetryAfter = (seconds: number | undefined) => (seconds === undefin
 const MAX_ERROR_BODY = 64 * 1024
 
 const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handlers: WatchHandlers): WatchHandle => {
-  const url = new URL(server + eventsPath(request.target))
+  const { collection } = request
+  const url = new URL(server + collection.path)
   url.searchParams.set("watch", "true")
   url.searchParams.set("resourceVersion", request.resourceVersion)
   url.searchParams.set("allowWatchBookmarks", "true")
   url.searchParams.set("timeoutSeconds", String(request.timeoutSeconds))
-  if (request.target.fieldSelector !== undefined) url.searchParams.set("fieldSelector", request.target.fieldSelector)
+  if (collection.fieldSelector !== undefined) url.searchParams.set("fieldSelector", collection.fieldSelector)
 
   let ended = false
   let paused = false
@@ -279,7 +293,11 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
     await kc.applyToHTTPSOptions(options)
     if (ended) return
     const send = url.protocol === "https:" ? Https.request : Http.request
-    const req = send(url, { ...options, method: "GET", headers: { ...options.headers, Accept: "application/json" } })
+    const req = send(url, {
+      ...options,
+      method: "GET",
+      headers: { ...options.headers, Accept: collection.accept?.watch ?? "application/json" }
+    })
     outgoing = req
     req.on("response", read)
     req.on("error", (e) => failed(networkDetail(e)))

@@ -94,7 +94,7 @@ describe("loadConfig", () => {
       "leaseDuration: 20s", "leaseRenewDeadline: 12s", "leaseRetryPeriod: 3s", "eventTtl: 3h",
       "otlpCertificate: /tls/ca.crt", "otlpClientCertificate: /tls/client.crt", "otlpClientKey: /tls/client.key",
       "enrichment: off", "podLabels: [team, tier]", "serviceNameFromLabels: true", "enrichmentCacheSize: 500",
-      "enrichmentCacheTtl: 1m", "enrichmentTimeout: 250ms", "enrichmentQps: 7", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
+      "enrichmentCacheTtl: 1m", "enrichmentTimeout: 250ms", "enrichmentQps: 7", "enrichmentWatch: off", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
       "otlpHeaders: {authorization: Bearer t}", "otlpCompression: none", "otlpTimeout: 3s", "clusterName: c",
       "resourceAttributes: {a: b}", "serviceName: s", "batchSize: 7", "batchLinger: 50ms", "exportConcurrency: 3", "queueSize: 99",
       "retryInitial: 10ms", "retryMax: 1m", "retryGiveUp: 1h30m", "logLevel: debug", "logFormat: logfmt", "printConfig: true"
@@ -106,7 +106,7 @@ describe("loadConfig", () => {
       checkpoint: { _tag: "ConfigMap", namespace: "obs", name: "kec-checkpoint" }, leaderElect: true,
       lease: { namespace: "obs", name: "kec" }, otlpCertificate: "/tls/ca.crt", otlpClientCertificate: "/tls/client.crt",
       otlpClientKey: "/tls/client.key", enrichment: false, podLabels: ["team", "tier"], serviceNameFromLabels: true,
-      enrichmentCacheSize: 500, enrichmentQps: 7, otlpEndpoint: "http://h:1/v1/logs",
+      enrichmentCacheSize: 500, enrichmentQps: 7, enrichmentWatch: false, otlpEndpoint: "http://h:1/v1/logs",
       otlpProtocol: "http/json", otlpHeaders: { authorization: "Bearer t" }, otlpCompression: "none", clusterName: "c",
       resourceAttributes: { a: "b" }, serviceName: "s", batchSize: 7, exportConcurrency: 3, queueSize: 99, logLevel: "debug", logFormat: "logfmt",
       printConfig: true

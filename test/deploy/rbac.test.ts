@@ -4,14 +4,20 @@
  * collector's own namespace. A call added to the code without its rule, or a rule with no call behind it, fails.
  */
 import { describe, expect, it } from "vitest"
+import { Context, Duration, Effect, Either, Layer } from "effect"
 import { parse } from "yaml"
+import { loadConfig } from "../../src/cli/load.ts"
+import { enrichSettings } from "../../src/cli/program.ts"
+import { CollectorMetrics, Metrics } from "../../src/observability/Metrics.ts"
+import { Resources, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { eventAbout } from "../enrich/support.ts"
 import {
   type ApiCall,
   CHECKPOINT_API_CALLS,
   LEADER_ELECTION_API_CALLS,
   SOURCE_API_CALLS
 } from "../../src/domain/apiCalls.ts"
-import { ENRICHMENT_API_CALLS } from "../../src/enrich/Enricher.ts"
+import { Enricher, ENRICHMENT_API_CALLS } from "../../src/enrich/Enricher.ts"
 import { arr, at, type Obj, obj, readYaml, readYamlDocuments, str, strings, text } from "./support.ts"
 
 /** What RBAC needs of a call (the enricher's own call type has no `feature`). */
@@ -138,5 +144,49 @@ describe("bindings", () => {
     const deployment = single("deploy/deployment.yaml", "Deployment")
     expect(at(deployment, "spec", "template", "spec", "serviceAccountName")).toBe(account.name)
     expect(at(serviceAccount, "metadata", "namespace")).toBe(namespace)
+  })
+})
+
+describe("the enricher's calls, as an API server sees them", () => {
+  /** `group|resource|verb` of every request the enricher makes with the default settings, until its watches are up. */
+  const callsSeen = async (extraArgs: ReadonlyArray<string>) => {
+    const sim = await startSimServer()
+    try {
+      const deployment = sim.objects.deployment({ name: "web", namespace: "shop" })
+      const rs = sim.objects.replicaSet({ name: "web-7d9f8b", namespace: "shop", owner: deployment })
+      const pod = sim.objects.pod({ name: "web-7d9f8b-x2x9q", namespace: "shop", owner: rs, nodeName: "node-1" })
+      const cronJob = sim.objects.cronJob({ name: "backup", namespace: "shop" })
+      const job = sim.objects.job({ name: "backup-1", namespace: "shop", owner: cronJob })
+      const gone = sim.objects.pod({ name: "gone", namespace: "shop", owner: job })
+      sim.store.delete(Resources.pods, "shop", "gone")
+      const loaded = loadConfig({ argv: [...extraArgs], env: {}, readText: () => "" })
+      if (Either.isLeft(loaded)) throw new Error(loaded.left.message)
+      const layer = Enricher.layer(simKubeConfig(sim.url), enrichSettings(loaded.right.values)).pipe(
+        Layer.provide(Layer.succeed(Metrics, new CollectorMetrics()))
+      )
+      await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+        const enricher = Context.get(yield* Layer.build(layer), Enricher)
+        yield* enricher.enrichAll([pod, gone, deployment, job].map((o) => eventAbout(o)))
+        while (sim.requests.count({ verb: "watch" }) < 3) yield* Effect.sleep(Duration.millis(5))
+      })))
+      return sim.requests.filter({})
+    } finally {
+      await sim.close()
+    }
+  }
+
+  it("are all granted by the ClusterRole, and its list and watch rules are all used", async () => {
+    const requests = await callsSeen([])
+    const seen = new Set(requests.map((r) => grant(r.group ?? "", r.resource ?? "", r.verb ?? "")))
+    const granted = grantsOfRules(rulesOf(clusterRole))
+    for (const g of seen) expect(granted, g).toContain(g)
+    const watchGrants = [...granted].filter((g) => !g.endsWith("|get") && !g.includes("|events|"))
+    expect(watchGrants.sort()).toEqual([...seen].filter((g) => !g.endsWith("|get")).sort())
+  })
+
+  it("with --namespaces, every call is inside those namespaces: a Role in each is enough", async () => {
+    const requests = await callsSeen(["--namespaces", "shop"])
+    expect(requests.length).toBeGreaterThan(0)
+    expect(requests.filter((r) => r.namespace !== "shop")).toEqual([])
   })
 })

@@ -186,7 +186,7 @@ describe("--source kube --mode poll", () => {
     await expectExactlyOnce(expected)
     expected.add(occurrence(env.sim.events.repeat(o.metadata.uid)))
     await expectExactlyOnce(expected)
-    expect(env.sim.requests.count({ verb: "watch" })).toBe(0)
+    expect(env.sim.requests.count({ verb: "watch", resource: "events" })).toBe(0)
     expect(env.sim.requests.count({ verb: "list", resource: "events" })).toBeGreaterThan(6)
   })
 })

@@ -63,10 +63,15 @@ describe("/metrics after a scripted run", () => {
     expect(v("export_duration_seconds_count")).toBeGreaterThanOrEqual(2)
     expect(v("queue_depth")).toBe(0)
     expect(v(`relists_total{cause="start"}`)).toBe(1)
-    // Three events of the first batch needed the pod: three lookups missed the cache, one GET was sent.
-    expect(v(`enrichment_lookups_total{kind="Pod",result="miss"}`)).toBe(3)
-    expect(v(`enrichment_requests_total{kind="Pod",outcome="found"}`)).toBe(1)
-    expect(v(`enrichment_lookups_total{kind="Pod",result="hit"}`)).toBeGreaterThanOrEqual(1)
+    // Five events went on to enrichment (Pulled was filtered out first): their pod and its ReplicaSet were in the
+    // list+watch caches, so no GET was sent.
+    expect(v(`enrichment_lookups_total{kind="Pod",result="hit"}`)).toBe(5)
+    expect(v(`enrichment_lookups_total{kind="ReplicaSet",result="hit"}`)).toBe(5)
+    expect(v(`enrichment_lookups_total{kind="Pod",result="miss"}`)).toBeUndefined()
+    expect(v(`enrichment_requests_total{kind="Pod",outcome="found"}`)).toBeUndefined()
+    expect(v(`enrichment_cached_objects{kind="Pod"}`)).toBe(1)
+    expect(v(`enrichment_cached_objects{kind="ReplicaSet"}`)).toBe(1)
+    expect(v(`enrichment_cached_objects{kind="Job"}`)).toBe(0)
     expect(v("last_event_timestamp_seconds")).toBeGreaterThan(Date.now() / 1000 - 60)
     expect(v("leader")).toBe(1)
     expect(v("checkpoint_age_seconds")).toBeLessThan(60)

@@ -50,7 +50,7 @@ describe("enrichment through the pipeline", () => {
   })
 
   it("with pods forbidden, records keep flowing without those attributes", async () => {
-    env.sim.faults.add({ verb: "get", resource: "pods", action: { type: "forbidden" } })
+    env.sim.faults.add({ verb: ["get", "list"], resource: "pods", action: { type: "forbidden" } })
     const deploy = env.sim.objects.deployment({ namespace: "shop", name: "lonely" })
     const rs = env.sim.objects.replicaSet({ namespace: "shop", name: "lonely-5f", owner: deploy })
     const pod = env.sim.objects.pod({ namespace: "shop", name: "lonely-5f-x", owner: rs, nodeName: "node-1" })
@@ -64,6 +64,7 @@ describe("enrichment through the pipeline", () => {
     expect(resource["k8s.replicaset.name"]).toBeUndefined()
     expect(resource["k8s.deployment.name"]).toBeUndefined()
     expect(c.logs.filter((l) => /not allowed to get pods/.test(l.message))).toHaveLength(1)
+    expect(c.logs.filter((l) => /not allowed to list pods/.test(l.message))).toHaveLength(1)
   })
 })
 

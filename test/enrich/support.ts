@@ -4,7 +4,7 @@ import type { KubeConfig } from "@kubernetes/client-node"
 import { decodeKubeEvent, type KubeEvent } from "../../src/domain/KubeEvent.ts"
 import { Enricher, type EnricherShape, type EnrichSettings } from "../../src/enrich/Enricher.ts"
 import { CollectorMetrics, Metrics } from "../../src/observability/Metrics.ts"
-import { objectReference, type StoredKubeObject, startSimServer } from "../../src/sim/index.ts"
+import { objectReference, type SimServer, type StoredKubeObject, startSimServer } from "../../src/sim/index.ts"
 
 export const NS = "shop"
 
@@ -16,6 +16,7 @@ export const settings = (overrides: Partial<EnrichSettings> = {}): EnrichSetting
   cacheTtl: Duration.minutes(5),
   lookupTimeout: Duration.seconds(2),
   maxRequestsPerSecond: 1000,
+  listWatch: undefined,
   ...overrides
 })
 
@@ -96,3 +97,7 @@ export const waitFor = (what: string, condition: () => boolean, timeoutMs = 5000
   Effect.gen(function*() {
     while (!condition()) yield* Effect.sleep(Duration.millis(5))
   }).pipe(Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => new Error(`timed out waiting for ${what}`) }))
+
+/** `deployments` Deployments of two pods and `cronJobs` CronJobs of one pod, each pod with its chain's names. */
+export const workloads = (sim: SimServer, deployments: number, cronJobs: number, namespace = NS) =>
+  sim.objects.ownedPods({ deployments, cronJobs, namespace })

@@ -149,3 +149,30 @@ describe("workload objects", () => {
     expect(rvs).toEqual([...rvs].sort((a, b) => a - b));
   });
 });
+
+describe("ownedPods", () => {
+  it("builds Deployment → ReplicaSet → pods and CronJob → Job → pod, each link a controller owner reference", async () => {
+    const owned = sim.objects.ownedPods({ deployments: 2, cronJobs: 1, namespace: "shop" });
+    expect(owned.map((o) => [o.pod.metadata.name, o.owner, o.top, o.service])).toEqual([
+      ["web-0-7d9f8b-0", "web-0-7d9f8b", "web-0", "svc-0"],
+      ["web-0-7d9f8b-1", "web-0-7d9f8b", "web-0", "svc-0"],
+      ["web-1-7d9f8b-0", "web-1-7d9f8b", "web-1", "svc-1"],
+      ["web-1-7d9f8b-1", "web-1-7d9f8b", "web-1", "svc-1"],
+      ["backup-0-2917-x", "backup-0-2917", "backup-0", "backup-0"],
+    ]);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const batch = kc.makeApiClient(BatchV1Api);
+    const core = kc.makeApiClient(CoreV1Api);
+    const controllerOf = (refs: ReadonlyArray<{ kind: string; name: string; controller?: boolean }> | undefined) =>
+      refs?.filter((r) => r.controller === true).map((r) => `${r.kind}/${r.name}`);
+    const pod = await core.readNamespacedPod({ namespace: "shop", name: "web-1-7d9f8b-0" });
+    expect(controllerOf(pod.metadata?.ownerReferences)).toEqual(["ReplicaSet/web-1-7d9f8b"]);
+    expect(pod.metadata?.annotations?.["resource.opentelemetry.io/service.name"]).toBe("svc-1");
+    const rs = await apps.readNamespacedReplicaSet({ namespace: "shop", name: "web-1-7d9f8b" });
+    expect(controllerOf(rs.metadata?.ownerReferences)).toEqual(["Deployment/web-1"]);
+    const jobPod = await core.readNamespacedPod({ namespace: "shop", name: "backup-0-2917-x" });
+    expect(controllerOf(jobPod.metadata?.ownerReferences)).toEqual(["Job/backup-0-2917"]);
+    const job = await batch.readNamespacedJob({ namespace: "shop", name: "backup-0-2917" });
+    expect(controllerOf(job.metadata?.ownerReferences)).toEqual(["CronJob/backup-0"]);
+  });
+});

@@ -8,7 +8,7 @@ import * as Http from "node:http"
 import * as Net from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { Effect } from "effect"
-import { KubeApi, KubeApiError, type KubeApiShape, type WatchEnd, type WatchHandle, type WatchRequest, type WatchTarget } from "../../src/source/KubeApi.ts"
+import { eventCollection, KubeApi, KubeApiError, type KubeApiShape, type WatchEnd, type WatchHandle, type WatchRequest, type WatchTarget } from "../../src/source/KubeApi.ts"
 import { type SimServer, type SimServerOptions, type StoredKubeObject, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
 
 /** Timer, HTTP and scheduling latency allowed on top of a deadline. */
@@ -84,7 +84,7 @@ const watch = (
   let w: Watching | undefined
   const handle = Effect.runSync(api.watch(
     {
-      target: ALL_CORE,
+      collection: eventCollection(ALL_CORE),
       resourceVersion: "",
       timeoutSeconds: 60,
       idleTimeoutMs: 10_000,
@@ -187,7 +187,7 @@ describe("KubeApi watch against the simulated API server", () => {
     const replayed = [create(s), create(s)]
     create(s, { type: "Normal" })
     create(s, { namespace: "other" })
-    const w = watch(s.url, { target: { api: "core/v1", namespace: "shop", fieldSelector: "type=Warning" }, resourceVersion: from })
+    const w = watch(s.url, { collection: eventCollection({ api: "core/v1", namespace: "shop", fieldSelector: "type=Warning" }), resourceVersion: from })
     await waitUntil(() => withoutBookmarks(w.events).length === 2, "the replayed events")
 
     const live = [create(s), create(s)]
@@ -233,7 +233,7 @@ describe("KubeApi watch against the simulated API server", () => {
 
   it("watches events.k8s.io/v1 at the cluster scope, in that API's form", async () => {
     const s = await sim({ bookmarks: false })
-    const w = watch(s.url, { target: { api: "events.k8s.io/v1", namespace: undefined, fieldSelector: undefined }, resourceVersion: String(s.store.resourceVersion) })
+    const w = watch(s.url, { collection: eventCollection({ api: "events.k8s.io/v1", namespace: undefined, fieldSelector: undefined }), resourceVersion: String(s.store.resourceVersion) })
     await waitUntil(() => s.openWatches === 1, "the watch")
     const a = create(s, { namespace: "a" })
     const b = create(s, { namespace: "b" })
