@@ -88,11 +88,14 @@ describe("Enricher with list+watch caches", () => {
     Effect.gen(function*() {
       const { sim, e, metrics } = yield* listedWithOneDeployment
       expect(yield* cached(metrics, "Pod")).toBe(2)
+      const replicaSets = yield* cached(metrics, "ReplicaSet")
 
       const deployment = sim.objects.deployment({ name: "late", namespace: NS })
       const rs = sim.objects.replicaSet({ name: "late-5c8d7", namespace: NS, owner: deployment })
       const pod = sim.objects.pod({ name: "late-5c8d7-a", namespace: NS, owner: rs, nodeName: "node-1" })
+      // The pod's and its ReplicaSet's watches are separate streams: wait for both.
       yield* untilCached(metrics, "Pod", 3)
+      yield* untilCached(metrics, "ReplicaSet", replicaSets + 1)
       const [late] = yield* e.enrichAll([eventAbout(pod)])
       expect(late?.resource[R.deploymentName]).toBe("late")
       expect(sim.requests.count({ verb: "get" })).toBe(0)
