@@ -180,6 +180,7 @@ describe("deploy/'s ServiceAccount, roles and configuration", () => {
       const collector = await start(saKubeconfig, own, ["--namespaces", ns, "--api-retry-max", "2s"])
       await eventually(() => {
         expect(collector.output.stderr).toMatch(/not allowed to watch events \(core\/v1\) in namespace watch-denied \(HTTP 403\)/)
+        expect(collector.output.stderr).toMatch(/resources: \[\\"events\\"\], verbs: \[\\"list\\", \\"watch\\"\]/)
       }, 30_000, 250)
 
       const latest = await cp.admin.ok("GET", objectPath(role))
