@@ -172,6 +172,20 @@ describe("--source kube (watch)", () => {
     await expectExactlyOnce(new Set([occurrence(first)]))
     expect(c.logs.some((l) => /works again/.test(l.message))).toBe(true)
   })
+
+  it("says that watching works again as soon as a watch delivers, not when that watch ends", async () => {
+    const forbidden = env.sim.faults.add({ verb: "watch", resource: "events", action: { type: "forbidden" } })
+    // The watch that recovers stays open (the default --watch-timeout is 5 minutes).
+    const c = start()
+    await eventually(() => expect(c.logs.filter((l) => l.level === "ERROR").map((l) => l.message)).toEqual([
+      expect.stringMatching(/^not allowed to watch events \(core\/v1\) at the cluster scope \(HTTP 403\)/)
+    ]))
+    forbidden.clear()
+    await expectExactlyOnce(new Set([occurrence(create())]))
+    await eventually(() => {
+      expect(c.logs.map((l) => l.message)).toContain("watch events (core/v1) at the cluster scope works again")
+    })
+  })
 })
 
 describe("--source kube --mode poll", () => {
