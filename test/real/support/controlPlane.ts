@@ -261,7 +261,7 @@ export interface ControlPlane {
    * once it is ready.
    */
   readonly restartApiServer: (whileDown?: () => Promise<void>) => Promise<void>
-  /** Writes a key outside /registry, then compacts etcd's history up to that revision; the revision. */
+  /** Writes outside /registry, then compacts etcd's history up to the newest revision; that revision. */
   readonly compactEtcd: () => Promise<number>
   /** The log file of a component (etcd, kube-apiserver, kube-controller-manager, kube-scheduler). */
   readonly logOf: (component: string) => string
@@ -413,13 +413,15 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
         await startApiServer()
       },
       compactEtcd: async () => {
-        // etcd's KV API through its HTTP/JSON gateway: a write outside /registry moves the revision past
-        // everything the API server served, then the history up to it is compacted away.
-        const put = await etcdJson(etcdPort, "/v3/kv/put", {
+        // etcd's KV API through its HTTP/JSON gateway: two writes outside /registry move the revision past
+        // everything the API server served (a watch from the newest revision it served starts at the first of
+        // them), then the history up to the second is compacted away.
+        const write = () => etcdJson(etcdPort, "/v3/kv/put", {
           key: Buffer.from("/test-real/compaction").toString("base64"),
           value: Buffer.from(new Date().toISOString()).toString("base64")
         })
-        const revision = field(put, "header", "revision")
+        await write()
+        const revision = field(await write(), "header", "revision")
         await etcdJson(etcdPort, "/v3/kv/compaction", { revision, physical: true })
         return Number(revision)
       },
