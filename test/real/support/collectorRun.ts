@@ -34,7 +34,7 @@ export const runCollector = async (
     const text = await fetch(metricsUrl).then((r) => r.text())
     let sum = 0
     for (const line of text.split("\n")) {
-      const match = /^([a-z_:]+)(?:\{(.*)\})? ([0-9.e+-]+|NaN)$/.exec(line)
+      const match = /^([a-zA-Z0-9_:]+)(?:\{(.*)\})? ([0-9.e+-]+|NaN)$/.exec(line)
       if (match === null || match[1] !== name) continue
       const has = Object.entries(labels).every(([k, v]) => (match[2] ?? "").includes(`${k}="${v}"`))
       if (has) sum += Number(match[3])
