@@ -4,14 +4,12 @@
  * SIGKILLed, the standby takes over within a lease duration and nothing stored is lost; the leader SIGTERMed,
  * nothing is lost or exported twice.
  */
-import { writeFileSync } from "node:fs"
-import { join } from "node:path"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { eventually } from "../support/collector.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
 import { sleep } from "../support/processes.ts"
 import { auditLines, occurrenceIds, type RealCollector, repeated, runCollector, storedOccurrences } from "./support/collectorRun.ts"
-import { type ControlPlane, field, renderDeploy, startControlPlane } from "./support/controlPlane.ts"
+import { type ControlPlane, startControlPlane, writeDeployConfig } from "./support/controlPlane.ts"
 import { EventWriter } from "./support/eventWriter.ts"
 
 const NS = "real-leader"
@@ -31,9 +29,7 @@ beforeAll(async () => {
   receiver = await startOtlpReceiver()
   await cp.admin.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } })
   kubeconfig = await cp.serviceAccountKubeconfig(cp.deployNamespace, cp.deployServiceAccount)
-  const configMap = renderDeploy().find((o) => field(o, "kind") === "ConfigMap" && field(o, "metadata", "name") === "k8s-event-collector-config")
-  config = join(cp.dir, "config.yaml")
-  writeFileSync(config, field(configMap, "data", "config.yaml"))
+  config = writeDeployConfig(cp.dir)
   writer = new EventWriter(cp.admin, NS)
 })
 
@@ -83,8 +79,9 @@ it("the leader SIGKILLed: the standby takes over within the lease duration, noth
   await a.stop("SIGKILL")
   const takeover = await timeToLead(b, LEASE_DURATION_MS + 2 * RETRY_PERIOD_MS + 5_000)
   console.log(`[test:real] SIGKILL: the standby led ${takeover} ms after the kill (lease ${LEASE_DURATION_MS} ms)`)
-  // The lease runs out at most a lease duration after the kill; the standby tries every retry period (jittered).
-  expect(takeover).toBeLessThanOrEqual(LEASE_DURATION_MS + 2 * RETRY_PERIOD_MS)
+  // The standby counts the lease from when it saw the last renewal (up to a retry period late) and tries every
+  // retry period: at most a lease duration and two retry periods after the kill, plus a second for a busy machine.
+  expect(takeover).toBeLessThanOrEqual(LEASE_DURATION_MS + 2 * RETRY_PERIOD_MS + 1_000)
   await sleep(3_000)
   await expectNothingLost(startLine)
   const resentAfterKill = repeated(occurrenceIds(receiver.records)).length

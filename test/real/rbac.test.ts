@@ -4,8 +4,7 @@
  * ReplicaSets, Deployments, Jobs and CronJobs; a role without `watch` is reported in words and recovered from once
  * fixed; `--namespaces a,b` works with only a Role in each.
  */
-import { readFileSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { readFileSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { parse } from "yaml"
 import { eventually } from "../support/collector.ts"
@@ -13,12 +12,13 @@ import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.t
 import { attribute, auditEntries, type RealCollector, runCollector } from "./support/collectorRun.ts"
 import {
   type ControlPlane,
+  deployObject,
   field,
   isKubeObject,
   type KubeObject,
   objectPath,
-  renderDeploy,
-  startControlPlane
+  startControlPlane,
+  writeDeployConfig
 } from "./support/controlPlane.ts"
 import { coreEvent } from "./support/eventWriter.ts"
 
@@ -30,19 +30,12 @@ let saUser: string
 let deployConfig: string
 const collectors: Array<RealCollector> = []
 
-const deployObject = (kind: string, name: string): KubeObject => {
-  const found = renderDeploy().find((o) => field(o, "kind") === kind && field(o, "metadata", "name") === name)
-  if (found === undefined) throw new Error(`deploy/ renders no ${kind} ${name}`)
-  return found
-}
-
 beforeAll(async () => {
   cp = await startControlPlane()
   receiver = await startOtlpReceiver()
   saKubeconfig = await cp.serviceAccountKubeconfig(cp.deployNamespace, cp.deployServiceAccount)
   saUser = `system:serviceaccount:${cp.deployNamespace}:${cp.deployServiceAccount}`
-  deployConfig = join(cp.dir, "config.yaml")
-  writeFileSync(deployConfig, field(deployObject("ConfigMap", "k8s-event-collector-config"), "data", "config.yaml"))
+  deployConfig = writeDeployConfig(cp.dir)
 })
 
 afterAll(async () => {

@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { once } from "node:events"
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Https from "node:https"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -451,9 +451,16 @@ export const renderDeploy = (): ReadonlyArray<KubeObject> => {
   })
 }
 
-/** Creates a directory under the control plane's, for a test's own files. */
-export const scratchDir = (cp: ControlPlane, name: string): string => {
-  const path = join(cp.dir, name)
-  mkdirSync(path, { recursive: true })
+/** One object of deploy/'s kustomize output. */
+export const deployObject = (kind: string, name: string): KubeObject => {
+  const found = renderDeploy().find((o) => field(o, "kind") === kind && field(o, "metadata", "name") === name)
+  if (found === undefined) throw new Error(`deploy/ renders no ${kind} ${name}`)
+  return found
+}
+
+/** deploy/'s collector configuration (`config.yaml` of its ConfigMap), written into `dir`; its path. */
+export const writeDeployConfig = (dir: string): string => {
+  const path = join(dir, "config.yaml")
+  writeFileSync(path, field(deployObject("ConfigMap", "k8s-event-collector-config"), "data", "config.yaml"))
   return path
 }

@@ -47,6 +47,8 @@ export class EventWriter {
   readonly #counts = new Map<string, number>()
   #n = 0
   #stopped = false
+  #paused = false
+  #current: Promise<void> = Promise.resolve()
   #loop: Promise<void> | undefined
 
   constructor(client: KubeClient, namespace: string) {
@@ -83,14 +85,27 @@ export class EventWriter {
     }
   }
 
-  /** Writes every `everyMs` until `stop`. */
+  /** Writes every `everyMs` until `stop`, except while paused. */
   start(everyMs: number): void {
     this.#loop = (async () => {
       while (!this.#stopped) {
-        await this.step()
+        if (!this.#paused) {
+          this.#current = this.step()
+          await this.#current
+        }
         await new Promise((r) => setTimeout(r, everyMs))
       }
     })()
+  }
+
+  /** No more writes until `resume`; resolves once the write in progress is done. */
+  async pause(): Promise<void> {
+    this.#paused = true
+    await this.#current
+  }
+
+  resume(): void {
+    this.#paused = false
   }
 
   async stop(): Promise<void> {
