@@ -24,7 +24,9 @@ export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string)
       const binding = t.namespace === undefined
         ? "a ClusterRole bound with a ClusterRoleBinding"
         : `a Role in namespace ${t.namespace} bound with a RoleBinding`
-      return `not allowed to ${what} (HTTP 403): the identity needs the RBAC rule {apiGroups: [${JSON.stringify(groupOf(t))}], resources: ["events"], verbs: [${verbsOf(t)}]} in ${binding}. The API server said: ${e.detail}`
+      const rule = `{apiGroups: [${JSON.stringify(groupOf(t))}], resources: ["events"], verbs: [${verbsOf(t)}]}`
+      return `not allowed to ${what} (HTTP 403): the identity needs the RBAC rule ${rule} in ${binding}. ` +
+        `The API server said: ${e.detail}`
     }
     case 429:
       return `the Kubernetes API asked to slow down while trying to ${what} (HTTP 429${e.retryAfterSeconds === undefined ? "" : `, retry after ${e.retryAfterSeconds}s`}): ${e.detail}`
