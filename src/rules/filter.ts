@@ -184,14 +184,18 @@ export const compileFilters = (config: FilterConfig): Filters => {
 //   - several include rules: nothing, a selector cannot say OR.
 //   - an exclude rule with exactly one exact condition: `field!=value`; the server then drops a subset of what
 //     the rule drops (case-insensitive kind/type, namespace fallback: the rule drops more, never less). A
-//     component is excluded with `source!=v,reportingComponent!=v`, which is the rule exactly. An exclude rule
-//     with two conditions would need `a!=x OR b!=y`, which a selector cannot say.
+//     component is excluded with `source!=v,reportingComponent!=v`, which is the rule exactly; events.k8s.io/v1
+//     has no `source` label, so there only `reportingController!=v` (a subset again). An exclude rule with two
+//     conditions would need `a!=x OR b!=y`, which a selector cannot say.
 // ---------------------------------------------------------------------------------------------------------
 
 type SelectorField = "reason" | "kind" | "namespace" | "name" | "type" | "source" | "reportingComponent"
 
-/** Field labels per API: events.k8s.io/v1 spells them after its own field names. */
-const FIELD_LABELS: Readonly<Record<EventApi, Readonly<Record<SelectorField, string>>>> = {
+/**
+ * Field labels per API: events.k8s.io/v1 spells them after its own field names and has no `source`
+ * (k8s.io/kubernetes pkg/apis/events/v1/conversion.go refuses it: "field label not supported: source").
+ */
+const FIELD_LABELS: Readonly<Record<EventApi, Readonly<Record<SelectorField, string | undefined>>>> = {
   "core/v1": {
     reason: "reason",
     kind: "involvedObject.kind",
@@ -207,7 +211,7 @@ const FIELD_LABELS: Readonly<Record<EventApi, Readonly<Record<SelectorField, str
     namespace: "regarding.namespace",
     name: "regarding.name",
     type: "type",
-    source: "source",
+    source: undefined,
     reportingComponent: "reportingController"
   }
 }
@@ -224,7 +228,9 @@ export const fieldSelectorFor = (config: FilterConfig, api: EventApi = "core/v1"
   const labels = FIELD_LABELS[api]
   const terms: Array<string> = []
   const add = (field: SelectorField, op: "=" | "!=", value: string) => {
-    const term = `${labels[field]}${op}${escapeFieldValue(value)}`
+    const label = labels[field]
+    if (label === undefined) return
+    const term = `${label}${op}${escapeFieldValue(value)}`
     if (!terms.includes(term)) terms.push(term)
   }
   const only = config.include.length === 1 ? config.include[0] : undefined

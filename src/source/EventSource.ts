@@ -222,7 +222,11 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
               changes.push({ type: item.type, object: item.object, api: target.api, stream })
             }
           }
-          if (events > 0) health.activity()
+          if (events > 0) {
+            health.activity()
+            // Said as soon as a watch delivers after a failure, not when it ends (minutes later).
+            yield* reporter.succeeded("watch", target)
+          }
           if (changes.length > 0) yield* Queue.offer(out, changes)
           if (end !== undefined) return { end, resourceVersion: lastRv, received }
         }
@@ -263,7 +267,6 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
       if (received > 0) {
         attempt = 0
         expiredInARow = 0
-        yield* reporter.succeeded("watch", target)
       }
       switch (end._tag) {
         case "Closed":

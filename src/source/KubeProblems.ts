@@ -3,10 +3,14 @@
  * forbidden list every 30 s must not fill its log with the same error, but must say when access comes back.
  */
 import { Effect } from "effect"
+import { SOURCE_API_CALLS } from "../domain/apiCalls.ts"
 import { type KubeApiError, type WatchTarget } from "./KubeApi.ts"
 
 const scope = (t: WatchTarget) => (t.namespace === undefined ? "at the cluster scope" : `in namespace ${t.namespace}`)
-const group = (t: WatchTarget) => (t.api === "core/v1" ? "\"\"" : "\"events.k8s.io\"")
+const groupOf = (t: WatchTarget) => (t.api === "core/v1" ? "" : "events.k8s.io")
+/** The verbs the source needs on the events of `t`'s API: what deploy/'s roles grant, no more. */
+const verbsOf = (t: WatchTarget) =>
+  SOURCE_API_CALLS.filter((c) => c.group === groupOf(t)).map((c) => JSON.stringify(c.verb)).join(", ")
 
 /** What went wrong and what to do about it. */
 export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): string => {
@@ -20,7 +24,9 @@ export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string)
       const binding = t.namespace === undefined
         ? "a ClusterRole bound with a ClusterRoleBinding"
         : `a Role in namespace ${t.namespace} bound with a RoleBinding`
-      return `not allowed to ${what} (HTTP 403): the identity needs the RBAC rule {apiGroups: [${group(t)}], resources: ["events"], verbs: ["get", "list", "watch"]} in ${binding}. The API server said: ${e.detail}`
+      const rule = `{apiGroups: [${JSON.stringify(groupOf(t))}], resources: ["events"], verbs: [${verbsOf(t)}]}`
+      return `not allowed to ${what} (HTTP 403): the identity needs the RBAC rule ${rule} in ${binding}. ` +
+        `The API server said: ${e.detail}`
     }
     case 429:
       return `the Kubernetes API asked to slow down while trying to ${what} (HTTP 429${e.retryAfterSeconds === undefined ? "" : `, retry after ${e.retryAfterSeconds}s`}): ${e.detail}`

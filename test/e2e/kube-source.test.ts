@@ -165,11 +165,26 @@ describe("--source kube (watch)", () => {
     const errors = c.logs.filter((l) => l.level === "ERROR")
     expect(errors).toHaveLength(1)
     expect(errors[0]?.message).toMatch(/not allowed to list events \(core\/v1\) at the cluster scope \(HTTP 403\)/)
-    expect(errors[0]?.message).toMatch(/resources: \["events"\], verbs: \["get", "list", "watch"\]/)
+    // The rule deploy/clusterrole.yaml has: list and watch, nothing the collector does not call.
+    expect(errors[0]?.message).toMatch(/\{apiGroups: \[""\], resources: \["events"\], verbs: \["list", "watch"\]\}/)
     expect(errors[0]?.message).toMatch(/cannot list resource "events"/)
     forbidden.clear()
     await expectExactlyOnce(new Set([occurrence(first)]))
     expect(c.logs.some((l) => /works again/.test(l.message))).toBe(true)
+  })
+
+  it("says that watching works again as soon as a watch delivers, not when that watch ends", async () => {
+    const forbidden = env.sim.faults.add({ verb: "watch", resource: "events", action: { type: "forbidden" } })
+    // The watch that recovers stays open (the default --watch-timeout is 5 minutes).
+    const c = start()
+    await eventually(() => expect(c.logs.filter((l) => l.level === "ERROR").map((l) => l.message)).toEqual([
+      expect.stringMatching(/^not allowed to watch events \(core\/v1\) at the cluster scope \(HTTP 403\)/)
+    ]))
+    forbidden.clear()
+    await expectExactlyOnce(new Set([occurrence(create())]))
+    await eventually(() => {
+      expect(c.logs.map((l) => l.message)).toContain("watch events (core/v1) at the cluster scope works again")
+    })
   })
 })
 

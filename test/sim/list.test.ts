@@ -255,5 +255,9 @@ describe("fieldSelector", () => {
     // core/v1 names are not valid on events.k8s.io/v1 and vice versa.
     expect((await apiError(eventsV1.listEventForAllNamespaces({ fieldSelector: "involvedObject.name=x" }))).code).toBe(400);
     expect((await apiError(core.listEventForAllNamespaces({ fieldSelector: "regarding.name=x" }))).code).toBe(400);
+    // `source` is a core/v1 label only (kube-apiserver v1.37: "field label not supported: source").
+    const source = await apiError(eventsV1.listEventForAllNamespaces({ fieldSelector: "source!=kubelet" }));
+    expect(source.code).toBe(400);
+    expect(source.body).toMatchObject({ message: "field label not supported: source" });
   });
 });

@@ -2,8 +2,8 @@
  * The real components `npm run test:real` runs against, built from the Go modules under `test/real/<module>/`.
  *
  * Each module holds one `cmd/<name>/main.go` per binary. `go build` puts the binaries into a per-machine cache
- * keyed by the module's go.mod, go.sum and sources, so a machine builds each set once; Go's own build cache makes
- * a rebuild after a change cheap. The envtest convention overrides the build: `KUBEBUILDER_ASSETS` (a folder
+ * keyed by the module's go.mod, go.sum, sources and `ldflags`, so a machine builds each set once; Go's own build
+ * cache makes a rebuild after a change cheap. The envtest convention overrides the build: `KUBEBUILDER_ASSETS` (a folder
  * with `kube-apiserver` and `etcd`, and any other binary of the kube module) and `OTELCOL_BIN`.
  */
 import { execFileSync } from "node:child_process"
@@ -32,10 +32,10 @@ const filesOf = (dir: string): ReadonlyArray<string> =>
     entry.isDirectory() ? filesOf(join(dir, entry.name)) : [join(dir, entry.name)]
   )
 
-/** A hash of everything that decides the module's binaries: go.mod, go.sum and every Go source. */
+/** A hash of everything that decides the module's binaries: go.mod, go.sum, every Go source and `ldflags`. */
 const moduleKey = (moduleDir: string): string => {
   const hash = createHash("sha256")
-  for (const file of filesOf(moduleDir).filter((f) => /(\.go|go\.mod|go\.sum)$/.test(f)).sort()) {
+  for (const file of filesOf(moduleDir).filter((f) => /(\.go|\/go\.mod|\/go\.sum|\/ldflags)$/.test(f)).sort()) {
     hash.update(relative(moduleDir, file)).update("\0").update(readFileSync(file)).update("\0")
   }
   return hash.digest("hex").slice(0, 16)
