@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs"
 import { type CollectorProcess, spawnCollector } from "../../support/processes.ts"
 import type { OtlpLogRecord, OtlpReceiver } from "../../support/otlp-receiver.ts"
 import { eventually } from "../../support/collector.ts"
-import { freePort, isKubeObject, stopProcess, track } from "./controlPlane.ts"
+import { freePort, stopProcess, track } from "./children.ts"
+import { isKubeObject } from "./controlPlane.ts"
 
 export interface RealCollector extends CollectorProcess {
   readonly metricsUrl: string

@@ -7,14 +7,13 @@
  * memory_limiter, routing table, pipelines) runs unchanged.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { once } from "node:events"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { stringify } from "yaml"
 import { REPO_ROOT } from "../../support/cli.ts"
 import { goBinary } from "./goBinaries.ts"
+import { freePort, stopProcess, track } from "./children.ts"
 
 export const SHIPPED_CONFIG = join(REPO_ROOT, "otel-collector.yaml")
 
@@ -42,30 +41,6 @@ export interface OtelCollector {
   readonly restart: () => Promise<void>
   /** Stops it and removes its folder. */
   readonly close: () => Promise<void>
-}
-
-const running = new Set<ChildProcess>()
-process.on("exit", () => {
-  for (const child of running) child.kill("SIGKILL")
-})
-
-const freePort = async (): Promise<number> => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1")
-  await once(server, "listening")
-  const address = server.address()
-  server.close()
-  if (address === null || typeof address === "string") throw new Error("no free port")
-  return address.port
-}
-
-const stopProcess = async (child: ChildProcess, graceMs = 10_000): Promise<void> => {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = once(child, "exit")
-  child.kill("SIGTERM")
-  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs)
-  await exited
-  clearTimeout(timer)
 }
 
 interface Ports {
@@ -154,8 +129,7 @@ export const startOtelCollector = async (): Promise<OtelCollector> => {
       cwd: dir,
       stdio: ["ignore", "pipe", "pipe"]
     })
-    running.add(started)
-    started.on("exit", () => running.delete(started))
+    track(started)
     started.stdout.setEncoding("utf8").on("data", (d: string) => (printed += d))
     started.stderr.setEncoding("utf8").on("data", (d: string) => (printed += d))
     child = started
