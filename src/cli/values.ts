@@ -5,7 +5,8 @@ import { isNamespaceName, NAMESPACE_RULE, type NamespacedName, parseNamespacedNa
 
 export type Parsed<A> = Either.Either<A, string>
 
-const show = (raw: unknown): string => (typeof raw === "string" ? JSON.stringify(raw) : String(raw))
+/** A value as it is quoted in a message: a string in JSON quotes, anything else as its text. */
+export const show = (raw: unknown): string => (typeof raw === "string" ? JSON.stringify(raw) : String(raw))
 
 export const oneOf = <const L extends string>(...choices: ReadonlyArray<L>) => (raw: unknown): Parsed<L> => {
   const value = typeof raw === "string" ? raw.trim() : raw
