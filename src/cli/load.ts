@@ -8,7 +8,7 @@ import { parseDocument } from "yaml"
 import { decodeRulesConfig, RULES_SECTIONS, type RulesConfig } from "../rules/config.ts"
 import { SEVERITY_NUMBERS } from "../rules/severity.ts"
 import { brokenTimingRules, type LeaseTiming } from "../leader/LeaderElection.ts"
-import { closest } from "./closest.ts"
+import { closest } from "../domain/closest.ts"
 import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
 
 export class ConfigProblems extends Schema.TaggedError<ConfigProblems>()("ConfigProblems", {

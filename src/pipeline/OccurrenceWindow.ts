@@ -1,7 +1,7 @@
 import { compareTimestamps, type Timestamp } from "../domain/Timestamp.ts"
 import { BoundedMap } from "../domain/BoundedMap.ts"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
-import { occurrenceTime } from "../translate/timestamp.ts"
+import { occurrenceTime } from "../domain/eventTimes.ts"
 
 interface Seen {
   /** Empty for an occurrence known from the checkpoint, which keeps no resourceVersion. */

@@ -10,7 +10,7 @@ import { type Summary, Throttle, type ThrottleSettings } from "../rules/throttle
 import { RecordSink } from "../sink/RecordSink.ts"
 import { type Change, resourceVersionOf } from "../source/Change.ts"
 import { Translator } from "../translate/Translator.ts"
-import { occurrenceTime } from "../translate/timestamp.ts"
+import { occurrenceTime } from "../domain/eventTimes.ts"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
 import type { ExportedOccurrence } from "../checkpoint/CheckpointState.ts"
 import { OccurrenceWindow } from "./OccurrenceWindow.ts"

@@ -5,8 +5,8 @@
  */
 import { Duration, Either } from "effect"
 import type { SeverityNumber } from "@opentelemetry/api-logs"
-import * as V from "../cli/values.ts"
-import { closest } from "../cli/closest.ts"
+import * as V from "../domain/valueText.ts"
+import { closest } from "../domain/closest.ts"
 import { RULE_CONDITIONS, type FilterConfig, type Rule } from "./filter.ts"
 import { exactOrRegex, glob, substringOrRegex, type Pattern } from "./pattern.ts"
 import { parseSeverityName, SEVERITY_NUMBERS, type SeverityName, type SeverityRule } from "./severity.ts"

@@ -6,8 +6,8 @@
 import { Either } from "effect"
 import { SeverityNumber } from "@opentelemetry/api-logs"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
-import { severityOfType, type Severity } from "../translate/severity.ts"
-import { show } from "../cli/values.ts"
+import { severityOfType, type Severity } from "../domain/defaultSeverity.ts"
+import { show } from "../domain/valueText.ts"
 import { compileRule } from "./filter.ts"
 import { exact, type Pattern } from "./pattern.ts"
 
