@@ -80,7 +80,9 @@ export const makeConfigMapStore = (
 
     const call = (operation: "load" | "save", method: Method, path: string, body?: unknown) =>
       http.request(method, path, body).pipe(
-        Effect.mapError((e) => fail(operation, `${method} ${path}: cannot reach the Kubernetes API at ${http.server}: ${e.message}`)),
+        Effect.mapError((e) =>
+          fail(operation, `${method} ${path}: cannot reach the Kubernetes API at ${http.server}: ${e.message}`)
+        ),
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: () => fail(operation, `${method} ${path}: no answer from the Kubernetes API within ${Duration.format(timeout)}`)

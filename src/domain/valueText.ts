@@ -13,7 +13,9 @@ export const show = (raw: unknown): string => (typeof raw === "string" ? JSON.st
 export const oneOf = <const L extends string>(...choices: ReadonlyArray<L>) => (raw: unknown): Parsed<L> => {
   const value = typeof raw === "string" ? raw.trim() : raw
   const found = choices.find((c) => c === value)
-  return found !== undefined ? Either.right(found) : Either.left(`must be one of ${choices.join(", ")}; got ${show(raw)}`)
+  return found !== undefined
+    ? Either.right(found)
+    : Either.left(`must be one of ${choices.join(", ")}; got ${show(raw)}`)
 }
 
 /** `on` or `off`, as true or false. */
@@ -80,7 +82,9 @@ export const keyValues = (raw: unknown): Parsed<Readonly<Record<string, string>>
   if (typeof raw === "object" && raw !== null && !Array.isArray(raw)) {
     const out: Record<string, string> = {}
     for (const [k, v] of Object.entries(raw)) {
-      if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") return Either.left(`value of ${k} must be a text`)
+      if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
+        return Either.left(`value of ${k} must be a text`)
+      }
       out[k] = String(v)
     }
     return Either.right(out)
@@ -90,7 +94,9 @@ export const keyValues = (raw: unknown): Parsed<Readonly<Record<string, string>>
   for (const pair of raw.split(",")) {
     if (pair.trim() === "") continue
     const eq = pair.indexOf("=")
-    if (eq <= 0) return Either.left(`must be key=value pairs separated by commas; ${JSON.stringify(pair.trim())} has no key=value`)
+    if (eq <= 0) {
+      return Either.left(`must be key=value pairs separated by commas; ${JSON.stringify(pair.trim())} has no key=value`)
+    }
     try {
       out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim())
     } catch {

@@ -97,7 +97,13 @@ const TIMING_LABEL: Record<LeaseTiming, string> = {
 }
 
 /** The orderings of the timings a leader relies on: each `shorter` below its `longer`, and why. */
-const TIMING_RULES: ReadonlyArray<{ readonly shorter: LeaseTiming; readonly longer: LeaseTiming; readonly why: string }> = [
+interface TimingRule {
+  readonly shorter: LeaseTiming
+  readonly longer: LeaseTiming
+  readonly why: string
+}
+
+const TIMING_RULES: ReadonlyArray<TimingRule> = [
   {
     shorter: "renewDeadline",
     longer: "leaseDuration",

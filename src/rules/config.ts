@@ -153,7 +153,9 @@ const decodeRuleAt = (u: unknown, path: string, problems: Problems): Rule | unde
       for (const [key, value] of Object.entries(labels)) {
         // A label value may be empty, so `""` asks for a label that is present and empty.
         const v = typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : undefined
-        if (v === undefined) report(problems, child(labelsPath, key), `must be a text or a glob; got ${describeYaml(value)}`)
+        if (v === undefined) {
+          report(problems, child(labelsPath, key), `must be a text or a glob; got ${describeYaml(value)}`)
+        }
         else out[key] = glob(v)
       }
       rule.labels = out
