@@ -7,6 +7,7 @@ import { Context, Duration, Effect, Layer, Option, Queue } from "effect"
 import { type CheckpointState, emptyState, type ExportedOccurrence, prune } from "./CheckpointState.ts"
 import { type CheckpointError, CheckpointStore } from "./CheckpointStore.ts"
 import { Metrics } from "../observability/Metrics.ts"
+import { BoundedMap } from "../domain/BoundedMap.ts"
 
 export interface CheckpointSettings {
   /** Least time between two saves; 0 saves after every acknowledged batch (one save in flight at a time). */
@@ -58,7 +59,8 @@ const make = (settings: CheckpointSettings) =>
     // Plain mutable state: updated in one synchronous step per acknowledgement, read by the save.
     let streams: Record<string, string> = { ...initial.streams }
     /** The latest exported occurrence per uid, in the order they were acknowledged (oldest first). */
-    const occurrences = new Map<string, ExportedOccurrence>(initial.occurrences.map((o) => [o.uid, o]))
+    const occurrences = new BoundedMap<string, ExportedOccurrence>(settings.maxOccurrences)
+    for (const o of initial.occurrences) occurrences.set(o.uid, o)
     let version = 0
     let savedVersion = 0
     let lastSavedMs = Option.isSome(loaded) ? initial.savedAtMs : Date.now()
@@ -132,15 +134,8 @@ const make = (settings: CheckpointSettings) =>
       acknowledged: (progress) =>
         Effect.suspend(() => {
           streams = { ...streams, ...progress.streams }
-          for (const o of progress.occurrences) {
-            occurrences.delete(o.uid)
-            occurrences.set(o.uid, o)
-          }
           // Bounded between saves too: the oldest go first, as the save's prune would drop them.
-          for (const uid of occurrences.keys()) {
-            if (occurrences.size <= settings.maxOccurrences) break
-            occurrences.delete(uid)
-          }
+          for (const o of progress.occurrences) occurrences.set(o.uid, o)
           version++
           return Queue.offer(dirty, undefined).pipe(Effect.asVoid)
         }),

@@ -16,9 +16,9 @@ import { CheckpointError } from "./CheckpointError.ts"
 import { type CheckpointState, decodeState, describeState, encodeState } from "./CheckpointState.ts"
 import type { CheckpointStoreShape } from "./CheckpointStore.ts"
 
-export const CHECKPOINT_KEY = "checkpoint"
-export const SUMMARY_KEY = "summary"
-export const CHECKPOINT_LABELS: Readonly<Record<string, string>> = { "app.kubernetes.io/name": "k8s-event-collector" }
+const CHECKPOINT_KEY = "checkpoint"
+const SUMMARY_KEY = "summary"
+const CHECKPOINT_LABELS: Readonly<Record<string, string>> = { "app.kubernetes.io/name": "k8s-event-collector" }
 
 /** The API server refuses ConfigMaps whose data and binaryData together exceed 1 MiB; leave room for the rest. */
 const MAX_STORED_BYTES = 1024 * 1024 - 16 * 1024
@@ -80,7 +80,9 @@ export const makeConfigMapStore = (
 
     const call = (operation: "load" | "save", method: Method, path: string, body?: unknown) =>
       http.request(method, path, body).pipe(
-        Effect.mapError((e) => fail(operation, `${method} ${path}: cannot reach the Kubernetes API at ${http.server}: ${e.detail}`)),
+        Effect.mapError((e) =>
+          fail(operation, `${method} ${path}: cannot reach the Kubernetes API at ${http.server}: ${e.message}`)
+        ),
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: () => fail(operation, `${method} ${path}: no answer from the Kubernetes API within ${Duration.format(timeout)}`)

@@ -5,7 +5,7 @@ import type { Rule } from "../rules/filter.ts"
 import { redactUrl } from "../observability/redact.ts"
 import { SEVERITY_NAMES, SEVERITY_NUMBERS } from "../rules/severity.ts"
 import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
-import { durationText } from "./values.ts"
+import { durationText } from "../domain/valueText.ts"
 
 const KEYS = Object.keys(OPTIONS) as ReadonlyArray<OptionKey>
 const spec = (key: OptionKey): OptionSpec<unknown> => OPTIONS[key]

@@ -7,7 +7,8 @@ import { parseArgs } from "node:util"
 import { parseDocument } from "yaml"
 import { decodeRulesConfig, RULES_SECTIONS, type RulesConfig } from "../rules/config.ts"
 import { SEVERITY_NUMBERS } from "../rules/severity.ts"
-import { closest } from "./closest.ts"
+import { brokenTimingRules, type LeaseTiming } from "../leader/LeaderElection.ts"
+import { closest } from "../domain/closest.ts"
 import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
 
 export class ConfigProblems extends Schema.TaggedError<ConfigProblems>()("ConfigProblems", {
@@ -177,6 +178,12 @@ const mergeRules = (file: RulesConfig, v: OptionValues, origins: Partial<Record<
   }
 }
 
+const LEASE_FLAG: Record<LeaseTiming, string> = {
+  leaseDuration: "--lease-duration",
+  renewDeadline: "--lease-renew-deadline",
+  retryPeriod: "--lease-retry-period"
+}
+
 /** Rules between options, checked once each option is valid on its own. */
 const crossChecks = (v: Record<string, unknown>): ReadonlyArray<string> => {
   const problems: Array<string> = []
@@ -190,11 +197,13 @@ const crossChecks = (v: Record<string, unknown>): ReadonlyArray<string> => {
   }
   if (v["leaderElect"] === true) {
     if (v["lease"] === undefined) problems.push("--leader-elect: needs --lease NAMESPACE/NAME")
-    if (ms("leaseRenewDeadline") >= ms("leaseDuration")) {
-      problems.push("--lease-renew-deadline: must be shorter than --lease-duration, so that a leader stops before another can take over")
+    const timings = {
+      leaseDuration: Duration.millis(ms("leaseDuration")),
+      renewDeadline: Duration.millis(ms("leaseRenewDeadline")),
+      retryPeriod: Duration.millis(ms("leaseRetryPeriod"))
     }
-    if (ms("leaseRetryPeriod") >= ms("leaseRenewDeadline")) {
-      problems.push("--lease-retry-period: must be shorter than --lease-renew-deadline, or a leader could never renew in time")
+    for (const rule of brokenTimingRules(timings)) {
+      problems.push(`${LEASE_FLAG[rule.shorter]}: must be shorter than ${LEASE_FLAG[rule.longer]}: ${rule.why}`)
     }
     const cp = v["checkpoint"]
     if (typeof cp === "object" && cp !== null && "_tag" in cp && cp._tag === "File") {

@@ -29,7 +29,8 @@ export const Resource = {
   serviceNamespace: "service.namespace"
 } as const
 
-export const Record = {
+/** The names of a record's own attributes (the event's), beside those of its resource. */
+export const RecordAttr = {
   reason: "k8s.event.reason",
   action: "k8s.event.action",
   name: "k8s.event.name",
@@ -40,7 +41,10 @@ export const Record = {
   sourceComponent: "k8s.event.source.component",
   sourceHost: "k8s.event.source.host",
   startTime: "k8s.event.start_time",
-  recordUid: "log.record.uid"
+  recordUid: "log.record.uid",
+  suppressedCount: "k8s.event.suppressed_count",
+  suppressedWindowStart: "k8s.event.suppressed_window_start",
+  suppressedWindowSeconds: "k8s.event.suppressed_window_seconds"
 } as const
 
 export const EVENT_NAME = "k8s.event"

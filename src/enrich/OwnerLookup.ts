@@ -123,7 +123,7 @@ const makeHttp = (kc: KubeConfig): OwnerLookupShape => {
     get: Effect.fn("OwnerLookup.get")(function*(key: ObjectKey) {
       const object = describeKey(key)
       const response = yield* http.request("GET", objectPath(key.workload, key.namespace, key.name)).pipe(
-        Effect.mapError((e) => new OwnerLookupError({ object, detail: e.detail })),
+        Effect.mapError((e) => new OwnerLookupError({ object, detail: e.message })),
         Effect.timeoutFail({
           duration: REQUEST_TIMEOUT,
           onTimeout: () => new OwnerLookupError({ object, detail: `no answer within ${Duration.format(REQUEST_TIMEOUT)}` })

@@ -1,13 +1,14 @@
+import { BoundedMap } from "../domain/BoundedMap.ts"
+
 /**
  * A bounded map whose entries expire: least recently used out when full, expired entries dropped when read.
  * Synchronous on purpose: a cache hit on the enrichment path is one `Map` lookup, not an Effect.
  */
 export class TtlCache<V> {
-  readonly #entries = new Map<string, { readonly value: V; readonly expiresAt: number }>()
-  readonly #capacity: number
+  readonly #entries: BoundedMap<string, { readonly value: V; readonly expiresAt: number }>
 
   constructor(capacity: number) {
-    this.#capacity = Math.max(1, Math.floor(capacity))
+    this.#entries = new BoundedMap(Math.max(1, capacity))
   }
 
   get size(): number {
@@ -16,21 +17,14 @@ export class TtlCache<V> {
 
   /** The value if present and not expired at `now` (ms); marks it as recently used. */
   get(key: string, now: number): V | undefined {
-    const entry = this.#entries.get(key)
+    const entry = this.#entries.use(key)
     if (entry === undefined) return undefined
+    if (entry.expiresAt > now) return entry.value
     this.#entries.delete(key)
-    if (entry.expiresAt <= now) return undefined
-    // Re-inserting moves the key to the end of the Map's insertion order: the eviction order is the use order.
-    this.#entries.set(key, entry)
-    return entry.value
+    return undefined
   }
 
   set(key: string, value: V, expiresAt: number): void {
-    this.#entries.delete(key)
-    if (this.#entries.size >= this.#capacity) {
-      const oldest = this.#entries.keys().next()
-      if (oldest.done !== true) this.#entries.delete(oldest.value)
-    }
     this.#entries.set(key, { value, expiresAt })
   }
 

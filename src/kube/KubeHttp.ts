@@ -7,10 +7,18 @@
 import { Effect, Option, Schema } from "effect"
 import { HttpMethod, IsomorphicFetchHttpLibrary, type KubeConfig, RequestContext } from "@kubernetes/client-node"
 
-/** No HTTP answer: the API server could not be reached (or the kubeconfig names none). */
+/**
+ * No HTTP answer: the kubeconfig names no API server (`NoCluster`), or the request failed on the way (`Transport`,
+ * with the network error as `cause`).
+ */
 export class KubeUnreachable extends Schema.TaggedError<KubeUnreachable>()("KubeUnreachable", {
-  detail: Schema.String
-}) {}
+  reason: Schema.Literal("NoCluster", "Transport"),
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message(): string {
+    return this.reason === "NoCluster" ? "the kubeconfig names no cluster" : networkDetail(this.cause)
+  }
+}
 
 export interface KubeResponse {
   readonly status: number
@@ -73,7 +81,7 @@ export const makeKubeHttp = (kc: KubeConfig): KubeHttp => {
     server: server || "(no cluster in the kubeconfig)",
     request: (method, path, body, accept = "application/json") =>
       server === ""
-        ? Effect.fail(new KubeUnreachable({ detail: "the kubeconfig names no cluster" }))
+        ? Effect.fail(new KubeUnreachable({ reason: "NoCluster" }))
         : Effect.tryPromise({
           try: async (signal) => {
             const ctx = new RequestContext(server + path, METHODS[method])
@@ -87,7 +95,7 @@ export const makeKubeHttp = (kc: KubeConfig): KubeHttp => {
             const r = await http.send(ctx).toPromise()
             return { status: r.httpStatusCode, headers: r.headers, text: await r.body.text() }
           },
-          catch: (error) => new KubeUnreachable({ detail: networkDetail(error) })
+          catch: (error) => new KubeUnreachable({ reason: "Transport", cause: error })
         })
   }
 }

@@ -75,24 +75,50 @@ export const settingsProblems = (settings: LeaderElectionSettings): ReadonlyArra
   if (settings.namespace.trim() === "") problems.push("the Lease namespace is empty")
   if (settings.name.trim() === "") problems.push("the Lease name is empty")
   if (settings.identity.trim() === "") problems.push("the identity is empty (set POD_NAME or give one)")
-  for (const [label, d] of [["lease duration", settings.leaseDuration], ["renew deadline", settings.renewDeadline], ["retry period", settings.retryPeriod]] as const) {
-    if (!Duration.isFinite(d) || Duration.lessThanOrEqualTo(d, Duration.zero)) problems.push(`the ${label} must be a positive, finite duration (got ${fmt(d)})`)
+  for (const timing of Object.keys(TIMING_LABEL) as ReadonlyArray<LeaseTiming>) {
+    const d = settings[timing]
+    if (!Duration.isFinite(d) || Duration.lessThanOrEqualTo(d, Duration.zero)) {
+      problems.push(`the ${TIMING_LABEL[timing]} must be a positive, finite duration (got ${fmt(d)})`)
+    }
   }
   if (problems.length > 0) return problems
-  if (Duration.greaterThanOrEqualTo(settings.renewDeadline, settings.leaseDuration)) {
-    problems.push(
-      `the renew deadline (${fmt(settings.renewDeadline)}) must be shorter than the lease duration (${fmt(settings.leaseDuration)}): ` +
-        "a leader that cannot renew must stop before another replica may take the lease over"
-    )
-  }
-  if (Duration.greaterThanOrEqualTo(settings.retryPeriod, settings.renewDeadline)) {
-    problems.push(
-      `the retry period (${fmt(settings.retryPeriod)}) must be shorter than the renew deadline (${fmt(settings.renewDeadline)}): ` +
-        "the leader must be able to retry a failed renewal before it gives the lease up"
-    )
-  }
-  return problems
+  return brokenTimingRules(settings).map((rule) =>
+    `the ${TIMING_LABEL[rule.shorter]} (${fmt(settings[rule.shorter])}) must be shorter than ` +
+    `the ${TIMING_LABEL[rule.longer]} (${fmt(settings[rule.longer])}): ${rule.why}`
+  )
 }
+
+export type LeaseTiming = "leaseDuration" | "renewDeadline" | "retryPeriod"
+
+const TIMING_LABEL: Record<LeaseTiming, string> = {
+  leaseDuration: "lease duration",
+  renewDeadline: "renew deadline",
+  retryPeriod: "retry period"
+}
+
+/** The orderings of the timings a leader relies on: each `shorter` below its `longer`, and why. */
+interface TimingRule {
+  readonly shorter: LeaseTiming
+  readonly longer: LeaseTiming
+  readonly why: string
+}
+
+const TIMING_RULES: ReadonlyArray<TimingRule> = [
+  {
+    shorter: "renewDeadline",
+    longer: "leaseDuration",
+    why: "a leader that cannot renew must stop before another replica may take the lease over"
+  },
+  {
+    shorter: "retryPeriod",
+    longer: "renewDeadline",
+    why: "the leader must be able to retry a failed renewal before it gives the lease up"
+  }
+]
+
+/** The timing rules that `timings` break, in the order of `TIMING_RULES`. */
+export const brokenTimingRules = (timings: Readonly<Record<LeaseTiming, Duration.Duration>>) =>
+  TIMING_RULES.filter((rule) => Duration.greaterThanOrEqualTo(timings[rule.shorter], timings[rule.longer]))
 
 /** A Lease time as the API server writes it (`metav1.MicroTime`: exactly six fractional digits). */
 export const microTime = (epochMillis: number): string => new Date(epochMillis).toISOString().replace(/Z$/, "000Z")

@@ -129,7 +129,7 @@ const makeHttp = (kc: KubeConfig): LeaseApiShape => {
           ...(status === undefined ? {} : { status }),
           ...(reason === undefined || reason === "" ? {} : { reason })
         })
-      const response = yield* http.request(method, path, body).pipe(Effect.mapError((e) => fail(e.detail)))
+      const response = yield* http.request(method, path, body).pipe(Effect.mapError((e) => fail(e.message)))
       if (response.status < 200 || response.status > 299) {
         const { detail, status } = failureDetail(response)
         return yield* fail(detail, response.status, status?.reason)

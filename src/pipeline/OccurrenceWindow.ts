@@ -1,6 +1,7 @@
 import { compareTimestamps, type Timestamp } from "../domain/Timestamp.ts"
+import { BoundedMap } from "../domain/BoundedMap.ts"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
-import { occurrenceTime } from "../translate/timestamp.ts"
+import { occurrenceTime } from "../domain/eventTimes.ts"
 
 interface Seen {
   /** Empty for an occurrence known from the checkpoint, which keeps no resourceVersion. */
@@ -15,11 +16,10 @@ interface Seen {
  * Bounded: the least recently emitted uids go first once `capacity` is reached.
  */
 export class OccurrenceWindow {
-  readonly #seen = new Map<string, Seen>()
-  readonly #capacity: number
+  readonly #seen: BoundedMap<string, Seen>
 
   constructor(capacity: number) {
-    this.#capacity = capacity
+    this.#seen = new BoundedMap(capacity)
   }
 
   get size(): number {
@@ -42,19 +42,13 @@ export class OccurrenceWindow {
   }
 
   remember(e: KubeEvent): void {
-    this.#seen.delete(e.uid)
     this.#seen.set(e.uid, { resourceVersion: e.resourceVersion, count: e.count, time: occurrenceTime(e) })
-    if (this.#seen.size > this.#capacity) {
-      const oldest = this.#seen.keys().next()
-      if (oldest.done !== true) this.#seen.delete(oldest.value)
-    }
   }
 
   /** Remembers an occurrence exported by an earlier run (from the checkpoint). */
   seed(uid: string, count: number, timeMs: number): void {
     const seconds = Math.floor(timeMs / 1000)
     const time = { seconds, nanos: (timeMs - seconds * 1000) * 1_000_000, iso: new Date(timeMs).toISOString() }
-    this.#seen.delete(uid)
     this.#seen.set(uid, { resourceVersion: "", count, time })
   }
 

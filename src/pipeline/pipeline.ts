@@ -1,7 +1,7 @@
 import { Duration, Effect, Either, Fiber, Stream } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { decodeKubeEvent, type KubeEvent } from "../domain/KubeEvent.ts"
-import { Record as A } from "../domain/attributes.ts"
+import { RecordAttr as A } from "../domain/attributes.ts"
 import { type Enrichment, Enricher } from "../enrich/Enricher.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import type { Filters } from "../rules/filter.ts"
@@ -10,7 +10,7 @@ import { type Summary, Throttle, type ThrottleSettings } from "../rules/throttle
 import { RecordSink } from "../sink/RecordSink.ts"
 import { type Change, resourceVersionOf } from "../source/Change.ts"
 import { Translator } from "../translate/Translator.ts"
-import { occurrenceTime } from "../translate/timestamp.ts"
+import { occurrenceTime } from "../domain/eventTimes.ts"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
 import type { ExportedOccurrence } from "../checkpoint/CheckpointState.ts"
 import { OccurrenceWindow } from "./OccurrenceWindow.ts"
@@ -59,9 +59,9 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
         resource: enrichment.resource,
         severity: settings.severity.classify(e),
         attributes: {
-          "k8s.event.suppressed_count": s.suppressed,
-          "k8s.event.suppressed_window_start": new Date(s.windowStartMs).toISOString(),
-          "k8s.event.suppressed_window_seconds": s.windowMs / 1000,
+          [A.suppressedCount]: s.suppressed,
+          [A.suppressedWindowStart]: new Date(s.windowStartMs).toISOString(),
+          [A.suppressedWindowSeconds]: s.windowMs / 1000,
           [A.recordUid]: `${e.uid}:${e.resourceVersion}:suppressed:${s.windowStartMs}`
         },
         body: `${s.suppressed} more occurrences of ${e.reason ?? "this event"} held back between ${new Date(s.firstSuppressedMs).toISOString()} and ${new Date(s.lastSuppressedMs).toISOString()} (noise control: ${s.passed} sent in the window); last message: ${e.message ?? ""}`

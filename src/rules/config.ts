@@ -5,8 +5,8 @@
  */
 import { Duration, Either } from "effect"
 import type { SeverityNumber } from "@opentelemetry/api-logs"
-import * as V from "../cli/values.ts"
-import { closest } from "../cli/closest.ts"
+import * as V from "../domain/valueText.ts"
+import { closest } from "../domain/closest.ts"
 import { RULE_CONDITIONS, type FilterConfig, type Rule } from "./filter.ts"
 import { exactOrRegex, glob, substringOrRegex, type Pattern } from "./pattern.ts"
 import { parseSeverityName, SEVERITY_NUMBERS, type SeverityName, type SeverityRule } from "./severity.ts"
@@ -53,13 +53,14 @@ const report = (problems: Problems, path: string, reason: string): void => {
   problems.push(path === "" ? reason : `${path}: ${reason}`)
 }
 
-const show = (u: unknown): string =>
-  u === null ? "null" : Array.isArray(u) ? "a list" : typeof u === "object" ? "a mapping" : typeof u === "string" ? JSON.stringify(u) : String(u)
+/** A YAML value in a message: its kind for a mapping or a list, the value itself for a scalar. */
+const describeYaml = (u: unknown): string =>
+  u === null ? "null" : Array.isArray(u) ? "a list" : typeof u === "object" ? "a mapping" : V.show(u)
 
 /** The mapping at `path`, with its unknown keys reported; undefined (and reported) when not a mapping. */
 const mapping = (u: unknown, path: string, known: ReadonlyArray<string>, problems: Problems): Readonly<Record<string, unknown>> | undefined => {
   if (!isRecord(u)) {
-    report(problems, path, `must be a mapping with any of ${known.join(", ")}; got ${show(u)}`)
+    report(problems, path, `must be a mapping with any of ${known.join(", ")}; got ${describeYaml(u)}`)
     return undefined
   }
   for (const key of Object.keys(u)) {
@@ -74,7 +75,7 @@ const mapping = (u: unknown, path: string, known: ReadonlyArray<string>, problem
 const items = (u: unknown, path: string, what: string, problems: Problems): ReadonlyArray<unknown> => {
   if (u === undefined || u === null) return []
   if (Array.isArray(u)) return u
-  report(problems, path, `must be a list of ${what}; got ${show(u)}`)
+  report(problems, path, `must be a list of ${what}; got ${describeYaml(u)}`)
   return []
 }
 
@@ -82,7 +83,7 @@ const items = (u: unknown, path: string, what: string, problems: Problems): Read
 const conditionText = (u: unknown, path: string, problems: Problems, trim = true): string | undefined => {
   const s = typeof u === "string" ? (trim ? u.trim() : u) : typeof u === "number" || typeof u === "boolean" ? String(u) : undefined
   if (s === undefined || s === "") {
-    report(problems, path, `must be a non-empty text; got ${show(u)}`)
+    report(problems, path, `must be a non-empty text; got ${describeYaml(u)}`)
     return undefined
   }
   return s
@@ -97,7 +98,7 @@ const parsed = <A>(e: Either.Either<A, string>, path: string, problems: Problems
 const whole = (u: unknown, path: string, problems: Problems): number | undefined => {
   const n = typeof u === "number" ? u : typeof u === "string" && /^\s*\d+\s*$/.test(u) ? Number(u) : NaN
   if (Number.isSafeInteger(n) && n >= 1) return n
-  report(problems, path, `must be a whole number ≥ 1; got ${show(u)}`)
+  report(problems, path, `must be a whole number ≥ 1; got ${describeYaml(u)}`)
   return undefined
 }
 
@@ -106,7 +107,7 @@ const positiveMillis = (u: unknown, path: string, problems: Problems): number | 
   if (d === undefined) return undefined
   const ms = Duration.toMillis(d)
   if (ms > 0) return ms
-  report(problems, path, `must be longer than 0; got ${show(u)}`)
+  report(problems, path, `must be longer than 0; got ${describeYaml(u)}`)
   return undefined
 }
 
@@ -146,13 +147,15 @@ const decodeRuleAt = (u: unknown, path: string, problems: Problems): Rule | unde
     const labelsPath = child(path, "labels")
     const labels = m["labels"]
     if (!isRecord(labels) || Object.keys(labels).length === 0) {
-      report(problems, labelsPath, `must be a mapping of label names to values or globs; got ${show(labels)}`)
+      report(problems, labelsPath, `must be a mapping of label names to values or globs; got ${describeYaml(labels)}`)
     } else {
       const out: Record<string, Pattern> = {}
       for (const [key, value] of Object.entries(labels)) {
         // A label value may be empty, so `""` asks for a label that is present and empty.
         const v = typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : undefined
-        if (v === undefined) report(problems, child(labelsPath, key), `must be a text or a glob; got ${show(value)}`)
+        if (v === undefined) {
+          report(problems, child(labelsPath, key), `must be a text or a glob; got ${describeYaml(value)}`)
+        }
         else out[key] = glob(v)
       }
       rule.labels = out

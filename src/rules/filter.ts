@@ -20,7 +20,7 @@
  */
 import type { SeverityNumber } from "@opentelemetry/api-logs"
 import type { EventApi, KubeEvent } from "../domain/KubeEvent.ts"
-import { occurrenceTime } from "../translate/timestamp.ts"
+import { occurrenceTime } from "../domain/eventTimes.ts"
 import { compilePattern, type Pattern } from "./pattern.ts"
 
 export const RULE_CONDITIONS = ["namespace", "kind", "name", "reason", "type", "component", "message", "labels"] as const

@@ -6,7 +6,8 @@
 import { Either } from "effect"
 import { SeverityNumber } from "@opentelemetry/api-logs"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
-import { severityOfType, type Severity } from "../translate/severity.ts"
+import { severityOfType, type Severity } from "../domain/defaultSeverity.ts"
+import { show } from "../domain/valueText.ts"
 import { compileRule } from "./filter.ts"
 import { exact, type Pattern } from "./pattern.ts"
 
@@ -29,7 +30,7 @@ export const parseSeverityName = (raw: unknown): Either.Either<SeverityName, str
   const found = SEVERITY_NAMES.find((n) => n === lower)
   return found !== undefined
     ? Either.right(found)
-    : Either.left(`must be one of ${SEVERITY_NAMES.join(", ")}; got ${typeof raw === "string" ? JSON.stringify(raw) : String(raw)}`)
+    : Either.left(`must be one of ${SEVERITY_NAMES.join(", ")}; got ${show(raw)}`)
 }
 
 export interface SeverityRule {

@@ -1,6 +1,7 @@
 import { Effect, Layer } from "effect"
 import { JsonLogsSerializer } from "@opentelemetry/otlp-transformer"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
+import { RecordAttr as A, Resource as R } from "../domain/attributes.ts"
 import { colourFor, oneLine, paintBySeverity } from "../observability/terminal.ts"
 import { allAccepted, LogExporter } from "./LogExporter.ts"
 
@@ -34,12 +35,12 @@ export const textLines = (batch: ReadonlyArray<ReadableLogRecord>, colour = fals
     const when = new Date(r.hrTime[0] * 1000 + Math.floor(r.hrTime[1] / 1e6)).toISOString()
     const severity = oneLine(r.severityText ?? "-")
     const shown = colour ? paintBySeverity(severity, r.severityNumber) : severity
-    const object = [attr(r, "k8s.namespace.name"), attr(r, "k8s.object.kind"), attr(r, "k8s.object.name")]
+    const object = [attr(r, R.namespaceName), attr(r, R.objectKind), attr(r, R.objectName)]
       .filter((p) => p !== undefined).join("/")
-    const count = attr(r, "k8s.event.count")
+    const count = attr(r, A.count)
     const times = count !== undefined && count !== "1" ? ` (x${count})` : ""
     const body = typeof r.body === "string" ? r.body : ""
-    const reason = attr(r, "k8s.event.reason") ?? "-"
+    const reason = attr(r, A.reason) ?? "-"
     const gap = " ".repeat(Math.max(1, 8 - severity.length))
     out += `${when} ${shown}${gap}${oneLine(`${object} ${reason}: ${body}${times}`)}\n`
   }

@@ -4,15 +4,23 @@ import { parseAllDocuments } from "yaml"
 import type { Change } from "./Change.ts"
 import { jsonErrorOffset } from "./jsonSyntax.ts"
 import { decodeKubeEvent } from "../domain/KubeEvent.ts"
+import { errorText } from "../domain/errorText.ts"
 import { isRecord } from "../domain/isRecord.ts"
 
-/** The dump could not be read or is not one of the accepted shapes. */
+/**
+ * The dump could not be read (`Unreadable`, the file system's error as `cause`) or is not one of the accepted
+ * shapes (`Malformed`, what is wrong with it as `description`).
+ */
 export class DumpError extends Schema.TaggedError<DumpError>()("DumpError", {
   path: Schema.String,
-  detail: Schema.String
+  reason: Schema.Literal("Unreadable", "Malformed"),
+  cause: Schema.optional(Schema.Defect),
+  description: Schema.optional(Schema.String)
 }) {
   override get message(): string {
-    return `${this.path}: ${this.detail}`
+    return this.reason === "Unreadable"
+      ? `${this.path}: cannot read the file: ${errorText(this.cause)}`
+      : `${this.path}: ${this.description ?? "not a dump of events"}`
   }
 }
 
@@ -185,11 +193,11 @@ const isJson = (text: string): boolean => {
 export const readDump = (path: string): Effect.Effect<ReadonlyArray<Change>, DumpError> =>
   Effect.tryPromise({
     try: () => readFile(path, "utf8"),
-    catch: (error) => new DumpError({ path, detail: `cannot read the file: ${error instanceof Error ? error.message : String(error)}` })
+    catch: (error) => new DumpError({ path, reason: "Unreadable", cause: error })
   }).pipe(
     Effect.flatMap((text) =>
       Either.match(parseDump(text), {
-        onLeft: (detail) => Effect.fail(new DumpError({ path, detail })),
+        onLeft: (description) => Effect.fail(new DumpError({ path, reason: "Malformed", description })),
         onRight: Effect.succeed
       })
     )

@@ -142,7 +142,7 @@ const make = (kc: KubeConfig): KubeApiShape => {
       if (collection.fieldSelector !== undefined) query.set("fieldSelector", collection.fieldSelector)
       const path = `${collection.path}?${query}`
       const response = yield* http.request("GET", path, undefined, collection.accept?.list).pipe(
-        Effect.mapError((e) => new KubeApiError({ verb: "list", detail: e.detail }))
+        Effect.mapError((e) => new KubeApiError({ verb: "list", detail: e.message }))
       )
       if (response.status !== 200) {
         const { detail, status } = failureDetail(response)

@@ -2,6 +2,7 @@ import { Context, Layer } from "effect"
 import type { Attributes } from "@opentelemetry/api"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
+import { Resource as R } from "../domain/attributes.ts"
 import { ResourceCache } from "./resource.ts"
 import { type Enrichment, toLogRecord } from "./toLogRecord.ts"
 
@@ -34,6 +35,6 @@ export const baseAttributes = (opts: {
   readonly clusterName: string | undefined
 }): Attributes => ({
   ...opts.resourceAttributes,
-  ...(opts.serviceName === undefined ? {} : { "service.name": opts.serviceName }),
-  ...(opts.clusterName === undefined ? {} : { "k8s.cluster.name": opts.clusterName })
+  ...(opts.serviceName === undefined ? {} : { [R.serviceName]: opts.serviceName }),
+  ...(opts.clusterName === undefined ? {} : { [R.clusterName]: opts.clusterName })
 })

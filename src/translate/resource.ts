@@ -1,6 +1,7 @@
 import type { Attributes } from "@opentelemetry/api"
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources"
 import { Resource as R } from "../domain/attributes.ts"
+import { BoundedMap } from "../domain/BoundedMap.ts"
 import type { KubeEvent, ObjectRef } from "../domain/KubeEvent.ts"
 
 /** Attributes that an enrichment step learned about the involved object (owner chain, labels, service). */
@@ -88,16 +89,16 @@ const part = (text: string | undefined): string => (text === undefined ? "|-" : 
  * and saves building the same resource again for every repeat of an event. Bounded, least recently used out.
  */
 export class ResourceCache {
-  readonly #entries = new Map<string, Resource>()
-  readonly #byInputs = new Map<string, Resource>()
+  readonly #entries: BoundedMap<string, Resource>
+  readonly #byInputs: BoundedMap<string, Resource>
   readonly #enrichmentIds = new WeakMap<ResourceAttributes, number>()
   #lastEnrichmentId = 0
-  readonly #capacity: number
   readonly #base: Attributes
 
   constructor(base: Attributes, capacity = 10_000) {
     this.#base = base
-    this.#capacity = capacity
+    this.#entries = new BoundedMap(capacity)
+    this.#byInputs = new BoundedMap(capacity)
   }
 
   get size(): number {
@@ -115,10 +116,6 @@ export class ResourceCache {
     const hit = this.#byInputs.get(key)
     if (hit !== undefined) return hit
     const resource = this.resourceFor(eventResourceAttributes(e, enrichment))
-    if (this.#byInputs.size >= this.#capacity) {
-      const oldest = this.#byInputs.keys().next()
-      if (oldest.done !== true) this.#byInputs.delete(oldest.value)
-    }
     this.#byInputs.set(key, resource)
     return resource
   }
@@ -139,17 +136,9 @@ export class ResourceCache {
       const v = attrs[k] ?? ""
       key += `${k.length}:${k}${v.length}:${v}`
     }
-    const hit = this.#entries.get(key)
-    if (hit !== undefined) {
-      this.#entries.delete(key)
-      this.#entries.set(key, hit)
-      return hit
-    }
+    const hit = this.#entries.use(key)
+    if (hit !== undefined) return hit
     const resource = resourceFromAttributes({ ...this.#base, ...attrs })
-    if (this.#entries.size >= this.#capacity) {
-      const oldest = this.#entries.keys().next()
-      if (oldest.done !== true) this.#entries.delete(oldest.value)
-    }
     this.#entries.set(key, resource)
     return resource
   }

@@ -1,12 +1,12 @@
 import type { HrTime } from "@opentelemetry/api"
 import type { LogAttributes } from "@opentelemetry/api-logs"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
-import { EVENT_NAME, Record as A, SCOPE_NAME } from "../domain/attributes.ts"
+import { EVENT_NAME, RecordAttr as A, SCOPE_NAME } from "../domain/attributes.ts"
 import { type KubeEvent, occurrenceId } from "../domain/KubeEvent.ts"
 import { toHrTime, toUtcIso } from "../domain/Timestamp.ts"
 import { type ResourceAttributes, type ResourceCache } from "./resource.ts"
-import { severityOfType, type Severity } from "./severity.ts"
-import { occurrenceTime, startTime } from "./timestamp.ts"
+import { severityOfType, type Severity } from "../domain/defaultSeverity.ts"
+import { occurrenceTime, startTime } from "../domain/eventTimes.ts"
 
 export interface TranslateContext {
   readonly resources: ResourceCache

@@ -4,7 +4,7 @@ import { Duration, Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { renderHelp } from "../../src/cli/help.ts"
 import { OPTIONS } from "../../src/cli/options.ts"
-import { duration, durationText } from "../../src/cli/values.ts"
+import { duration, durationText } from "../../src/domain/valueText.ts"
 
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8")
 const help = renderHelp("1.2.3")

@@ -1,5 +1,5 @@
-import type { KubeEvent } from "../domain/KubeEvent.ts"
-import type { Timestamp } from "../domain/Timestamp.ts"
+import type { KubeEvent } from "./KubeEvent.ts"
+import type { Timestamp } from "./Timestamp.ts"
 
 /**
  * When the occurrence a record stands for happened: the newest observation first. A repeat raises

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { closest, editDistance } from "../../src/cli/closest.ts"
+import { closest, editDistance } from "../../src/domain/closest.ts"
 import { OPTIONS } from "../../src/cli/options.ts"
 
 describe("editDistance (optimal string alignment)", () => {

@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest"
+import { BoundedMap } from "../../src/domain/BoundedMap.ts"
+
+describe("BoundedMap", () => {
+  it("drops the entry set longest ago once it holds more than its capacity", () => {
+    const m = new BoundedMap<string, number>(2)
+    m.set("a", 1)
+    m.set("b", 2)
+    m.set("c", 3)
+    expect([...m.values()]).toEqual([2, 3])
+    expect(m.get("a")).toBeUndefined()
+  })
+
+  it("moves a key set again, or used, to the newest place; a plain get leaves the order", () => {
+    const m = new BoundedMap<string, number>(2)
+    m.set("a", 1)
+    m.set("b", 2)
+    m.set("a", 10)
+    m.set("c", 3)
+    expect([...m.values()]).toEqual([10, 3])
+    expect(m.use("a")).toBe(10)
+    m.set("d", 4)
+    expect([...m.values()]).toEqual([10, 4])
+    expect(m.get("a")).toBe(10)
+    m.set("e", 5)
+    expect([...m.values()]).toEqual([4, 5])
+  })
+
+  it("holds nothing with a capacity of 0", () => {
+    const m = new BoundedMap<string, number>(0)
+    m.set("a", 1)
+    expect(m.size).toBe(0)
+  })
+})
