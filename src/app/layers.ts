@@ -21,7 +21,12 @@ import { RecordSink } from "../sink/RecordSink.ts"
 import { baseAttributes, Translator } from "../translate/Translator.ts"
 import { type DeliveryDefaults, enrichSettings, sinkSettings } from "./settings.ts"
 
-const LOG_LEVELS = { debug: LogLevel.Debug, info: LogLevel.Info, warn: LogLevel.Warning, error: LogLevel.Error } as const
+const LOG_LEVELS = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  error: LogLevel.Error
+} as const
 
 /** The collector's own logs, on stderr: readable in a terminal unless a format is chosen, else structured. */
 export const LoggingLive = (values: Pick<OptionValues, "logFormat" | "logLevel">) =>
