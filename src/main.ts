@@ -2,6 +2,6 @@
  * The entry point. Loading the collector's modules takes a moment; a SIGTERM or SIGINT during it is caught here
  * (by the first module evaluated) and turned into a clean exit, then the command line is run.
  */
-import "./cli/earlySignals.ts"
+import "./app/earlySignals.ts"
 
-await import("./cli/entry.ts")
+await import("./app/entry.ts")

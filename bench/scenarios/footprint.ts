@@ -41,7 +41,7 @@ const PROBES: ReadonlyArray<readonly [label: string, module: string]> = [
   ["@kubernetes/client-node", "@kubernetes/client-node"],
   ["@effect/platform-node", "@effect/platform-node"],
   ["@opentelemetry/exporter-logs-otlp-proto", "@opentelemetry/exporter-logs-otlp-proto"],
-  ["src/cli/program.ts (all of the collector)", "./src/cli/program.ts"]
+  ["src/app/kube.ts (all of the collector but the demo)", "./src/app/kube.ts"]
 ]
 
 const probe = (module: string): { rssMb: number; importMs: number } => {

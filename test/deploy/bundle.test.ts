@@ -3,13 +3,15 @@
  * temporary directory and run for real from there, where no node_modules can be found: everything it needs at
  * run time has to be inside the bundle.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { delimiter, dirname, join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildCollector, type Built, LAUNCHER, NODE_ENV_DEFAULTS, NODE_FLAGS } from "../../scripts/build.ts"
 import { renderHelp } from "../../src/cli/help.ts"
 import { cleanEnv, REPO_ROOT, runProcess } from "../support/cli.ts"
+import { eventually } from "../support/collector.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
 
 const EXAMPLE = join(REPO_ROOT, "examples/kubectl-events.json")
@@ -33,13 +35,47 @@ afterAll(async () => {
   if (work !== undefined) rmSync(work, { recursive: true, force: true })
 })
 
-/** Runs the launcher from the temporary directory, with this test's Node first on PATH (the launcher runs `node`). */
+/** The environment of the launcher: this test's Node first on PATH (the launcher runs `node`). */
+const launcherEnv = () => cleanEnv({ PATH: `${dirname(process.execPath)}${delimiter}${process.env["PATH"] ?? ""}` })
+
+/** Runs the launcher from the temporary directory. */
 const runLauncher = (args: ReadonlyArray<string>) =>
-  runProcess(built.launcher, args, {
-    env: cleanEnv({ PATH: `${dirname(process.execPath)}${delimiter}${process.env["PATH"] ?? ""}` }),
-    cwd: work,
-    timeoutMs: 20_000
-  })
+  runProcess(built.launcher, args, { env: launcherEnv(), cwd: work, timeoutMs: 20_000 })
+
+/**
+ * Strings found only in the simulator: the flow-schema UID its API server answers 429 with (src/sim/server.ts)
+ * and the trace SDK's tracer provider, which only the demo's traces (src/sim/traces.ts) use.
+ */
+const SIMULATOR_ONLY = ["5d8e1c3a-0b9f-4a57-9d2e-6c1f7b3a8e40", "BasicTracerProvider"]
+
+/** Relative module paths a bundle file imports: statically, or with `import(...)` when `dynamic` is set. */
+const importsOf = (file: string, dynamic: boolean): ReadonlyArray<string> => {
+  const text = readFileSync(file, "utf8")
+  const pattern = dynamic ? /\bimport\("(\.[^"]+)"\)/g : /(?:\bimport|\bfrom)\s*"(\.[^"]+)"/g
+  return [...text.matchAll(pattern)].map((m) => join(dirname(file), m[1] as string))
+}
+
+/**
+ * What a collector that reads a cluster or a dump loads: main.mjs, the entry chunk it imports once its signal
+ * handlers are in place, and every module those import statically. Modules behind any other `import()` (the
+ * demo's simulator, a platform's machine-id reader) are loaded only when that code runs.
+ */
+const loadedByRun = (): ReadonlySet<string> => {
+  const seen = new Set<string>()
+  const visit = (file: string) => {
+    if (seen.has(file)) return
+    seen.add(file)
+    for (const next of importsOf(file, false)) visit(next)
+  }
+  visit(built.main)
+  for (const entry of importsOf(built.main, true)) visit(entry)
+  return seen
+}
+
+const filesIn = (dir: string): ReadonlyArray<string> =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? filesIn(join(dir, d.name)) : d.name.endsWith(".mjs") ? [join(dir, d.name)] : []
+  )
 
 describe("the bundle (npm run build)", () => {
   it("is run by its launcher with the V8 flags and environment of scripts/build.ts, from a directory without node_modules", () => {
@@ -71,6 +107,39 @@ describe("the bundle (npm run build)", () => {
       expect(text, doc).toContain(env)
     }
   })
+
+  it("does not load the simulator or the trace SDK unless the command is demo", () => {
+    for (const s of SIMULATOR_ONLY) {
+      const sources = ["src/sim/server.ts", "src/sim/traces.ts"].map((f) => readFileSync(join(REPO_ROOT, f), "utf8"))
+      expect(sources.some((text) => text.includes(s)), `${s} in src/sim`).toBe(true)
+    }
+    const run = loadedByRun()
+    expect(run.size).toBeGreaterThan(2)
+    for (const file of run) {
+      const text = readFileSync(file, "utf8")
+      for (const s of SIMULATOR_ONLY) expect(text.includes(s), `${s} in ${file}`).toBe(false)
+    }
+    const demoOnly = filesIn(built.outdir).filter((f) => !run.has(f))
+    for (const s of SIMULATOR_ONLY) {
+      expect(demoOnly.some((f) => readFileSync(f, "utf8").includes(s)), `${s} in a chunk only demo loads`).toBe(true)
+    }
+  })
+
+  it("runs the demo, which loads the simulator, and stops cleanly on Ctrl-C", async () => {
+    const child = spawn(built.launcher, ["demo"], { env: launcherEnv(), cwd: work })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
+    try {
+      await eventually(() => expect(stdout).toMatch(/Normal +shop\/Deployment\/checkout ScalingReplicaSet/), 15_000)
+    } finally {
+      child.kill("SIGINT")
+    }
+    expect(await exited, stderr).toBe(0)
+    expect(stderr).toMatch(/stopped after exporting \d+ records/)
+  }, 30_000)
 
   it("prints the same --help as the sources", async () => {
     const result = await runLauncher(["--help"])

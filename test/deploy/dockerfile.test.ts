@@ -130,7 +130,7 @@ describe(".dockerignore", () => {
     patterns.reduce((acc, pattern) => (pattern.startsWith("!") ? (matches(pattern.slice(1), path) ? false : acc) : matches(pattern, path) ? true : acc), false)
 
   it("sends what the image copies", () => {
-    for (const path of ["src/main.ts", "src/cli/entry.ts", "scripts/build.ts", "tsconfig.json", "package.json", "package-lock.json"]) {
+    for (const path of ["src/main.ts", "src/app/entry.ts", "scripts/build.ts", "tsconfig.json", "package.json", "package-lock.json"]) {
       expect(ignored(path), path).toBe(false)
     }
   })

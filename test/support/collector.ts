@@ -6,7 +6,7 @@ import { afterEach, beforeEach } from "vitest"
 import { Effect, Either, Fiber, Logger } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { loadConfig } from "../../src/cli/load.ts"
-import { runKube } from "../../src/cli/program.ts"
+import { runKube } from "../../src/app/kube.ts"
 import { type SimServer, type SimServerOptions, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "./otlp-receiver.ts"
 

@@ -2,23 +2,47 @@
 import { takeEarlySignal } from "./earlySignals.ts"
 // The module itself, not the package index: the index loads every platform module (about 100 MB of RSS).
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Either, Exit } from "effect"
+import { Effect, Either } from "effect"
 import { readFileSync } from "node:fs"
-import { renderConfig, renderHelp } from "./help.ts"
-import { loadConfig } from "./load.ts"
-import { runCommand } from "./program.ts"
+import { renderConfig, renderHelp } from "../cli/help.ts"
+import { type Loaded, loadConfig } from "../cli/load.ts"
+import { loadKubeConfig } from "../source/kubeconfig.ts"
+import { runDemo } from "./demo.ts"
+import { processExitCode, toExitCode } from "./exitCodes.ts"
+import { runFile } from "./file.ts"
+import { runKube } from "./kube.ts"
+import { LoggingLive } from "./layers.ts"
 
 const VERSION = "0.1.0"
 
-const loaded = loadConfig({ argv: process.argv.slice(2), env: process.env, readText: (path) => readFileSync(path, "utf8") })
+/** `demo`, a dump (`--source file:PATH`) or a cluster (`--source kube`). */
+const runCommand = ({ command, values, origins, rules }: Loaded & { readonly command: "run" | "demo" }) => {
+  const source = values.source
+  const run = command === "demo"
+    ? runDemo(values, origins, rules)
+    : source.kind === "file"
+    ? runFile(source.path, values, rules)
+    : Effect.flatMap(
+      loadKubeConfig({ path: values.kubeconfig, context: values.context }),
+      (kc) => runKube(values, rules, kc)
+    )
+  return toExitCode(run).pipe(Effect.provide(LoggingLive(values)))
+}
+
+const loaded = loadConfig({
+  argv: process.argv.slice(2),
+  env: process.env,
+  readText: (path) => readFileSync(path, "utf8")
+})
 
 const main: Effect.Effect<number> = Either.match(loaded, {
   onLeft: (problems) => Effect.sync(() => (process.stderr.write(`k8s-event-collector: ${problems.message}\n`), 2)),
-  onRight: ({ command, values, origins, rules }) => {
+  onRight: (config) => {
+    const { command, values, origins, rules } = config
     if (command === "help") return Effect.sync(() => (process.stdout.write(renderHelp(VERSION)), 0))
     if (command === "version") return Effect.sync(() => (process.stdout.write(`${VERSION}\n`), 0))
     if (values.printConfig) return Effect.sync(() => (process.stdout.write(renderConfig(values, origins, rules)), 0))
-    return runCommand(command, values, origins, rules)
+    return runCommand({ ...config, command })
   }
 })
 
@@ -39,6 +63,5 @@ NodeRuntime.runMain(main, {
   disableErrorReporting: true,
   disablePrettyLogger: true,
   // SIGTERM and SIGINT interrupt the main fiber; a stop that went as planned is a success.
-  teardown: (exit, onExit) =>
-    onExit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? 0 : 1)
+  teardown: (exit, onExit) => onExit(processExitCode(exit))
 })
