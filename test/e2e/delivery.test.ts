@@ -82,7 +82,11 @@ describe("restarts with a file checkpoint", () => {
       for (let i = 0; i < kills; i++) {
         p.child.kill(signal)
         const code = await p.exited
-        if (signal === "SIGTERM") expect(code).toBe(0)
+        // A SIGTERM that lands before Node has evaluated the first module of the collector ends it by the signal's
+        // default action (no code of ours can run yet; on a loaded machine that can take over 300 ms). Such a
+        // process read nothing and logged nothing; every one that got as far as logging must exit 0.
+        const beforeAnyCode = code === null && p.output.stdout === "" && p.output.stderr === ""
+        if (signal === "SIGTERM" && !beforeAnyCode) expect(code, p.output.stderr).toBe(0)
         p = start(args)
         await sleep(300 + Math.random() * 1200)
       }
