@@ -40,7 +40,8 @@ if (parsed === "help") {
 }
 const settings: BenchSettings = parsed
 const wanted = (s: ScenarioName) => settings.only.has(s)
-const log = (line: string) => process.stderr.write(`[bench +${((Date.now() - startedAt) / 1000).toFixed(0)}s] ${line}\n`)
+const log = (line: string) =>
+  process.stderr.write(`[bench +${((Date.now() - startedAt) / 1000).toFixed(0)}s] ${line}\n`)
 const startedAt = Date.now()
 
 const machine = {
@@ -50,15 +51,23 @@ const machine = {
   memory_gb: round(totalmem() / 2 ** 30, 1),
   loadavg_at_start: loadavg().map((x) => round(x, 2))
 }
-process.stdout.write(`machine: ${machine.cores} cores, ${machine.cpu}, ${machine.memory_gb} GB, Node ${machine.node}; load average ${machine.loadavg_at_start.join(" ")}\n`)
+process.stdout.write(
+  `machine: ${machine.cores} cores, ${machine.cpu}, ${machine.memory_gb} GB, Node ${machine.node}; load average ${machine.loadavg_at_start.join(" ")}\n`
+)
 // What the image ships (the bundle, run with NODE_FLAGS and NODE_ENV_DEFAULTS), unless --sources; --node-options
 // replaces the flags; an environment variable the bench is given replaces its default, as with the launcher.
 const runtime: Runtime = settings.sources
   ? SOURCES
-  : { entry: (await buildCollector(join(scratch(), "dist"))).main, nodeArgs: NODE_FLAGS, envDefaults: NODE_ENV_DEFAULTS }
+  : {
+      entry: (await buildCollector(join(scratch(), "dist"))).main,
+      nodeArgs: NODE_FLAGS,
+      envDefaults: NODE_ENV_DEFAULTS
+    }
 collectorDefaults.runtime = { ...runtime, nodeArgs: settings.nodeOptions ?? runtime.nodeArgs }
 collectorDefaults.args = settings.collectorArgs
-const collectorEnv = Object.entries({ ...runtime.envDefaults, ...process.env }).filter(([k]) => k in (runtime.envDefaults ?? {}))
+const collectorEnv = Object.entries({ ...runtime.envDefaults, ...process.env }).filter(
+  ([k]) => k in (runtime.envDefaults ?? {})
+)
 const collector = {
   artifact: settings.sources ? "sources" : "bundle",
   command: [
@@ -68,10 +77,15 @@ const collector = {
     settings.sources ? "src/main.ts" : "dist/main.mjs",
     ...settings.collectorArgs
   ].join(" "),
-  shipped: !settings.sources && settings.nodeOptions === undefined && settings.collectorArgs.length === 0 &&
+  shipped:
+    !settings.sources &&
+    settings.nodeOptions === undefined &&
+    settings.collectorArgs.length === 0 &&
     collectorEnv.every(([k, v]) => runtime.envDefaults?.[k] === v)
 }
-process.stdout.write(`mode: ${settings.quick ? "quick" : "full"}; collector: ${collector.command}${collector.shipped ? " (as shipped)" : ""}; scenarios: ${[...settings.only].join(", ")}\n`)
+process.stdout.write(
+  `mode: ${settings.quick ? "quick" : "full"}; collector: ${collector.command}${collector.shipped ? " (as shipped)" : ""}; scenarios: ${[...settings.only].join(", ")}\n`
+)
 
 const scenarios: Record<string, unknown> = {}
 const errors: Record<string, string> = {}
@@ -155,17 +169,25 @@ const withFloor = (s: Summary, gzip: boolean) => {
 
 if (wanted("throughput-watch")) {
   const none = await scenario("throughput-watch (--otlp-compression none)", () =>
-    repeat(settings.repeats, () => runWatchThroughput({ events, compression: "none" })))
+    repeat(settings.repeats, () => runWatchThroughput({ events, compression: "none" }))
+  )
   const gzip = settings.gzip
-    ? await scenario("throughput-watch (gzip)", () => repeat(settings.repeats, () => runWatchThroughput({ events, compression: "gzip" })))
+    ? await scenario("throughput-watch (gzip)", () =>
+        repeat(settings.repeats, () => runWatchThroughput({ events, compression: "gzip" }))
+      )
     : undefined
   const enrichmentOff = settings.quick
     ? undefined
     : await scenario("throughput-watch (--enrichment off)", () =>
-      repeat(settings.repeats, () => runWatchThroughput({ events, compression: "none", extraArgs: ["--enrichment", "off"] })))
+        repeat(settings.repeats, () =>
+          runWatchThroughput({ events, compression: "none", extraArgs: ["--enrichment", "off"] })
+        )
+      )
   // From the sources whatever the run's runtime: in the bundle every frame is in one file, with no package to name.
   const profiled = settings.profile
-    ? await scenario("throughput-watch, profiled", () => runWatchThroughput({ events, compression: "none", profileDir: profileDir("watch"), runtime: SOURCES }))
+    ? await scenario("throughput-watch, profiled", () =>
+        runWatchThroughput({ events, compression: "none", profileDir: profileDir("watch"), runtime: SOURCES })
+      )
     : undefined
   if (none !== undefined) {
     const s = summarise(none)
@@ -176,38 +198,55 @@ if (wanted("throughput-watch")) {
       repeats: settings.repeats,
       runs: s.runs,
       ...(gzip === undefined ? {} : { gzip: { ...withFloor(summarise(gzip), true), runs: summarise(gzip).runs } }),
-      ...(enrichmentOff === undefined ? {} : { enrichment_off: { ...withFloor(summarise(enrichmentOff), false), runs: summarise(enrichmentOff).runs } }),
+      ...(enrichmentOff === undefined
+        ? {}
+        : { enrichment_off: { ...withFloor(summarise(enrichmentOff), false), runs: summarise(enrichmentOff).runs } }),
       ...(capacity === undefined
         ? {}
         : {
-          server_capacity: {
-            count_events_per_s: round(capacity.count_events_per_s),
-            ...(capacity.parse_events_per_s === undefined ? {} : { parse_events_per_s: round(capacity.parse_events_per_s) }),
-            bytes: capacity.bytes
-          }
-        }),
+            server_capacity: {
+              count_events_per_s: round(capacity.count_events_per_s),
+              ...(capacity.parse_events_per_s === undefined
+                ? {}
+                : { parse_events_per_s: round(capacity.parse_events_per_s) }),
+              bytes: capacity.bytes
+            }
+          }),
       ...(profiled?.profile === undefined
         ? {}
         : {
-          profile: {
-            events_per_s_while_profiled: round(profiled.events_per_s),
-            busy_ms: round(profiled.profile.busyMs),
-            packages: profiled.profile.packages.slice(0, 15).map((l) => ({ ...l, selfMs: round(l.selfMs), pct: round(l.pct, 1) })),
-            functions: profiled.profile.functions.slice(0, 25).map((l) => ({ ...l, selfMs: round(l.selfMs), pct: round(l.pct, 1) })),
-            inclusive: profiled.profile.inclusive.slice(0, 20).map((l) => ({ ...l, selfMs: round(l.selfMs), pct: round(l.pct, 1) }))
-          }
-        })
+            profile: {
+              events_per_s_while_profiled: round(profiled.events_per_s),
+              busy_ms: round(profiled.profile.busyMs),
+              packages: profiled.profile.packages
+                .slice(0, 15)
+                .map((l) => ({ ...l, selfMs: round(l.selfMs), pct: round(l.pct, 1) })),
+              functions: profiled.profile.functions
+                .slice(0, 25)
+                .map((l) => ({ ...l, selfMs: round(l.selfMs), pct: round(l.pct, 1) })),
+              inclusive: profiled.profile.inclusive
+                .slice(0, 20)
+                .map((l) => ({ ...l, selfMs: round(l.selfMs), pct: round(l.pct, 1) }))
+            }
+          })
     }
-    if (profiled?.profile !== undefined) process.stdout.write(`\nprofile of the collector during throughput-watch:\n${formatProfile(profiled.profile)}\n\n`)
+    if (profiled?.profile !== undefined)
+      process.stdout.write(
+        `\nprofile of the collector during throughput-watch:\n${formatProfile(profiled.profile)}\n\n`
+      )
   }
 }
 
 if (wanted("throughput-list")) {
   const none = await scenario("throughput-list (--otlp-compression none)", () =>
-    repeat(settings.repeats, () => runListThroughput({ events, compression: "none" })))
-  const gzip = settings.gzip && !settings.quick
-    ? await scenario("throughput-list (gzip)", () => repeat(settings.repeats, () => runListThroughput({ events, compression: "gzip" })))
-    : undefined
+    repeat(settings.repeats, () => runListThroughput({ events, compression: "none" }))
+  )
+  const gzip =
+    settings.gzip && !settings.quick
+      ? await scenario("throughput-list (gzip)", () =>
+          repeat(settings.repeats, () => runListThroughput({ events, compression: "gzip" }))
+        )
+      : undefined
   if (none !== undefined) {
     const s = summarise(none)
     scenarios["throughput-list"] = {
@@ -222,7 +261,9 @@ if (wanted("throughput-list")) {
 }
 
 if (wanted("latency")) {
-  const r = await scenario("latency", () => measureLatency(settings.latencyRate, settings.latencySeconds, settings.pollIntervalSeconds, !settings.quick))
+  const r = await scenario("latency", () =>
+    measureLatency(settings.latencyRate, settings.latencySeconds, settings.pollIntervalSeconds, !settings.quick)
+  )
   if (r !== undefined) {
     scenarios["latency"] = {
       p50_ms: round(r.default.p50_ms),
@@ -239,10 +280,10 @@ if (wanted("latency")) {
       ...(r.enrichment_off === undefined
         ? {}
         : {
-          enrichment_off_p50_ms: round(r.enrichment_off.p50_ms),
-          enrichment_off_p99_ms: round(r.enrichment_off.p99_ms),
-          enrichment_off_max_ms: round(r.enrichment_off.max_ms)
-        }),
+            enrichment_off_p50_ms: round(r.enrichment_off.p50_ms),
+            enrichment_off_p99_ms: round(r.enrichment_off.p99_ms),
+            enrichment_off_max_ms: round(r.enrichment_off.max_ms)
+          }),
       // Only a 60 s poll fills the issue's field; a shortened one (--quick) is reported under its own interval.
       poll60_p99_ms: r.poll.interval_s === 60 ? round(r.poll.p99_ms) : null,
       poll_interval_s: r.poll.interval_s,
@@ -259,7 +300,13 @@ if (wanted("latency")) {
 
 if (wanted("memory")) {
   const r = await scenario("memory", () =>
-    measureMemory({ live: settings.memoryLive, churnPerS: settings.churnRate, seconds: settings.memorySeconds, warmupSeconds: settings.memoryWarmupSeconds }))
+    measureMemory({
+      live: settings.memoryLive,
+      churnPerS: settings.churnRate,
+      seconds: settings.memorySeconds,
+      warmupSeconds: settings.memoryWarmupSeconds
+    })
+  )
   if (r !== undefined) {
     scenarios["memory"] = {
       ...r,
@@ -276,7 +323,12 @@ if (wanted("memory")) {
 if (wanted("resume")) {
   const r = await scenario("resume", () => measureResume(settings.resumeEvents))
   if (r !== undefined) {
-    scenarios["resume"] = { ...r, first_export_s: round(r.first_export_s, 2), first_run_export_s: round(r.first_run_export_s, 2), stop_s: round(r.stop_s, 2) }
+    scenarios["resume"] = {
+      ...r,
+      first_export_s: round(r.first_export_s, 2),
+      first_run_export_s: round(r.first_run_export_s, 2),
+      stop_s: round(r.stop_s, 2)
+    }
   }
 }
 
@@ -285,26 +337,39 @@ if (wanted("coldstart")) {
   for (const design of DESIGNS) {
     const r = await scenario(`coldstart (${design.design})`, () => measureColdStart(design))
     if (r !== undefined) {
-      runs.push({ ...r, first_record_s: round(r.first_record_s, 2), last_record_s: round(r.last_record_s, 2), peak_rss_mb: round(r.peak_rss_mb) })
+      runs.push({
+        ...r,
+        first_record_s: round(r.first_record_s, 2),
+        last_record_s: round(r.last_record_s, 2),
+        peak_rss_mb: round(r.peak_rss_mb)
+      })
     }
   }
   scenarios["coldstart"] = { runs, with_owner_pct: runs.map((r) => round((100 * r.with_owner) / r.records, 1)) }
 }
 
 if (wanted("footprint")) {
-  const r = await scenario("footprint", () => measureFootprint({ repeats: settings.quick ? 1 : 3, events, probes: true }))
+  const r = await scenario("footprint", () =>
+    measureFootprint({ repeats: settings.quick ? 1 : 3, events, probes: true })
+  )
   if (r !== undefined) {
-    const rounded = (m: Readonly<Record<string, number>>, d = 0) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, round(v, d)]))
+    const rounded = (m: Readonly<Record<string, number>>, d = 0) =>
+      Object.fromEntries(Object.entries(m).map(([k, v]) => [k, round(v, d)]))
     scenarios["footprint"] = {
       import_rss_mb: rounded(r.import_rss_mb),
       import_ms: rounded(r.import_ms),
-      variants: Object.fromEntries(Object.entries(r.variants).map(([k, v]) => [k, {
-        idle_rss_mb: round(v.idle_rss_mb),
-        startup_cpu_s: round(v.startup_cpu_s, 2),
-        watch_events_per_s: round(v.watch_events_per_s),
-        watch_cpu_s_per_10k: round(v.watch_cpu_s_per_10k, 3),
-        watch_peak_rss_mb: round(v.watch_peak_rss_mb)
-      }]))
+      variants: Object.fromEntries(
+        Object.entries(r.variants).map(([k, v]) => [
+          k,
+          {
+            idle_rss_mb: round(v.idle_rss_mb),
+            startup_cpu_s: round(v.startup_cpu_s, 2),
+            watch_events_per_s: round(v.watch_events_per_s),
+            watch_cpu_s_per_10k: round(v.watch_cpu_s_per_10k, 3),
+            watch_peak_rss_mb: round(v.watch_peak_rss_mb)
+          }
+        ])
+      )
     }
   }
 }
@@ -347,7 +412,8 @@ const targets: Array<Target> = [
   target("coldstart records with the owner chain", "100 %", coldStartPct(), (v) => v === 100)
 ]
 
-const fmt = (v: unknown): string => (v === null || v === undefined ? "-" : typeof v === "number" ? v.toLocaleString("en-US") : String(v))
+const fmt = (v: unknown): string =>
+  v === null || v === undefined ? "-" : typeof v === "number" ? v.toLocaleString("en-US") : String(v)
 const rows: Array<[string, string, string]> = []
 const row = (scenario: string, figure: string, value: unknown) => rows.push([scenario, figure, fmt(value)])
 for (const name of ["throughput-watch", "throughput-list"]) {
@@ -371,30 +437,63 @@ for (const name of ["throughput-watch", "throughput-list"]) {
   const c = s["server_capacity"] as Record<string, unknown> | undefined
   if (c !== undefined) {
     row(name, "server → line-counting client, events/s", c["count_events_per_s"])
-    if (c["parse_events_per_s"] !== undefined) row(name, "server → JSON.parse client, events/s", c["parse_events_per_s"])
+    if (c["parse_events_per_s"] !== undefined)
+      row(name, "server → JSON.parse client, events/s", c["parse_events_per_s"])
   }
 }
 const fl = scenarios["floor"] as Record<string, unknown> | undefined
 if (fl !== undefined) {
   row("floor", "events/s (JSON.parse + protobuf)", fl["floor_events_per_s"])
   row("floor", "events/s (+ gzip)", fl["floor_gzip_events_per_s"])
-  row("floor", "parse / encode / gzip ms per 100k", `${fmt(fl["parse_ms"])} / ${fmt(fl["encode_ms"])} / ${fmt(fl["gzip_ms"])}`)
+  row(
+    "floor",
+    "parse / encode / gzip ms per 100k",
+    `${fmt(fl["parse_ms"])} / ${fmt(fl["encode_ms"])} / ${fmt(fl["gzip_ms"])}`
+  )
 }
 const la = scenarios["latency"] as Record<string, unknown> | undefined
 if (la !== undefined) {
-  row("latency", `p50 / p99 / max ms (${fmt(la["rate_per_s"])}/s, ${fmt(la["duration_s"])} s)`, `${fmt(la["p50_ms"])} / ${fmt(la["p99_ms"])} / ${fmt(la["max_ms"])}`)
-  row("latency", "  the same, created 5 s or more into the run", `${fmt(la["warm_p50_ms"])} / ${fmt(la["warm_p99_ms"])} / ${fmt(la["warm_max_ms"])}`)
-  row("latency", "--batch-linger 50ms p50 / p99 / max ms", `${fmt(la["linger50_p50_ms"])} / ${fmt(la["linger50_p99_ms"])} / ${fmt(la["linger50_max_ms"])}`)
+  row(
+    "latency",
+    `p50 / p99 / max ms (${fmt(la["rate_per_s"])}/s, ${fmt(la["duration_s"])} s)`,
+    `${fmt(la["p50_ms"])} / ${fmt(la["p99_ms"])} / ${fmt(la["max_ms"])}`
+  )
+  row(
+    "latency",
+    "  the same, created 5 s or more into the run",
+    `${fmt(la["warm_p50_ms"])} / ${fmt(la["warm_p99_ms"])} / ${fmt(la["warm_max_ms"])}`
+  )
+  row(
+    "latency",
+    "--batch-linger 50ms p50 / p99 / max ms",
+    `${fmt(la["linger50_p50_ms"])} / ${fmt(la["linger50_p99_ms"])} / ${fmt(la["linger50_max_ms"])}`
+  )
   row("latency", "  --batch-linger 50ms p99, created 5 s or more into the run", la["linger50_warm_p99_ms"])
   if (la["enrichment_off_p99_ms"] !== undefined) {
-    row("latency", "--enrichment off p50 / p99 / max ms", `${fmt(la["enrichment_off_p50_ms"])} / ${fmt(la["enrichment_off_p99_ms"])} / ${fmt(la["enrichment_off_max_ms"])}`)
+    row(
+      "latency",
+      "--enrichment off p50 / p99 / max ms",
+      `${fmt(la["enrichment_off_p50_ms"])} / ${fmt(la["enrichment_off_p99_ms"])} / ${fmt(la["enrichment_off_max_ms"])}`
+    )
   }
-  row("latency", `--mode poll (${fmt(la["poll_interval_s"])} s) p50 / p99 / max ms`, `${fmt(la["poll_p50_ms"])} / ${fmt(la["poll_p99_ms"])} / ${fmt(la["poll_max_ms"])}`)
+  row(
+    "latency",
+    `--mode poll (${fmt(la["poll_interval_s"])} s) p50 / p99 / max ms`,
+    `${fmt(la["poll_p50_ms"])} / ${fmt(la["poll_p99_ms"])} / ${fmt(la["poll_max_ms"])}`
+  )
 }
 const me = scenarios["memory"] as Record<string, unknown> | undefined
 if (me !== undefined) {
-  row("memory", `peak RSS MB (${fmt(me["live_events_at_start"])} live, ${fmt(me["churn_per_s"])}/s, ${fmt(me["duration_s"])} s)`, me["peak_rss_mb"])
-  row("memory", `RSS MB after ${fmt(me["warmup_s"])} s / at end`, `${fmt(me["rss_after_warmup_mb"])} / ${fmt(me["rss_end_mb"])}`)
+  row(
+    "memory",
+    `peak RSS MB (${fmt(me["live_events_at_start"])} live, ${fmt(me["churn_per_s"])}/s, ${fmt(me["duration_s"])} s)`,
+    me["peak_rss_mb"]
+  )
+  row(
+    "memory",
+    `RSS MB after ${fmt(me["warmup_s"])} s / at end`,
+    `${fmt(me["rss_after_warmup_mb"])} / ${fmt(me["rss_end_mb"])}`
+  )
   row("memory", "RSS growth after warm-up %", me["rss_growth_pct"])
 }
 const re = scenarios["resume"] as Record<string, unknown> | undefined
@@ -404,14 +503,25 @@ if (re !== undefined) {
 }
 const cs = scenarios["coldstart"] as { readonly runs: ReadonlyArray<ColdStartRun> } | undefined
 for (const r of cs?.runs ?? []) {
-  row("coldstart", `${r.design}: records with owners / first s / last s / peak RSS MB`,
-    `${fmt(r.with_owner)} of ${fmt(r.records)} / ${fmt(r.first_record_s)} / ${fmt(r.last_record_s)} / ${fmt(r.peak_rss_mb)}`)
-  row("coldstart", `${r.design}: lists / watches / GETs`, `${fmt(r.enrichment_lists)} / ${fmt(r.enrichment_watches)} / ${fmt(r.enrichment_gets)}`)
+  row(
+    "coldstart",
+    `${r.design}: records with owners / first s / last s / peak RSS MB`,
+    `${fmt(r.with_owner)} of ${fmt(r.records)} / ${fmt(r.first_record_s)} / ${fmt(r.last_record_s)} / ${fmt(r.peak_rss_mb)}`
+  )
+  row(
+    "coldstart",
+    `${r.design}: lists / watches / GETs`,
+    `${fmt(r.enrichment_lists)} / ${fmt(r.enrichment_watches)} / ${fmt(r.enrichment_gets)}`
+  )
 }
 const fp = scenarios["footprint"] as { variants: Record<string, Record<string, number>> } | undefined
 if (fp !== undefined) {
   for (const [name, v] of Object.entries(fp.variants)) {
-    row("footprint", `${name}: idle RSS MB / watch peak RSS MB / watch events/s`, `${fmt(v["idle_rss_mb"])} / ${fmt(v["watch_peak_rss_mb"])} / ${fmt(v["watch_events_per_s"])}`)
+    row(
+      "footprint",
+      `${name}: idle RSS MB / watch peak RSS MB / watch events/s`,
+      `${fmt(v["idle_rss_mb"])} / ${fmt(v["watch_peak_rss_mb"])} / ${fmt(v["watch_events_per_s"])}`
+    )
   }
 }
 
@@ -421,10 +531,14 @@ process.stdout.write(`\n${"scenario".padEnd(w0)}  ${"figure".padEnd(w1)}  value\
 for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`)
 process.stdout.write(`\ntargets:\n`)
 for (const t of targets) {
-  process.stdout.write(`  ${t.met === null ? "n/a " : t.met ? "met " : "MISS"}  ${t.name.padEnd(36)} ${t.target.padEnd(14)} ${fmt(t.value)}\n`)
+  process.stdout.write(
+    `  ${t.met === null ? "n/a " : t.met ? "met " : "MISS"}  ${t.name.padEnd(36)} ${t.target.padEnd(14)} ${fmt(t.value)}\n`
+  )
 }
 if (settings.quick) {
-  process.stdout.write("\n--quick: one run per throughput figure, 10 s of latency with a 10 s poll (not 60 s), 30 s of memory churn.\n")
+  process.stdout.write(
+    "\n--quick: one run per throughput figure, 10 s of latency with a 10 s poll (not 60 s), 30 s of memory churn.\n"
+  )
 }
 
 const result = {

@@ -29,7 +29,10 @@ export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=8", "--
  * arenas instead of eight per core, and requests of 32 KB or more mmap'ed (so given back when freed) instead of
  * kept in the heap: V8 takes about 50 MB of such blocks once, to parse and compile the bundle at start-up.
  */
-export const NODE_ENV_DEFAULTS: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "32768" }
+export const NODE_ENV_DEFAULTS: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: "2",
+  MALLOC_MMAP_THRESHOLD_: "32768"
+}
 
 /** The launcher's name inside the output directory; the bundle's entry is `main.mjs` beside it. */
 export const LAUNCHER = "k8s-event-collector"
@@ -72,7 +75,9 @@ export const buildCollector = async (outdir: string = join(REPO, "dist")): Promi
     splitting: true,
     chunkNames: "chunks/[name]-[hash]",
     // CommonJS dependencies call require() (of Node's built-in modules only); an ES module has to provide it.
-    banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);"
+    },
     legalComments: "eof",
     // Shorter source for V8 to hold and parse (the idle process is 7 MB smaller); names are kept for stack traces.
     minifyWhitespace: true,

@@ -92,10 +92,14 @@ export class CollectorProcess {
       ...runtime.nodeArgs,
       ...(options.nodeArgs ?? []),
       runtime.entry,
-      "--kubeconfig", writeKubeconfig(options.simUrl),
-      "--otlp-endpoint", options.otlpUrl,
-      "--listen", "off",
-      "--log-level", "warn",
+      "--kubeconfig",
+      writeKubeconfig(options.simUrl),
+      "--otlp-endpoint",
+      options.otlpUrl,
+      "--listen",
+      "off",
+      "--log-level",
+      "warn",
       ...collectorDefaults.args,
       ...(options.args ?? [])
     ]

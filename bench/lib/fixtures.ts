@@ -13,7 +13,9 @@ const isObject = (u: unknown): u is KubeObject => typeof u === "object" && u !==
 export const fixtureTemplates = (): ReadonlyArray<KubeObject> => {
   if (cached !== undefined) return cached
   const out: Array<KubeObject> = []
-  for (const file of readdirSync(FIXTURES).filter((f) => f.endsWith(".json")).sort()) {
+  for (const file of readdirSync(FIXTURES)
+    .filter((f) => f.endsWith(".json"))
+    .sort()) {
     const parsed: unknown = JSON.parse(readFileSync(join(FIXTURES, file), "utf8"))
     if (Array.isArray(parsed)) for (const e of parsed) if (isObject(e)) out.push(e)
   }

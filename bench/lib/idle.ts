@@ -8,7 +8,8 @@ import { pathToFileURL } from "node:url"
 
 const target = process.argv[2]
 const t0 = performance.now()
-if (target !== undefined && target !== "") await import(target.startsWith(".") || target.startsWith("/") ? pathToFileURL(target).href : target)
+if (target !== undefined && target !== "")
+  await import(target.startsWith(".") || target.startsWith("/") ? pathToFileURL(target).href : target)
 const importMs = performance.now() - t0
 await new Promise((r) => setTimeout(r, 1500))
 const m = process.memoryUsage()

@@ -30,7 +30,8 @@ const namesOwner = (b: Uint8Array, start: number, end: number): boolean => {
   eachMessageField(b, start, end, 1, (kvStart, kvEnd) =>
     eachMessageField(b, kvStart, kvEnd, 1, (s, e) => {
       if (OWNER_KEYS.some((k) => equalBytes(b, s, e, k))) found = true
-    }))
+    })
+  )
   return found
 }
 
@@ -65,7 +66,13 @@ const skip = (b: Uint8Array, pos: number, wireType: number): number => {
 }
 
 /** Calls `onField(field, start, end)` for every length-delimited field in [pos, end). */
-const eachMessageField = (b: Uint8Array, pos: number, end: number, want: number, onField: (start: number, end: number) => void) => {
+const eachMessageField = (
+  b: Uint8Array,
+  pos: number,
+  end: number,
+  want: number,
+  onField: (start: number, end: number) => void
+) => {
   while (pos < end) {
     const [tag, next] = readVarint(b, pos)
     const field = Math.floor(tag / 8)
@@ -103,7 +110,9 @@ const readRecord = (b: Uint8Array, start: number, end: number, options: WalkOpti
       eachMessageField(b, kvStart, kvEnd, 1, (s, e) => (key = [s, e]))
       eachMessageField(b, kvStart, kvEnd, 2, (s, e) => (value = [s, e]))
       if (key !== undefined && value !== undefined && equalBytes(b, key[0], key[1], RECORD_UID)) {
-        eachMessageField(b, value[0], value[1], 1, (s, e) => out.uids.push(Buffer.from(b.buffer, b.byteOffset + s, e - s).toString("utf8")))
+        eachMessageField(b, value[0], value[1], 1, (s, e) =>
+          out.uids.push(Buffer.from(b.buffer, b.byteOffset + s, e - s).toString("utf8"))
+        )
       }
       pos = kvEnd
     } else pos = skip(b, next, wireType)
@@ -122,7 +131,8 @@ export const walkLogsRequest = (b: Uint8Array, options: WalkOptions = {}): WalkR
         out.records++
         if (owner) out.withOwner++
         if (detail) readRecord(b, lrStart, lrEnd, options, out)
-      }))
+      })
+    )
   })
   return out
 }

@@ -56,7 +56,12 @@ const packageOf = (url: string, functionName: string): string => {
     return rest[0]?.startsWith("@") ? `${rest[0]}/${rest[1]}` : (rest[0] ?? url)
   }
   const src = url.indexOf("/src/")
-  if (src >= 0) return url.slice(src + 1).split("/").slice(0, 2).join("/")
+  if (src >= 0)
+    return url
+      .slice(src + 1)
+      .split("/")
+      .slice(0, 2)
+      .join("/")
   return shortUrl(url)
 }
 
@@ -110,9 +115,18 @@ export const summariseProfile = (path: string, top = 25, skipMs = 0): ProfileSum
     pkgs.set(pkg, (pkgs.get(pkg) ?? 0) + us)
   }
   const lines = (m: Map<string, number>) =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, us]) => ({ name, selfMs: us / 1000, pct: (100 * us) / total }))
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, us]) => ({ name, selfMs: us / 1000, pct: (100 * us) / total }))
   const idle = [...fns].filter(([k]) => k === "(idle)").reduce((a, [, us]) => a + us, 0)
-  return { totalMs: total / 1000, busyMs: (total - idle) / 1000, functions: lines(fns), packages: lines(pkgs), inclusive: lines(inclusiveUs) }
+  return {
+    totalMs: total / 1000,
+    busyMs: (total - idle) / 1000,
+    functions: lines(fns),
+    packages: lines(pkgs),
+    inclusive: lines(inclusiveUs)
+  }
 }
 
 export const formatProfile = (s: ProfileSummary): string => {
@@ -131,5 +145,7 @@ export const formatProfile = (s: ProfileSummary): string => {
 if (import.meta.main) {
   const file = process.argv[2]
   if (file === undefined) throw new Error("usage: node bench/lib/profile.ts FILE.cpuprofile [TOP] [SKIP_MS]")
-  process.stdout.write(`${formatProfile(summariseProfile(file, Number(process.argv[3] ?? 30), Number(process.argv[4] ?? 0)))}\n`)
+  process.stdout.write(
+    `${formatProfile(summariseProfile(file, Number(process.argv[3] ?? 30), Number(process.argv[4] ?? 0)))}\n`
+  )
 }

@@ -1,6 +1,15 @@
 /** What one `npm run bench` does: the scenarios, their sizes and durations, from the command line. */
 
-export const SCENARIOS = ["throughput-watch", "throughput-list", "floor", "latency", "memory", "resume", "coldstart", "footprint"] as const
+export const SCENARIOS = [
+  "throughput-watch",
+  "throughput-list",
+  "floor",
+  "latency",
+  "memory",
+  "resume",
+  "coldstart",
+  "footprint"
+] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
 export interface BenchSettings {
@@ -64,7 +73,8 @@ for a closer look, e.g. \`node bench/lib/profile.ts FILE.cpuprofile 40 SKIP_MS\`
 
 const num = (flag: string, text: string | undefined): number => {
   const n = Number(text)
-  if (text === undefined || !Number.isFinite(n) || n <= 0) throw new Error(`${flag} needs a positive number, got ${text}\n\n${USAGE}`)
+  if (text === undefined || !Number.isFinite(n) || n <= 0)
+    throw new Error(`${flag} needs a positive number, got ${text}\n\n${USAGE}`)
   return n
 }
 
@@ -75,13 +85,32 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}\n\n${USAGE}`)
     const eq = a.indexOf("=")
     if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1))
-    else if (["quick", "no-gzip", "gzip", "profile", "no-profile", "help", "sources"].includes(a.slice(2))) flags.set(a.slice(2), undefined)
+    else if (["quick", "no-gzip", "gzip", "profile", "no-profile", "help", "sources"].includes(a.slice(2)))
+      flags.set(a.slice(2), undefined)
     else flags.set(a.slice(2), argv[++i])
   }
   if (flags.has("help")) return "help"
   const known = new Set([
-    "quick", "out", "only", "repeats", "events", "no-gzip", "gzip", "profile", "no-profile", "latency-duration", "latency-rate", "poll-interval",
-    "memory-duration", "memory-warmup", "memory-live", "churn-rate", "resume-events", "sources", "node-options", "collector-args"
+    "quick",
+    "out",
+    "only",
+    "repeats",
+    "events",
+    "no-gzip",
+    "gzip",
+    "profile",
+    "no-profile",
+    "latency-duration",
+    "latency-rate",
+    "poll-interval",
+    "memory-duration",
+    "memory-warmup",
+    "memory-live",
+    "churn-rate",
+    "resume-events",
+    "sources",
+    "node-options",
+    "collector-args"
   ])
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n\n${USAGE}`)
   const quick = flags.has("quick")
@@ -113,7 +142,9 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     churnRate: get("churn-rate", 1000, 1000),
     resumeEvents: get("resume-events", 100_000, 100_000),
     sources: flags.has("sources"),
-    nodeOptions: flags.has("node-options") ? (flags.get("node-options") ?? "").split(/\s+/).filter((x) => x !== "") : undefined,
+    nodeOptions: flags.has("node-options")
+      ? (flags.get("node-options") ?? "").split(/\s+/).filter((x) => x !== "")
+      : undefined,
     collectorArgs: (flags.get("collector-args") ?? "").split(/\s+/).filter((x) => x !== "")
   }
 }

@@ -29,7 +29,10 @@ export const DESIGNS: ReadonlyArray<{ readonly design: string; readonly args: Re
   { design: "list+watch caches", args: [] },
   { design: "GET, 250 ms wait", args: ["--enrichment-watch", "off"] },
   { design: "GET, 30 s wait", args: ["--enrichment-watch", "off", "--enrichment-timeout", "30s"] },
-  { design: "GET, 30 s wait, 500/s", args: ["--enrichment-watch", "off", "--enrichment-timeout", "30s", "--enrichment-qps", "500"] }
+  {
+    design: "GET, 30 s wait, 500/s",
+    args: ["--enrichment-watch", "off", "--enrichment-timeout", "30s", "--enrichment-qps", "500"]
+  }
 ]
 
 const PODS = { deployments: 450, cronJobs: 100 }
@@ -51,7 +54,11 @@ export const measureColdStart = async (design: (typeof DESIGNS)[number]): Promis
     })
   for (let i = 0; i < LISTED; i++) occur(pods[i % pods.length] as OwnedPod)
   const receiver = await startReceiver({ owners: true })
-  const collector = startCollector({ simUrl: sim.url, otlpUrl: receiver.url, args: ["--otlp-compression", "none", ...design.args] })
+  const collector = startCollector({
+    simUrl: sim.url,
+    otlpUrl: receiver.url,
+    args: ["--otlp-compression", "none", ...design.args]
+  })
   try {
     for (let s = 0; s < LIVE_SECONDS * 10; s++) {
       for (let i = 0; i < LIVE_RATE / 10; i++) occur(pods[(seq * 7) % pods.length] as OwnedPod)

@@ -67,8 +67,10 @@ export const measureFloor = (capturePath: string, repeats: number): FloorResult 
 
 const measureHere = (capturePath: string, repeats: number): FloorResult => {
   const bytes = readFileSync(capturePath)
-  const events = parseAll(bytes).filter((e): e is { type: string; object: unknown } =>
-    typeof e === "object" && e !== null && "type" in e && e.type !== "BOOKMARK")
+  const events = parseAll(bytes).filter(
+    (e): e is { type: string; object: unknown } =>
+      typeof e === "object" && e !== null && "type" in e && e.type !== "BOOKMARK"
+  )
   // Outside the timing: the records the pipeline would build from these events.
   const resources = new ResourceCache({}, 10_000)
   const now = Date.now()

@@ -66,7 +66,11 @@ const idleCollector = async (runtime: Runtime): Promise<{ rssMb: number; cpuS: n
   }
 }
 
-export const measureFootprint = async (o: { readonly repeats: number; readonly events: number; readonly probes: boolean }): Promise<FootprintResult> => {
+export const measureFootprint = async (o: {
+  readonly repeats: number
+  readonly events: number
+  readonly probes: boolean
+}): Promise<FootprintResult> => {
   const rss: Record<string, number> = {}
   const ms: Record<string, number> = {}
   if (o.probes) {
@@ -82,7 +86,10 @@ export const measureFootprint = async (o: { readonly repeats: number; readonly e
     ["sources", SOURCES],
     ["sources, --max-semi-space-size=16", { ...SOURCES, nodeArgs: semi }],
     ["bundle, default heap sizes", { entry: bundle, nodeArgs: [] }],
-    [`bundle, ${NODE_FLAGS.join(" ")} (shipped)`, { entry: bundle, nodeArgs: NODE_FLAGS, envDefaults: NODE_ENV_DEFAULTS }]
+    [
+      `bundle, ${NODE_FLAGS.join(" ")} (shipped)`,
+      { entry: bundle, nodeArgs: NODE_FLAGS, envDefaults: NODE_ENV_DEFAULTS }
+    ]
   ]
   const figures: Record<string, VariantFigures> = {}
   for (const [name, v] of variants) {

@@ -57,15 +57,25 @@ export interface Shape {
 /** What an event is about and says, from the fixtures; the server fills in the rest as a recorder would. */
 export const eventShapes = (): ReadonlyArray<Shape> =>
   fixtureTemplates().map((t) => ({
-    involvedObject: typeof t["involvedObject"] === "object" && t["involvedObject"] !== null ? (t["involvedObject"] as Record<string, unknown>) : {},
+    involvedObject:
+      typeof t["involvedObject"] === "object" && t["involvedObject"] !== null
+        ? (t["involvedObject"] as Record<string, unknown>)
+        : {},
     ...(typeof t["reason"] === "string" ? { reason: t["reason"] } : {}),
     ...(typeof t["message"] === "string" ? { message: t["message"] } : {}),
     ...(typeof t["type"] === "string" ? { type: t["type"] } : {}),
-    ...(typeof t["source"] === "object" && t["source"] !== null ? { source: t["source"] as Record<string, unknown> } : {})
+    ...(typeof t["source"] === "object" && t["source"] !== null
+      ? { source: t["source"] as Record<string, unknown> }
+      : {})
   }))
 
 /** Creates events at `rate`/s for `seconds`, catching up every few ms; returns how many it created. */
-export const createAtRate = async (sim: SimServer, rate: number, seconds: number, make?: (i: number) => void): Promise<number> => {
+export const createAtRate = async (
+  sim: SimServer,
+  rate: number,
+  seconds: number,
+  make?: (i: number) => void
+): Promise<number> => {
   const all = eventShapes()
   const start = Date.now()
   const total = Math.round(rate * seconds)
@@ -89,18 +99,29 @@ const phase = async (rate: number, seconds: number, args: ReadonlyArray<string>,
   const watchRx = await startReceiver({ latencies: true })
   const pollRx = await startReceiver({ latencies: true })
   const watch = startCollector({ simUrl: sim.url, otlpUrl: watchRx.url, args })
-  const poll = pollIntervalS === undefined
-    ? undefined
-    : startCollector({ simUrl: sim.url, otlpUrl: pollRx.url, args: ["--mode", "poll", "--poll-interval", `${pollIntervalS}s`] })
+  const poll =
+    pollIntervalS === undefined
+      ? undefined
+      : startCollector({
+          simUrl: sim.url,
+          otlpUrl: pollRx.url,
+          args: ["--mode", "poll", "--poll-interval", `${pollIntervalS}s`]
+        })
   try {
     // Its events watch: the poll collector and the enrichment caches open watches of their own.
     await until("the collector's watch", () => sim.requests.count({ verb: "watch", resource: "events" }) > 0, 60_000)
     // The poll collector's first list (of an empty store) has happened once two lists were made.
-    if (poll !== undefined) await until("the poll collector's first list", () => sim.requests.count({ verb: "list", resource: "events" }) >= 2, 60_000)
+    if (poll !== undefined)
+      await until(
+        "the poll collector's first list",
+        () => sim.requests.count({ verb: "list", resource: "events" }) >= 2,
+        60_000
+      )
     await sleep(500)
     const t0 = Date.now()
     const created = await createAtRate(sim, rate, seconds)
-    const warm = (rx: typeof watchRx) => figures(rx.latenciesMs.filter((_, i) => (rx.recordTimesMs[i] ?? 0) >= t0 + WARM_AFTER_MS))
+    const warm = (rx: typeof watchRx) =>
+      figures(rx.latenciesMs.filter((_, i) => (rx.recordTimesMs[i] ?? 0) >= t0 + WARM_AFTER_MS))
     const elapsedS = (Date.now() - t0) / 1000
     await watchRx.waitFor(created, 60_000)
     if (poll !== undefined) await pollRx.waitFor(created, (pollIntervalS ?? 0) * 1000 + 60_000)
@@ -119,7 +140,12 @@ const phase = async (rate: number, seconds: number, args: ReadonlyArray<string>,
   }
 }
 
-export const measureLatency = async (rate: number, seconds: number, pollIntervalS: number, withoutEnrichment: boolean): Promise<LatencyResult> => {
+export const measureLatency = async (
+  rate: number,
+  seconds: number,
+  pollIntervalS: number,
+  withoutEnrichment: boolean
+): Promise<LatencyResult> => {
   const base = await phase(rate, seconds, [], pollIntervalS)
   const linger = await phase(rate, seconds, ["--batch-linger", "50ms"], undefined)
   const off = withoutEnrichment ? await phase(rate, seconds, ["--enrichment", "off"], undefined) : undefined

@@ -50,14 +50,17 @@ export const measureMemory = async (o: {
   await feed(sim, o.live)
   const loadS = (Date.now() - loadStart) / 1000
   // Oldest first: the order in which the API server's TTL would delete them.
-  const initial = [...sim.store.all(Resources.events)].sort((a, b) => a.rv - b.rv).map((s) => ({ uid: s.object.metadata.uid, rv: s.rv }))
+  const initial = [...sim.store.all(Resources.events)]
+    .sort((a, b) => a.rv - b.rv)
+    .map((s) => ({ uid: s.object.metadata.uid, rv: s.rv }))
   const receiver = await startReceiver()
   const collector = startCollector({ simUrl: sim.url, otlpUrl: receiver.url })
   try {
     const spawned = Date.now()
     const listed = () => {
       // A collector that died (out of heap, say) fails the scenario at once instead of at the timeout.
-      if (collector.child.exitCode !== null || collector.child.signalCode !== null) throw new Error("the collector exited")
+      if (collector.child.exitCode !== null || collector.child.signalCode !== null)
+        throw new Error("the collector exited")
       return sim.requests.count({ verb: "watch", resource: "events" }) > 0
     }
     await until("the collector's initial list", listed, 120_000, 50).catch((e: unknown) => {
@@ -86,7 +89,8 @@ export const measureMemory = async (o: {
         // A repeated event's TTL started again at the repeat: the API server would keep it.
         const e = initial[expired]
         const current = e === undefined ? undefined : sim.events.get(e.uid)
-        if (e !== undefined && current !== undefined && current.metadata.resourceVersion === String(e.rv)) sim.events.delete(e.uid)
+        if (e !== undefined && current !== undefined && current.metadata.resourceVersion === String(e.rv))
+          sim.events.delete(e.uid)
       }
       if (Date.now() >= nextSample) {
         const s = collector.sample()

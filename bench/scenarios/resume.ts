@@ -50,7 +50,11 @@ export const measureResume = async (events: number): Promise<ResumeResult> => {
     const duplicatesBefore = receiver.duplicates
     receiver.reset()
     second = startCollector({ simUrl: sim.url, otlpUrl: receiver.url, args })
-    sim.events.create({ involvedObject: { kind: "Pod", namespace: "default", name: "resumed-0" }, reason: "Started", message: "after the restart" })
+    sim.events.create({
+      involvedObject: { kind: "Pod", namespace: "default", name: "resumed-0" },
+      reason: "Started",
+      message: "after the restart"
+    })
     await receiver.waitFor(1, 60_000)
     const firstExportS = ((receiver.firstArrivalMs ?? Date.now()) - second.spawnedAtMs) / 1000
     // Anything re-sent would come with the first batches; give them time to arrive.

@@ -46,7 +46,12 @@ const figures = async (
   t0: number,
   before: ProcSample | undefined,
   collector: { sample(): ProcSample | undefined; readonly log: string; readonly exited: Promise<number | null> },
-  receiver: { waitFor(n: number, ms: number): Promise<unknown>; readonly lastArrivalMs: number | undefined; readonly requests: number; readonly busyMs: number },
+  receiver: {
+    waitFor(n: number, ms: number): Promise<unknown>
+    readonly lastArrivalMs: number | undefined
+    readonly requests: number
+    readonly busyMs: number
+  },
   sim: { readonly requests: { count(m: { verb: "watch" | "list"; resource: string }): number } }
 ): Promise<ThroughputRun> => {
   // A collector that dies (out of heap, say) fails the run at once instead of at the timeout.
@@ -70,7 +75,9 @@ const figures = async (
   }
 }
 
-export const runWatchThroughput = async (o: RunOptions): Promise<ThroughputRun & { readonly profile?: ProfileSummary }> => {
+export const runWatchThroughput = async (
+  o: RunOptions
+): Promise<ThroughputRun & { readonly profile?: ProfileSummary }> => {
   const sim = await startSimServer()
   const receiver = await startReceiver()
   const collector = startCollector({
@@ -114,7 +121,12 @@ export const runListThroughput = async (o: RunOptions): Promise<ThroughputRun> =
     ...(o.runtime === undefined ? {} : { runtime: o.runtime })
   })
   try {
-    await until("the collector's first list", () => sim.requests.count({ verb: "list", resource: "events" }) > 0, 60_000, 2)
+    await until(
+      "the collector's first list",
+      () => sim.requests.count({ verb: "list", resource: "events" }) > 0,
+      60_000,
+      2
+    )
     const before = collector.sample()
     const t0 = sim.requests.filter({ verb: "list", resource: "events" })[0]?.at ?? Date.now()
     return await figures(o.events, t0, before, collector, receiver, sim)
@@ -139,10 +151,14 @@ const runRawWatch = async (events: number, mode: "count" | "parse", save?: strin
   const sim = await startSimServer()
   try {
     const url = `${sim.url}/api/v1/events?watch=true&resourceVersion=${sim.store.resourceVersion}&allowWatchBookmarks=true`
-    const child = spawn(process.execPath, ["bench/lib/rawWatch.ts", url, String(events), mode, ...(save === undefined ? [] : [save])], {
-      cwd: REPO,
-      stdio: ["ignore", "pipe", "inherit"]
-    })
+    const child = spawn(
+      process.execPath,
+      ["bench/lib/rawWatch.ts", url, String(events), mode, ...(save === undefined ? [] : [save])],
+      {
+        cwd: REPO,
+        stdio: ["ignore", "pipe", "inherit"]
+      }
+    )
     let out = ""
     child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s))
     const exited = new Promise<number | null>((r) => child.on("exit", r))
@@ -162,7 +178,12 @@ export const measureSimCapacity = async (events: number, withParse: boolean): Pr
   const capture = join(scratch(), "watch-bytes.ndjson")
   const count = await runRawWatch(events, "count", capture)
   const parse = withParse ? (await runRawWatch(events, "parse")).eventsPerS : undefined
-  return { count_events_per_s: count.eventsPerS, ...(parse === undefined ? {} : { parse_events_per_s: parse }), capture, bytes: count.bytes }
+  return {
+    count_events_per_s: count.eventsPerS,
+    ...(parse === undefined ? {} : { parse_events_per_s: parse }),
+    capture,
+    bytes: count.bytes
+  }
 }
 
 export const profileDir = (name: string): string => {

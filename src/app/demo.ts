@@ -16,9 +16,9 @@ import { runKube } from "./kube.ts"
 const DEMO_LISTEN = { host: "127.0.0.1", port: 0 }
 
 export const runDemo = (values: OptionValues, origins: Readonly<Partial<Record<string, string>>>, rules: RulesConfig) =>
-  Effect.gen(function*() {
-    const { runScenario, simKubeConfig, startDemoTraces, startSimServer } = yield* Effect.promise(() =>
-      import("../sim/index.ts")
+  Effect.gen(function* () {
+    const { runScenario, simKubeConfig, startDemoTraces, startSimServer } = yield* Effect.promise(
+      () => import("../sim/index.ts")
     )
     const sim = yield* Effect.acquireRelease(
       Effect.promise(() => startSimServer({ bookmarkIntervalMs: 5_000 })),

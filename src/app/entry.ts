@@ -18,14 +18,14 @@ const VERSION = "0.1.0"
 /** `demo`, a dump (`--source file:PATH`) or a cluster (`--source kube`). */
 const runCommand = ({ command, values, origins, rules }: Loaded & { readonly command: "run" | "demo" }) => {
   const source = values.source
-  const run = command === "demo"
-    ? runDemo(values, origins, rules)
-    : source.kind === "file"
-    ? runFile(source.path, values, rules)
-    : Effect.flatMap(
-      loadKubeConfig({ path: values.kubeconfig, context: values.context }),
-      (kc) => runKube(values, rules, kc)
-    )
+  const run =
+    command === "demo"
+      ? runDemo(values, origins, rules)
+      : source.kind === "file"
+        ? runFile(source.path, values, rules)
+        : Effect.flatMap(loadKubeConfig({ path: values.kubeconfig, context: values.context }), (kc) =>
+            runKube(values, rules, kc)
+          )
   return toExitCode(run).pipe(Effect.provide(LoggingLive(values)))
 }
 

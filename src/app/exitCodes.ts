@@ -45,7 +45,9 @@ export const toExitCode = (run: Effect.Effect<void, RunError>): Effect.Effect<nu
 /** The process's exit code from the main fiber's exit: an interruption alone is a stop that went as planned. */
 export const processExitCode = (exit: Exit.Exit<unknown, unknown>): number =>
   Exit.isSuccess(exit)
-    ? typeof exit.value === "number" ? exit.value : FAILED
+    ? typeof exit.value === "number"
+      ? exit.value
+      : FAILED
     : Cause.isInterruptedOnly(exit.cause)
-    ? 0
-    : FAILED
+      ? 0
+      : FAILED

@@ -16,14 +16,14 @@ import { deliverQueued, reportStop } from "./stop.ts"
 const FILE_CHUNK = 4096
 
 export const runFile = (path: string, values: OptionValues, rules: RulesConfig) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const changes = yield* readDump(path)
     yield* Effect.logInfo(`read ${changes.length} objects from ${path}`)
     const chunks: Array<ReadonlyArray<Change>> = []
     for (let at = 0; at < changes.length; at += FILE_CHUNK) chunks.push(changes.slice(at, at + FILE_CHUNK))
     const sink = yield* RecordSink
     let allRead = false
-    const stopped = Effect.gen(function*() {
+    const stopped = Effect.gen(function* () {
       if (!allRead) yield* Effect.logWarning(`stopped before all of ${path} was read: what was not read is not counted`)
       yield* reportStop(sink, yield* deliverQueued(sink, values.shutdownTimeout))
     })

@@ -21,7 +21,7 @@ import { deliverQueued, reportStop } from "./stop.ts"
 
 /** One term as leader: read from the checkpoint on, until stopped or the lease is lost. */
 const collect = (values: OptionValues, rules: RulesConfig, kc: KubeConfig) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const sink = yield* RecordSink
     const checkpoint = yield* Checkpoint
     const election = yield* LeaderElection
@@ -31,7 +31,7 @@ const collect = (values: OptionValues, rules: RulesConfig, kc: KubeConfig) =>
     yield* Effect.logInfo(
       `reading ${values.api} events in ${where} from ${server} (${values.mode}; checkpoint: ${checkpoint.describe})`
     )
-    const stopGracefully = Effect.gen(function*() {
+    const stopGracefully = Effect.gen(function* () {
       if ((yield* election.state).role !== "leader") return
       const undelivered = yield* deliverQueued(sink, values.shutdownTimeout)
       // What the backend acknowledged, and only that: the markers of undelivered records never ran.
@@ -48,7 +48,7 @@ const collect = (values: OptionValues, rules: RulesConfig, kc: KubeConfig) =>
   }).pipe(Effect.provide(LeaderTermLive(values, kc)))
 
 /** The probes follow the election: leader or standby, and who leads. */
-const followElection = Effect.gen(function*() {
+const followElection = Effect.gen(function* () {
   const health = yield* Health
   const metrics = yield* Metrics
   const leader = yield* LeaderElection

@@ -93,13 +93,13 @@ const electionLayer = (values: OptionValues, kc: KubeConfig) => {
   const lease = values.lease
   return values.leaderElect && lease !== undefined
     ? LeaderElection.layerKube(kc, {
-      namespace: lease.namespace,
-      name: lease.name,
-      identity: defaultIdentity(),
-      leaseDuration: values.leaseDuration,
-      renewDeadline: values.leaseRenewDeadline,
-      retryPeriod: values.leaseRetryPeriod
-    })
+        namespace: lease.namespace,
+        name: lease.name,
+        identity: defaultIdentity(),
+        leaseDuration: values.leaseDuration,
+        renewDeadline: values.leaseRenewDeadline,
+        retryPeriod: values.leaseRetryPeriod
+      })
     : LeaderElection.layerDisabled(defaultIdentity())
 }
 

@@ -17,11 +17,11 @@ export const pipelineSettings = (rules: RulesConfig, labelsKnown: boolean, windo
   severity: compileSeverityRules(rules.severity.rules, { defaults: rules.severity.defaults }),
   throttle: rules.throttle.enabled
     ? {
-      limit: rules.throttle.limit,
-      windowMs: rules.throttle.windowMs,
-      key: rules.throttle.key,
-      maxKeys: rules.throttle.maxKeys
-    }
+        limit: rules.throttle.limit,
+        windowMs: rules.throttle.windowMs,
+        key: rules.throttle.key,
+        maxKeys: rules.throttle.maxKeys
+      }
     : undefined,
   labelsKnown
 })
@@ -53,13 +53,13 @@ export const enrichSettings = (values: OptionValues): EnrichSettings => ({
   maxRequestsPerSecond: values.enrichmentQps,
   listWatch: values.enrichmentWatch
     ? {
-      namespaces: values.namespaces,
-      pageSize: values.listPageSize,
-      watchTimeout: values.watchTimeout,
-      watchIdleTimeout: values.watchIdleTimeout,
-      retryInitial: values.apiRetryInitial,
-      retryMax: values.apiRetryMax
-    }
+        namespaces: values.namespaces,
+        pageSize: values.listPageSize,
+        watchTimeout: values.watchTimeout,
+        watchIdleTimeout: values.watchIdleTimeout,
+        retryInitial: values.apiRetryInitial,
+        retryMax: values.apiRetryMax
+      }
     : undefined
 })
 

@@ -17,7 +17,7 @@ export const deliverQueued = (sink: RecordSinkShape, timeout: Duration.Duration)
  * undelivered are added to it as a defect, `DeliveryFailed`, which the entry point turns into exit code 1.
  */
 export const reportStop = (sink: RecordSinkShape, undelivered: number) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const stats = yield* sink.stats
     if (undelivered === 0) return yield* Effect.logInfo(`stopped after exporting ${stats.exported} records`)
     const failure = DeliveryFailed.fromStats(stats)

@@ -38,22 +38,28 @@ export class Checkpoint extends Context.Tag("Checkpoint")<Checkpoint, Checkpoint
 }
 
 const make = (settings: CheckpointSettings) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const store = yield* CheckpointStore
     const metrics = yield* Metrics
     const ttlMs = Duration.toMillis(settings.ttl)
-    const pruned = (s: CheckpointState) => prune(s, { nowMs: Date.now(), ttlMs, maxOccurrences: settings.maxOccurrences })
+    const pruned = (s: CheckpointState) =>
+      prune(s, { nowMs: Date.now(), ttlMs, maxOccurrences: settings.maxOccurrences })
     const loaded = yield* store.load.pipe(
       Effect.catchAll((error) =>
-        Effect.logError(`${error.message}; starting without it: events still on the server are listed and sent again`).pipe(
-          Effect.as(Option.none<CheckpointState>())
-        )
+        Effect.logError(
+          `${error.message}; starting without it: events still on the server are listed and sent again`
+        ).pipe(Effect.as(Option.none<CheckpointState>()))
       )
     )
     const initial = pruned(Option.getOrElse(loaded, () => emptyState))
     if (Option.isSome(loaded)) {
-      const streams = Object.entries(initial.streams).map(([k, v]) => `${k} at ${v}`).join(", ") || "no streams"
-      yield* Effect.logInfo(`resuming from the checkpoint in ${store.describe}: ${streams}, ${initial.occurrences.length} recent occurrences`)
+      const streams =
+        Object.entries(initial.streams)
+          .map(([k, v]) => `${k} at ${v}`)
+          .join(", ") || "no streams"
+      yield* Effect.logInfo(
+        `resuming from the checkpoint in ${store.describe}: ${streams}, ${initial.occurrences.length} recent occurrences`
+      )
     }
 
     // Plain mutable state: updated in one synchronous step per acknowledgement, read by the save.
@@ -80,7 +86,7 @@ const make = (settings: CheckpointSettings) =>
     /** Saves that failed in a row: the first is reported, the rest only counted, until one succeeds again. */
     let failedSaves = 0
     const saved = (at: number) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         savedVersion = at
         lastSavedMs = Date.now()
         metrics.checkpointCommits.inc({ result: "success" })
@@ -90,23 +96,23 @@ const make = (settings: CheckpointSettings) =>
         }
       })
     const failed = (error: CheckpointError) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         metrics.checkpointCommits.inc({ result: "error" })
         failedSaves++
         yield* failedSaves === 1
           ? Effect.logWarning(
-            `${error.message}; will try again with each acknowledgement, and say so when it works again`
-          )
+              `${error.message}; will try again with each acknowledgement, and say so when it works again`
+            )
           : Effect.logDebug(error.message)
       })
 
-    const save = Effect.gen(function*() {
+    const save = Effect.gen(function* () {
       const at = version
       if (at === savedVersion) return
       yield* store.save(snapshot()).pipe(Effect.matchEffect({ onSuccess: () => saved(at), onFailure: failed }))
     })
     /** The last save, on shutdown: what it could not save is lost, and said so whether or not it was said before. */
-    const commit = Effect.gen(function*() {
+    const commit = Effect.gen(function* () {
       yield* save
       if (failedSaves > 0) {
         yield* Effect.logError(
@@ -121,10 +127,7 @@ const make = (settings: CheckpointSettings) =>
     const saveLocked = lock.withPermits(1)(save)
     yield* Effect.forkScoped(
       Effect.forever(
-        Queue.take(dirty).pipe(
-          Effect.zipRight(saveLocked),
-          Effect.zipRight(Effect.sleep(settings.interval))
-        )
+        Queue.take(dirty).pipe(Effect.zipRight(saveLocked), Effect.zipRight(Effect.sleep(settings.interval)))
       )
     )
 

@@ -15,13 +15,17 @@ export const parseCheckpointSpec = (text: string): Either.Either<CheckpointSpec,
   if (value.startsWith("file:")) {
     const path = value.slice("file:".length)
     return path === ""
-      ? Either.left(`the checkpoint "file:" needs a path after the colon, e.g. file:/var/lib/k8s-event-collector/checkpoint`)
+      ? Either.left(
+          `the checkpoint "file:" needs a path after the colon, e.g. file:/var/lib/k8s-event-collector/checkpoint`
+        )
       : Either.right({ _tag: "File", path })
   }
   if (value.startsWith("configmap:")) {
     const rest = value.slice("configmap:".length)
     if (!rest.includes("/")) {
-      return Either.left(`the checkpoint "${value}" needs a namespace and a name, e.g. configmap:monitoring/k8s-event-collector-checkpoint`)
+      return Either.left(
+        `the checkpoint "${value}" needs a namespace and a name, e.g. configmap:monitoring/k8s-event-collector-checkpoint`
+      )
     }
     return Either.match(parseNamespacedName(rest, "ConfigMap"), {
       onLeft: (why) => Either.left(`the checkpoint "${value}" ${why}`),

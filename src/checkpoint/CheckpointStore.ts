@@ -48,7 +48,8 @@ export class MemoryCheckpoints {
   readonly store: CheckpointStoreShape = {
     describe: "memory",
     load: Effect.suspend(() => {
-      if (this.failing !== undefined) return new CheckpointError({ operation: "load", store: "memory", detail: this.failing })
+      if (this.failing !== undefined)
+        return new CheckpointError({ operation: "load", store: "memory", detail: this.failing })
       if (this.#bytes === undefined) return Effect.succeed(Option.none())
       return Either.match(decodeState(this.#bytes), {
         onLeft: (detail) => new CheckpointError({ operation: "load", store: "memory", detail }),
@@ -57,7 +58,8 @@ export class MemoryCheckpoints {
     }),
     save: (state) =>
       Effect.suspend(() => {
-        if (this.failing !== undefined) return new CheckpointError({ operation: "save", store: "memory", detail: this.failing })
+        if (this.failing !== undefined)
+          return new CheckpointError({ operation: "save", store: "memory", detail: this.failing })
         const bytes = encodeState(state)
         this.#bytes = bytes
         const readBack = decodeState(bytes)

@@ -106,7 +106,8 @@ class Reader {
   }
 
   #need(n: number, what: string): void {
-    if (n > this.remaining) throw new Malformed(`truncated: ${what} needs ${n} bytes at offset ${this.#pos}, ${this.remaining} left`)
+    if (n > this.remaining)
+      throw new Malformed(`truncated: ${what} needs ${n} bytes at offset ${this.#pos}, ${this.remaining} left`)
   }
 
   byte(what: string): number {
@@ -143,7 +144,8 @@ class Reader {
   /** A count of items that each take at least `minBytes`: bounded by what is left, so garbage cannot allocate much. */
   count(what: string, minBytes: number): number {
     const n = this.varint(what)
-    if (n * minBytes > this.remaining) throw new Malformed(`${what} says ${n}, more than the ${this.remaining} bytes left can hold`)
+    if (n * minBytes > this.remaining)
+      throw new Malformed(`${what} says ${n}, more than the ${this.remaining} bytes left can hold`)
     return n
   }
 
@@ -244,18 +246,22 @@ const parse = (bytes: Uint8Array): Either.Either<CheckpointState, string> => {
     return Either.left(
       bytes.length === 0
         ? "not a checkpoint: the data is empty"
-        : "not a checkpoint: it does not start with the checkpoint signature \"KECP\""
+        : 'not a checkpoint: it does not start with the checkpoint signature "KECP"'
     )
   }
   const version = bytes[MAGIC.length]
   if (version !== FORMAT_VERSION) {
-    return Either.left(`checkpoint format version ${version} is not one this collector reads (it reads version ${FORMAT_VERSION})`)
+    return Either.left(
+      `checkpoint format version ${version} is not one this collector reads (it reads version ${FORMAT_VERSION})`
+    )
   }
   let payload: Uint8Array
   try {
     payload = gunzipSync(bytes.subarray(HEADER_LENGTH), { maxOutputLength: MAX_PAYLOAD })
   } catch (error) {
-    return Either.left(`corrupt checkpoint: its compressed body does not inflate (${error instanceof Error ? error.message : String(error)})`)
+    return Either.left(
+      `corrupt checkpoint: its compressed body does not inflate (${error instanceof Error ? error.message : String(error)})`
+    )
   }
   try {
     return Either.right(decodePayload(payload))
@@ -289,4 +295,7 @@ const decodeBytes = Schema.decodeEither(CheckpointFromBytes)
 /** Reads what `encodeState` wrote; anything else is a Left saying what is wrong with it. */
 export const decodeState = (bytes: Uint8Array): Either.Either<CheckpointState, string> =>
   Either.mapLeft(decodeBytes(bytes), (error) =>
-    ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => issue.message).join("; "))
+    ParseResult.ArrayFormatter.formatErrorSync(error)
+      .map((issue) => issue.message)
+      .join("; ")
+  )

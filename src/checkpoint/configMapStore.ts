@@ -49,11 +49,11 @@ type Known =
   | { readonly _tag: "Unknown" }
   | { readonly _tag: "Absent" }
   | {
-    readonly _tag: "Present"
-    readonly resourceVersion: string
-    readonly labels: Readonly<Record<string, string>>
-    readonly annotations: Readonly<Record<string, string>>
-  }
+      readonly _tag: "Present"
+      readonly resourceVersion: string
+      readonly labels: Readonly<Record<string, string>>
+      readonly annotations: Readonly<Record<string, string>>
+    }
 
 const unknown: Known = { _tag: "Unknown" }
 const absent: Known = { _tag: "Absent" }
@@ -66,7 +66,7 @@ export const makeConfigMapStore = (
   name: string,
   options: ConfigMapStoreOptions = {}
 ): Effect.Effect<CheckpointStoreShape> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const http = makeKubeHttp(kc)
     const timeout = Duration.decode(options.requestTimeout ?? Duration.seconds(30))
     const store = `ConfigMap ${namespace}/${name}`
@@ -85,18 +85,20 @@ export const makeConfigMapStore = (
         ),
         Effect.timeoutFail({
           duration: timeout,
-          onTimeout: () => fail(operation, `${method} ${path}: no answer from the Kubernetes API within ${Duration.format(timeout)}`)
+          onTimeout: () =>
+            fail(operation, `${method} ${path}: no answer from the Kubernetes API within ${Duration.format(timeout)}`)
         })
       )
 
     /** An answer the store does not expect, in words, with a hint for the usual suspects. */
     const unexpected = (operation: "load" | "save", method: Method, answer: Answer) => {
       const { detail: said, status } = failureDetail(answer)
-      const hint = answer.status === 403
-        ? `; the collector's identity needs get, create and update on configmaps in namespace ${namespace}`
-        : answer.status === 401
-        ? "; check the kubeconfig user or the service account token"
-        : ""
+      const hint =
+        answer.status === 403
+          ? `; the collector's identity needs get, create and update on configmaps in namespace ${namespace}`
+          : answer.status === 401
+            ? "; check the kubeconfig user or the service account token"
+            : ""
       return fail(
         operation,
         `${method} answered HTTP ${answer.status}${status?.reason ? ` ${status.reason}` : ""}: ${said}${hint}`,
@@ -106,7 +108,7 @@ export const makeConfigMapStore = (
 
     /** The ConfigMap as it is now: remembered as `known`, with the checkpoint bytes if it holds any. */
     const read = (operation: "load" | "save") =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const answer = yield* call(operation, "GET", objectPath)
         if (answer.status === 404) {
           yield* Ref.set(known, absent)
@@ -114,7 +116,8 @@ export const makeConfigMapStore = (
         }
         if (answer.status !== 200) return yield* unexpected(operation, "GET", answer)
         const body = decodeConfigMap(answer.text)
-        if (Either.isLeft(body)) return yield* fail(operation, `GET answered something that is not a ConfigMap: ${body.left.message}`)
+        if (Either.isLeft(body))
+          return yield* fail(operation, `GET answered something that is not a ConfigMap: ${body.left.message}`)
         const { metadata, binaryData } = body.right
         yield* Ref.set(known, {
           _tag: "Present",
@@ -129,7 +132,7 @@ export const makeConfigMapStore = (
         return Option.some(bytes.right)
       })
 
-    const load = Effect.gen(function*() {
+    const load = Effect.gen(function* () {
       const bytes = yield* read("load")
       // A ConfigMap without the key (created empty by a deployment, say) is a fresh start, not an error.
       if (Option.isNone(bytes)) return Option.none()
@@ -139,18 +142,18 @@ export const makeConfigMapStore = (
     }).pipe(lock.withPermits(1), Effect.withSpan("CheckpointStore.configMap.load"))
 
     const remember = (answer: Answer) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const body = decodeConfigMap(answer.text)
         // The write succeeded; without a readable version the next save reads the ConfigMap first.
         yield* Ref.set(
           known,
           Either.isRight(body)
             ? {
-              _tag: "Present",
-              resourceVersion: body.right.metadata.resourceVersion,
-              labels: body.right.metadata.labels ?? {},
-              annotations: body.right.metadata.annotations ?? {}
-            }
+                _tag: "Present",
+                resourceVersion: body.right.metadata.resourceVersion,
+                labels: body.right.metadata.labels ?? {},
+                annotations: body.right.metadata.annotations ?? {}
+              }
             : unknown
         )
       })
@@ -158,7 +161,7 @@ export const makeConfigMapStore = (
     type Outcome = "written" | "conflict" | "missing"
 
     const write = (current: Known, encoded: string, summary: string) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const present = current._tag === "Present" ? current : undefined
         const object = {
           apiVersion: "v1",
@@ -167,7 +170,9 @@ export const makeConfigMapStore = (
             name,
             namespace,
             labels: { ...present?.labels, ...CHECKPOINT_LABELS },
-            ...(present !== undefined && Object.keys(present.annotations).length > 0 ? { annotations: present.annotations } : {}),
+            ...(present !== undefined && Object.keys(present.annotations).length > 0
+              ? { annotations: present.annotations }
+              : {}),
             ...(present !== undefined ? { resourceVersion: present.resourceVersion } : {})
           },
           data: { [SUMMARY_KEY]: summary },
@@ -192,7 +197,7 @@ export const makeConfigMapStore = (
         return yield* unexpected("save", method, answer)
       })
 
-    const save = Effect.fn("CheckpointStore.configMap.save")(function*(state: CheckpointState) {
+    const save = Effect.fn("CheckpointStore.configMap.save")(function* (state: CheckpointState) {
       const encoded = Buffer.from(encodeState(state)).toString("base64")
       const summary = describeState(state)
       const size = encoded.length + summary.length
@@ -203,15 +208,19 @@ export const makeConfigMapStore = (
         )
       }
       yield* lock.withPermits(1)(
-        Effect.gen(function*() {
-          for (let attempt = 1;; attempt++) {
+        Effect.gen(function* () {
+          for (let attempt = 1; ; attempt++) {
             if ((yield* Ref.get(known))._tag === "Unknown") yield* read("save")
             const outcome = yield* write(yield* Ref.get(known), encoded, summary)
             if (outcome === "written") return
             if (outcome === "missing") yield* Ref.set(known, absent)
             else yield* Ref.set(known, unknown)
             if (attempt >= MAX_ATTEMPTS) {
-              return yield* fail("save", `gave up after ${attempt} attempts: the ConfigMap kept being changed, created or deleted by another writer between this collector's read and write`, 409)
+              return yield* fail(
+                "save",
+                `gave up after ${attempt} attempts: the ConfigMap kept being changed, created or deleted by another writer between this collector's read and write`,
+                409
+              )
             }
           }
         })

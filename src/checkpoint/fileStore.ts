@@ -53,12 +53,16 @@ export const makeFileStore = (path: string): FileStore => {
     step(operation, `creating ${temporary}`, () => open(temporary, "w", 0o644))
   const closeQuietly = (handle: FileHandle) => Effect.promise(() => handle.close().catch(() => undefined))
 
-  const load = Effect.gen(function*() {
+  const load = Effect.gen(function* () {
     const read = yield* Effect.either(Effect.tryPromise(() => readFile(target)))
     if (Either.isLeft(read)) {
       const cause = read.left.error
       if (codeOf(cause) === "ENOENT") return Option.none()
-      return yield* new CheckpointError({ operation: "load", store, detail: `reading the file failed: ${describeError(cause)}` })
+      return yield* new CheckpointError({
+        operation: "load",
+        store,
+        detail: `reading the file failed: ${describeError(cause)}`
+      })
     }
     const state = decodeState(read.right)
     if (Either.isLeft(state)) return yield* new CheckpointError({ operation: "load", store, detail: state.left })
@@ -77,17 +81,17 @@ export const makeFileStore = (path: string): FileStore => {
       DIRECTORY_SYNC_UNSUPPORTED.has(codeOf(error.error) ?? "")
         ? Effect.void
         : new CheckpointError({
-          operation: "save",
-          store,
-          detail: `flushing the directory ${directory} to disk after the rename failed: ${describeError(error.error)}`
-        })
+            operation: "save",
+            store,
+            detail: `flushing the directory ${directory} to disk after the rename failed: ${describeError(error.error)}`
+          })
     )
   )
 
   const removeTemporary = Effect.promise(() => rm(temporary, { force: true }).catch(() => undefined))
 
   const write = (bytes: Uint8Array) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* createDirectory("save")
       yield* Effect.acquireUseRelease(
         openTemporary("save"),
@@ -101,7 +105,7 @@ export const makeFileStore = (path: string): FileStore => {
       yield* syncDirectory
     }).pipe(Effect.onError(() => removeTemporary))
 
-  const save = Effect.fn("CheckpointStore.file.save")(function*(state: CheckpointState) {
+  const save = Effect.fn("CheckpointStore.file.save")(function* (state: CheckpointState) {
     const bytes = encodeState(state)
     yield* lock.withPermits(1)(write(bytes))
   })
@@ -110,7 +114,7 @@ export const makeFileStore = (path: string): FileStore => {
    * What a save needs, tried once at start-up: the directory can be created, a file created in it, and the
    * path is not a directory. A checkpoint that can never be saved is a mistake to fix before the first event.
    */
-  const check = Effect.gen(function*() {
+  const check = Effect.gen(function* () {
     const existing = yield* Effect.promise(() => stat(target).catch(() => undefined))
     if (existing?.isDirectory() === true) {
       const detail = `${target} is a directory; give the path of a file`

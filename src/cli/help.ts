@@ -14,9 +14,11 @@ const spec = (key: OptionKey): OptionSpec<unknown> => OPTIONS[key]
 export const showValue = (value: unknown): string => {
   if (Duration.isDuration(value)) return durationText(value)
   if (typeof value === "object" && value !== null && "_tag" in value) {
-    return value._tag === "File" && "path" in value ? `file:${String(value.path)}`
-      : value._tag === "ConfigMap" && "namespace" in value && "name" in value ? `configmap:${String(value.namespace)}/${String(value.name)}`
-      : String(value._tag).toLowerCase()
+    return value._tag === "File" && "path" in value
+      ? `file:${String(value.path)}`
+      : value._tag === "ConfigMap" && "namespace" in value && "name" in value
+        ? `configmap:${String(value.namespace)}/${String(value.name)}`
+        : String(value._tag).toLowerCase()
   }
   if (typeof value === "object" && value !== null && "namespace" in value && "name" in value) {
     return `${String(value.namespace)}/${String(value.name)}`
@@ -117,8 +119,8 @@ const optionLines = (key: OptionKey): ReadonlyArray<string> => {
     s.defaultText !== undefined
       ? `default: ${s.defaultText}`
       : s.default !== undefined
-      ? `default: ${showValue(s.default)}`
-      : undefined
+        ? `default: ${showValue(s.default)}`
+        : undefined
   ].filter((d) => d !== undefined)
   const flag = `  --${s.flag}${s.boolean === true ? "" : ` ${s.valueName}`}`
   return [flag, `      ${s.help}`, `      (${details.join("; ")})`]
@@ -153,7 +155,10 @@ const ruleForDisplay = (r: Rule): Record<string, unknown> => {
     if (value === undefined) continue
     if (typeof value === "string") out[field] = value
     else if ("_tag" in value && typeof value.text === "string") out[field] = value.text
-    else out[field] = Object.fromEntries(Object.entries(value).map(([k, p]) => [k, typeof p === "object" && p !== null && "text" in p ? p.text : p]))
+    else
+      out[field] = Object.fromEntries(
+        Object.entries(value).map(([k, p]) => [k, typeof p === "object" && p !== null && "text" in p ? p.text : p])
+      )
   }
   return out
 }
@@ -198,10 +203,14 @@ export const renderConfig = (
     if (value === undefined || key === "printConfig" || spec(key).fileSection !== undefined) continue
     const s = spec(key)
     if (s.secret === true) {
-      out[key] = typeof value === "object" && value !== null
-        ? Object.fromEntries(Object.keys(value).map((k) => [k, "<redacted>"]))
-        : "<redacted>"
-    } else if (Duration.isDuration(value) || (typeof value === "object" && value !== null && ("kind" in value || "_tag" in value || "namespace" in value))) {
+      out[key] =
+        typeof value === "object" && value !== null
+          ? Object.fromEntries(Object.keys(value).map((k) => [k, "<redacted>"]))
+          : "<redacted>"
+    } else if (
+      Duration.isDuration(value) ||
+      (typeof value === "object" && value !== null && ("kind" in value || "_tag" in value || "namespace" in value))
+    ) {
       out[key] = showValue(value)
     } else {
       // Credentials in a URL (http://user:password@host) are as secret as a header.
@@ -209,9 +218,12 @@ export const renderConfig = (
     }
   }
   const yaml = stringify({ ...out, ...rulesForDisplay(rules) })
-  return yaml.split("\n").map((line) => {
-    const key = KEYS.find((k) => line.startsWith(`${k}:`))
-    const origin = key === undefined ? undefined : origins[key]
-    return origin !== undefined && origin !== "default" ? `${line}  # from ${origin}` : line
-  }).join("\n")
+  return yaml
+    .split("\n")
+    .map((line) => {
+      const key = KEYS.find((k) => line.startsWith(`${k}:`))
+      const origin = key === undefined ? undefined : origins[key]
+      return origin !== undefined && origin !== "default" ? `${line}  # from ${origin}` : line
+    })
+    .join("\n")
 }

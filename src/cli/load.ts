@@ -57,7 +57,13 @@ const fromArgv = (argv: ReadonlyArray<string>, problems: Array<string>) => {
     allowPositionals: true,
     tokens: true,
     options: Object.fromEntries([
-      ...KEYS.map((k) => [spec(k).flag, { type: spec(k).boolean === true ? "boolean" : "string", multiple: spec(k).multiple === true }] as const),
+      ...KEYS.map(
+        (k) =>
+          [
+            spec(k).flag,
+            { type: spec(k).boolean === true ? "boolean" : "string", multiple: spec(k).multiple === true }
+          ] as const
+      ),
       ["help", { type: "boolean", short: "h" }],
       ["version", { type: "boolean" }]
     ])
@@ -119,7 +125,9 @@ const fromFile = (path: string, readText: LoadInput["readText"], problems: Array
   try {
     text = readText(path)
   } catch (error) {
-    problems.push(`${path}: cannot read the configuration file: ${error instanceof Error ? error.message : String(error)}`)
+    problems.push(
+      `${path}: cannot read the configuration file: ${error instanceof Error ? error.message : String(error)}`
+    )
     return { raw, sections }
   }
   const doc = parseDocument(text)
@@ -173,8 +181,8 @@ const mergeRules = (file: RulesConfig, v: OptionValues, origins: Partial<Record<
     throttle: !given("throttle")
       ? file.throttle
       : v.throttle === undefined
-      ? { ...file.throttle, enabled: false }
-      : { ...file.throttle, enabled: true, limit: v.throttle.limit, windowMs: v.throttle.windowMs }
+        ? { ...file.throttle, enabled: false }
+        : { ...file.throttle, enabled: true, limit: v.throttle.limit, windowMs: v.throttle.windowMs }
   }
 }
 
@@ -190,10 +198,14 @@ const crossChecks = (v: Record<string, unknown>): ReadonlyArray<string> => {
   const ms = (key: string) => (Duration.isDuration(v[key]) ? Duration.toMillis(v[key]) : 0)
   // The server is asked for whole seconds, at least one.
   if (ms("watchIdleTimeout") <= 2 * Math.max(1000, ms("watchTimeout"))) {
-    problems.push("--watch-idle-timeout: must be longer than twice --watch-timeout: the server ends a quiet watch only after up to twice --watch-timeout, and a watch ended sooner for silence would look dead")
+    problems.push(
+      "--watch-idle-timeout: must be longer than twice --watch-timeout: the server ends a quiet watch only after up to twice --watch-timeout, and a watch ended sooner for silence would look dead"
+    )
   }
   if (ms("stallTimeout") <= ms("watchIdleTimeout")) {
-    problems.push("--stall-timeout: must be longer than --watch-idle-timeout, so that a silent watch is restarted before the pod is")
+    problems.push(
+      "--stall-timeout: must be longer than --watch-idle-timeout, so that a silent watch is restarted before the pod is"
+    )
   }
   if (v["leaderElect"] === true) {
     if (v["lease"] === undefined) problems.push("--leader-elect: needs --lease NAMESPACE/NAME")
@@ -207,7 +219,9 @@ const crossChecks = (v: Record<string, unknown>): ReadonlyArray<string> => {
     }
     const cp = v["checkpoint"]
     if (typeof cp === "object" && cp !== null && "_tag" in cp && cp._tag === "File") {
-      problems.push("--checkpoint file:...: replicas under --leader-elect need a shared checkpoint: use configmap:NAMESPACE/NAME")
+      problems.push(
+        "--checkpoint file:...: replicas under --leader-elect need a shared checkpoint: use configmap:NAMESPACE/NAME"
+      )
     }
   }
   return problems
@@ -218,9 +232,10 @@ export const loadConfig = (input: LoadInput): Either.Either<Loaded, ConfigProble
   const argv = fromArgv(input.argv, problems)
   const env = fromEnv(input.env)
   const configPath = argv.raw.get("config") ?? env.get("config")
-  const fileData = configPath !== undefined && typeof configPath.value === "string"
-    ? fromFile(configPath.value, input.readText, problems)
-    : { raw: new Map<OptionKey, Raw>(), sections: {} }
+  const fileData =
+    configPath !== undefined && typeof configPath.value === "string"
+      ? fromFile(configPath.value, input.readText, problems)
+      : { raw: new Map<OptionKey, Raw>(), sections: {} }
   const file = fileData.raw
   const rulesFromFile = decodeRulesConfig(fileData.sections)
   if (Either.isLeft(rulesFromFile)) {
@@ -252,5 +267,10 @@ export const loadConfig = (input: LoadInput): Either.Either<Loaded, ConfigProble
   if (problems.length > 0 || Either.isLeft(rulesFromFile)) return Either.left(new ConfigProblems({ problems }))
   // Every key was either parsed by its own spec or given its spec's default: the record has the declared shape.
   const typed = values as OptionValues
-  return Either.right({ command: argv.command, values: typed, origins, rules: mergeRules(rulesFromFile.right, typed, origins) })
+  return Either.right({
+    command: argv.command,
+    values: typed,
+    origins,
+    rules: mergeRules(rulesFromFile.right, typed, origins)
+  })
 }

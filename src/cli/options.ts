@@ -62,7 +62,10 @@ const ruleList = (raw: unknown): V.Parsed<ReadonlyArray<Rule>> => {
   const rules: Array<Rule> = []
   const problems: Array<string> = []
   for (const text of texts.map((t) => t.trim()).filter((t) => t !== "")) {
-    Either.match(parseRuleFlag(text), { onLeft: (p) => problems.push(`${JSON.stringify(text)}: ${p}`), onRight: (r) => rules.push(r) })
+    Either.match(parseRuleFlag(text), {
+      onLeft: (p) => problems.push(`${JSON.stringify(text)}: ${p}`),
+      onRight: (r) => rules.push(r)
+    })
   }
   return problems.length > 0 ? Either.left(problems.join("; ")) : Either.right(rules)
 }
@@ -72,7 +75,8 @@ export type Source = { readonly kind: "kube" } | { readonly kind: "file"; readon
 const source = (raw: unknown): V.Parsed<Source> => {
   const s = typeof raw === "string" ? raw.trim() : ""
   if (s === "kube") return Either.right({ kind: "kube" })
-  if (s.startsWith("file:") && s.length > "file:".length) return Either.right({ kind: "file", path: s.slice("file:".length) })
+  if (s.startsWith("file:") && s.length > "file:".length)
+    return Either.right({ kind: "file", path: s.slice("file:".length) })
   return Either.left(`must be kube or file:PATH; got ${JSON.stringify(raw)}`)
 }
 
@@ -259,7 +263,9 @@ export const OPTIONS = {
       const text = typeof raw === "string" ? raw.trim() : typeof raw === "number" ? `:${raw}` : ""
       if (text === "off") return Either.right(undefined)
       const hp = parseListen(text)
-      return hp === undefined ? Either.left(`must be HOST:PORT (e.g. 0.0.0.0:8080, :9090) or off; got ${JSON.stringify(raw)}`) : Either.right(hp)
+      return hp === undefined
+        ? Either.left(`must be HOST:PORT (e.g. 0.0.0.0:8080, :9090) or off; got ${JSON.stringify(raw)}`)
+        : Either.right(hp)
     },
     default: { host: "0.0.0.0", port: 8080 },
     defaultText: "0.0.0.0:8080; for the demo 127.0.0.1 on a free port",
@@ -279,7 +285,8 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     default: Duration.seconds(20),
-    help: "On SIGTERM or SIGINT, how long to wait for the queued records to be delivered before exiting; what is " +
+    help:
+      "On SIGTERM or SIGINT, how long to wait for the queued records to be delivered before exiting; what is " +
       "still undelivered then is counted as dropped (reason shutdown) and the exit code is 1."
   }),
   enrichment: option({
@@ -395,9 +402,13 @@ export const OPTIONS = {
       if (text === "off") return Either.right(undefined)
       const [n, window] = text.split("/")
       return Either.flatMap(V.wholeNumber(1, 1_000_000)(n ?? ""), (limit) =>
-        Either.map(V.duration(window ?? ""), (w) => ({ limit, windowMs: Duration.toMillis(w) }))).pipe(
-          Either.mapLeft(() => `must be N/DURATION (at most N records per event per window, e.g. 10/1m) or off; got ${JSON.stringify(raw)}`)
+        Either.map(V.duration(window ?? ""), (w) => ({ limit, windowMs: Duration.toMillis(w) }))
+      ).pipe(
+        Either.mapLeft(
+          () =>
+            `must be N/DURATION (at most N records per event per window, e.g. 10/1m) or off; got ${JSON.stringify(raw)}`
         )
+      )
     },
     help: "Noise control: at most N records per object and reason in each window; the rest is summed up in one record (k8s.event.suppressed_count) when the window ends. Off unless set."
   }),
@@ -561,7 +572,8 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     defaultText: "never for --source kube, 2m for --source file",
-    help: "Stop retrying a batch this long after its first attempt, the attempt in flight included, and count its " +
+    help:
+      "Stop retrying a batch this long after its first attempt, the attempt in flight included, and count its " +
       "records as dropped (reason retries_exhausted)."
   }),
   logLevel: option({
@@ -578,7 +590,8 @@ export const OPTIONS = {
     valueName: "json|logfmt|text",
     parse: V.oneOf("json", "logfmt", "text"),
     defaultText: "text when stderr is a terminal, else json",
-    help: "The collector's own logs: json or logfmt objects for a log shipper, " +
+    help:
+      "The collector's own logs: json or logfmt objects for a log shipper, " +
       "or text (time, level, message, key=value) for a person."
   }),
   printConfig: option({
@@ -596,5 +609,7 @@ export type OptionKey = keyof Options
 type ValueOf<S> = S extends OptionSpec<infer A> ? A : never
 /** The validated value of every option; those without a default may be absent. */
 export type OptionValues = {
-  readonly [K in OptionKey]: Options[K] extends { readonly default: unknown } ? ValueOf<Options[K]> : ValueOf<Options[K]> | undefined
+  readonly [K in OptionKey]: Options[K] extends { readonly default: unknown }
+    ? ValueOf<Options[K]>
+    : ValueOf<Options[K]> | undefined
 }

@@ -48,7 +48,8 @@ export interface KubeEvent {
   readonly sourceHost?: string | undefined
 }
 
-const text = (s: string | null | undefined): string | undefined => (s === null || s === undefined || s === "" ? undefined : s)
+const text = (s: string | null | undefined): string | undefined =>
+  s === null || s === undefined || s === "" ? undefined : s
 const opt = <A>(a: A | null | undefined): A | undefined => (a === null ? undefined : a)
 
 const toRef = (r: ObjectReference | null | undefined): ObjectRef => ({
@@ -62,7 +63,10 @@ const toRef = (r: ObjectReference | null | undefined): ObjectRef => ({
 })
 
 /** The series count is the live one for series events; plain `count` is the older, deprecated counter. */
-const countOf = (series: { readonly count?: number | null | undefined } | null | undefined, count: number | null | undefined) => {
+const countOf = (
+  series: { readonly count?: number | null | undefined } | null | undefined,
+  count: number | null | undefined
+) => {
   const n = opt(series?.count) ?? opt(count)
   // Kubernetes counts are int32; anything else is not a count an OTLP int64 attribute can carry.
   return n !== undefined && Number.isSafeInteger(n) ? n : undefined
@@ -136,7 +140,6 @@ export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("Ev
 
 const decodeCoreV1 = Schema.decodeUnknownEither(CoreV1Event, { errors: "all" })
 const decodeEventsV1 = Schema.decodeUnknownEither(EventsV1Event, { errors: "all" })
-
 
 /** Which API an object is in: its own `apiVersion`, else the API it was read from, else its field names. */
 export const apiOf = (u: unknown, readFrom?: EventApi): EventApi => {
@@ -219,7 +222,13 @@ const fMeta = (u: Record<string, unknown>) => {
   if (!isRecord(m)) throw GIVE_UP
   const { name, uid, resourceVersion } = m
   if (typeof name !== "string" || typeof uid !== "string" || typeof resourceVersion !== "string") throw GIVE_UP
-  return { name, namespace: fText(m["namespace"]), uid, resourceVersion, creationTimestamp: fTime(m["creationTimestamp"]) }
+  return {
+    name,
+    namespace: fText(m["namespace"]),
+    uid,
+    resourceVersion,
+    creationTimestamp: fTime(m["creationTimestamp"])
+  }
 }
 const fCountOf = (series: Record<string, unknown> | undefined, count: unknown) => {
   // Both are checked: the schema rejects a malformed `count` even when `series.count` is the one used.
@@ -262,7 +271,10 @@ export const fastDecode = (u: Record<string, unknown>, api: EventApi): KubeEvent
     const f = FIELDS[api]
     const regarding = u[f.regarding]
     // core/v1 requires involvedObject; events.k8s.io/v1 may leave regarding out.
-    if (api === "core/v1" ? !isRecord(regarding) : regarding !== undefined && regarding !== null && !isRecord(regarding)) throw GIVE_UP
+    if (
+      api === "core/v1" ? !isRecord(regarding) : regarding !== undefined && regarding !== null && !isRecord(regarding)
+    )
+      throw GIVE_UP
     const source = fRecord(u[f.source])
     return {
       api,
@@ -299,18 +311,27 @@ export const decodeKubeEvent = (u: unknown, readFrom?: EventApi): Either.Either<
 }
 
 /** The same decoding through the schemas alone: what `decodeKubeEvent` falls back to, and words errors with. */
-export const decodeKubeEventWithSchema = (u: unknown, readFrom?: EventApi): Either.Either<KubeEvent, EventDecodeError> => {
+export const decodeKubeEventWithSchema = (
+  u: unknown,
+  readFrom?: EventApi
+): Either.Either<KubeEvent, EventDecodeError> => {
   if (!isRecord(u)) {
     const found = u === null ? "null" : Array.isArray(u) ? "an array" : `a ${typeof u}`
-    return Either.left(new EventDecodeError({ name: describeObject(u), issues: [`expected an Event object, found ${found}`] }))
+    return Either.left(
+      new EventDecodeError({ name: describeObject(u), issues: [`expected an Event object, found ${found}`] })
+    )
   }
   const api = apiOf(u, readFrom)
   const issues: Array<string> = []
-  const decoded = api === "core/v1"
-    ? Either.map(decodeCoreV1(u), (e) => fromCoreV1(e, issues))
-    : Either.map(decodeEventsV1(u), (e) => fromEventsV1(e, issues))
-  if (Either.isLeft(decoded)) return Either.left(new EventDecodeError({ name: describeObject(u), issues: formatIssues(decoded.left) }))
-  return issues.length > 0 ? Either.left(new EventDecodeError({ name: describeObject(u), issues })) : Either.right(decoded.right)
+  const decoded =
+    api === "core/v1"
+      ? Either.map(decodeCoreV1(u), (e) => fromCoreV1(e, issues))
+      : Either.map(decodeEventsV1(u), (e) => fromEventsV1(e, issues))
+  if (Either.isLeft(decoded))
+    return Either.left(new EventDecodeError({ name: describeObject(u), issues: formatIssues(decoded.left) }))
+  return issues.length > 0
+    ? Either.left(new EventDecodeError({ name: describeObject(u), issues }))
+    : Either.right(decoded.right)
 }
 
 /** The identity of one occurrence: a repeat of an event keeps its uid and gets a new resourceVersion. */

@@ -31,7 +31,14 @@ const parseUncached = (text: string): Timestamp | undefined => {
   const m = RFC3339.exec(text)
   if (m === null) return undefined
   const [, y, mo, d, h, mi, s, frac, zone] = m
-  const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s].map(Number) as [number, number, number, number, number, number]
+  const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number
+  ]
   // RFC 3339 allows a leap second (60); the fields must otherwise be in range, not rolled over into another date.
   if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 60) {
     return undefined

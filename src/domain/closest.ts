@@ -12,7 +12,8 @@ const normalized = (s: string): string => s.toLowerCase().replace(/[-_ ]/g, "")
 export const editDistance = (a: string, b: string): number => {
   // d[i][j]: distance between the first i letters of a and the first j of b.
   const d: Array<Array<number>> = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0))
+  )
   const cell = (i: number, j: number): number => d[i]?.[j] ?? Number.MAX_SAFE_INTEGER
   for (let i = 1; i <= a.length; i++) {
     const row = d[i] ?? []

@@ -10,5 +10,4 @@ export const occurrenceTime = (e: KubeEvent): Timestamp | undefined =>
   e.seriesLastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.creationTimestamp
 
 /** When the event (the series of occurrences) started. */
-export const startTime = (e: KubeEvent): Timestamp | undefined =>
-  e.firstTimestamp ?? e.eventTime ?? e.creationTimestamp
+export const startTime = (e: KubeEvent): Timestamp | undefined => e.firstTimestamp ?? e.eventTime ?? e.creationTimestamp

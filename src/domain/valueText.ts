@@ -10,13 +10,15 @@ export type Parsed<A> = Either.Either<A, string>
 /** A value as it is quoted in a message: a string in JSON quotes, anything else as its text. */
 export const show = (raw: unknown): string => (typeof raw === "string" ? JSON.stringify(raw) : String(raw))
 
-export const oneOf = <const L extends string>(...choices: ReadonlyArray<L>) => (raw: unknown): Parsed<L> => {
-  const value = typeof raw === "string" ? raw.trim() : raw
-  const found = choices.find((c) => c === value)
-  return found !== undefined
-    ? Either.right(found)
-    : Either.left(`must be one of ${choices.join(", ")}; got ${show(raw)}`)
-}
+export const oneOf =
+  <const L extends string>(...choices: ReadonlyArray<L>) =>
+  (raw: unknown): Parsed<L> => {
+    const value = typeof raw === "string" ? raw.trim() : raw
+    const found = choices.find((c) => c === value)
+    return found !== undefined
+      ? Either.right(found)
+      : Either.left(`must be one of ${choices.join(", ")}; got ${show(raw)}`)
+  }
 
 /** `on` or `off`, as true or false. */
 export const onOff = (raw: unknown): Parsed<boolean> => Either.map(oneOf("on", "off")(raw), (v) => v === "on")
@@ -25,15 +27,17 @@ export const text = (raw: unknown): Parsed<string> =>
   typeof raw === "string" && raw.trim() !== ""
     ? Either.right(raw.trim())
     : typeof raw === "number"
-    ? Either.right(String(raw))
-    : Either.left(`must be a non-empty text; got ${show(raw)}`)
+      ? Either.right(String(raw))
+      : Either.left(`must be a non-empty text; got ${show(raw)}`)
 
-export const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) => (raw: unknown): Parsed<number> => {
-  const n = typeof raw === "number" ? raw : typeof raw === "string" && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN
-  return Number.isInteger(n) && n >= min && n <= max
-    ? Either.right(n)
-    : Either.left(`must be a whole number from ${min} to ${max}; got ${show(raw)}`)
-}
+export const wholeNumber =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (raw: unknown): Parsed<number> => {
+    const n = typeof raw === "number" ? raw : typeof raw === "string" && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN
+    return Number.isInteger(n) && n >= min && n <= max
+      ? Either.right(n)
+      : Either.left(`must be a whole number from ${min} to ${max}; got ${show(raw)}`)
+  }
 
 export const boolean = (raw: unknown): Parsed<boolean> => {
   if (typeof raw === "boolean") return Either.right(raw)
@@ -107,8 +111,20 @@ export const keyValues = (raw: unknown): Parsed<Readonly<Record<string, string>>
 }
 
 export const list = (raw: unknown): Parsed<ReadonlyArray<string>> => {
-  if (Array.isArray(raw)) return Either.right(raw.map(String).map((s) => s.trim()).filter((s) => s !== ""))
-  if (typeof raw === "string") return Either.right(raw.split(",").map((s) => s.trim()).filter((s) => s !== ""))
+  if (Array.isArray(raw))
+    return Either.right(
+      raw
+        .map(String)
+        .map((s) => s.trim())
+        .filter((s) => s !== "")
+    )
+  if (typeof raw === "string")
+    return Either.right(
+      raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== "")
+    )
   return Either.left(`must be a comma-separated list; got ${show(raw)}`)
 }
 
@@ -126,9 +142,12 @@ export const namespaces = (raw: unknown): Parsed<ReadonlyArray<string>> =>
   })
 
 /** `NAMESPACE/NAME` of an object of `kind`. */
-export const namespacedName = (kind: string) => (raw: unknown): Parsed<NamespacedName> =>
-  Either.flatMap(text(raw), (t) =>
-    Either.mapLeft(
-      parseNamespacedName(t, kind),
-      (why) => `must be NAMESPACE/NAME of a ${kind}; ${JSON.stringify(t)} ${why}`
-    ))
+export const namespacedName =
+  (kind: string) =>
+  (raw: unknown): Parsed<NamespacedName> =>
+    Either.flatMap(text(raw), (t) =>
+      Either.mapLeft(
+        parseNamespacedName(t, kind),
+        (why) => `must be NAMESPACE/NAME of a ${kind}; ${JSON.stringify(t)} ${why}`
+      )
+    )

@@ -143,19 +143,28 @@ export class ChainResolver {
     }
 
     this.#count(pass, w, key, entry, ref.uid)
-    if (controller !== undefined && controllerKey !== undefined) this.#count(pass, controller, controllerKey, controllerEntry, controllerRef?.uid)
+    if (controller !== undefined && controllerKey !== undefined)
+      this.#count(pass, controller, controllerKey, controllerEntry, controllerRef?.uid)
     if (found === undefined) return EMPTY_ENRICHMENT
     const memo = found.memo
     if (memo !== undefined && memo.controllerEntry === controllerEntry) return memo.enrichment
-    const controllerObject = controllerEntry?.tag === "found" && sameObject(controllerEntry.object, controllerRef?.uid)
-      ? controllerEntry.object
-      : undefined
+    const controllerObject =
+      controllerEntry?.tag === "found" && sameObject(controllerEntry.object, controllerRef?.uid)
+        ? controllerEntry.object
+        : undefined
     const enrichment = deriveEnrichment(w, found.object, controller, controllerObject, this.#settings)
     found.memo = { controllerEntry, enrichment }
     return enrichment
   }
 
-  #look(key: string, w: Workload, namespace: string, name: string, uid: string | undefined, pass: Pass): Entry | undefined {
+  #look(
+    key: string,
+    w: Workload,
+    namespace: string,
+    name: string,
+    uid: string | undefined,
+    pass: Pass
+  ): Entry | undefined {
     // Not watched, not there (newer than the cache, or gone), or another object now has the name: a GET says.
     const watched = this.#watched?.get(w, namespace, name)
     if (watched !== undefined && sameObject(watched.object, uid)) return watched
@@ -184,7 +193,8 @@ export class ChainResolver {
   #count(pass: Pass, w: Workload, key: string, entry: Entry | undefined, uid: string | undefined): void {
     let result: number
     if (entry === undefined) result = TIMEOUT
-    else if (entry.tag === "found") result = !sameObject(entry.object, uid) ? NOT_FOUND : pass.local?.get(key) === entry ? MISS : HIT
+    else if (entry.tag === "found")
+      result = !sameObject(entry.object, uid) ? NOT_FOUND : pass.local?.get(key) === entry ? MISS : HIT
     else if (entry.tag === "not_found") result = NOT_FOUND
     else if (entry.tag === "forbidden") result = DENIED
     else result = ERROR

@@ -11,7 +11,19 @@
  * `lookupTimeout`, and not at all for a GET the token bucket holds back past that; what is not known by then is
  * left out (and counted), and the GET goes on in the background so that later events find the object in the cache.
  */
-import { Cause, type Clock, Context, Deferred, Duration, Effect, Either, FiberId, FiberSet, Layer, Option } from "effect"
+import {
+  Cause,
+  type Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  FiberId,
+  FiberSet,
+  Layer,
+  Option
+} from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -53,8 +65,8 @@ export class Enricher extends Context.Tag("Enricher")<Enricher, EnricherShape>()
   static readonly layer = (kc: KubeConfig, settings: EnrichSettings): Layer.Layer<Enricher, never, Metrics> =>
     settings.enabled
       ? Layer.scoped(Enricher, make(settings)).pipe(
-        Layer.provide(Layer.merge(OwnerLookup.layer(kc), KubeApi.layer(kc)))
-      )
+          Layer.provide(Layer.merge(OwnerLookup.layer(kc), KubeApi.layer(kc)))
+        )
       : Enricher.disabled
   /** Reads objects through whatever `OwnerLookup` (GETs) and `KubeApi` (lists and watches) are provided. */
   static readonly layerWithLookup = (
@@ -82,9 +94,11 @@ const LOSS: Readonly<Record<string, string>> = {
 
 const forbiddenMessage = (need: Need, ttl: Duration.Duration, said: string): string => {
   const w = need.object.workload
-  return `enrichment: not allowed to get ${w.resource} (${describeKey(need.object)}: HTTP 403), so ${LOSS[w.resource] ?? "those objects add nothing"}. ` +
+  return (
+    `enrichment: not allowed to get ${w.resource} (${describeKey(need.object)}: HTTP 403), so ${LOSS[w.resource] ?? "those objects add nothing"}. ` +
     `To enable it, give the collector the RBAC rule {apiGroups: ["${w.group}"], resources: ["${w.resource}"], verbs: ["get"]}. ` +
     `Events keep flowing; asking again after ${Duration.format(ttl)}. The API server said: ${said}`
+  )
 }
 
 interface Flight {
@@ -96,22 +110,26 @@ interface Flight {
 }
 
 export const make = (settings: EnrichSettings) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const lookup = yield* OwnerLookup
     const metrics = new EnrichmentMetrics((yield* Metrics).registry)
     const clock: Clock.Clock = yield* Effect.clock
     const fibers = yield* FiberSet.make<Entry>()
     const timeoutMs = Duration.toMillis(settings.lookupTimeout)
-    const caches = settings.listWatch === undefined
-      ? undefined
-      : new OwnerCaches(settings.listWatch, (kind, n) => metrics.cachedObjects.set({ kind }, n))
+    const caches =
+      settings.listWatch === undefined
+        ? undefined
+        : new OwnerCaches(settings.listWatch, (kind, n) => metrics.cachedObjects.set({ kind }, n))
     if (caches !== undefined && settings.listWatch !== undefined) yield* caches.run(yield* KubeApi, settings.listWatch)
-    const resolver = new ChainResolver({
-      cacheSize: settings.cacheSize,
-      cacheTtlMs: Duration.toMillis(settings.cacheTtl),
-      podLabels: settings.podLabels,
-      serviceNameFromLabels: settings.serviceNameFromLabels
-    }, caches)
+    const resolver = new ChainResolver(
+      {
+        cacheSize: settings.cacheSize,
+        cacheTtlMs: Duration.toMillis(settings.cacheTtl),
+        podLabels: settings.podLabels,
+        serviceNameFromLabels: settings.serviceNameFromLabels
+      },
+      caches
+    )
     const bucket = new TokenBucket(settings.maxRequestsPerSecond, clock.unsafeCurrentTimeMillis())
     const inflight = new Map<string, Flight>()
     /** Resources a 403 or an error was reported for, so each is said once until reads work again. */
@@ -146,7 +164,7 @@ export const make = (settings: EnrichSettings) =>
 
     /** One GET, after its token; its answer goes into the cache before anyone waiting on it resumes. */
     const fetch = (need: Need, wait: number) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const w = need.object.workload
         if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
         // A 403 for another object of this resource may have arrived while this one waited for its token.
@@ -176,7 +194,7 @@ export const make = (settings: EnrichSettings) =>
 
     /** Starts the GET for `need` unless one is in flight; either way returns the flight to wait on. */
     const flightFor = (need: Need) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const current = inflight.get(need.key)
         if (current !== undefined) return current
         const now = clock.unsafeCurrentTimeMillis()
@@ -204,7 +222,7 @@ export const make = (settings: EnrichSettings) =>
       })
 
     /** Fetches what the walks need, round after round, until all events are complete or the deadline passes. */
-    const resolveMisses = Effect.fn("Enricher.resolveMisses")(function*(
+    const resolveMisses = Effect.fn("Enricher.resolveMisses")(function* (
       events: ReadonlyArray<KubeEvent>,
       results: Array<Enrichment>,
       firstPending: ReadonlyArray<number>,
@@ -253,8 +271,7 @@ export const make = (settings: EnrichSettings) =>
       return results
     })
 
-    const flushCounts = (pass: Pass) =>
-      pass.forEachCount((kind, result, n) => metrics.lookups.inc({ kind, result }, n))
+    const flushCounts = (pass: Pass) => pass.forEachCount((kind, result, n) => metrics.lookups.inc({ kind, result }, n))
 
     // No Effect per event: the chunk is walked in one loop, and only a chunk with misses goes on to wait.
     const enrichNow = (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
@@ -278,8 +295,8 @@ export const make = (settings: EnrichSettings) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.failCause(cause)
             : Effect.logError("enrichment failed; the chunk goes out without it", cause).pipe(
-              Effect.as(events.map(() => EMPTY_ENRICHMENT))
-            )
+                Effect.as(events.map(() => EMPTY_ENRICHMENT))
+              )
         )
       )
 

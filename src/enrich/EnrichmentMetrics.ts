@@ -10,7 +10,12 @@ export type LookupResult = (typeof LOOKUP_RESULTS)[number]
 export type RequestOutcome = "found" | "not_found" | "forbidden" | "error"
 
 /** Registers a counter, or returns the one already registered under that name (a second Enricher on one registry). */
-const counter = <L extends string>(registry: Registry, name: string, help: string, labelNames: ReadonlyArray<L>): Counter<L> => {
+const counter = <L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: ReadonlyArray<L>
+): Counter<L> => {
   const existing = registry.getSingleMetric(name)
   if (existing instanceof Counter) return existing
   return new Counter({ name, help, labelNames, registers: [registry] })
@@ -41,8 +46,18 @@ export class EnrichmentMetrics {
   readonly cachedObjects: Gauge<"kind">
 
   constructor(registry: Registry) {
-    this.lookups = counter(registry, `${PREFIX}enrichment_lookups_total`, "Owner-chain lookups of events, by object kind and result", ["kind", "result"])
-    this.requests = counter(registry, `${PREFIX}enrichment_requests_total`, "GET requests for owner-chain objects, by object kind and outcome", ["kind", "outcome"])
+    this.lookups = counter(
+      registry,
+      `${PREFIX}enrichment_lookups_total`,
+      "Owner-chain lookups of events, by object kind and result",
+      ["kind", "result"]
+    )
+    this.requests = counter(
+      registry,
+      `${PREFIX}enrichment_requests_total`,
+      "GET requests for owner-chain objects, by object kind and outcome",
+      ["kind", "outcome"]
+    )
     this.cachedObjects = gauge(
       registry,
       `${PREFIX}enrichment_cached_objects`,

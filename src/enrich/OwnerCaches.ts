@@ -63,17 +63,25 @@ class CachedCollection {
   }
 }
 
-const entryOf = (o: NamedObject): FoundEntry =>
-  ({ tag: "found", object: o.object, fetchedAt: 0, rechecked: false, memo: undefined })
+const entryOf = (o: NamedObject): FoundEntry => ({
+  tag: "found",
+  object: o.object,
+  fetchedAt: 0,
+  rechecked: false,
+  memo: undefined
+})
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`
 
 /** How a watch ended, and so what comes next: watch on, list again, or back off. */
-type Next = { readonly _tag: "watch"; readonly from: string } | { readonly _tag: "relist" } | {
-  readonly _tag: "failed"
-  readonly error: KubeApiError
-  readonly from: string
-}
+type Next =
+  | { readonly _tag: "watch"; readonly from: string }
+  | { readonly _tag: "relist" }
+  | {
+      readonly _tag: "failed"
+      readonly error: KubeApiError
+      readonly from: string
+    }
 
 export class OwnerCaches {
   readonly #scopes = new Map<string, CachedCollection>()
@@ -113,7 +121,7 @@ export class OwnerCaches {
   /** Lists and watches every collection until the scope closes. */
   run(api: KubeApiShape, settings: ListWatchSettings): Effect.Effect<void, never, Scope.Scope> {
     const changed = (kind: string) => this.#report(kind, this.#sizeOf(kind))
-    return Effect.gen(this, function*() {
+    return Effect.gen(this, function* () {
       for (const c of this.#scopes.values()) yield* Effect.forkScoped(follow(api, settings, c, changed))
       yield* Effect.forkScoped(this.#warmUp(WARM_UP_LIMIT))
     })
@@ -131,23 +139,25 @@ export class OwnerCaches {
       Effect.tap((done) =>
         done._tag === "None"
           ? Effect.logWarning(
-            "enrichment: the caches of pods, ReplicaSets and Jobs were not all listed within " +
-              `${Duration.format(limit)}; ` +
-              "records go out with what a GET per object finds meanwhile"
-          )
+              "enrichment: the caches of pods, ReplicaSets and Jobs were not all listed within " +
+                `${Duration.format(limit)}; ` +
+                "records go out with what a GET per object finds meanwhile"
+            )
           : Effect.void
       ),
-      Effect.ensuring(Effect.sync(() => {
-        this.#ready = true
-        Deferred.unsafeDone(this.#warmedUp, Exit.void)
-      }))
+      Effect.ensuring(
+        Effect.sync(() => {
+          this.#ready = true
+          Deferred.unsafeDone(this.#warmedUp, Exit.void)
+        })
+      )
     )
   }
 }
 
 /** Lists the collection in pages into a new map, which replaces the old one when complete; its resourceVersion. */
 const listAll = (api: KubeApiShape, settings: ListWatchSettings, scope: CachedCollection) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const objects = new Map<string, FoundEntry>()
     let continueToken: string | undefined
     for (;;) {
@@ -176,7 +186,7 @@ const watchOnce = (
   from: string,
   changed: () => void
 ) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const skipped = new Skipped()
     let last = from
     const stretch = 1 + (yield* Random.next)
@@ -194,11 +204,15 @@ const watchOnce = (
           if (type === "ERROR") {
             const status = decodeStatus(object)
             const code = status._tag === "Some" ? status.value.code : undefined
-            return end(code === 410 ? { _tag: "relist" } : {
-              _tag: "failed",
-              from: last,
-              error: watchError(code, status._tag === "Some" ? status.value.message : undefined)
-            })
+            return end(
+              code === 410
+                ? { _tag: "relist" }
+                : {
+                    _tag: "failed",
+                    from: last,
+                    error: watchError(code, status._tag === "Some" ? status.value.message : undefined)
+                  }
+            )
           }
           const rv = resourceVersionOf(object)
           if (rv !== undefined && (compareResourceVersions(rv, last) ?? 1) > 0) last = rv
@@ -235,8 +249,8 @@ class Skipped {
     return this.#count === 0
       ? Effect.void
       : Effect.logWarning(
-        `enrichment: ${where} had ${this.#count} entries that are not objects, skipped; the first: ${this.#first}`
-      )
+          `enrichment: ${where} had ${this.#count} entries that are not objects, skipped; the first: ${this.#first}`
+        )
   }
 }
 
@@ -250,25 +264,26 @@ const failureText = (e: KubeApiError, c: CachedCollection): string => {
   const w = c.workload
   const what = `${e.verb} ${w.resource} ${c.where} for enrichment`
   if (e.status === 403) {
-    const binding = c.namespace === undefined
-      ? "a ClusterRole and ClusterRoleBinding"
-      : `a Role and RoleBinding in ${c.namespace}`
-    return `not allowed to ${what} (HTTP 403): give the collector ` +
+    const binding =
+      c.namespace === undefined ? "a ClusterRole and ClusterRoleBinding" : `a Role and RoleBinding in ${c.namespace}`
+    return (
+      `not allowed to ${what} (HTTP 403): give the collector ` +
       `{apiGroups: ["${w.group}"], resources: ["${w.resource}"], ` +
       `verbs: ["list", "watch"]} in ${binding}. Until then each object is read with a GET. ` +
       `The API server said: ${e.detail}`
+    )
   }
   return `could not ${what}: ${e.message}; retrying, and reading each object with a GET meanwhile`
 }
 
 /** Lists, then watches, for ever: a watch that ends goes on from its last resourceVersion, a 410 lists again. */
 const follow = (api: KubeApiShape, settings: ListWatchSettings, c: CachedCollection, changed: (kind: string) => void) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     let from: string | undefined
     let attempt = 0
     let reported = false
     const failed = (e: KubeApiError) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (refused(e)) Deferred.unsafeDone(c.warm, Exit.void)
         if (!reported) yield* Effect.logWarning(`enrichment: ${failureText(e, c)}`)
         else yield* Effect.logDebug(`enrichment: ${failureText(e, c)}`)

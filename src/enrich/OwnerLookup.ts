@@ -98,14 +98,14 @@ export const decodeNamedObject = (u: unknown): NamedObject | undefined => {
   return { namespace, name, object: toWorkloadObject(decoded.right) }
 }
 
-
 const text = (s: string | null | undefined) => (s === null || s === undefined || s === "" ? undefined : s)
 
 export const toWorkloadObject = (o: ObjectJson): WorkloadObject => {
   const owner = o.metadata.ownerReferences?.find((r) => r.controller === true)
-  const controller: ControllerRef | undefined = owner === undefined
-    ? undefined
-    : { apiVersion: text(owner.apiVersion), kind: owner.kind, name: owner.name, uid: text(owner.uid) }
+  const controller: ControllerRef | undefined =
+    owner === undefined
+      ? undefined
+      : { apiVersion: text(owner.apiVersion), kind: owner.kind, name: owner.name, uid: text(owner.uid) }
   const annotations = o.metadata.annotations ?? {}
   return {
     uid: text(o.metadata.uid),
@@ -120,13 +120,14 @@ export const toWorkloadObject = (o: ObjectJson): WorkloadObject => {
 const makeHttp = (kc: KubeConfig): OwnerLookupShape => {
   const http = makeKubeHttp(kc)
   return {
-    get: Effect.fn("OwnerLookup.get")(function*(key: ObjectKey) {
+    get: Effect.fn("OwnerLookup.get")(function* (key: ObjectKey) {
       const object = describeKey(key)
       const response = yield* http.request("GET", objectPath(key.workload, key.namespace, key.name)).pipe(
         Effect.mapError((e) => new OwnerLookupError({ object, detail: e.message })),
         Effect.timeoutFail({
           duration: REQUEST_TIMEOUT,
-          onTimeout: () => new OwnerLookupError({ object, detail: `no answer within ${Duration.format(REQUEST_TIMEOUT)}` })
+          onTimeout: () =>
+            new OwnerLookupError({ object, detail: `no answer within ${Duration.format(REQUEST_TIMEOUT)}` })
         })
       )
       if (response.status === 404) return { _tag: "NotFound" } as const

@@ -21,8 +21,15 @@ export interface Workload {
   readonly parent: string | undefined
 }
 
-const workload = (index: number, kind: string, group: string, resource: string, nameAttribute: string, uidAttribute: string, parent?: string): Workload =>
-  ({ index, kind, group, version: "v1", resource, nameAttribute, uidAttribute, parent })
+const workload = (
+  index: number,
+  kind: string,
+  group: string,
+  resource: string,
+  nameAttribute: string,
+  uidAttribute: string,
+  parent?: string
+): Workload => ({ index, kind, group, version: "v1", resource, nameAttribute, uidAttribute, parent })
 
 /** By lower-case kind: core/v1 events from some components spell kinds in lower case. */
 export const WORKLOADS: Readonly<Record<string, Workload>> = {

@@ -44,7 +44,9 @@ export const networkDetail = (error: unknown): string => {
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined
   const code = cause !== undefined && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
   const message = error instanceof Error ? error.message : String(error)
-  return code === undefined ? message : `${message} (${code}${cause?.message && cause.message !== message ? `: ${cause.message}` : ""})`
+  return code === undefined
+    ? message
+    : `${message} (${code}${cause?.message && cause.message !== message ? `: ${cause.message}` : ""})`
 }
 
 export const parseJson = (text: string): unknown => {
@@ -67,7 +69,9 @@ export type Status = typeof Status.Type
 export const decodeStatus = Schema.decodeUnknownOption(Status)
 
 /** What a failed answer says, in words: the Status message, else the start of the body. */
-export const failureDetail = (response: KubeResponse): { readonly detail: string; readonly status: Status | undefined } => {
+export const failureDetail = (
+  response: KubeResponse
+): { readonly detail: string; readonly status: Status | undefined } => {
   const status = Option.getOrUndefined(decodeStatus(parseJson(response.text)))
   return { detail: status?.message ?? (response.text.trim().slice(0, 300) || "no details"), status }
 }
@@ -83,19 +87,19 @@ export const makeKubeHttp = (kc: KubeConfig): KubeHttp => {
       server === ""
         ? Effect.fail(new KubeUnreachable({ reason: "NoCluster" }))
         : Effect.tryPromise({
-          try: async (signal) => {
-            const ctx = new RequestContext(server + path, METHODS[method])
-            ctx.setHeaderParam("Accept", accept)
-            if (body !== undefined) {
-              ctx.setHeaderParam("Content-Type", "application/json")
-              ctx.setBody(JSON.stringify(body))
-            }
-            await kc.applySecurityAuthentication(ctx)
-            ctx.setSignal(signal)
-            const r = await http.send(ctx).toPromise()
-            return { status: r.httpStatusCode, headers: r.headers, text: await r.body.text() }
-          },
-          catch: (error) => new KubeUnreachable({ reason: "Transport", cause: error })
-        })
+            try: async (signal) => {
+              const ctx = new RequestContext(server + path, METHODS[method])
+              ctx.setHeaderParam("Accept", accept)
+              if (body !== undefined) {
+                ctx.setHeaderParam("Content-Type", "application/json")
+                ctx.setBody(JSON.stringify(body))
+              }
+              await kc.applySecurityAuthentication(ctx)
+              ctx.setSignal(signal)
+              const r = await http.send(ctx).toPromise()
+              return { status: r.httpStatusCode, headers: r.headers, text: await r.body.text() }
+            },
+            catch: (error) => new KubeUnreachable({ reason: "Transport", cause: error })
+          })
   }
 }

@@ -13,7 +13,23 @@
  */
 import { randomBytes } from "node:crypto"
 import * as os from "node:os"
-import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Schema, Stream, SubscriptionRef } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Random,
+  Ref,
+  Schema,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { type Lease, LeaseApi, type LeaseError, type LeaseRecord, type LeaseRef } from "./LeaseApi.ts"
 
@@ -82,9 +98,10 @@ export const settingsProblems = (settings: LeaderElectionSettings): ReadonlyArra
     }
   }
   if (problems.length > 0) return problems
-  return brokenTimingRules(settings).map((rule) =>
-    `the ${TIMING_LABEL[rule.shorter]} (${fmt(settings[rule.shorter])}) must be shorter than ` +
-    `the ${TIMING_LABEL[rule.longer]} (${fmt(settings[rule.longer])}): ${rule.why}`
+  return brokenTimingRules(settings).map(
+    (rule) =>
+      `the ${TIMING_LABEL[rule.shorter]} (${fmt(settings[rule.shorter])}) must be shorter than ` +
+      `the ${TIMING_LABEL[rule.longer]} (${fmt(settings[rule.longer])}): ${rule.why}`
   )
 }
 
@@ -148,8 +165,7 @@ interface Observed {
 
 type Attempt =
   /** We hold the Lease; the successful write was sent no earlier than `writtenAt` (monotonic ms). */
-  | { readonly _tag: "Held"; readonly writtenAt: number }
-  | { readonly _tag: "HeldByOther"; readonly holder: string }
+  { readonly _tag: "Held"; readonly writtenAt: number } | { readonly _tag: "HeldByOther"; readonly holder: string }
 
 type Outcome<A, E> = { readonly _tag: "Done"; readonly exit: Exit.Exit<A, E> } | { readonly _tag: "Lost" }
 
@@ -164,7 +180,7 @@ const fingerprintOf = (l: Lease): string =>
   JSON.stringify([l.holderIdentity, l.leaseDurationSeconds, l.acquireTime, l.renewTime, l.leaseTransitions])
 
 const make = (settings: LeaderElectionSettings) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const problems = settingsProblems(settings)
     if (problems.length > 0) return yield* new InvalidLeaderElectionSettings({ problems })
     const api = yield* LeaseApi
@@ -182,14 +198,18 @@ const make = (settings: LeaderElectionSettings) =>
     const permit = yield* Effect.makeSemaphore(1)
 
     const setState = (next: LeaderState) =>
-      SubscriptionRef.updateSome(state, (s) => s.role === next.role && s.holder === next.holder ? Option.none() : Option.some(next))
+      SubscriptionRef.updateSome(state, (s) =>
+        s.role === next.role && s.holder === next.holder ? Option.none() : Option.some(next)
+      )
 
     /** Remembers the record and when it was first seen; while standby, reports a new holder. */
     const observe = (lease: Lease, leading: boolean) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const now = yield* monotonicMillis
         const fingerprint = fingerprintOf(lease)
-        yield* Ref.update(observed, (prev) => prev?.fingerprint === fingerprint ? { ...prev, lease } : { lease, fingerprint, at: now })
+        yield* Ref.update(observed, (prev) =>
+          prev?.fingerprint === fingerprint ? { ...prev, lease } : { lease, fingerprint, at: now }
+        )
         if (leading) return
         const holder = lease.holderIdentity
         yield* setState({ role: "standby", holder: holder === "" ? undefined : holder })
@@ -211,18 +231,22 @@ const make = (settings: LeaderElectionSettings) =>
         leaseDurationSeconds: recordedSeconds,
         acquireTime: continuing ? (current.acquireTime ?? t) : t,
         renewTime: t,
-        leaseTransitions: current === undefined ? 0 : continuing ? current.leaseTransitions : current.leaseTransitions + 1
+        leaseTransitions:
+          current === undefined ? 0 : continuing ? current.leaseTransitions : current.leaseTransitions + 1
       }
     }
 
     /** client-go's `tryAcquireOrRenew`, re-reading the Lease after a 409 instead of waiting a retry period. */
     const readAndTry = (leading: boolean, rereads: number): Effect.Effect<Attempt, LeaseError> =>
-      Effect.gen(function*() {
-        const again = (e: LeaseError) => e.isConflict && rereads > 0 ? readAndTry(leading, rereads - 1) : Effect.fail(e)
+      Effect.gen(function* () {
+        const again = (e: LeaseError) =>
+          e.isConflict && rereads > 0 ? readAndTry(leading, rereads - 1) : Effect.fail(e)
         const found = yield* api.get(ref)
         if (Option.isNone(found)) {
           const writtenAt = yield* monotonicMillis
-          const created = yield* api.create(ref, ourRecord(undefined, yield* Clock.currentTimeMillis)).pipe(Effect.either)
+          const created = yield* api
+            .create(ref, ourRecord(undefined, yield* Clock.currentTimeMillis))
+            .pipe(Effect.either)
           if (created._tag === "Left") return yield* again(created.left)
           yield* observe(created.right, true)
           return { _tag: "Held", writtenAt } as const
@@ -235,19 +259,24 @@ const make = (settings: LeaderElectionSettings) =>
           return { _tag: "HeldByOther", holder } as const
         }
         const writtenAt = yield* monotonicMillis
-        const written = yield* api.replace(ref, lease, ourRecord(lease, yield* Clock.currentTimeMillis)).pipe(Effect.either)
+        const written = yield* api
+          .replace(ref, lease, ourRecord(lease, yield* Clock.currentTimeMillis))
+          .pipe(Effect.either)
         if (written._tag === "Left") return yield* again(written.left)
         yield* observe(written.right, true)
         return { _tag: "Held", writtenAt } as const
       })
 
     const tryAcquireOrRenew = (leading: boolean): Effect.Effect<Attempt, LeaseError> =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const seen = yield* Ref.get(observed)
         // The leader's fast path writes over the record it wrote last; only a 409 sends it back to reading.
-        if (!leading || seen === undefined || seen.lease.holderIdentity !== identity) return yield* readAndTry(leading, CONFLICT_REREADS)
+        if (!leading || seen === undefined || seen.lease.holderIdentity !== identity)
+          return yield* readAndTry(leading, CONFLICT_REREADS)
         const writtenAt = yield* monotonicMillis
-        const renewed = yield* api.replace(ref, seen.lease, ourRecord(seen.lease, yield* Clock.currentTimeMillis)).pipe(Effect.either)
+        const renewed = yield* api
+          .replace(ref, seen.lease, ourRecord(seen.lease, yield* Clock.currentTimeMillis))
+          .pipe(Effect.either)
         if (renewed._tag === "Left") {
           if (renewed.left.isConflict) return yield* readAndTry(leading, CONFLICT_REREADS)
           return yield* renewed.left
@@ -259,27 +288,29 @@ const make = (settings: LeaderElectionSettings) =>
     /** Logs a failed attempt as a warning when it differs from the previous one, else at debug level. */
     const noteProblem = (message: string) =>
       Ref.getAndSet(lastProblem, message).pipe(
-        Effect.flatMap((previous) => previous === message ? Effect.logDebug(message) : Effect.logWarning(message))
+        Effect.flatMap((previous) => (previous === message ? Effect.logDebug(message) : Effect.logWarning(message)))
       )
     const clearProblem = Ref.set(lastProblem, undefined)
 
     const attempt = (leading: boolean, within: number) =>
       tryAcquireOrRenew(leading).pipe(
         Effect.timeoutOption(Duration.millis(Math.max(0, within))),
-        Effect.flatMap(Option.match({
-          onNone: () =>
-            noteProblem(
-              leading
-                ? `the renewal of Lease ${ref.namespace}/${ref.name} got no answer before the renew deadline`
-                : `no answer from the API server about Lease ${ref.namespace}/${ref.name} within ${Duration.format(settings.renewDeadline)}`
-            ).pipe(Effect.as(undefined)),
-          onSome: (a) => clearProblem.pipe(Effect.as(a))
-        })),
+        Effect.flatMap(
+          Option.match({
+            onNone: () =>
+              noteProblem(
+                leading
+                  ? `the renewal of Lease ${ref.namespace}/${ref.name} got no answer before the renew deadline`
+                  : `no answer from the API server about Lease ${ref.namespace}/${ref.name} within ${Duration.format(settings.renewDeadline)}`
+              ).pipe(Effect.as(undefined)),
+            onSome: (a) => clearProblem.pipe(Effect.as(a))
+          })
+        ),
         Effect.catchAll((e) => noteProblem(e.message).pipe(Effect.as(undefined)))
       )
 
     /** Waits until this replica holds the Lease; returns when the winning write was sent. */
-    const acquire = Effect.gen(function*() {
+    const acquire = Effect.gen(function* () {
       while (true) {
         const result = yield* attempt(false, renewDeadlineMs)
         if (result?._tag === "Held") return result.writtenAt
@@ -289,7 +320,7 @@ const make = (settings: LeaderElectionSettings) =>
     })
 
     const lose = (why: string) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const seen = yield* Ref.get(observed)
         const holder = seen?.lease.holderIdentity
         yield* setState({ role: "standby", holder: holder === undefined || holder === "" ? undefined : holder })
@@ -299,13 +330,16 @@ const make = (settings: LeaderElectionSettings) =>
 
     /** Renews every retry period; returns (after switching to standby) once the renew deadline has passed. */
     const keepRenewing = (heldSince: number) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         let renewedAt = heldSince
         while (true) {
           const deadline = renewedAt + renewDeadlineMs
-          yield* Effect.sleep(Duration.millis(Math.max(0, Math.min(retryPeriodMs, deadline - (yield* monotonicMillis)))))
+          yield* Effect.sleep(
+            Duration.millis(Math.max(0, Math.min(retryPeriodMs, deadline - (yield* monotonicMillis))))
+          )
           const now = yield* monotonicMillis
-          if (now >= deadline) return yield* lose(`no renewal succeeded within ${Duration.format(settings.renewDeadline)}`)
+          if (now >= deadline)
+            return yield* lose(`no renewal succeeded within ${Duration.format(settings.renewDeadline)}`)
           const result = yield* attempt(true, deadline - now)
           if (result?._tag === "Held") renewedAt = result.writtenAt
           else if (result?._tag === "HeldByOther") return yield* lose(`${result.holder} holds it now`)
@@ -317,16 +351,18 @@ const make = (settings: LeaderElectionSettings) =>
      * A renewal interrupted in flight may have been written anyway, so a 409 is answered by reading the Lease again.
      */
     const releaseOver = (lease: Lease, rereads: number): Effect.Effect<void, LeaseError> =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (lease.holderIdentity !== identity) return
         const t = microTime(yield* Clock.currentTimeMillis)
-        const released = yield* api.replace(ref, lease, {
-          holderIdentity: "",
-          leaseDurationSeconds: 1,
-          acquireTime: t,
-          renewTime: t,
-          leaseTransitions: lease.leaseTransitions
-        }).pipe(Effect.either)
+        const released = yield* api
+          .replace(ref, lease, {
+            holderIdentity: "",
+            leaseDurationSeconds: 1,
+            acquireTime: t,
+            renewTime: t,
+            leaseTransitions: lease.leaseTransitions
+          })
+          .pipe(Effect.either)
         if (released._tag === "Right") {
           yield* observe(released.right, true)
           return yield* Effect.logInfo("released the lease")
@@ -337,9 +373,11 @@ const make = (settings: LeaderElectionSettings) =>
       })
 
     const release = Ref.get(observed).pipe(
-      Effect.flatMap((seen) => seen === undefined ? Effect.void : releaseOver(seen.lease, CONFLICT_REREADS)),
+      Effect.flatMap((seen) => (seen === undefined ? Effect.void : releaseOver(seen.lease, CONFLICT_REREADS))),
       Effect.timeoutFail({ duration: settings.renewDeadline, onTimeout: () => "no answer from the API server" }),
-      Effect.catchAll((e) => Effect.logWarning(`could not release the lease: ${typeof e === "string" ? e : e.message}`)),
+      Effect.catchAll((e) =>
+        Effect.logWarning(`could not release the lease: ${typeof e === "string" ? e : e.message}`)
+      ),
       Effect.zipRight(setState({ role: "standby", holder: undefined })),
       Effect.zipRight(Ref.set(reportedLeader, ""))
     )
@@ -351,7 +389,7 @@ const make = (settings: LeaderElectionSettings) =>
      */
     const lead = <A, E, R>(program: Effect.Effect<A, E, R>, heldSince: number) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           if ((yield* monotonicMillis) >= heldSince + renewDeadlineMs) {
             yield* lose("acquiring it took longer than the renew deadline")
             const lost: Outcome<A, E> = { _tag: "Lost" }
@@ -362,7 +400,10 @@ const make = (settings: LeaderElectionSettings) =>
           yield* Effect.logInfo("became leader")
           const outcome = yield* Deferred.make<Outcome<A, E>>()
           const programFiber = yield* Effect.fork(
-            restore(program).pipe(Effect.exit, Effect.flatMap((exit) => Deferred.succeed(outcome, { _tag: "Done", exit })))
+            restore(program).pipe(
+              Effect.exit,
+              Effect.flatMap((exit) => Deferred.succeed(outcome, { _tag: "Done", exit }))
+            )
           )
           const renewFiber = yield* Effect.fork(
             restore(keepRenewing(heldSince)).pipe(Effect.zipRight(Deferred.succeed(outcome, { _tag: "Lost" })))
@@ -388,18 +429,20 @@ const make = (settings: LeaderElectionSettings) =>
       )
 
     const runWhileLeader = <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-      permit.withPermits(1)(
-        Effect.gen(function*() {
-          while (true) {
-            const heldSince = yield* acquire
-            const outcome = yield* lead(program, heldSince)
-            if (outcome._tag === "Done") return yield* outcome.exit
-          }
-        })
-      ).pipe(
-        Effect.annotateLogs({ lease: `${ref.namespace}/${ref.name}`, identity }),
-        Effect.withSpan("LeaderElection.runWhileLeader")
-      )
+      permit
+        .withPermits(1)(
+          Effect.gen(function* () {
+            while (true) {
+              const heldSince = yield* acquire
+              const outcome = yield* lead(program, heldSince)
+              if (outcome._tag === "Done") return yield* outcome.exit
+            }
+          })
+        )
+        .pipe(
+          Effect.annotateLogs({ lease: `${ref.namespace}/${ref.name}`, identity }),
+          Effect.withSpan("LeaderElection.runWhileLeader")
+        )
 
     return {
       settings,
@@ -420,7 +463,7 @@ export class LeaderElection extends Context.Tag("LeaderElection")<LeaderElection
   static readonly layerDisabled = (identity: string) =>
     Layer.effect(
       LeaderElection,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const state = yield* SubscriptionRef.make<LeaderState>({ role: "leader", holder: identity })
         return {
           settings: {

@@ -27,18 +27,24 @@ export interface LeaseRecord {
 
 const Extra = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
-const LeaseSpec = Schema.Struct({
-  holderIdentity: Schema.optional(Schema.NullOr(Schema.String)),
-  leaseDurationSeconds: Schema.optional(Schema.NullOr(Schema.Number)),
-  acquireTime: Schema.optional(Schema.NullOr(Schema.String)),
-  renewTime: Schema.optional(Schema.NullOr(Schema.String)),
-  leaseTransitions: Schema.optional(Schema.NullOr(Schema.Number))
-}, Extra)
+const LeaseSpec = Schema.Struct(
+  {
+    holderIdentity: Schema.optional(Schema.NullOr(Schema.String)),
+    leaseDurationSeconds: Schema.optional(Schema.NullOr(Schema.Number)),
+    acquireTime: Schema.optional(Schema.NullOr(Schema.String)),
+    renewTime: Schema.optional(Schema.NullOr(Schema.String)),
+    leaseTransitions: Schema.optional(Schema.NullOr(Schema.Number))
+  },
+  Extra
+)
 
-const LeaseObject = Schema.Struct({
-  metadata: Schema.Struct({ resourceVersion: Schema.String }, Extra),
-  spec: Schema.optional(Schema.NullOr(LeaseSpec))
-}, Extra)
+const LeaseObject = Schema.Struct(
+  {
+    metadata: Schema.Struct({ resourceVersion: Schema.String }, Extra),
+    spec: Schema.optional(Schema.NullOr(LeaseSpec))
+  },
+  Extra
+)
 type LeaseObject = typeof LeaseObject.Type
 const decodeLeaseObject = Schema.decodeUnknownEither(LeaseObject)
 
@@ -94,7 +100,10 @@ export interface LeaseApiShape {
 export class LeaseApi extends Context.Tag("LeaseApi")<LeaseApi, LeaseApiShape>() {
   static readonly layer = (kc: KubeConfig) => Layer.sync(LeaseApi, () => makeHttp(kc))
   /** An in-memory Lease store with the same optimistic concurrency, for tests that need no API server. */
-  static readonly layerTest = Layer.effect(LeaseApi, Effect.suspend(() => makeMemory()))
+  static readonly layerTest = Layer.effect(
+    LeaseApi,
+    Effect.suspend(() => makeMemory())
+  )
 }
 
 const describe = (ref: LeaseRef) => `${ref.namespace}/${ref.name}`
@@ -119,8 +128,14 @@ const makeHttp = (kc: KubeConfig): LeaseApiShape => {
   const leasePath = (ref: LeaseRef, named: boolean) =>
     `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(ref.namespace)}/leases${named ? `/${encodeURIComponent(ref.name)}` : ""}`
 
-  const send = (verb: LeaseError["verb"], ref: LeaseRef, method: "GET" | "POST" | "PUT", path: string, body?: unknown) =>
-    Effect.gen(function*() {
+  const send = (
+    verb: LeaseError["verb"],
+    ref: LeaseRef,
+    method: "GET" | "POST" | "PUT",
+    path: string,
+    body?: unknown
+  ) =>
+    Effect.gen(function* () {
       const fail = (detail: string, status?: number, reason?: string) =>
         new LeaseError({
           verb,
@@ -140,13 +155,16 @@ const makeHttp = (kc: KubeConfig): LeaseApiShape => {
     })
 
   return {
-    get: Effect.fn("LeaseApi.get")(function*(ref: LeaseRef) {
+    get: Effect.fn("LeaseApi.get")(function* (ref: LeaseRef) {
       return yield* send("get", ref, "GET", leasePath(ref, true)).pipe(
         Effect.map(Option.some),
-        Effect.catchIf((e) => e.status === 404, () => Effect.succeed(Option.none<Lease>()))
+        Effect.catchIf(
+          (e) => e.status === 404,
+          () => Effect.succeed(Option.none<Lease>())
+        )
       )
     }),
-    create: Effect.fn("LeaseApi.create")(function*(ref: LeaseRef, record: LeaseRecord) {
+    create: Effect.fn("LeaseApi.create")(function* (ref: LeaseRef, record: LeaseRecord) {
       return yield* send("create", ref, "POST", leasePath(ref, false), {
         apiVersion: "coordination.k8s.io/v1",
         kind: "Lease",
@@ -154,7 +172,7 @@ const makeHttp = (kc: KubeConfig): LeaseApiShape => {
         spec: specOf(record)
       })
     }),
-    replace: Effect.fn("LeaseApi.replace")(function*(ref: LeaseRef, current: Lease, record: LeaseRecord) {
+    replace: Effect.fn("LeaseApi.replace")(function* (ref: LeaseRef, current: Lease, record: LeaseRecord) {
       return yield* send("update", ref, "PUT", leasePath(ref, true), replacement(current, record))
     })
   }
@@ -166,12 +184,24 @@ interface MemoryStore {
 }
 
 const makeMemory = () =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const store = yield* Ref.make<MemoryStore>({ rv: 0, leases: new Map() })
     const conflict = (verb: LeaseError["verb"], ref: LeaseRef, reason: string) =>
-      new LeaseError({ verb, lease: describe(ref), status: 409, reason, detail: "the Lease was written by someone else" })
+      new LeaseError({
+        verb,
+        lease: describe(ref),
+        status: 409,
+        reason,
+        detail: "the Lease was written by someone else"
+      })
     const notFound = (verb: LeaseError["verb"], ref: LeaseRef) =>
-      new LeaseError({ verb, lease: describe(ref), status: 404, reason: "NotFound", detail: "the Lease does not exist" })
+      new LeaseError({
+        verb,
+        lease: describe(ref),
+        status: 404,
+        reason: "NotFound",
+        detail: "the Lease does not exist"
+      })
     const write = (ref: LeaseRef, rv: number, object: Omit<LeaseObject, "metadata">): Lease =>
       toLease({ ...object, metadata: { name: ref.name, namespace: ref.namespace, resourceVersion: String(rv) } })
     const api: LeaseApiShape = {
@@ -181,15 +211,20 @@ const makeMemory = () =>
           if (s.leases.has(describe(ref))) return [conflict("create", ref, "AlreadyExists"), s] as const
           const lease = write(ref, s.rv + 1, { spec: specOf(record) })
           return [lease, { rv: s.rv + 1, leases: new Map(s.leases).set(describe(ref), lease) }] as const
-        }).pipe(Effect.flatMap((result) => result instanceof LeaseError ? Effect.fail(result) : Effect.succeed(result))),
+        }).pipe(
+          Effect.flatMap((result) => (result instanceof LeaseError ? Effect.fail(result) : Effect.succeed(result)))
+        ),
       replace: (ref, current, record) =>
         Ref.modify(store, (s): readonly [Lease | LeaseError, MemoryStore] => {
           const stored = s.leases.get(describe(ref))
           if (stored === undefined) return [notFound("update", ref), s] as const
-          if (stored.resourceVersion !== current.resourceVersion) return [conflict("update", ref, "Conflict"), s] as const
+          if (stored.resourceVersion !== current.resourceVersion)
+            return [conflict("update", ref, "Conflict"), s] as const
           const lease = write(ref, s.rv + 1, replacement(current, record))
           return [lease, { rv: s.rv + 1, leases: new Map(s.leases).set(describe(ref), lease) }] as const
-        }).pipe(Effect.flatMap((result) => result instanceof LeaseError ? Effect.fail(result) : Effect.succeed(result)))
+        }).pipe(
+          Effect.flatMap((result) => (result instanceof LeaseError ? Effect.fail(result) : Effect.succeed(result)))
+        )
     }
     return api
   })

@@ -44,5 +44,8 @@ export const liveness = (h: HealthState, stallMs: number, now = Date.now()): Ver
 /** Ready as leader or standby once the API answered; not while starting or while the API is unreachable. */
 export const readiness = (h: HealthState): Verdict => {
   const ok = h.role !== "starting" && h.apiReachable
-  return { ok, body: { status: ok ? "ready" : "not ready", role: h.role, leader: h.holder ?? null, apiReachable: h.apiReachable } }
+  return {
+    ok,
+    body: { status: ok ? "ready" : "not ready", role: h.role, leader: h.holder ?? null, apiReachable: h.apiReachable }
+  }
 }

@@ -28,18 +28,21 @@ export const parseListen = (text: string): { host: string; port: number } | unde
 
 /** `http://HOST:PORT` of the bound socket (the port chosen by the system when 0 was asked for). */
 const baseUrl = (bound: ReturnType<Server["address"]>, asked: { readonly host: string; readonly port: number }) => {
-  const { address, port } = typeof bound === "object" && bound !== null
-    ? bound
-    : { address: asked.host, port: asked.port }
+  const { address, port } =
+    typeof bound === "object" && bound !== null ? bound : { address: asked.host, port: asked.port }
   return `http://${address.includes(":") ? `[${address}]` : address}:${port}`
 }
 
 export const httpServerLayer = (settings: ListenSettings) =>
   Layer.scopedDiscard(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const health = yield* Health
       const metrics = yield* Metrics
-      const answer = (v: Verdict) => ({ status: v.ok ? 200 : 503, body: JSON.stringify(v.body) + "\n", type: "application/json" })
+      const answer = (v: Verdict) => ({
+        status: v.ok ? 200 : 503,
+        body: JSON.stringify(v.body) + "\n",
+        type: "application/json"
+      })
       const server = createServer((req, res) => {
         const path = (req.url ?? "/").split("?")[0]
         if (req.method !== "GET" && req.method !== "HEAD") {
@@ -47,7 +50,9 @@ export const httpServerLayer = (settings: ListenSettings) =>
           return
         }
         const reply = (r: { status: number; body: string; type: string }) =>
-          res.writeHead(r.status, { "Content-Type": r.type, "Cache-Control": "no-store" }).end(req.method === "HEAD" ? undefined : r.body)
+          res
+            .writeHead(r.status, { "Content-Type": r.type, "Cache-Control": "no-store" })
+            .end(req.method === "HEAD" ? undefined : r.body)
         if (path === "/healthz") reply(answer(liveness(health, settings.stallMs)))
         else if (path === "/readyz") reply(answer(readiness(health)))
         else if (path === "/metrics") {
@@ -63,10 +68,11 @@ export const httpServerLayer = (settings: ListenSettings) =>
           server.once("error", (error) => resume(Effect.fail(new ListenError({ address, detail: error.message }))))
           server.listen(settings.port, settings.host, () => resume(Effect.void))
         }),
-        () => Effect.async<void>((resume) => {
-          server.close(() => resume(Effect.void))
-          server.closeAllConnections()
-        })
+        () =>
+          Effect.async<void>((resume) => {
+            server.close(() => resume(Effect.void))
+            server.closeAllConnections()
+          })
       )
       yield* Effect.logInfo(`serving ${baseUrl(server.address(), settings)}/metrics, /healthz and /readyz`)
     })

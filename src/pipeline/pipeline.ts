@@ -26,7 +26,6 @@ export interface PipelineSettings {
   readonly labelsKnown: boolean
 }
 
-
 const timeMsOf = (e: KubeEvent): number => {
   const time = occurrenceTime(e)
   return time === undefined ? Date.now() : time.seconds * 1000 + Math.floor(time.nanos / 1e6)
@@ -41,7 +40,7 @@ const timeMsOf = (e: KubeEvent): number => {
  * (filtered and held-back ones included: they were dealt with, not lost).
  */
 export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, E, R>, settings: PipelineSettings) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const metrics = yield* Metrics
     const translator = yield* Translator
     const sink = yield* RecordSink
@@ -69,17 +68,21 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
     }
 
     const emitSummaries = (summaries: ReadonlyArray<Summary>) =>
-      summaries.length === 0 ? Effect.void : Effect.gen(function*() {
-        const enrichments = yield* enricher.enrichAll(summaries.map((s) => s.event))
-        yield* sink.offerAll(summaries.map((s, i) => summaryRecord(s, enrichments[i] ?? { resource: {} })))
-      })
+      summaries.length === 0
+        ? Effect.void
+        : Effect.gen(function* () {
+            const enrichments = yield* enricher.enrichAll(summaries.map((s) => s.event))
+            yield* sink.offerAll(summaries.map((s, i) => summaryRecord(s, enrichments[i] ?? { resource: {} })))
+          })
 
     if (throttle !== undefined) {
       // Windows end on time, not only when the next event comes: a summary must not wait for a quiet key.
-      yield* Effect.gen(function*() {
+      yield* Effect.gen(function* () {
         for (;;) {
           const next = throttle.nextDueMs()
-          yield* Effect.sleep(Duration.millis(Math.max(50, Math.min(1000, next === undefined ? 1000 : next - Date.now()))))
+          yield* Effect.sleep(
+            Duration.millis(Math.max(50, Math.min(1000, next === undefined ? 1000 : next - Date.now())))
+          )
           yield* emitSummaries(throttle.due(Date.now()))
         }
       }).pipe(Effect.forkScoped)
@@ -90,7 +93,7 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
 
     /** Stage one: decode, once-only, classify, filter (unless label filters need the labels), and start enrichment. */
     const prepare = (chunk: ReadonlyArray<Change>) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const nowMs = Date.now()
         const streams: Record<string, string> = {}
         const occurrences: Array<ExportedOccurrence> = []
@@ -133,15 +136,13 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
         // Started now, awaited in stage two: the next chunks are prepared while this one's lookups are answered.
         // In the pipeline's scope, not stage one's fiber: that fiber may end (a finite source) before stage two
         // has taken the chunk.
-        const enrichment = lookedUp.length === 0
-          ? undefined
-          : yield* Effect.forkScoped(enricher.enrichAll(lookedUp))
+        const enrichment = lookedUp.length === 0 ? undefined : yield* Effect.forkScoped(enricher.enrichAll(lookedUp))
         return { nowMs, streams, occurrences, admitted, severities, kept, enrichment }
       })
 
     /** Stage two: wait for the enrichment, filter by labels, hold back noise, translate, send, mark. */
     const deliver = (prepared: Effect.Effect.Success<ReturnType<typeof prepare>>) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const { nowMs, streams, occurrences, admitted, severities } = prepared
         const found: Enrichments = prepared.enrichment === undefined ? [] : yield* Fiber.join(prepared.enrichment)
         let kept = prepared.kept
@@ -150,7 +151,12 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
           enrichments = found
           kept = []
           admitted.forEach((e, i) => {
-            const rule = filters.verdict(e, settings.labelsKnown ? found[i]?.labels : undefined, severities[i]?.number, nowMs)
+            const rule = filters.verdict(
+              e,
+              settings.labelsKnown ? found[i]?.labels : undefined,
+              severities[i]?.number,
+              nowMs
+            )
             if (rule === undefined) kept.push(i)
             else metrics.recordsFiltered.inc({ rule })
           })
@@ -175,10 +181,12 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
           const event = admitted[i] as KubeEvent
           const severity = severities[i]
           const resource = enrichments[i]?.resource
-          records.push(translator.translate(event, {
-            ...(resource === undefined ? {} : { resource }),
-            ...(severity === undefined ? {} : { severity })
-          }))
+          records.push(
+            translator.translate(event, {
+              ...(resource === undefined ? {} : { resource }),
+              ...(severity === undefined ? {} : { severity })
+            })
+          )
           const t = occurrences[i]?.timeMs ?? 0
           if (t > newestMs) newestMs = t
         }

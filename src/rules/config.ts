@@ -58,7 +58,12 @@ const describeYaml = (u: unknown): string =>
   u === null ? "null" : Array.isArray(u) ? "a list" : typeof u === "object" ? "a mapping" : V.show(u)
 
 /** The mapping at `path`, with its unknown keys reported; undefined (and reported) when not a mapping. */
-const mapping = (u: unknown, path: string, known: ReadonlyArray<string>, problems: Problems): Readonly<Record<string, unknown>> | undefined => {
+const mapping = (
+  u: unknown,
+  path: string,
+  known: ReadonlyArray<string>,
+  problems: Problems
+): Readonly<Record<string, unknown>> | undefined => {
   if (!isRecord(u)) {
     report(problems, path, `must be a mapping with any of ${known.join(", ")}; got ${describeYaml(u)}`)
     return undefined
@@ -66,7 +71,11 @@ const mapping = (u: unknown, path: string, known: ReadonlyArray<string>, problem
   for (const key of Object.keys(u)) {
     if (known.includes(key)) continue
     const hit = closest(key, known)
-    report(problems, child(path, key), hit !== undefined ? `unknown key; did you mean ${hit}?` : `unknown key; expected one of ${known.join(", ")}`)
+    report(
+      problems,
+      child(path, key),
+      hit !== undefined ? `unknown key; did you mean ${hit}?` : `unknown key; expected one of ${known.join(", ")}`
+    )
   }
   return u
 }
@@ -81,7 +90,14 @@ const items = (u: unknown, path: string, what: string, problems: Problems): Read
 
 /** A non-empty text; YAML numbers and booleans (`name: 2024`) are taken as their text. */
 const conditionText = (u: unknown, path: string, problems: Problems, trim = true): string | undefined => {
-  const s = typeof u === "string" ? (trim ? u.trim() : u) : typeof u === "number" || typeof u === "boolean" ? String(u) : undefined
+  const s =
+    typeof u === "string"
+      ? trim
+        ? u.trim()
+        : u
+      : typeof u === "number" || typeof u === "boolean"
+        ? String(u)
+        : undefined
   if (s === undefined || s === "") {
     report(problems, path, `must be a non-empty text; got ${describeYaml(u)}`)
     return undefined
@@ -118,7 +134,8 @@ const decodeRuleAt = (u: unknown, path: string, problems: Problems): Rule | unde
   const m = mapping(u, path, RULE_CONDITIONS, problems)
   if (m === undefined) return undefined
   const rule: { -readonly [K in keyof Rule]: Rule[K] } = {}
-  const text = (key: string, trim = true) => (m[key] === undefined ? undefined : conditionText(m[key], child(path, key), problems, trim))
+  const text = (key: string, trim = true) =>
+    m[key] === undefined ? undefined : conditionText(m[key], child(path, key), problems, trim)
   const namespace = text("namespace")
   if (namespace !== undefined) rule.namespace = glob(namespace)
   const kind = text("kind")
@@ -152,11 +169,15 @@ const decodeRuleAt = (u: unknown, path: string, problems: Problems): Rule | unde
       const out: Record<string, Pattern> = {}
       for (const [key, value] of Object.entries(labels)) {
         // A label value may be empty, so `""` asks for a label that is present and empty.
-        const v = typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : undefined
+        const v =
+          typeof value === "string"
+            ? value
+            : typeof value === "number" || typeof value === "boolean"
+              ? String(value)
+              : undefined
         if (v === undefined) {
           report(problems, child(labelsPath, key), `must be a text or a glob; got ${describeYaml(value)}`)
-        }
-        else out[key] = glob(v)
+        } else out[key] = glob(v)
       }
       rule.labels = out
     }
@@ -189,7 +210,9 @@ const splitFlag = (text: string): Either.Either<ReadonlyArray<readonly [string, 
     const comma = text.indexOf(",", i)
     if (eq < 0 || (comma >= 0 && comma < eq)) {
       const bad = text.slice(i, comma >= 0 ? comma : undefined).trim()
-      return Either.left(`${JSON.stringify(bad)} is not a condition=value pair (e.g. namespace=prod-*,reason=/Back.?Off/)`)
+      return Either.left(
+        `${JSON.stringify(bad)} is not a condition=value pair (e.g. namespace=prod-*,reason=/Back.?Off/)`
+      )
     }
     const key = text.slice(i, eq).trim()
     let j = eq + 1
@@ -270,16 +293,20 @@ const decodeFilters = (u: unknown, path: string, problems: Problems): FilterConf
   const m = mapping(u, path, FILTER_KEYS, problems)
   if (m === undefined) return d
   const rules = (key: "include" | "exclude") =>
-    items(m[key], child(path, key), "rules", problems).flatMap((r, i) => decodeRuleAt(r, child(child(path, key), i), problems) ?? [])
+    items(m[key], child(path, key), "rules", problems).flatMap(
+      (r, i) => decodeRuleAt(r, child(child(path, key), i), problems) ?? []
+    )
   const include = rules("include")
   const exclude = rules("exclude")
-  const minSeverity: SeverityNumber | undefined = m["minSeverity"] === undefined
-    ? undefined
-    : (() => {
-      const name = parsed(parseSeverityName(m["minSeverity"]), child(path, "minSeverity"), problems)
-      return name === undefined ? undefined : SEVERITY_NUMBERS[name]
-    })()
-  const maxEventAgeMs = m["maxEventAge"] === undefined ? undefined : positiveMillis(m["maxEventAge"], child(path, "maxEventAge"), problems)
+  const minSeverity: SeverityNumber | undefined =
+    m["minSeverity"] === undefined
+      ? undefined
+      : (() => {
+          const name = parsed(parseSeverityName(m["minSeverity"]), child(path, "minSeverity"), problems)
+          return name === undefined ? undefined : SEVERITY_NUMBERS[name]
+        })()
+  const maxEventAgeMs =
+    m["maxEventAge"] === undefined ? undefined : positiveMillis(m["maxEventAge"], child(path, "maxEventAge"), problems)
   return {
     include,
     exclude,
@@ -293,11 +320,13 @@ const decodeSeverityRule = (u: unknown, path: string, problems: Problems): Sever
   const m = mapping(u, path, SEVERITY_RULE_KEYS, problems)
   if (m === undefined) return undefined
   let severity: SeverityName | undefined
-  if (m["severity"] === undefined) report(problems, child(path, "severity"), `is required: one of trace, debug, info, warn, error, fatal`)
+  if (m["severity"] === undefined)
+    report(problems, child(path, "severity"), `is required: one of trace, debug, info, warn, error, fatal`)
   else severity = parsed(parseSeverityName(m["severity"]), child(path, "severity"), problems)
   const text = (key: string) => (m[key] === undefined ? undefined : conditionText(m[key], child(path, key), problems))
   const reasonText = text("reason")
-  const reason = reasonText === undefined ? undefined : parsed(exactOrRegex(reasonText), child(path, "reason"), problems)
+  const reason =
+    reasonText === undefined ? undefined : parsed(exactOrRegex(reasonText), child(path, "reason"), problems)
   const kind = text("kind")
   const type = text("type")
   if (problems.length > before || severity === undefined) return undefined
@@ -318,13 +347,21 @@ const decodeSeverity = (u: unknown, path: string, problems: Problems): SeverityC
   if (u === undefined || u === null) return d
   const m = mapping(u, path, SEVERITY_KEYS, problems)
   if (m === undefined) return d
-  const defaults = m["defaults"] === undefined ? d.defaults : parsed(V.boolean(m["defaults"]), child(path, "defaults"), problems) ?? d.defaults
-  const rules = items(m["rules"], child(path, "rules"), "severity rules", problems)
-    .flatMap((r, i) => decodeSeverityRule(r, child(child(path, "rules"), i), problems) ?? [])
+  const defaults =
+    m["defaults"] === undefined
+      ? d.defaults
+      : (parsed(V.boolean(m["defaults"]), child(path, "defaults"), problems) ?? d.defaults)
+  const rules = items(m["rules"], child(path, "rules"), "severity rules", problems).flatMap(
+    (r, i) => decodeSeverityRule(r, child(child(path, "rules"), i), problems) ?? []
+  )
   return { defaults, rules }
 }
 
-const decodeThrottleKey = (u: unknown, path: string, problems: Problems): ReadonlyArray<ThrottleKeyField> | undefined => {
+const decodeThrottleKey = (
+  u: unknown,
+  path: string,
+  problems: Problems
+): ReadonlyArray<ThrottleKeyField> | undefined => {
   const names = parsed(V.list(u), path, problems)
   if (names === undefined) return undefined
   if (names.length === 0) {
@@ -337,7 +374,11 @@ const decodeThrottleKey = (u: unknown, path: string, problems: Problems): Readon
     const field = THROTTLE_KEY_FIELDS.find((f) => f === name)
     if (field === undefined) {
       const hit = closest(name, THROTTLE_KEY_FIELDS)
-      report(problems, child(path, i), `must be one of ${THROTTLE_KEY_FIELDS.join(", ")}; got ${JSON.stringify(name)}${hit !== undefined ? ` (did you mean ${hit}?)` : ""}`)
+      report(
+        problems,
+        child(path, i),
+        `must be one of ${THROTTLE_KEY_FIELDS.join(", ")}; got ${JSON.stringify(name)}${hit !== undefined ? ` (did you mean ${hit}?)` : ""}`
+      )
     } else if (out.includes(field)) {
       report(problems, child(path, i), `${field} is listed twice`)
     } else {
@@ -354,11 +395,13 @@ const decodeThrottle = (u: unknown, path: string, problems: Problems): ThrottleC
   if (m === undefined) return d
   const at = (key: string) => child(path, key)
   return {
-    enabled: m["enabled"] === undefined ? d.enabled : parsed(V.boolean(m["enabled"]), at("enabled"), problems) ?? d.enabled,
-    limit: m["limit"] === undefined ? d.limit : whole(m["limit"], at("limit"), problems) ?? d.limit,
-    windowMs: m["window"] === undefined ? d.windowMs : positiveMillis(m["window"], at("window"), problems) ?? d.windowMs,
-    key: m["key"] === undefined ? d.key : decodeThrottleKey(m["key"], at("key"), problems) ?? d.key,
-    maxKeys: m["maxKeys"] === undefined ? d.maxKeys : whole(m["maxKeys"], at("maxKeys"), problems) ?? d.maxKeys
+    enabled:
+      m["enabled"] === undefined ? d.enabled : (parsed(V.boolean(m["enabled"]), at("enabled"), problems) ?? d.enabled),
+    limit: m["limit"] === undefined ? d.limit : (whole(m["limit"], at("limit"), problems) ?? d.limit),
+    windowMs:
+      m["window"] === undefined ? d.windowMs : (positiveMillis(m["window"], at("window"), problems) ?? d.windowMs),
+    key: m["key"] === undefined ? d.key : (decodeThrottleKey(m["key"], at("key"), problems) ?? d.key),
+    maxKeys: m["maxKeys"] === undefined ? d.maxKeys : (whole(m["maxKeys"], at("maxKeys"), problems) ?? d.maxKeys)
   }
 }
 
@@ -371,12 +414,13 @@ export const decodeRulesConfig = (u: unknown, prefix = ""): Either.Either<RulesC
   const problems: Problems = []
   if (u === undefined || u === null) return Either.right(DEFAULT_RULES_CONFIG)
   const m = mapping(u, "", RULES_SECTIONS, problems)
-  const config: RulesConfig = m === undefined
-    ? DEFAULT_RULES_CONFIG
-    : {
-      filters: decodeFilters(m["filters"], "filters", problems),
-      severity: decodeSeverity(m["severity"], "severity", problems),
-      throttle: decodeThrottle(m["throttle"], "throttle", problems)
-    }
+  const config: RulesConfig =
+    m === undefined
+      ? DEFAULT_RULES_CONFIG
+      : {
+          filters: decodeFilters(m["filters"], "filters", problems),
+          severity: decodeSeverity(m["severity"], "severity", problems),
+          throttle: decodeThrottle(m["throttle"], "throttle", problems)
+        }
   return problems.length > 0 ? Either.left(problems.map((p) => prefix + p)) : Either.right(config)
 }

@@ -23,7 +23,16 @@ import type { EventApi, KubeEvent } from "../domain/KubeEvent.ts"
 import { occurrenceTime } from "../domain/eventTimes.ts"
 import { compilePattern, type Pattern } from "./pattern.ts"
 
-export const RULE_CONDITIONS = ["namespace", "kind", "name", "reason", "type", "component", "message", "labels"] as const
+export const RULE_CONDITIONS = [
+  "namespace",
+  "kind",
+  "name",
+  "reason",
+  "type",
+  "component",
+  "message",
+  "labels"
+] as const
 export type Condition = (typeof RULE_CONDITIONS)[number]
 
 export interface Rule {
@@ -59,7 +68,12 @@ export interface Filters {
    * event was first seen. Checked in this order: include, exclude (the first that matches), min_severity,
    * max_event_age.
    */
-  readonly verdict: (e: KubeEvent, labels: Labels | undefined, severity: number | undefined, nowMs: number) => string | undefined
+  readonly verdict: (
+    e: KubeEvent,
+    labels: Labels | undefined,
+    severity: number | undefined,
+    nowMs: number
+  ) => string | undefined
   /** Whether any rule reads labels, i.e. whether the event must be enriched before it is filtered. */
   readonly needsLabels: boolean
   /** Every name `verdict` can return, to create the counter's series up front. */
@@ -68,7 +82,10 @@ export interface Filters {
 
 type EventTest = (e: KubeEvent, labels: Labels | undefined) => boolean
 
-const ofText = (test: (s: string) => boolean) => (s: string | undefined): boolean => s !== undefined && test(s)
+const ofText =
+  (test: (s: string) => boolean) =>
+  (s: string | undefined): boolean =>
+    s !== undefined && test(s)
 
 const ignoringCase = (value: string) => {
   const lower = value.toLowerCase()
@@ -135,7 +152,12 @@ export const compileFilters = (config: FilterConfig): Filters => {
   const exclude = config.exclude.map(compileRule)
   const excludeNames = config.exclude.map((_, i) => excludeRuleName(i))
   const { minSeverity, maxEventAgeMs } = config
-  const verdict = (e: KubeEvent, labels: Labels | undefined, severity: number | undefined, nowMs: number): string | undefined => {
+  const verdict = (
+    e: KubeEvent,
+    labels: Labels | undefined,
+    severity: number | undefined,
+    nowMs: number
+  ): string | undefined => {
     if (include.length > 0) {
       let matched = false
       for (let i = 0; i < include.length && !matched; i++) matched = (include[i] as EventTest)(e, labels)

@@ -66,7 +66,10 @@ export interface SeverityClassifier {
   readonly classify: (e: KubeEvent) => Severity
 }
 
-export const compileSeverityRules = (rules: ReadonlyArray<SeverityRule>, options: SeverityOptions = {}): SeverityClassifier => {
+export const compileSeverityRules = (
+  rules: ReadonlyArray<SeverityRule>,
+  options: SeverityOptions = {}
+): SeverityClassifier => {
   const all = options.defaults === false ? rules : [...rules, ...DEFAULT_SEVERITY_RULES]
   const compiled = all.map((r) => ({
     test: compileRule({

@@ -77,9 +77,11 @@ export class Throttle {
   private latestMs = Number.NEGATIVE_INFINITY
 
   constructor(settings: ThrottleSettings) {
-    if (!(Number.isInteger(settings.limit) && settings.limit >= 1)) throw new RangeError(`limit must be a whole number ≥ 1, got ${settings.limit}`)
+    if (!(Number.isInteger(settings.limit) && settings.limit >= 1))
+      throw new RangeError(`limit must be a whole number ≥ 1, got ${settings.limit}`)
     if (!(settings.windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${settings.windowMs}`)
-    if (!(Number.isInteger(settings.maxKeys) && settings.maxKeys >= 1)) throw new RangeError(`maxKeys must be a whole number ≥ 1, got ${settings.maxKeys}`)
+    if (!(Number.isInteger(settings.maxKeys) && settings.maxKeys >= 1))
+      throw new RangeError(`maxKeys must be a whole number ≥ 1, got ${settings.maxKeys}`)
     this.limit = settings.limit
     this.windowMs = settings.windowMs
     this.key = settings.key !== undefined && settings.key.length > 0 ? settings.key : DEFAULT_THROTTLE_KEY

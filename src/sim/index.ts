@@ -8,7 +8,7 @@
  *   sim.requests.count({ verb: "list", resource: "events" });
  *   await sim.close();
  */
-export { SimServer, startSimServer, DEFAULT_USER, type SimServerOptions } from "./server.ts";
+export { SimServer, startSimServer, DEFAULT_USER, type SimServerOptions } from "./server.ts"
 export {
   VersionedStore,
   StoredObject,
@@ -25,8 +25,8 @@ export {
   type StoreOptions,
   type StoredKubeObject,
   type StoredMeta,
-  type WriteOptions,
-} from "./store.ts";
+  type WriteOptions
+} from "./store.ts"
 export {
   SimEvents,
   DEFAULT_TEMPLATES,
@@ -41,8 +41,8 @@ export {
   type EventRef,
   type EventSeries,
   type EventSource,
-  type ObjectReference,
-} from "./events.ts";
+  type ObjectReference
+} from "./events.ts"
 export {
   SimObjects,
   NAME_LABEL,
@@ -52,8 +52,8 @@ export {
   type MetaInput,
   type OwnedPod,
   type PodInput,
-  type WorkloadInput,
-} from "./objects.ts";
+  type WorkloadInput
+} from "./objects.ts"
 export {
   Faults,
   RequestLog,
@@ -64,11 +64,11 @@ export {
   type RecordedRequest,
   type RequestInfo,
   type RequestMatch,
-  type Verb,
-} from "./faults.ts";
-export { Resources, EVENT_FIELD_LABELS, resourceId, apiVersionOf, type ResourceType } from "./resources.ts";
-export * as StatusBodies from "./status.ts";
-export type { Status, StatusDetails } from "./status.ts";
-export { simKubeConfig, simKubeConfigYaml, type SimKubeConfigOptions } from "./kubeconfig.ts";
-export { runScenario, type ScenarioHandle, type ScenarioOptions, type ScenarioStep } from "./scenario.ts";
-export { startDemoTraces, type DemoTracesOptions } from "./traces.ts";
+  type Verb
+} from "./faults.ts"
+export { Resources, EVENT_FIELD_LABELS, resourceId, apiVersionOf, type ResourceType } from "./resources.ts"
+export * as StatusBodies from "./status.ts"
+export type { Status, StatusDetails } from "./status.ts"
+export { simKubeConfig, simKubeConfigYaml, type SimKubeConfigOptions } from "./kubeconfig.ts"
+export { runScenario, type ScenarioHandle, type ScenarioOptions, type ScenarioStep } from "./scenario.ts"
+export { startDemoTraces, type DemoTracesOptions } from "./traces.ts"

@@ -1,11 +1,11 @@
 /** Client configuration pointing at the simulated API server. */
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node"
 
 export interface SimKubeConfigOptions {
   /** Namespace of the context (default "default"). */
-  readonly namespace?: string;
+  readonly namespace?: string
   /** Bearer token to send (the simulator accepts any). */
-  readonly token?: string;
+  readonly token?: string
 }
 
 /**
@@ -32,11 +32,11 @@ export const simKubeConfigYaml = (url: string, options: SimKubeConfigOptions = {
     "    user: sim",
     `    namespace: ${JSON.stringify(options.namespace ?? "default")}`,
     "current-context: sim",
-    "",
-  ].join("\n");
+    ""
+  ].join("\n")
 
 export const simKubeConfig = (url: string, options: SimKubeConfigOptions = {}): KubeConfig => {
-  const kc = new KubeConfig();
-  kc.loadFromString(simKubeConfigYaml(url, options));
-  return kc;
-};
+  const kc = new KubeConfig()
+  kc.loadFromString(simKubeConfigYaml(url, options))
+  return kc
+}

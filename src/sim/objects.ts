@@ -3,11 +3,11 @@
  * and for the objects a collector writes (ConfigMaps, Leases). Each call stores the object and
  * returns the stored version (with uid and resourceVersion).
  */
-import { type ResourceType, Resources } from "./resources.ts";
-import type { KubeObject, OwnerReference, StoredKubeObject, VersionedStore } from "./store.ts";
+import { type ResourceType, Resources } from "./resources.ts"
+import type { KubeObject, OwnerReference, StoredKubeObject, VersionedStore } from "./store.ts"
 
-export const NAME_LABEL = "app.kubernetes.io/name";
-export const SERVICE_NAME_ANNOTATION = "resource.opentelemetry.io/service.name";
+export const NAME_LABEL = "app.kubernetes.io/name"
+export const SERVICE_NAME_ANNOTATION = "resource.opentelemetry.io/service.name"
 
 /** A controller owner reference to a stored object, as controllers set it. */
 export const ownerReference = (owner: StoredKubeObject, controller = true): OwnerReference => ({
@@ -16,8 +16,8 @@ export const ownerReference = (owner: StoredKubeObject, controller = true): Owne
   name: owner.metadata.name,
   uid: owner.metadata.uid,
   controller,
-  blockOwnerDeletion: true,
-});
+  blockOwnerDeletion: true
+})
 
 /** The reference an event's `involvedObject` carries. */
 export const objectReference = (o: StoredKubeObject, fieldPath?: string) => ({
@@ -27,16 +27,16 @@ export const objectReference = (o: StoredKubeObject, fieldPath?: string) => ({
   ...(o.metadata.namespace === undefined ? {} : { namespace: o.metadata.namespace }),
   uid: o.metadata.uid,
   resourceVersion: o.metadata.resourceVersion,
-  ...(fieldPath === undefined ? {} : { fieldPath }),
-});
+  ...(fieldPath === undefined ? {} : { fieldPath })
+})
 
 export interface MetaInput {
-  readonly name: string;
-  readonly namespace?: string;
-  readonly labels?: Readonly<Record<string, string>>;
-  readonly annotations?: Readonly<Record<string, string>>;
+  readonly name: string
+  readonly namespace?: string
+  readonly labels?: Readonly<Record<string, string>>
+  readonly annotations?: Readonly<Record<string, string>>
   /** The controlling owner (sets `ownerReferences`). */
-  readonly owner?: StoredKubeObject;
+  readonly owner?: StoredKubeObject
 }
 
 const meta = (m: MetaInput, extraLabels: Readonly<Record<string, string>> = {}) => ({
@@ -44,119 +44,119 @@ const meta = (m: MetaInput, extraLabels: Readonly<Record<string, string>> = {}) 
   ...(m.namespace === undefined ? {} : { namespace: m.namespace }),
   labels: { ...extraLabels, ...m.labels },
   ...(m.annotations === undefined ? {} : { annotations: m.annotations }),
-  ...(m.owner === undefined ? {} : { ownerReferences: [ownerReference(m.owner)] }),
-});
+  ...(m.owner === undefined ? {} : { ownerReferences: [ownerReference(m.owner)] })
+})
 
-const selectorOf = (labels: Readonly<Record<string, string>>) => ({ matchLabels: labels });
+const selectorOf = (labels: Readonly<Record<string, string>>) => ({ matchLabels: labels })
 
 export interface WorkloadInput extends MetaInput {
-  readonly replicas?: number;
-  readonly image?: string;
+  readonly replicas?: number
+  readonly image?: string
 }
 
 export interface PodInput extends MetaInput {
-  readonly nodeName?: string;
-  readonly image?: string;
-  readonly containers?: ReadonlyArray<string>;
-  readonly phase?: string;
+  readonly nodeName?: string
+  readonly image?: string
+  readonly containers?: ReadonlyArray<string>
+  readonly phase?: string
 }
 
 const podSpec = (name: string, image: string, containers: ReadonlyArray<string> = [name]) => ({
   containers: containers.map((c) => ({ name: c, image, resources: {} })),
   restartPolicy: "Always",
-  schedulerName: "default-scheduler",
-});
+  schedulerName: "default-scheduler"
+})
 
 /** A pod with the names its owner chain and its service annotation give it. */
 export interface OwnedPod {
-  readonly pod: StoredKubeObject;
+  readonly pod: StoredKubeObject
   /** Its ReplicaSet or Job. */
-  readonly owner: string;
+  readonly owner: string
   /** The Deployment or CronJob above that. */
-  readonly top: string;
-  readonly node: string;
+  readonly top: string
+  readonly node: string
   /** Its `resource.opentelemetry.io/service.name` annotation. */
-  readonly service: string;
+  readonly service: string
 }
 
 export class SimObjects {
-  readonly #store: VersionedStore;
+  readonly #store: VersionedStore
 
   constructor(store: VersionedStore) {
-    this.#store = store;
+    this.#store = store
   }
 
   create(resource: ResourceType, obj: KubeObject): StoredKubeObject {
-    return this.#store.create(resource, obj).object;
+    return this.#store.create(resource, obj).object
   }
 
   get(resource: ResourceType, namespace: string | undefined, name: string): StoredKubeObject | undefined {
-    return this.#store.get(resource, namespace, name)?.object;
+    return this.#store.get(resource, namespace, name)?.object
   }
 
   namespace(name: string, labels: Readonly<Record<string, string>> = {}): StoredKubeObject {
     return this.create(Resources.namespaces, {
       metadata: { name, labels: { "kubernetes.io/metadata.name": name, ...labels } },
       spec: { finalizers: ["kubernetes"] },
-      status: { phase: "Active" },
-    });
+      status: { phase: "Active" }
+    })
   }
 
   node(name: string, labels: Readonly<Record<string, string>> = {}): StoredKubeObject {
     return this.create(Resources.nodes, {
       metadata: { name, labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", ...labels } },
       spec: {},
-      status: { conditions: [nodeReadyCondition(true, this.#store.now())] },
-    });
+      status: { conditions: [nodeReadyCondition(true, this.#store.now())] }
+    })
   }
 
   /** Flips the node's Ready condition (a MODIFIED on the node). */
   setNodeReady(name: string, ready: boolean): StoredKubeObject {
-    const now = this.#store.now();
+    const now = this.#store.now()
     return this.#store.modify(Resources.nodes, undefined, name, (n) => ({
       ...n,
-      status: { conditions: [nodeReadyCondition(ready, now)] },
-    })).object;
+      status: { conditions: [nodeReadyCondition(ready, now)] }
+    })).object
   }
 
   deployment(m: WorkloadInput): StoredKubeObject {
-    const labels = { [NAME_LABEL]: m.name, ...m.labels };
+    const labels = { [NAME_LABEL]: m.name, ...m.labels }
     return this.create(Resources.deployments, {
       metadata: meta(m, { [NAME_LABEL]: m.name }),
       spec: {
         replicas: m.replicas ?? 1,
         selector: selectorOf({ [NAME_LABEL]: m.name }),
-        template: { metadata: { labels }, spec: podSpec(m.name, m.image ?? `registry.example.com/${m.name}:1.0.0`) },
-      },
-    });
+        template: { metadata: { labels }, spec: podSpec(m.name, m.image ?? `registry.example.com/${m.name}:1.0.0`) }
+      }
+    })
   }
 
   replicaSet(m: WorkloadInput & { readonly podTemplateHash?: string }): StoredKubeObject {
-    const hash = m.podTemplateHash ?? m.name.split("-").pop() ?? "0";
-    const appName = m.labels?.[NAME_LABEL] ?? m.owner?.metadata.name ?? m.name;
-    const labels = { [NAME_LABEL]: appName, "pod-template-hash": hash };
+    const hash = m.podTemplateHash ?? m.name.split("-").pop() ?? "0"
+    const appName = m.labels?.[NAME_LABEL] ?? m.owner?.metadata.name ?? m.name
+    const labels = { [NAME_LABEL]: appName, "pod-template-hash": hash }
     return this.create(Resources.replicasets, {
       metadata: meta(m, labels),
       spec: {
         replicas: m.replicas ?? 1,
         selector: selectorOf(labels),
-        template: { metadata: { labels }, spec: podSpec(appName, m.image ?? `registry.example.com/${appName}:1.0.0`) },
-      },
-    });
+        template: { metadata: { labels }, spec: podSpec(appName, m.image ?? `registry.example.com/${appName}:1.0.0`) }
+      }
+    })
   }
 
   statefulSet(m: WorkloadInput): StoredKubeObject {
     return this.create(Resources.statefulsets, {
       metadata: meta(m, { [NAME_LABEL]: m.name }),
-      spec: { replicas: m.replicas ?? 1, serviceName: m.name, selector: selectorOf({ [NAME_LABEL]: m.name }) },
-    });
+      spec: { replicas: m.replicas ?? 1, serviceName: m.name, selector: selectorOf({ [NAME_LABEL]: m.name }) }
+    })
   }
 
   daemonSet(m: WorkloadInput): StoredKubeObject {
     return this.create(Resources.daemonsets, {
       metadata: meta(m, { [NAME_LABEL]: m.name }),
-      spec: { selector: selectorOf({ [NAME_LABEL]: m.name }) },
-    });
+      spec: { selector: selectorOf({ [NAME_LABEL]: m.name }) }
+    })
   }
 
   cronJob(m: WorkloadInput & { readonly schedule?: string }): StoredKubeObject {
@@ -164,41 +164,57 @@ export class SimObjects {
       metadata: meta(m, { [NAME_LABEL]: m.name }),
       spec: {
         schedule: m.schedule ?? "0 2 * * *",
-        jobTemplate: { spec: { template: { spec: { ...podSpec(m.name, m.image ?? `registry.example.com/${m.name}:1.0.0`), restartPolicy: "OnFailure" } } } },
-      },
-    });
+        jobTemplate: {
+          spec: {
+            template: {
+              spec: {
+                ...podSpec(m.name, m.image ?? `registry.example.com/${m.name}:1.0.0`),
+                restartPolicy: "OnFailure"
+              }
+            }
+          }
+        }
+      }
+    })
   }
 
   job(m: WorkloadInput): StoredKubeObject {
-    const appName = m.labels?.[NAME_LABEL] ?? m.owner?.metadata.name ?? m.name;
+    const appName = m.labels?.[NAME_LABEL] ?? m.owner?.metadata.name ?? m.name
     return this.create(Resources.jobs, {
       metadata: meta(m, { [NAME_LABEL]: appName, "job-name": m.name }),
-      spec: { completions: 1, parallelism: 1, backoffLimit: 6 },
-    });
+      spec: { completions: 1, parallelism: 1, backoffLimit: 6 }
+    })
   }
 
   /** A pod; without explicit labels it carries its controller's labels (app name, pod-template-hash, job-name). */
   pod(m: PodInput): StoredKubeObject {
-    const inherited = m.owner?.metadata.labels ?? {};
-    const appName = m.labels?.[NAME_LABEL] ?? inherited[NAME_LABEL] ?? m.name;
+    const inherited = m.owner?.metadata.labels ?? {}
+    const appName = m.labels?.[NAME_LABEL] ?? inherited[NAME_LABEL] ?? m.name
     return this.create(Resources.pods, {
       metadata: meta(m, { ...inherited, [NAME_LABEL]: appName }),
-      spec: { ...podSpec(appName, m.image ?? `registry.example.com/${appName}:1.0.0`, m.containers), ...(m.nodeName === undefined ? {} : { nodeName: m.nodeName }) },
-      status: { phase: m.phase ?? "Pending" },
-    });
+      spec: {
+        ...podSpec(appName, m.image ?? `registry.example.com/${appName}:1.0.0`, m.containers),
+        ...(m.nodeName === undefined ? {} : { nodeName: m.nodeName })
+      },
+      status: { phase: m.phase ?? "Pending" }
+    })
   }
 
-  horizontalPodAutoscaler(m: MetaInput & { readonly target: StoredKubeObject; readonly minReplicas?: number; readonly maxReplicas?: number }): StoredKubeObject {
-    const { owner: _owner, ...rest } = m;
+  horizontalPodAutoscaler(
+    m: MetaInput & { readonly target: StoredKubeObject; readonly minReplicas?: number; readonly maxReplicas?: number }
+  ): StoredKubeObject {
+    const { owner: _owner, ...rest } = m
     return this.create(Resources.horizontalpodautoscalers, {
       metadata: meta(rest),
       spec: {
         scaleTargetRef: { apiVersion: m.target.apiVersion, kind: m.target.kind, name: m.target.metadata.name },
         minReplicas: m.minReplicas ?? 1,
         maxReplicas: m.maxReplicas ?? 10,
-        metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } }],
-      },
-    });
+        metrics: [
+          { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } }
+        ]
+      }
+    })
   }
 
   /**
@@ -206,50 +222,66 @@ export class SimObjects {
    * `namespace`; every pod names its service in the annotation.
    */
   ownedPods(m: { readonly deployments: number; readonly cronJobs: number; readonly namespace: string }): OwnedPod[] {
-    const { namespace } = m;
-    const pods: OwnedPod[] = [];
+    const { namespace } = m
+    const pods: OwnedPod[] = []
     for (let d = 0; d < m.deployments; d++) {
-      const deployment = this.deployment({ name: `web-${d}`, namespace });
-      const rs = this.replicaSet({ name: `web-${d}-7d9f8b`, namespace, owner: deployment });
+      const deployment = this.deployment({ name: `web-${d}`, namespace })
+      const rs = this.replicaSet({ name: `web-${d}-7d9f8b`, namespace, owner: deployment })
       for (let p = 0; p < 2; p++) {
-        const service = `svc-${d}`;
-        const annotations = { [SERVICE_NAME_ANNOTATION]: service };
-        const name = `web-${d}-7d9f8b-${p}`;
-        const pod = this.pod({ name, namespace, owner: rs, nodeName: `node-${p}`, annotations });
-        pods.push({ pod, owner: rs.metadata.name, top: deployment.metadata.name, node: `node-${p}`, service });
+        const service = `svc-${d}`
+        const annotations = { [SERVICE_NAME_ANNOTATION]: service }
+        const name = `web-${d}-7d9f8b-${p}`
+        const pod = this.pod({ name, namespace, owner: rs, nodeName: `node-${p}`, annotations })
+        pods.push({ pod, owner: rs.metadata.name, top: deployment.metadata.name, node: `node-${p}`, service })
       }
     }
     for (let c = 0; c < m.cronJobs; c++) {
-      const cronJob = this.cronJob({ name: `backup-${c}`, namespace });
-      const job = this.job({ name: `backup-${c}-2917`, namespace, owner: cronJob });
-      const service = `backup-${c}`;
-      const annotations = { [SERVICE_NAME_ANNOTATION]: service };
-      const pod = this.pod({ name: `backup-${c}-2917-x`, namespace, owner: job, nodeName: "node-9", annotations });
-      pods.push({ pod, owner: job.metadata.name, top: cronJob.metadata.name, node: "node-9", service });
+      const cronJob = this.cronJob({ name: `backup-${c}`, namespace })
+      const job = this.job({ name: `backup-${c}-2917`, namespace, owner: cronJob })
+      const service = `backup-${c}`
+      const annotations = { [SERVICE_NAME_ANNOTATION]: service }
+      const pod = this.pod({ name: `backup-${c}-2917-x`, namespace, owner: job, nodeName: "node-9", annotations })
+      pods.push({ pod, owner: job.metadata.name, top: cronJob.metadata.name, node: "node-9", service })
     }
-    return pods;
+    return pods
   }
 
   configMap(m: MetaInput & { readonly data?: Readonly<Record<string, string>> }): StoredKubeObject {
-    return this.create(Resources.configmaps, { metadata: meta(m), data: m.data ?? {} });
+    return this.create(Resources.configmaps, { metadata: meta(m), data: m.data ?? {} })
   }
 
   lease(m: MetaInput & { readonly holderIdentity?: string; readonly leaseDurationSeconds?: number }): StoredKubeObject {
-    const now = new Date(this.#store.now()).toISOString().replace("Z", "000Z");
+    const now = new Date(this.#store.now()).toISOString().replace("Z", "000Z")
     return this.create(Resources.leases, {
       metadata: meta(m),
       spec: {
-        ...(m.holderIdentity === undefined ? {} : { holderIdentity: m.holderIdentity, acquireTime: now, renewTime: now }),
+        ...(m.holderIdentity === undefined
+          ? {}
+          : { holderIdentity: m.holderIdentity, acquireTime: now, renewTime: now }),
         leaseDurationSeconds: m.leaseDurationSeconds ?? 15,
-        leaseTransitions: 0,
-      },
-    });
+        leaseTransitions: 0
+      }
+    })
   }
 }
 
 const nodeReadyCondition = (ready: boolean, nowMs: number) => {
-  const t = new Date(Math.floor(nowMs / 1000) * 1000).toISOString().replace(".000Z", "Z");
+  const t = new Date(Math.floor(nowMs / 1000) * 1000).toISOString().replace(".000Z", "Z")
   return ready
-    ? { type: "Ready", status: "True", reason: "KubeletReady", message: "kubelet is posting ready status", lastHeartbeatTime: t, lastTransitionTime: t }
-    : { type: "Ready", status: "Unknown", reason: "NodeStatusUnknown", message: "Kubelet stopped posting node status.", lastHeartbeatTime: t, lastTransitionTime: t };
-};
+    ? {
+        type: "Ready",
+        status: "True",
+        reason: "KubeletReady",
+        message: "kubelet is posting ready status",
+        lastHeartbeatTime: t,
+        lastTransitionTime: t
+      }
+    : {
+        type: "Ready",
+        status: "Unknown",
+        reason: "NodeStatusUnknown",
+        message: "Kubelet stopped posting node status.",
+        lastHeartbeatTime: t,
+        lastTransitionTime: t
+      }
+}

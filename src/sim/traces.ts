@@ -37,7 +37,10 @@ const podsOf = (sim: SimServer, namespace: string): ReadonlyArray<PodInfo> => {
     const app = labels["app.kubernetes.io/name"]
     if (app === undefined || !["checkout", "cart", "payments"].includes(app)) continue
     const spec = o["spec"]
-    const node = typeof spec === "object" && spec !== null && "nodeName" in spec && typeof spec.nodeName === "string" ? spec.nodeName : undefined
+    const node =
+      typeof spec === "object" && spec !== null && "nodeName" in spec && typeof spec.nodeName === "string"
+        ? spec.nodeName
+        : undefined
     pods.push({ name: o.metadata.name, uid: o.metadata.uid, app, node })
   }
   return pods
@@ -61,7 +64,9 @@ export const startDemoTraces = (sim: SimServer, options: DemoTracesOptions): (()
           ...(pod.node === undefined ? {} : { "k8s.node.name": pod.node }),
           ...(options.clusterName === undefined ? {} : { "k8s.cluster.name": options.clusterName })
         }),
-        spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: options.endpoint }), { scheduledDelayMillis: 1000 })]
+        spanProcessors: [
+          new BatchSpanProcessor(new OTLPTraceExporter({ url: options.endpoint }), { scheduledDelayMillis: 1000 })
+        ]
       })
       providers.set(pod.name, p)
     }
@@ -70,10 +75,14 @@ export const startDemoTraces = (sim: SimServer, options: DemoTracesOptions): (()
 
   const serve = (pod: PodInfo, parent?: ReturnType<typeof trace.setSpan>) => {
     const tracer = providerFor(pod).getTracer("k8s-event-collector-demo")
-    const span = tracer.startSpan(`GET /api/${pod.app}`, {
-      kind: SpanKind.SERVER,
-      attributes: { "http.request.method": "GET", "url.path": `/api/${pod.app}`, "http.route": `/api/${pod.app}` }
-    }, parent)
+    const span = tracer.startSpan(
+      `GET /api/${pod.app}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { "http.request.method": "GET", "url.path": `/api/${pod.app}`, "http.route": `/api/${pod.app}` }
+      },
+      parent
+    )
     const failure = FAILING[pod.app]
     span.setAttribute("http.response.status_code", failure ?? 200)
     if (failure !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: `${pod.app} is not serving` })
@@ -89,7 +98,9 @@ export const startDemoTraces = (sim: SimServer, options: DemoTracesOptions): (()
       const ctx = trace.setSpan(context.active(), span)
       let failed = false
       for (const d of downstream) {
-        const client = providerFor(pod).getTracer("k8s-event-collector-demo").startSpan(`GET ${d.app}`, { kind: SpanKind.CLIENT }, ctx)
+        const client = providerFor(pod)
+          .getTracer("k8s-event-collector-demo")
+          .startSpan(`GET ${d.app}`, { kind: SpanKind.CLIENT }, ctx)
         const server = serve(d, trace.setSpan(ctx, client))
         if (server.failed) {
           client.setStatus({ code: SpanStatusCode.ERROR })

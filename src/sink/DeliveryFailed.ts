@@ -8,7 +8,9 @@ export class DeliveryFailed extends Schema.TaggedError<DeliveryFailed>()("Delive
 }) {
   override get message(): string {
     const total = Object.values(this.dropped).reduce((a, b) => a + b, 0)
-    const reasons = Object.entries(this.dropped).map(([r, n]) => `${n} ${r}`).join(", ")
+    const reasons = Object.entries(this.dropped)
+      .map(([r, n]) => `${n} ${r}`)
+      .join(", ")
     const last = this.lastError ? `; last error: ${this.lastError}` : ""
     return `${total} records could not be delivered (${reasons})${last}`
   }

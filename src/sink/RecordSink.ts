@@ -63,7 +63,7 @@ export class RecordSink extends Context.Tag("RecordSink")<RecordSink, RecordSink
 }
 
 const make = (settings: SinkSettings) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const exporter = yield* LogExporter
     const metrics = yield* Metrics
     // Records go in as the arrays they were offered in (no effect per record); the bound counts records: an offer
@@ -84,7 +84,7 @@ const make = (settings: SinkSettings) =>
     }
 
     const drop = (reason: string, count: number, why: string, log: "every time" | "once per text" = "every time") =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         metrics.recordsDropped.inc({ reason }, count)
         yield* Ref.update(stats, (s) => ({
           ...s,
@@ -101,12 +101,16 @@ const make = (settings: SinkSettings) =>
     const maxAgeMs = settings.maxRecordAge === undefined ? undefined : Duration.toMillis(settings.maxRecordAge)
     /** Takes out the records too old to be worth sending now, dropping them with their reason. */
     const withoutExpired = (records: ReadonlyArray<ReadableLogRecord>) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (maxAgeMs === undefined) return records
         const oldest = ((yield* Clock.currentTimeMillis) - maxAgeMs) / 1000
         const fresh = records.filter((r) => r.hrTime[0] + r.hrTime[1] / 1e9 >= oldest)
         if (fresh.length < records.length) {
-          yield* drop("older_than_ttl", records.length - fresh.length, `the occurrence is older than ${Duration.format(Duration.millis(maxAgeMs))}`)
+          yield* drop(
+            "older_than_ttl",
+            records.length - fresh.length,
+            `the occurrence is older than ${Duration.format(Duration.millis(maxAgeMs))}`
+          )
         }
         return fresh
       })
@@ -144,7 +148,7 @@ const make = (settings: SinkSettings) =>
 
     /** Counts what the backend took; what a partial success rejected is dropped, its reason logged once. */
     const acknowledged = (records: ReadonlyArray<ReadableLogRecord>, accepted: Accepted) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const rejected = Math.min(accepted.rejected, records.length)
         const taken = records.length - rejected
         metrics.exportBatches.inc({ outcome: "success" })
@@ -158,11 +162,11 @@ const make = (settings: SinkSettings) =>
       })
 
     const exportBatch = (batch: ReadonlyArray<ReadableLogRecord>) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         let records = batch
         let lastError = "no attempt finished"
         // Each attempt first leaves out what has become too old while the backend was failing.
-        const once = Effect.gen(function*() {
+        const once = Effect.gen(function* () {
           records = yield* withoutExpired(records)
           return records.length === 0 ? undefined : yield* attempt(records)
         }).pipe(Effect.tapError((e) => Effect.sync(() => (lastError = e.message))))
@@ -170,18 +174,21 @@ const make = (settings: SinkSettings) =>
         // The give-up time bounds the whole retry: the attempt in flight is abandoned when it runs out.
         const bounded = giveUp === undefined ? Effect.asSome(retried) : Effect.timeoutOption(retried, giveUp)
         // Counted together with the answer: a stop between the two must not count a batch twice or not at all.
-        yield* Effect.uninterruptibleMask((restore) => restore(bounded).pipe(
-          Effect.matchEffect({
-            onSuccess: Option.match({
-              onNone: () => {
-                const after = Duration.format(giveUp ?? Duration.zero)
-                return drop("retries_exhausted", records.length, `gave up after ${after}: ${lastError}`)
-              },
-              onSome: (accepted) => accepted === undefined ? Effect.void : acknowledged(records, accepted)
-            }),
-            onFailure: (e) => drop(e.retryable ? "retries_exhausted" : "rejected_by_backend", records.length, e.message)
-          })
-        ))
+        yield* Effect.uninterruptibleMask((restore) =>
+          restore(bounded).pipe(
+            Effect.matchEffect({
+              onSuccess: Option.match({
+                onNone: () => {
+                  const after = Duration.format(giveUp ?? Duration.zero)
+                  return drop("retries_exhausted", records.length, `gave up after ${after}: ${lastError}`)
+                },
+                onSome: (accepted) => (accepted === undefined ? Effect.void : acknowledged(records, accepted))
+              }),
+              onFailure: (e) =>
+                drop(e.retryable ? "retries_exhausted" : "rejected_by_backend", records.length, e.message)
+            })
+          )
+        )
       })
 
     /** Records taken from the queue that did not fit into the last batch: the next batch starts with them. */
@@ -192,7 +199,7 @@ const make = (settings: SinkSettings) =>
      * array that does not fit is split and the batch ends there, so a marker never runs before records offered
      * ahead of it.
      */
-    const nextBatch = Effect.gen(function*() {
+    const nextBatch = Effect.gen(function* () {
       const records: Array<ReadableLogRecord> = []
       const markers: Array<Effect.Effect<void>> = []
       let full = false
@@ -243,7 +250,7 @@ const make = (settings: SinkSettings) =>
     }>()
     const slots = yield* Effect.makeSemaphore(Math.max(1, settings.concurrency))
 
-    const process = Effect.gen(function*() {
+    const process = Effect.gen(function* () {
       const { records, markers } = yield* nextBatch
       metrics.queueDepth.set(queued)
       yield* slots.take(1)
@@ -252,7 +259,7 @@ const make = (settings: SinkSettings) =>
     })
 
     // Markers in order: a batch's wait until its export and the exports of all batches before it are done.
-    const complete = Effect.gen(function*() {
+    const complete = Effect.gen(function* () {
       const batch = yield* Queue.take(pending)
       yield* Fiber.join(batch.exported)
       for (const reached of batch.markers) yield* reached
@@ -269,7 +276,7 @@ const make = (settings: SinkSettings) =>
     // queue's worth of room would stall the pipeline until the queue was empty), and makes one batch.
     const piece = Math.max(1, Math.min(settings.batchSize, settings.queueSize))
     const offerAll = (records: ReadonlyArray<ReadableLogRecord>) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         for (let at = 0; at < records.length; at += piece) {
           const part = at === 0 && records.length <= piece ? records : records.slice(at, at + piece)
           yield* room.take(part.length)
@@ -278,7 +285,7 @@ const make = (settings: SinkSettings) =>
           yield* Queue.offer(queue, { _tag: "Records", records: part })
         }
       })
-    const flush = Effect.gen(function*() {
+    const flush = Effect.gen(function* () {
       const done = yield* Deferred.make<void>()
       yield* mark(Deferred.succeed(done, undefined))
       yield* Deferred.await(done)
@@ -286,7 +293,7 @@ const make = (settings: SinkSettings) =>
 
     // Interruptible even when called from a finalizer (a stop on SIGTERM runs in one), so the timeout ends it.
     const drain = (timeout: Duration.Duration) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const flushed = yield* flush.pipe(Effect.interruptible, Effect.timeout(timeout), Effect.option)
         if (Option.isSome(flushed)) return 0
         // The exports in flight are children of the batching fiber: they stop with it.

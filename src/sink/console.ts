@@ -36,7 +36,8 @@ export const textLines = (batch: ReadonlyArray<ReadableLogRecord>, colour = fals
     const severity = oneLine(r.severityText ?? "-")
     const shown = colour ? paintBySeverity(severity, r.severityNumber) : severity
     const object = [attr(r, R.namespaceName), attr(r, R.objectKind), attr(r, R.objectName)]
-      .filter((p) => p !== undefined).join("/")
+      .filter((p) => p !== undefined)
+      .join("/")
     const count = attr(r, A.count)
     const times = count !== undefined && count !== "1" ? ` (x${count})` : ""
     const body = typeof r.body === "string" ? r.body : ""

@@ -40,21 +40,29 @@ export interface OtlpSettings {
 
 /** Reads the TLS files named by the options, failing with the option and path of any that cannot be read. */
 export const readTlsFiles = (files: OtlpTlsFiles) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const read = (option: string, path: string | undefined) =>
       path === undefined
         ? Effect.succeed(undefined)
         : Effect.tryPromise({
-          try: () => readFile(path, "utf8"),
-          catch: (e) => new ExporterSetupError({ detail: `${option} ${path}: cannot read it: ${e instanceof Error ? e.message : String(e)}` })
-        })
-    const [ca, cert, key] = yield* Effect.all([
-      read("--otlp-certificate", files.ca),
-      read("--otlp-client-certificate", files.cert),
-      read("--otlp-client-key", files.key)
-    ], { concurrency: "unbounded" })
+            try: () => readFile(path, "utf8"),
+            catch: (e) =>
+              new ExporterSetupError({
+                detail: `${option} ${path}: cannot read it: ${e instanceof Error ? e.message : String(e)}`
+              })
+          })
+    const [ca, cert, key] = yield* Effect.all(
+      [
+        read("--otlp-certificate", files.ca),
+        read("--otlp-client-certificate", files.cert),
+        read("--otlp-client-key", files.key)
+      ],
+      { concurrency: "unbounded" }
+    )
     if ((cert === undefined) !== (key === undefined)) {
-      return yield* new ExporterSetupError({ detail: "--otlp-client-certificate and --otlp-client-key go together: give both or neither" })
+      return yield* new ExporterSetupError({
+        detail: "--otlp-client-certificate and --otlp-client-key go together: give both or neither"
+      })
     }
     return {
       ...(ca === undefined ? {} : { ca }),
@@ -84,10 +92,12 @@ export const parseRetryAfter = (value: string | undefined, nowMs: number): Durat
 
 /** What may come back with a 2xx: OTLP/JSON writes the int64 count as a string, protobuf as a number. */
 const ExportResponse = Schema.Struct({
-  partialSuccess: Schema.optional(Schema.Struct({
-    rejectedLogRecords: Schema.optional(Schema.Union(Schema.Number, Schema.NumberFromString)),
-    errorMessage: Schema.optional(Schema.String)
-  }))
+  partialSuccess: Schema.optional(
+    Schema.Struct({
+      rejectedLogRecords: Schema.optional(Schema.Union(Schema.Number, Schema.NumberFromString)),
+      errorMessage: Schema.optional(Schema.String)
+    })
+  )
 })
 const decodeExportResponse = Schema.decodeUnknownOption(ExportResponse)
 
@@ -119,12 +129,14 @@ export const judgeAnswer = (
   const text = body.toString("utf8", 0, Math.min(body.length, 500)).trim()
   const reason = [answer.statusText, text].filter((p) => p !== "").join(": ") || "export failed"
   const retryAfter = parseRetryAfter(answer.retryAfter, nowMs)
-  return Effect.fail(new ExportFailed({
-    reason,
-    retryable: RETRYABLE_STATUS.has(status) || status >= 500,
-    status,
-    ...(retryAfter === undefined ? {} : { retryAfter })
-  }))
+  return Effect.fail(
+    new ExportFailed({
+      reason,
+      retryable: RETRYABLE_STATUS.has(status) || status >= 500,
+      status,
+      ...(retryAfter === undefined ? {} : { retryAfter })
+    })
+  )
 }
 
 const gzipped = promisify(gzip)
@@ -170,12 +182,15 @@ export const makeOtlpExporter = (settings: OtlpSettings): LogExporterShape => {
         })
         res.on("error", failed)
         res.on("end", () =>
-          settle(Effect.succeed({
-            status: res.statusCode ?? 0,
-            statusText: res.statusMessage ?? "",
-            retryAfter: res.headers["retry-after"],
-            body: Buffer.concat(chunks)
-          })))
+          settle(
+            Effect.succeed({
+              status: res.statusCode ?? 0,
+              statusText: res.statusMessage ?? "",
+              retryAfter: res.headers["retry-after"],
+              body: Buffer.concat(chunks)
+            })
+          )
+        )
       })
       req.on("error", failed)
       req.end(body)
@@ -185,12 +200,10 @@ export const makeOtlpExporter = (settings: OtlpSettings): LogExporterShape => {
   return {
     name: `otlp ${settings.protocol} ${redactUrl(settings.endpoint)}`,
     export: (batch) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const request = serializer.serializeRequest([...batch])
         if (request === undefined) return allAccepted
-        const body = settings.compression === "gzip"
-          ? yield* Effect.promise(() => gzipped(request))
-          : request
+        const body = settings.compression === "gzip" ? yield* Effect.promise(() => gzipped(request)) : request
         const answer = yield* post(body).pipe(
           Effect.timeoutFail({
             duration: timeout,
@@ -205,4 +218,10 @@ export const makeOtlpExporter = (settings: OtlpSettings): LogExporterShape => {
 }
 
 export const otlpLayer = (settings: OtlpSettings) =>
-  Layer.scoped(LogExporter, Effect.acquireRelease(Effect.sync(() => makeOtlpExporter(settings)), (e) => e.shutdown))
+  Layer.scoped(
+    LogExporter,
+    Effect.acquireRelease(
+      Effect.sync(() => makeOtlpExporter(settings)),
+      (e) => e.shutdown
+    )
+  )

@@ -17,7 +17,10 @@ export interface Change {
 export const resourceVersionOf = (object: unknown): string | undefined => {
   if (typeof object !== "object" || object === null || !("metadata" in object)) return undefined
   const meta = object.metadata
-  return typeof meta === "object" && meta !== null && "resourceVersion" in meta && typeof meta.resourceVersion === "string"
+  return typeof meta === "object" &&
+    meta !== null &&
+    "resourceVersion" in meta &&
+    typeof meta.resourceVersion === "string"
     ? meta.resourceVersion
     : undefined
 }

@@ -81,8 +81,13 @@ export const backoffDelay = (settings: Pick<SourceSettings, "retryInitial" | "re
     return Duration.millis(d / 2 + (r * d) / 2)
   })
 
-const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTarget, out: Queue.Enqueue<ReadonlyArray<Change>>) =>
-  Effect.gen(function*() {
+const readTarget = (
+  api: KubeApiShape,
+  settings: SourceSettings,
+  target: WatchTarget,
+  out: Queue.Enqueue<ReadonlyArray<Change>>
+) =>
+  Effect.gen(function* () {
     const metrics = yield* Metrics
     const health = yield* Health
     const reporter = new ProblemReporter()
@@ -91,7 +96,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
     let attempt = 0
 
     const failed = (error: KubeApiError) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         metrics.apiErrors.inc({ verb: error.verb, status: String(error.status ?? 0) })
         health.apiReachable = false
         yield* reporter.failed(error, target, api.server)
@@ -104,8 +109,11 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
      * Lists every page into the pipeline; the resourceVersion to watch from. Starts over on an expired continue.
      * Items at or below `watermark` (what was already passed on, in this run or before a restart) are left out.
      */
-    const listAll = (cause: "start" | "expired" | "poll", watermark: string | undefined): Effect.Effect<string, KubeApiError> =>
-      Effect.gen(function*() {
+    const listAll = (
+      cause: "start" | "expired" | "poll",
+      watermark: string | undefined
+    ): Effect.Effect<string, KubeApiError> =>
+      Effect.gen(function* () {
         metrics.relists.inc({ cause })
         let continueToken: string | undefined
         for (;;) {
@@ -117,21 +125,36 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
           )
           if (page === undefined) {
             // The continue token outlived the server's window: a consistent list has to start over.
-            yield* Effect.logInfo(`the list of events ${target.namespace ?? "(all namespaces)"} expired between pages; listing again`)
+            yield* Effect.logInfo(
+              `the list of events ${target.namespace ?? "(all namespaces)"} expired between pages; listing again`
+            )
             continueToken = undefined
             continue
           }
           health.activity()
-          const items = watermark === undefined ? page.items : page.items.filter((object) => {
-            const rv = resourceVersionOf(object)
-            return rv === undefined || (compareResourceVersions(rv, watermark) ?? 1) > 0
-          })
+          const items =
+            watermark === undefined
+              ? page.items
+              : page.items.filter((object) => {
+                  const rv = resourceVersionOf(object)
+                  return rv === undefined || (compareResourceVersions(rv, watermark) ?? 1) > 0
+                })
           if (items.length > 0) {
-            yield* Queue.offer(out, items.map((object): Change => ({ type: "ADDED", object, api: target.api, stream })))
+            yield* Queue.offer(
+              out,
+              items.map((object): Change => ({ type: "ADDED", object, api: target.api, stream }))
+            )
           }
           if (page.continueToken === undefined) {
             // The list's own resourceVersion is progress too: nothing at or below it is still to come.
-            yield* Queue.offer(out, [{ type: "BOOKMARK", object: { metadata: { resourceVersion: page.resourceVersion } }, api: target.api, stream }])
+            yield* Queue.offer(out, [
+              {
+                type: "BOOKMARK",
+                object: { metadata: { resourceVersion: page.resourceVersion } },
+                api: target.api,
+                stream
+              }
+            ])
             return page.resourceVersion
           }
           continueToken = page.continueToken
@@ -139,7 +162,7 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
       }).pipe(Effect.tap(() => reporter.succeeded("list", target)))
 
     const watchOnce = (resourceVersion: string) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         // What the connection delivered and the loop below has not taken yet. Past `highWater` the watch stops
         // reading its socket until the loop catches up: the server waits, nothing is dropped or read twice.
         let inbox: Array<Inbox> = []
@@ -195,7 +218,9 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
             }
             if (item._tag === "Malformed") {
               metrics.decodeFailures.inc()
-              yield* Effect.logWarning(`${target.api} events ${target.namespace ?? "(all namespaces)"}: ${item.detail}; skipped`)
+              yield* Effect.logWarning(
+                `${target.api} events ${target.namespace ?? "(all namespaces)"}: ${item.detail}; skipped`
+              )
               continue
             }
             received++
@@ -204,17 +229,18 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
             if (item.type === "ERROR") {
               const status = decodeStatus(item.object)
               const code = status._tag === "Some" ? status.value.code : undefined
-              end = code === 410
-                ? { _tag: "Expired" }
-                : {
-                  _tag: "Failed",
-                  cause: "error",
-                  error: new KubeApiError({
-                    verb: "watch",
-                    ...(code === undefined ? {} : { status: code }),
-                    detail: status._tag === "Some" ? status.value.message ?? "error event" : "error event"
-                  })
-                }
+              end =
+                code === 410
+                  ? { _tag: "Expired" }
+                  : {
+                      _tag: "Failed",
+                      cause: "error",
+                      error: new KubeApiError({
+                        verb: "watch",
+                        ...(code === undefined ? {} : { status: code }),
+                        detail: status._tag === "Some" ? (status.value.message ?? "error event") : "error event"
+                      })
+                    }
               break
             }
             if (rv !== undefined) lastRv = rv
@@ -276,7 +302,9 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
           break
         case "Expired":
           metrics.watchRestarts.inc({ cause: "expired" })
-          yield* Effect.logInfo(`resourceVersion ${resourceVersion} of ${target.api} events ${target.namespace ?? "(all namespaces)"} is gone (410); listing again`)
+          yield* Effect.logInfo(
+            `resourceVersion ${resourceVersion} of ${target.api} events ${target.namespace ?? "(all namespaces)"} is gone (410); listing again`
+          )
           resourceVersion = undefined
           listCause = "expired"
           // Relist at once the first time; a server that answers 410 again straight away gets backoff, not a loop.
@@ -293,17 +321,19 @@ const readTarget = (api: KubeApiShape, settings: SourceSettings, target: WatchTa
 /** The changes of every target, merged, in the arrays they were read in. Never fails: every failure is reported and retried. */
 export const eventChanges = (settings: SourceSettings) =>
   Stream.unwrapScoped(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const api = yield* KubeApi
       const streams = settings.targets.map((target) =>
         Stream.unwrapScoped(
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const out = yield* Queue.bounded<ReadonlyArray<Change>>(2)
             yield* Effect.forkScoped(readTarget(api, settings, target, out))
             return Stream.fromQueue(out)
           })
         )
       )
-      return streams.length === 1 && streams[0] !== undefined ? streams[0] : Stream.mergeAll(streams, { concurrency: "unbounded" })
+      return streams.length === 1 && streams[0] !== undefined
+        ? streams[0]
+        : Stream.mergeAll(streams, { concurrency: "unbounded" })
     })
   )

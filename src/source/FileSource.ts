@@ -35,7 +35,8 @@ const Dump = Schema.Union(List, Schema.Array(Schema.Unknown), WatchEvent, Single
 const decodeDump = Schema.decodeUnknownEither(Dump)
 const decodeWatchEvent = Schema.decodeUnknownEither(WatchEvent)
 
-const SHAPES = "an EventList (`kubectl get events -o json|yaml`), a JSON array of Events, or JSON lines of watch events {\"type\",\"object\"}"
+const SHAPES =
+  'an EventList (`kubectl get events -o json|yaml`), a JSON array of Events, or JSON lines of watch events {"type","object"}'
 
 /** Line and column (1-based) of a character offset. */
 export const lineColumn = (text: string, offset: number): string => {
@@ -51,7 +52,7 @@ export const lineColumn = (text: string, offset: number): string => {
 }
 
 const jsonErrorAt = (text: string, error: unknown, lineOffset = 0): string => {
-  const message = (error instanceof Error ? error.message : String(error)).split(", \"")[0] ?? ""
+  const message = (error instanceof Error ? error.message : String(error)).split(', "')[0] ?? ""
   const offset = jsonErrorOffset(text)
   if (offset === undefined) return `invalid JSON: ${message}`
   const where = lineColumn(text, offset).replace(/^line (\d+)/, (_, n: string) => `line ${Number(n) + lineOffset}`)
@@ -66,9 +67,13 @@ const watchEventChange = (e: typeof WatchEvent.Type): Change | undefined =>
 const fromDocument = (doc: unknown): Either.Either<ReadonlyArray<Change>, string> =>
   Either.match(decodeDump(doc), {
     onLeft: () => {
-      const found = Array.isArray(doc) ? "an array" : doc === null ? "null" : typeof doc === "object"
-        ? `an object with keys ${Object.keys(doc).slice(0, 8).join(", ") || "(none)"}`
-        : `a ${typeof doc}`
+      const found = Array.isArray(doc)
+        ? "an array"
+        : doc === null
+          ? "null"
+          : typeof doc === "object"
+            ? `an object with keys ${Object.keys(doc).slice(0, 8).join(", ") || "(none)"}`
+            : `a ${typeof doc}`
       return Either.left(`expected ${SHAPES}; found ${found}`)
     },
     onRight: (d) => {
@@ -110,8 +115,14 @@ const fromJsonLines = (text: string): Either.Either<ReadonlyArray<Change>, strin
 /** What a value is, for saying what a dump held instead of Events: its `kind`, else its type. */
 const kindOf = (u: unknown): string =>
   isRecord(u)
-    ? typeof u["kind"] === "string" && u["kind"] !== "" ? u["kind"] : "object without a kind"
-    : Array.isArray(u) ? "array" : u === null ? "null" : typeof u
+    ? typeof u["kind"] === "string" && u["kind"] !== ""
+      ? u["kind"]
+      : "object without a kind"
+    : Array.isArray(u)
+      ? "array"
+      : u === null
+        ? "null"
+        : typeof u
 
 /** "3 objects: 2 ConfigMap, 1 number", the commonest kinds first. */
 const describeFound = (changes: ReadonlyArray<Change>): string => {
@@ -119,7 +130,10 @@ const describeFound = (changes: ReadonlyArray<Change>): string => {
   const counts = new Map<string, number>()
   for (const { object } of changes) counts.set(kindOf(object), (counts.get(kindOf(object)) ?? 0) + 1)
   const kinds = [...counts].sort((a, b) => b[1] - a[1])
-  const shown = kinds.slice(0, 5).map(([kind, n]) => `${n} ${kind}`).join(", ")
+  const shown = kinds
+    .slice(0, 5)
+    .map(([kind, n]) => `${n} ${kind}`)
+    .join(", ")
   const more = kinds.length > 5 ? ` and ${kinds.length - 5} other kinds` : ""
   return `found ${changes.length} object${changes.length === 1 ? "" : "s"}: ${shown}${more}`
 }
@@ -169,7 +183,9 @@ const parseDocuments = (text: string): Either.Either<ReadonlyArray<Change>, stri
     const error = doc.errors[0]
     if (error !== undefined) {
       const pos = error.linePos?.[0]
-      return Either.left(`invalid YAML${pos ? ` at line ${pos.line} column ${pos.col}` : ""}: ${error.message.split("\n")[0]}`)
+      return Either.left(
+        `invalid YAML${pos ? ` at line ${pos.line} column ${pos.col}` : ""}: ${error.message.split("\n")[0]}`
+      )
     }
     const content: unknown = doc.toJS({ maxAliasCount: 100 })
     if (content === null || content === undefined) continue
@@ -177,7 +193,9 @@ const parseDocuments = (text: string): Either.Either<ReadonlyArray<Change>, stri
     if (Either.isLeft(result)) return result
     changes.push(...result.right)
   }
-  return changes.length === 0 && all.length === 0 ? Either.left(`no documents; expected ${SHAPES}`) : Either.right(changes)
+  return changes.length === 0 && all.length === 0
+    ? Either.left(`no documents; expected ${SHAPES}`)
+    : Either.right(changes)
 }
 
 const isJson = (text: string): boolean => {
@@ -202,4 +220,3 @@ export const readDump = (path: string): Effect.Effect<ReadonlyArray<Change>, Dum
       })
     )
   )
-

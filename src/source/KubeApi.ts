@@ -57,10 +57,12 @@ export class KubeApiError extends Schema.TaggedError<KubeApiError>()("KubeApiErr
 export { decodeStatus, type Status } from "../kube/KubeHttp.ts"
 
 const ListBody = Schema.Struct({
-  metadata: Schema.optional(Schema.Struct({
-    resourceVersion: Schema.optional(Schema.String),
-    continue: Schema.optional(Schema.String)
-  })),
+  metadata: Schema.optional(
+    Schema.Struct({
+      resourceVersion: Schema.optional(Schema.String),
+      continue: Schema.optional(Schema.String)
+    })
+  ),
   items: Schema.NullOr(Schema.Array(Schema.Unknown))
 })
 const decodeListBody = Schema.decodeUnknownEither(ListBody)
@@ -135,15 +137,15 @@ const make = (kc: KubeConfig): KubeApiShape => {
   const http = makeKubeHttp(kc)
 
   const list = (request: ListRequest) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const query = new URLSearchParams({ limit: String(request.limit) })
       if (request.continueToken !== undefined) query.set("continue", request.continueToken)
       const { collection } = request
       if (collection.fieldSelector !== undefined) query.set("fieldSelector", collection.fieldSelector)
       const path = `${collection.path}?${query}`
-      const response = yield* http.request("GET", path, undefined, collection.accept?.list).pipe(
-        Effect.mapError((e) => new KubeApiError({ verb: "list", detail: e.message }))
-      )
+      const response = yield* http
+        .request("GET", path, undefined, collection.accept?.list)
+        .pipe(Effect.mapError((e) => new KubeApiError({ verb: "list", detail: e.message })))
       if (response.status !== 200) {
         const { detail, status } = failureDetail(response)
         return yield* new KubeApiError({
@@ -171,8 +173,8 @@ const make = (kc: KubeConfig): KubeApiShape => {
   return { server: http.server, list, watch }
 }
 
-const optionalRetryAfter = (seconds: number | undefined) => (seconds === undefined ? {} : { retryAfterSeconds: seconds })
-
+const optionalRetryAfter = (seconds: number | undefined) =>
+  seconds === undefined ? {} : { retryAfterSeconds: seconds }
 
 /** Bodies of refused watches are read up to this size, for the Status message. */
 const MAX_ERROR_BODY = 64 * 1024
@@ -194,9 +196,12 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
   /** Delivers the lines read and not yet delivered (and the end, if the stream ended), until the next pause. */
   let deliverHeld = () => {}
   // One cheap check on an interval instead of re-arming a timer for every chunk read.
-  const idleCheck = setInterval(() => {
-    if (!paused && Date.now() - lastActivity > request.idleTimeoutMs) end({ _tag: "Idle" })
-  }, Math.max(20, Math.min(1000, request.idleTimeoutMs / 4)))
+  const idleCheck = setInterval(
+    () => {
+      if (!paused && Date.now() - lastActivity > request.idleTimeoutMs) end({ _tag: "Idle" })
+    },
+    Math.max(20, Math.min(1000, request.idleTimeoutMs / 4))
+  )
   idleCheck.unref()
 
   const end = (how: WatchEnd) => {
@@ -227,7 +232,9 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
     try {
       parsed = JSON.parse(text)
     } catch (e) {
-      handlers.onMalformed(`a watch line is not JSON (${e instanceof Error ? e.message : String(e)}): ${text.slice(0, 120)}`)
+      handlers.onMalformed(
+        `a watch line is not JSON (${e instanceof Error ? e.message : String(e)}): ${text.slice(0, 120)}`
+      )
       return
     }
     if (!isRecord(parsed) || typeof parsed["type"] !== "string") {
@@ -247,7 +254,9 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
       res.on("data", (chunk: string) => {
         if (body.length < MAX_ERROR_BODY) body += chunk
       })
-      res.on("end", () => failed(res.statusMessage || `HTTP ${status}`, status, body, headerText(res.headers["retry-after"])))
+      res.on("end", () =>
+        failed(res.statusMessage || `HTTP ${status}`, status, body, headerText(res.headers["retry-after"]))
+      )
       res.on("error", (e) => failed(networkDetail(e), status))
       return
     }

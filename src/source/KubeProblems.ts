@@ -10,7 +10,9 @@ const scope = (t: WatchTarget) => (t.namespace === undefined ? "at the cluster s
 const groupOf = (t: WatchTarget) => (t.api === "core/v1" ? "" : "events.k8s.io")
 /** The verbs the source needs on the events of `t`'s API: what deploy/'s roles grant, no more. */
 const verbsOf = (t: WatchTarget) =>
-  SOURCE_API_CALLS.filter((c) => c.group === groupOf(t)).map((c) => JSON.stringify(c.verb)).join(", ")
+  SOURCE_API_CALLS.filter((c) => c.group === groupOf(t))
+    .map((c) => JSON.stringify(c.verb))
+    .join(", ")
 
 /** What went wrong and what to do about it. */
 export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): string => {
@@ -21,12 +23,15 @@ export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string)
     case 401:
       return `the Kubernetes API at ${server} did not accept the credentials to ${what} (HTTP 401): check the kubeconfig user or the service account token`
     case 403: {
-      const binding = t.namespace === undefined
-        ? "a ClusterRole bound with a ClusterRoleBinding"
-        : `a Role in namespace ${t.namespace} bound with a RoleBinding`
+      const binding =
+        t.namespace === undefined
+          ? "a ClusterRole bound with a ClusterRoleBinding"
+          : `a Role in namespace ${t.namespace} bound with a RoleBinding`
       const rule = `{apiGroups: [${JSON.stringify(groupOf(t))}], resources: ["events"], verbs: [${verbsOf(t)}]}`
-      return `not allowed to ${what} (HTTP 403): the identity needs the RBAC rule ${rule} in ${binding}. ` +
+      return (
+        `not allowed to ${what} (HTTP 403): the identity needs the RBAC rule ${rule} in ${binding}. ` +
         `The API server said: ${e.detail}`
+      )
     }
     case 429:
       return `the Kubernetes API asked to slow down while trying to ${what} (HTTP 429${e.retryAfterSeconds === undefined ? "" : `, retry after ${e.retryAfterSeconds}s`}): ${e.detail}`

@@ -31,7 +31,7 @@ export const jsonErrorOffset = (text: string): number | undefined => {
         if (n === "u") {
           if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) fail()
           i += 6
-        } else if (n !== undefined && "\"\\/bfnrt".includes(n)) i += 2
+        } else if (n !== undefined && '"\\/bfnrt'.includes(n)) i += 2
         else {
           i++
           fail()
@@ -54,7 +54,7 @@ export const jsonErrorOffset = (text: string): number | undefined => {
       if (text[i] === "}") return void i++
       for (;;) {
         skip()
-        if (text[i] !== "\"") fail()
+        if (text[i] !== '"') fail()
         string()
         skip()
         if (text[i] !== ":") fail()
@@ -78,7 +78,7 @@ export const jsonErrorOffset = (text: string): number | undefined => {
         else fail()
       }
     }
-    if (c === "\"") return string()
+    if (c === '"') return string()
     if (c === "t") return literal("true")
     if (c === "f") return literal("false")
     if (c === "n") return literal("null")

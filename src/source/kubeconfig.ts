@@ -18,13 +18,17 @@ export class KubeConfigError extends Schema.TaggedError<KubeConfigError>()("Kube
       case "Unreadable":
         return `cannot load the kubeconfig${this.path === undefined ? "" : ` ${this.path}`}: ${errorText(this.cause)}`
       case "NoSuchContext":
-        return `--context ${this.context}: no such context in the kubeconfig ` +
+        return (
+          `--context ${this.context}: no such context in the kubeconfig ` +
           `(it has: ${this.contexts?.join(", ") || "(none)"})`
+        )
       case "NoCurrentCluster":
         return "the kubeconfig has no current cluster: set one with --context or `kubectl config use-context`"
       case "NotFound":
-        return "no Kubernetes configuration found: not in $KUBECONFIG, not in ~/.kube/config, and not running in " +
+        return (
+          "no Kubernetes configuration found: not in $KUBECONFIG, not in ~/.kube/config, and not running in " +
           "a pod. Give one with --kubeconfig, or try `k8s-event-collector demo`"
+        )
     }
   }
 }

@@ -13,16 +13,23 @@ export interface TranslatorSettings {
 }
 
 /** Holds what translation shares between records (the resource cache) and stamps the observed time. */
-export class Translator extends Context.Tag("Translator")<Translator, {
-  readonly translate: (e: KubeEvent, enrichment?: Enrichment) => ReadableLogRecord
-}>() {
+export class Translator extends Context.Tag("Translator")<
+  Translator,
+  {
+    readonly translate: (e: KubeEvent, enrichment?: Enrichment) => ReadableLogRecord
+  }
+>() {
   static readonly layer = (settings: TranslatorSettings) =>
     Layer.sync(Translator, () => {
       const resources = new ResourceCache(settings.baseAttributes, settings.resourceCacheSize)
       return {
         translate: (e, enrichment) => {
           const now = Date.now()
-          return toLogRecord(e, { resources, observedAt: [Math.floor(now / 1000), (now % 1000) * 1_000_000] }, enrichment)
+          return toLogRecord(
+            e,
+            { resources, observedAt: [Math.floor(now / 1000), (now % 1000) * 1_000_000] },
+            enrichment
+          )
         }
       }
     })

@@ -27,10 +27,27 @@ const KIND_ATTRIBUTES: Readonly<Record<string, readonly [name: string, uid: stri
  * fixtures have Nodes "in" openshift-apiserver); a namespace label on those records would file them wrongly.
  */
 const CLUSTER_SCOPED = new Set([
-  "node", "namespace", "persistentvolume", "storageclass", "clusterrole", "clusterrolebinding", "customresourcedefinition",
-  "priorityclass", "csidriver", "csinode", "volumeattachment", "validatingwebhookconfiguration",
-  "mutatingwebhookconfiguration", "apiservice", "runtimeclass", "ingressclass", "certificatesigningrequest",
-  "clusterversion", "clusteroperator", "machineconfigpool", "machineconfig"
+  "node",
+  "namespace",
+  "persistentvolume",
+  "storageclass",
+  "clusterrole",
+  "clusterrolebinding",
+  "customresourcedefinition",
+  "priorityclass",
+  "csidriver",
+  "csinode",
+  "volumeattachment",
+  "validatingwebhookconfiguration",
+  "mutatingwebhookconfiguration",
+  "apiservice",
+  "runtimeclass",
+  "ingressclass",
+  "certificatesigningrequest",
+  "clusterversion",
+  "clusteroperator",
+  "machineconfigpool",
+  "machineconfig"
 ])
 
 /**
@@ -38,7 +55,14 @@ const CLUSTER_SCOPED = new Set([
  * It continues with the pod and container names; those are left out on purpose: Loki indexes `service.name`
  * as a label, and a label per pod would be unbounded cardinality.
  */
-const SERVICE_NAME_SOURCES = [R.deploymentName, R.replicaSetName, R.statefulSetName, R.daemonSetName, R.cronJobName, R.jobName]
+const SERVICE_NAME_SOURCES = [
+  R.deploymentName,
+  R.replicaSetName,
+  R.statefulSetName,
+  R.daemonSetName,
+  R.cronJobName,
+  R.jobName
+]
 
 /** `spec.containers{name}`, `spec.initContainers{name}`, `spec.ephemeralContainers{name}` → the container name. */
 const CONTAINER_FIELD_PATH = /^spec\.(?:initContainers|containers|ephemeralContainers)\{([^}]+)\}/
@@ -54,7 +78,11 @@ export const eventResourceAttributes = (e: KubeEvent, enrichment: ResourceAttrib
   const o: ObjectRef = e.regarding
   const attrs: Record<string, string> = {}
   const kind = o.kind?.toLowerCase()
-  put(attrs, R.namespaceName, kind === "namespace" ? o.name : kind !== undefined && CLUSTER_SCOPED.has(kind) ? undefined : o.namespace)
+  put(
+    attrs,
+    R.namespaceName,
+    kind === "namespace" ? o.name : kind !== undefined && CLUSTER_SCOPED.has(kind) ? undefined : o.namespace
+  )
   put(attrs, R.objectKind, o.kind)
   put(attrs, R.objectName, o.name)
   put(attrs, R.objectUid, o.uid)

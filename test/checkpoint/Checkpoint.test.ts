@@ -20,7 +20,7 @@ const setup = () => {
 
 /** One acknowledgement, then time for its save. */
 const acknowledge = (rv: number) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const checkpoint = yield* Checkpoint
     yield* checkpoint.acknowledged({ streams: { "core/v1/*": String(rv) }, occurrences: [] })
     yield* TestClock.adjust(INTERVAL)
@@ -29,7 +29,7 @@ const acknowledge = (rv: number) =>
 describe("Checkpoint saves to a store that fails", () => {
   it.effect("says so once while saves keep failing, and once when a save works again", () => {
     const { checkpoints, logs, layer } = setup()
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       checkpoints.failing = "EROFS: read-only file system"
       for (let rv = 1; rv <= 30; rv++) yield* acknowledge(rv)
       expect(logs.warnings()).toEqual([
@@ -55,7 +55,7 @@ describe("Checkpoint saves to a store that fails", () => {
 
   it.effect("on shutdown, says that the checkpoint could not be saved", () => {
     const { checkpoints, logs, layer } = setup()
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       checkpoints.failing = "EROFS: read-only file system"
       yield* acknowledge(1)
       yield* acknowledge(2)
@@ -70,7 +70,7 @@ describe("Checkpoint saves to a store that fails", () => {
 
   it.effect("a shutdown after a successful save says nothing more", () => {
     const { checkpoints, logs, layer } = setup()
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       yield* acknowledge(1)
       const checkpoint = yield* Checkpoint
       yield* checkpoint.acknowledged({ streams: { "core/v1/*": "2" }, occurrences: [] })

@@ -14,9 +14,9 @@ import {
 } from "../../src/checkpoint/CheckpointState.ts"
 import { randomOccurrences, T0 } from "./support.ts"
 
-
 const roundTrip = (s: CheckpointState): CheckpointState => Either.getOrThrow(decodeState(encodeState(s)))
-const decodeError = (bytes: Uint8Array): string => Either.match(decodeState(bytes), { onLeft: (e) => e, onRight: () => "decoded" })
+const decodeError = (bytes: Uint8Array): string =>
+  Either.match(decodeState(bytes), { onLeft: (e) => e, onRight: () => "decoded" })
 
 describe("encodeState / decodeState", () => {
   it("round-trips the empty state", () => {
@@ -50,7 +50,10 @@ describe("encodeState / decodeState", () => {
     }
     expect(roundTrip(s)).toEqual({
       streams: {},
-      occurrences: [{ uid: "a", count: 1, timeMs: T0 }, { uid: "b", count: 2, timeMs: T0 + 10 }],
+      occurrences: [
+        { uid: "a", count: 1, timeMs: T0 },
+        { uid: "b", count: 2, timeMs: T0 + 10 }
+      ],
       savedAtMs: -5
     })
   })
@@ -81,12 +84,16 @@ describe("encodeState / decodeState", () => {
 
   it("rejects garbage with a message saying what is wrong", () => {
     expect(decodeError(new Uint8Array())).toBe("not a checkpoint: the data is empty")
-    expect(decodeError(Buffer.from('{"streams":{}}'))).toMatch(/not a checkpoint: it does not start with the checkpoint signature "KECP"/)
+    expect(decodeError(Buffer.from('{"streams":{}}'))).toMatch(
+      /not a checkpoint: it does not start with the checkpoint signature "KECP"/
+    )
     const good = encodeState({ streams: { a: "1" }, occurrences: randomOccurrences(50), savedAtMs: T0 })
     const newer = Uint8Array.from(good)
     newer[4] = 9
     expect(decodeError(newer)).toBe("checkpoint format version 9 is not one this collector reads (it reads version 1)")
-    expect(decodeError(good.subarray(0, good.length - 10))).toMatch(/^corrupt checkpoint: its compressed body does not inflate/)
+    expect(decodeError(good.subarray(0, good.length - 10))).toMatch(
+      /^corrupt checkpoint: its compressed body does not inflate/
+    )
     const flipped = Uint8Array.from(good)
     flipped[good.length - 20] = (flipped[good.length - 20] ?? 0) ^ 0xff
     expect(decodeError(flipped)).toMatch(/^corrupt checkpoint/)
@@ -99,14 +106,20 @@ describe("encodeState / decodeState", () => {
     // One occurrence whose uid kind is neither UUID nor text.
     expect(decodeError(wrap([0, 0, 1, 2, 2, 7, 0]))).toBe("corrupt checkpoint: occurrence 1 has an unknown uid kind 7")
     // A text uid that is cut short.
-    expect(decodeError(wrap([0, 0, 1, 2, 2, 1, 5, 0x61]))).toMatch(/^corrupt checkpoint: truncated: occurrence 1's uid needs 5 bytes/)
+    expect(decodeError(wrap([0, 0, 1, 2, 2, 1, 5, 0x61]))).toMatch(
+      /^corrupt checkpoint: truncated: occurrence 1's uid needs 5 bytes/
+    )
     expect(decodeError(wrap([0, 0, 0, 42]))).toBe("corrupt checkpoint: 1 unexpected bytes after the occurrences")
   })
 })
 
 describe("prune", () => {
   const occ = (uid: string, timeMs: number, count = 1): ExportedOccurrence => ({ uid, count, timeMs })
-  const state = (occurrences: ReadonlyArray<ExportedOccurrence>): CheckpointState => ({ streams: { s: "5" }, occurrences, savedAtMs: 7 })
+  const state = (occurrences: ReadonlyArray<ExportedOccurrence>): CheckpointState => ({
+    streams: { s: "5" },
+    occurrences,
+    savedAtMs: 7
+  })
 
   it("drops occurrences older than the TTL", () => {
     const s = state([occ("a", 100), occ("b", 499), occ("c", 500), occ("d", 900)])
@@ -121,7 +134,11 @@ describe("prune", () => {
 
   it("keeps one occurrence per uid, the latest, in time order", () => {
     const s = state([occ("a", 5, 2), occ("b", 3), occ("a", 1, 1), occ("c", 4), occ("b", 6, 4)])
-    expect(prune(s, { nowMs: 10, ttlMs: 100, maxOccurrences: 10 }).occurrences).toEqual([occ("c", 4), occ("a", 5, 2), occ("b", 6, 4)])
+    expect(prune(s, { nowMs: 10, ttlMs: 100, maxOccurrences: 10 }).occurrences).toEqual([
+      occ("c", 4),
+      occ("a", 5, 2),
+      occ("b", 6, 4)
+    ])
   })
 
   it("leaves streams and savedAtMs alone", () => {

@@ -39,10 +39,7 @@ const withStore = <A, E>(body: (store: CheckpointStore["Type"]) => Effect.Effect
   Effect.flatMap(CheckpointStore, body).pipe(Effect.provide(l), Effect.provide(quiet))
 
 /** The requests this test made for its ConfigMap, as "METHOD status". */
-const calls = () =>
-  sim.requests
-    .filter({ resource: "configmaps", namespace: NS })
-    .map((r) => `${r.method} ${r.status}`)
+const calls = () => sim.requests.filter({ resource: "configmaps", namespace: NS }).map((r) => `${r.method} ${r.status}`)
 
 const Stored = Schema.Struct({
   metadata: Schema.Struct({ labels: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })) }),
@@ -54,7 +51,8 @@ const stored = () => {
   const object = sim.store.get(Resources.configmaps, NS, name)?.object
   return { object, body: Schema.decodeUnknownSync(Stored)(object) }
 }
-const storedState = () => Either.getOrThrow(decodeState(Buffer.from(stored().body.binaryData["checkpoint"] ?? "", "base64")))
+const storedState = () =>
+  Either.getOrThrow(decodeState(Buffer.from(stored().body.binaryData["checkpoint"] ?? "", "base64")))
 
 const captureLogs = () => {
   const lines: Array<string> = []
@@ -67,7 +65,7 @@ const captureLogs = () => {
 describe("CheckpointStore.configMap", () => {
   it.live("a missing ConfigMap loads as None; the first save creates it, later saves update it", () =>
     withStore((store) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         expect(store.describe).toBe(`ConfigMap ${NS}/${name}`)
         expect(yield* store.load).toEqual(Option.none())
         const first = state(5, "10")
@@ -83,19 +81,22 @@ describe("CheckpointStore.configMap", () => {
         expect(body.data["summary"]).toContain("exported occurrences remembered: 60")
         expect(body.data["summary"]).toContain("core/v1/*: resourceVersion 30")
         expect(Option.getOrThrow(yield* store.load).streams).toEqual({ "core/v1/*": "30", "core/v1/shop": "7" })
-      })))
+      })
+    )
+  )
 
   it.live("a save without a load reads first, then creates or updates", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* withStore((store) => store.save(state(1, "1")))
       yield* withStore((store) => store.save(state(2, "2")))
       expect(calls()).toEqual(["GET 404", "POST 201", "GET 200", "PUT 200"])
       expect(storedState().streams["core/v1/*"]).toBe("2")
-    }))
+    })
+  )
 
   it.live("after someone else's write the 409 is logged, the ConfigMap read again and the save wins", () => {
     const logs = captureLogs()
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       const leader = yield* Layer.build(layer())
       const store = yield* Effect.provide(CheckpointStore, leader)
       yield* store.save(state(3, "100"))
@@ -109,7 +110,9 @@ describe("CheckpointStore.configMap", () => {
       expect(storedState()).toEqual(mine)
       expect(logs.lines.filter((l) => l.startsWith("WARN"))).toEqual([
         expect.stringMatching(
-          new RegExp(`^WARN the checkpoint ConfigMap ${NS}/${name} was changed by another writer .*HTTP 409 Conflict: Operation cannot be fulfilled`)
+          new RegExp(
+            `^WARN the checkpoint ConfigMap ${NS}/${name} was changed by another writer .*HTTP 409 Conflict: Operation cannot be fulfilled`
+          )
         )
       ])
     }).pipe(Effect.scoped, Effect.provide(logs.layer))
@@ -117,27 +120,34 @@ describe("CheckpointStore.configMap", () => {
 
   it.live("a ConfigMap created meanwhile (409 on create) is read and replaced", () =>
     withStore((store) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         expect(yield* store.load).toEqual(Option.none())
         sim.objects.configMap({ namespace: NS, name, labels: { team: "platform" }, data: {} })
         yield* store.save(state(2, "5"))
         expect(calls()).toEqual(["GET 404", "POST 409", "GET 200", "PUT 200"])
-        expect(stored().body.metadata.labels).toEqual({ team: "platform", "app.kubernetes.io/name": "k8s-event-collector" })
-      })))
+        expect(stored().body.metadata.labels).toEqual({
+          team: "platform",
+          "app.kubernetes.io/name": "k8s-event-collector"
+        })
+      })
+    )
+  )
 
   it.live("a ConfigMap deleted meanwhile (404 on update) is created again", () =>
     withStore((store) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* store.save(state(1, "1"))
         sim.store.delete(Resources.configmaps, NS, name)
         yield* store.save(state(1, "2"))
         expect(calls()).toEqual(["GET 404", "POST 201", "PUT 404", "POST 201"])
         expect(storedState().streams["core/v1/*"]).toBe("2")
-      })))
+      })
+    )
+  )
 
   it.live("gives up after three conflicts in a row", () =>
     withStore((store) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* store.save(state(1, "1"))
         sim.faults.add({
           path: "/api/v1/namespaces/*/configmaps/*",
@@ -146,29 +156,49 @@ describe("CheckpointStore.configMap", () => {
         })
         const error = yield* Effect.flip(store.save(state(1, "2")))
         expect(error.status).toBe(409)
-        expect(error.message).toMatch(new RegExp(`^could not save the checkpoint \\(ConfigMap ${NS}/${name}\\): gave up after 3 attempts`))
+        expect(error.message).toMatch(
+          new RegExp(`^could not save the checkpoint \\(ConfigMap ${NS}/${name}\\): gave up after 3 attempts`)
+        )
         expect(calls().slice(2)).toEqual(["PUT 409", "GET 200", "PUT 409", "GET 200", "PUT 409"])
-      })))
+      })
+    )
+  )
 
-  it.live("a ConfigMap without the checkpoint key loads as None and is filled by the next save, keeping its labels", () =>
-    Effect.gen(function*() {
-      sim.objects.configMap({ namespace: NS, name, labels: { team: "platform" }, data: { readme: "created by the chart" } })
-      yield* withStore((store) =>
-        Effect.gen(function*() {
-          expect(yield* store.load).toEqual(Option.none())
-          yield* store.save(state(2, "9"))
+  it.live(
+    "a ConfigMap without the checkpoint key loads as None and is filled by the next save, keeping its labels",
+    () =>
+      Effect.gen(function* () {
+        sim.objects.configMap({
+          namespace: NS,
+          name,
+          labels: { team: "platform" },
+          data: { readme: "created by the chart" }
         })
-      )
-      expect(calls()).toEqual(["GET 200", "PUT 200"])
-      expect(stored().body.metadata.labels).toEqual({ team: "platform", "app.kubernetes.io/name": "k8s-event-collector" })
-      expect(storedState().streams["core/v1/*"]).toBe("9")
-    }))
+        yield* withStore((store) =>
+          Effect.gen(function* () {
+            expect(yield* store.load).toEqual(Option.none())
+            yield* store.save(state(2, "9"))
+          })
+        )
+        expect(calls()).toEqual(["GET 200", "PUT 200"])
+        expect(stored().body.metadata.labels).toEqual({
+          team: "platform",
+          "app.kubernetes.io/name": "k8s-event-collector"
+        })
+        expect(storedState().streams["core/v1/*"]).toBe("9")
+      })
+  )
 
   it.live("a server error is a CheckpointError with the status and what the server said", () =>
     withStore((store) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* store.save(state(1, "1"))
-        sim.faults.add({ path: "/api/v1/namespaces/*/configmaps/*", method: "PUT", times: 1, action: { type: "internalError", message: "etcdserver: request timed out" } })
+        sim.faults.add({
+          path: "/api/v1/namespaces/*/configmaps/*",
+          method: "PUT",
+          times: 1,
+          action: { type: "internalError", message: "etcdserver: request timed out" }
+        })
         const error = yield* Effect.flip(store.save(state(1, "2")))
         expect(error._tag).toBe("CheckpointError")
         expect(error.status).toBe(500)
@@ -179,51 +209,78 @@ describe("CheckpointStore.configMap", () => {
         yield* store.save(state(1, "3"))
         expect(storedState().streams["core/v1/*"]).toBe("3")
 
-        sim.faults.add({ path: "/api/v1/namespaces/*/configmaps/*", method: "GET", times: 1, action: { type: "internalError" } })
+        sim.faults.add({
+          path: "/api/v1/namespaces/*/configmaps/*",
+          method: "GET",
+          times: 1,
+          action: { type: "internalError" }
+        })
         const loadError = yield* Effect.flip(store.load)
         expect(loadError.operation).toBe("load")
         expect(loadError.status).toBe(500)
-      })))
+      })
+    )
+  )
 
   it.live("a forbidden request says which permissions are missing", () =>
     withStore((store) =>
-      Effect.gen(function*() {
-        sim.faults.add({ path: "/api/v1/namespaces/*/configmaps/*", method: "GET", times: 1, action: { type: "forbidden" } })
+      Effect.gen(function* () {
+        sim.faults.add({
+          path: "/api/v1/namespaces/*/configmaps/*",
+          method: "GET",
+          times: 1,
+          action: { type: "forbidden" }
+        })
         const error = yield* Effect.flip(store.load)
         expect(error.status).toBe(403)
         expect(error.message).toContain(`needs get, create and update on configmaps in namespace ${NS}`)
-      })))
+      })
+    )
+  )
 
   it.live("a corrupt checkpoint in the ConfigMap is a CheckpointError", () =>
-    Effect.gen(function*() {
-      sim.store.create(Resources.configmaps, { metadata: { namespace: NS, name }, binaryData: { checkpoint: Buffer.from("hello").toString("base64") } })
+    Effect.gen(function* () {
+      sim.store.create(Resources.configmaps, {
+        metadata: { namespace: NS, name },
+        binaryData: { checkpoint: Buffer.from("hello").toString("base64") }
+      })
       const error = yield* Effect.flip(withStore((store) => store.load))
       expect(error.message).toBe(
         `could not load the checkpoint (ConfigMap ${NS}/${name}): binaryData.checkpoint: not a checkpoint: it does not start with the checkpoint signature "KECP"`
       )
-    }))
+    })
+  )
 
   it.live("an unreachable API server is a CheckpointError, not a throw", () =>
-    Effect.gen(function*() {
-      const error = yield* Effect.flip(withStore((store) => store.load, CheckpointStore.configMap(simKubeConfig("http://127.0.0.1:1"), NS, name)))
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        withStore((store) => store.load, CheckpointStore.configMap(simKubeConfig("http://127.0.0.1:1"), NS, name))
+      )
       expect(error.message).toMatch(/cannot reach the Kubernetes API at http:\/\/127\.0\.0\.1:1/)
-    }))
+    })
+  )
 
   it.live("10 000 occurrences take less than 300 KB as stored; 100 000 are refused before any request", () =>
     withStore((store) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const big = state(10_000, "123456789")
         yield* store.save(big)
         const { object, body } = stored()
         const checkpointBytes = (body.binaryData["checkpoint"] ?? "").length
         const objectBytes = JSON.stringify(object).length
-        console.info(`ConfigMap with 10 000 occurrences: binaryData.checkpoint ${checkpointBytes} bytes, whole object ${objectBytes} bytes of JSON`)
+        console.info(
+          `ConfigMap with 10 000 occurrences: binaryData.checkpoint ${checkpointBytes} bytes, whole object ${objectBytes} bytes of JSON`
+        )
         expect(objectBytes).toBeLessThan(300_000)
         expect(storedState()).toEqual(big)
 
         const before = calls().length
         const error = yield* Effect.flip(store.save(state(100_000, "2")))
-        expect(error.message).toMatch(/more than a ConfigMap can hold \(1 MiB\); remember fewer exported occurrences \(100000 now\)/)
+        expect(error.message).toMatch(
+          /more than a ConfigMap can hold \(1 MiB\); remember fewer exported occurrences \(100000 now\)/
+        )
         expect(calls().length).toBe(before)
-      })))
+      })
+    )
+  )
 })

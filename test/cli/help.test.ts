@@ -11,8 +11,14 @@ const help = renderHelp("1.2.3")
 
 describe("durationText", () => {
   const cases: ReadonlyArray<readonly [number, string]> = [
-    [0, "0s"], [250, "250ms"], [1_000, "1s"], [60_000, "1m"], [90_000, "1m30s"], [300_000, "5m"],
-    [3_600_000, "1h"], [5_400_500, "1h30m500ms"]
+    [0, "0s"],
+    [250, "250ms"],
+    [1_000, "1s"],
+    [60_000, "1m"],
+    [90_000, "1m30s"],
+    [300_000, "5m"],
+    [3_600_000, "1h"],
+    [5_400_500, "1h30m500ms"]
   ]
   it.each(cases)("writes %d ms as %s, which reads back as the same duration", (ms, text) => {
     expect(durationText(Duration.millis(ms))).toBe(text)
@@ -29,19 +35,31 @@ describe("--help", () => {
       const row = readme.split("\n").find((l) => l.startsWith(`| \`--${spec.flag} DURATION\``))
       const documented = row?.split(" | ")[2]?.replace(/`/g, "")
       expect(documented, `README row of --${spec.flag}`).toMatch(/^\d+(ms|s|m|h)$/)
-      const block = help.slice(help.indexOf(`  --${spec.flag} DURATION\n`)).split("\n").slice(0, 3).join("\n")
+      const block = help
+        .slice(help.indexOf(`  --${spec.flag} DURATION\n`))
+        .split("\n")
+        .slice(0, 3)
+        .join("\n")
       expect(block, `--${spec.flag}`).toContain(`default: ${documented})`)
     }
   })
 
   it("lists the options under the six headings, each option once", () => {
-    const headings = help.split("\n").filter((l) => /^[A-Z][a-z]+: /.test(l)).map((l) => l.split(":")[0])
+    const headings = help
+      .split("\n")
+      .filter((l) => /^[A-Z][a-z]+: /.test(l))
+      .map((l) => l.split(":")[0])
     expect(headings).toEqual(["Source", "Export", "Delivery", "Enrichment", "Rules", "Operations"])
     for (const spec of Object.values(OPTIONS)) {
-      expect(help.split("\n").filter((l) => l.startsWith(`  --${spec.flag} `) || l === `  --${spec.flag}`)).toHaveLength(1)
+      expect(
+        help.split("\n").filter((l) => l.startsWith(`  --${spec.flag} `) || l === `  --${spec.flag}`)
+      ).toHaveLength(1)
     }
     const headingOf = (flag: string) => {
-      const before = help.slice(0, help.indexOf(`\n  --${flag}`)).split("\n").filter((l) => /^[A-Z][a-z]+: /.test(l))
+      const before = help
+        .slice(0, help.indexOf(`\n  --${flag}`))
+        .split("\n")
+        .filter((l) => /^[A-Z][a-z]+: /.test(l))
       return before.at(-1)?.split(":")[0]
     }
     expect(headingOf("namespaces")).toBe("Source")

@@ -40,11 +40,13 @@ describe("loadConfig", () => {
 
   it("takes flags over the environment over the file", () => {
     const file = "batchSize: 10\nqueueSize: 20\nclusterName: from-file\nbatchLinger: 1s\n"
-    const { values, origins } = ok(load(
-      ["--config", "c.yaml", "--batch-size", "30"],
-      { K8S_EVENT_COLLECTOR_BATCH_SIZE: "40", K8S_EVENT_COLLECTOR_QUEUE_SIZE: "50" },
-      { "c.yaml": file }
-    ))
+    const { values, origins } = ok(
+      load(
+        ["--config", "c.yaml", "--batch-size", "30"],
+        { K8S_EVENT_COLLECTOR_BATCH_SIZE: "40", K8S_EVENT_COLLECTOR_QUEUE_SIZE: "50" },
+        { "c.yaml": file }
+      )
+    )
     expect(values.batchSize).toBe(30)
     expect(origins.batchSize).toBe("--batch-size")
     expect(values.queueSize).toBe(50)
@@ -60,12 +62,20 @@ describe("loadConfig", () => {
   })
 
   it("follows the OTLP environment variables: the logs endpoint as is, the base endpoint with /v1/logs", () => {
-    expect(ok(load([], { OTEL_EXPORTER_OTLP_ENDPOINT: "https://otel:4318/" })).values.otlpEndpoint).toBe("https://otel:4318/v1/logs")
-    expect(ok(load([], { OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel:4318/base" })).values.otlpEndpoint).toBe("http://otel:4318/base/v1/logs")
-    expect(ok(load([], {
-      OTEL_EXPORTER_OTLP_ENDPOINT: "http://ignored:4318",
-      OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "http://otel:9999/custom"
-    })).values.otlpEndpoint).toBe("http://otel:9999/custom")
+    expect(ok(load([], { OTEL_EXPORTER_OTLP_ENDPOINT: "https://otel:4318/" })).values.otlpEndpoint).toBe(
+      "https://otel:4318/v1/logs"
+    )
+    expect(ok(load([], { OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel:4318/base" })).values.otlpEndpoint).toBe(
+      "http://otel:4318/base/v1/logs"
+    )
+    expect(
+      ok(
+        load([], {
+          OTEL_EXPORTER_OTLP_ENDPOINT: "http://ignored:4318",
+          OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "http://otel:9999/custom"
+        })
+      ).values.otlpEndpoint
+    ).toBe("http://otel:9999/custom")
     expect(ok(load(["--otlp-endpoint", "http://c:4318"])).values.otlpEndpoint).toBe("http://c:4318/v1/logs")
     expect(ok(load(["--otlp-endpoint", "http://c:4318/v1/logs"])).values.otlpEndpoint).toBe("http://c:4318/v1/logs")
     const env = { OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: "http/protobuf" }
@@ -76,10 +86,12 @@ describe("loadConfig", () => {
   })
 
   it("merges OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME and the cluster name", () => {
-    const { values } = ok(load(["--cluster-name", "prod-eu"], {
-      OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod,team=sre",
-      OTEL_SERVICE_NAME: "events"
-    }))
+    const { values } = ok(
+      load(["--cluster-name", "prod-eu"], {
+        OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod,team=sre",
+        OTEL_SERVICE_NAME: "events"
+      })
+    )
     expect(values.resourceAttributes).toEqual({ "deployment.environment": "prod", team: "sre" })
     expect(values.serviceName).toBe("events")
     expect(values.clusterName).toBe("prod-eu")
@@ -87,28 +99,96 @@ describe("loadConfig", () => {
 
   it("parses every documented option from the file", () => {
     const file = [
-      "source: file:/tmp/x.json", "kubeconfig: /k/config", "context: prod", "namespaces: [a, b]", "api: events.k8s.io/v1",
-      "mode: poll", "pollInterval: 2m", "listPageSize: 100", "watchTimeout: 10m", "watchIdleTimeout: 25m", "stallTimeout: 30m", "listen: 127.0.0.1:9090",
-      "apiRetryInitial: 2s", "apiRetryMax: 1m", "shutdownTimeout: 5s", "consoleFormat: text", "exporter: none",
-      "checkpoint: configmap:obs/kec-checkpoint", "checkpointInterval: 0s", "leaderElect: true", "lease: obs/kec",
-      "leaseDuration: 20s", "leaseRenewDeadline: 12s", "leaseRetryPeriod: 3s", "eventTtl: 3h",
-      "otlpCertificate: /tls/ca.crt", "otlpClientCertificate: /tls/client.crt", "otlpClientKey: /tls/client.key",
-      "enrichment: off", "podLabels: [team, tier]", "serviceNameFromLabels: true", "enrichmentCacheSize: 500",
-      "enrichmentCacheTtl: 1m", "enrichmentTimeout: 250ms", "enrichmentQps: 7", "enrichmentWatch: off", "otlpEndpoint: http://h:1/v1/logs", "otlpProtocol: http/json",
-      "otlpHeaders: {authorization: Bearer t}", "otlpCompression: none", "otlpTimeout: 3s", "clusterName: c",
-      "resourceAttributes: {a: b}", "serviceName: s", "batchSize: 7", "batchLinger: 50ms", "exportConcurrency: 3", "queueSize: 99",
-      "retryInitial: 10ms", "retryMax: 1m", "retryGiveUp: 1h30m", "logLevel: debug", "logFormat: logfmt", "printConfig: true"
+      "source: file:/tmp/x.json",
+      "kubeconfig: /k/config",
+      "context: prod",
+      "namespaces: [a, b]",
+      "api: events.k8s.io/v1",
+      "mode: poll",
+      "pollInterval: 2m",
+      "listPageSize: 100",
+      "watchTimeout: 10m",
+      "watchIdleTimeout: 25m",
+      "stallTimeout: 30m",
+      "listen: 127.0.0.1:9090",
+      "apiRetryInitial: 2s",
+      "apiRetryMax: 1m",
+      "shutdownTimeout: 5s",
+      "consoleFormat: text",
+      "exporter: none",
+      "checkpoint: configmap:obs/kec-checkpoint",
+      "checkpointInterval: 0s",
+      "leaderElect: true",
+      "lease: obs/kec",
+      "leaseDuration: 20s",
+      "leaseRenewDeadline: 12s",
+      "leaseRetryPeriod: 3s",
+      "eventTtl: 3h",
+      "otlpCertificate: /tls/ca.crt",
+      "otlpClientCertificate: /tls/client.crt",
+      "otlpClientKey: /tls/client.key",
+      "enrichment: off",
+      "podLabels: [team, tier]",
+      "serviceNameFromLabels: true",
+      "enrichmentCacheSize: 500",
+      "enrichmentCacheTtl: 1m",
+      "enrichmentTimeout: 250ms",
+      "enrichmentQps: 7",
+      "enrichmentWatch: off",
+      "otlpEndpoint: http://h:1/v1/logs",
+      "otlpProtocol: http/json",
+      "otlpHeaders: {authorization: Bearer t}",
+      "otlpCompression: none",
+      "otlpTimeout: 3s",
+      "clusterName: c",
+      "resourceAttributes: {a: b}",
+      "serviceName: s",
+      "batchSize: 7",
+      "batchLinger: 50ms",
+      "exportConcurrency: 3",
+      "queueSize: 99",
+      "retryInitial: 10ms",
+      "retryMax: 1m",
+      "retryGiveUp: 1h30m",
+      "logLevel: debug",
+      "logFormat: logfmt",
+      "printConfig: true"
     ].join("\n")
     const { values } = ok(load(["--config", "all.yaml"], {}, { "all.yaml": file }))
     expect(values).toMatchObject({
-      source: { kind: "file", path: "/tmp/x.json" }, kubeconfig: "/k/config", context: "prod", namespaces: ["a", "b"],
-      api: "events.k8s.io/v1", mode: "poll", listPageSize: 100, consoleFormat: "text", exporter: "none",
-      checkpoint: { _tag: "ConfigMap", namespace: "obs", name: "kec-checkpoint" }, leaderElect: true,
-      lease: { namespace: "obs", name: "kec" }, otlpCertificate: "/tls/ca.crt", otlpClientCertificate: "/tls/client.crt",
-      otlpClientKey: "/tls/client.key", enrichment: false, podLabels: ["team", "tier"], serviceNameFromLabels: true,
-      enrichmentCacheSize: 500, enrichmentQps: 7, enrichmentWatch: false, otlpEndpoint: "http://h:1/v1/logs",
-      otlpProtocol: "http/json", otlpHeaders: { authorization: "Bearer t" }, otlpCompression: "none", clusterName: "c",
-      resourceAttributes: { a: "b" }, serviceName: "s", batchSize: 7, exportConcurrency: 3, queueSize: 99, logLevel: "debug", logFormat: "logfmt",
+      source: { kind: "file", path: "/tmp/x.json" },
+      kubeconfig: "/k/config",
+      context: "prod",
+      namespaces: ["a", "b"],
+      api: "events.k8s.io/v1",
+      mode: "poll",
+      listPageSize: 100,
+      consoleFormat: "text",
+      exporter: "none",
+      checkpoint: { _tag: "ConfigMap", namespace: "obs", name: "kec-checkpoint" },
+      leaderElect: true,
+      lease: { namespace: "obs", name: "kec" },
+      otlpCertificate: "/tls/ca.crt",
+      otlpClientCertificate: "/tls/client.crt",
+      otlpClientKey: "/tls/client.key",
+      enrichment: false,
+      podLabels: ["team", "tier"],
+      serviceNameFromLabels: true,
+      enrichmentCacheSize: 500,
+      enrichmentQps: 7,
+      enrichmentWatch: false,
+      otlpEndpoint: "http://h:1/v1/logs",
+      otlpProtocol: "http/json",
+      otlpHeaders: { authorization: "Bearer t" },
+      otlpCompression: "none",
+      clusterName: "c",
+      resourceAttributes: { a: "b" },
+      serviceName: "s",
+      batchSize: 7,
+      exportConcurrency: 3,
+      queueSize: 99,
+      logLevel: "debug",
+      logFormat: "logfmt",
       printConfig: true
     })
     expect(Duration.toMillis(values.retryGiveUp ?? Duration.zero)).toBe(5_400_000)
@@ -153,17 +233,34 @@ describe("loadConfig", () => {
     expect(fromFile.filters.maxEventAgeMs).toBe(600_000)
     expect(fromFile.severity).toMatchObject({ defaults: false, rules: [{ severity: "error" }] })
     expect(fromFile.throttle).toMatchObject({ enabled: true, limit: 5, windowMs: 30_000 })
-    const flags = ok(load(
-      ["--config", "r.yaml", "--exclude", "reason=Killing", "--exclude", "namespace=kube-*", "--min-severity", "error", "--throttle", "off"],
-      { K8S_EVENT_COLLECTOR_INCLUDE: "type=Warning;kind=Node" },
-      { "r.yaml": file }
-    )).rules
+    const flags = ok(
+      load(
+        [
+          "--config",
+          "r.yaml",
+          "--exclude",
+          "reason=Killing",
+          "--exclude",
+          "namespace=kube-*",
+          "--min-severity",
+          "error",
+          "--throttle",
+          "off"
+        ],
+        { K8S_EVENT_COLLECTOR_INCLUDE: "type=Warning;kind=Node" },
+        { "r.yaml": file }
+      )
+    ).rules
     expect(flags.filters.include).toHaveLength(2)
     expect(flags.filters.exclude).toHaveLength(2)
     expect(flags.filters.minSeverity).toBe(17)
     expect(flags.filters.maxEventAgeMs).toBe(600_000)
     expect(flags.throttle.enabled).toBe(false)
-    expect(ok(load(["--throttle", "20/2m"])).rules.throttle).toMatchObject({ enabled: true, limit: 20, windowMs: 120_000 })
+    expect(ok(load(["--throttle", "20/2m"])).rules.throttle).toMatchObject({
+      enabled: true,
+      limit: 20,
+      windowMs: 120_000
+    })
   })
 
   it("lists all five mistakes of a file, each with its path", () => {
@@ -178,48 +275,69 @@ describe("loadConfig", () => {
       "  limit: 0"
     ].join("\n")
     const found = problems(load(["--config", "five.yaml"], {}, { "five.yaml": file }))
-    expect(found).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^five\.yaml: batchSize: must be a whole number/),
-      expect.stringMatching(/^five\.yaml: include: write it as filters\.include in the file/),
-      expect.stringMatching(/^five\.yaml: filters\.exclude\[2\]\.reason: invalid regex/),
-      expect.stringMatching(/^five\.yaml: severity\.rules\[0\]\.severity: /),
-      expect.stringMatching(/^five\.yaml: throttle\.limit: /)
-    ]))
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^five\.yaml: batchSize: must be a whole number/),
+        expect.stringMatching(/^five\.yaml: include: write it as filters\.include in the file/),
+        expect.stringMatching(/^five\.yaml: filters\.exclude\[2\]\.reason: invalid regex/),
+        expect.stringMatching(/^five\.yaml: severity\.rules\[0\]\.severity: /),
+        expect.stringMatching(/^five\.yaml: throttle\.limit: /)
+      ])
+    )
     expect(found).toHaveLength(5)
   })
 
   it("lists every problem at once, each with where it came from", () => {
     const file = "batchSize: lots\nbogus: 1\notlpProtocol: grpc\n"
-    const found = problems(load(
-      ["--config", "c.yaml", "--queue-size", "-3", "--batch-linger", "soon", "--frobnicate", "--exporter"],
-      { OTEL_EXPORTER_OTLP_ENDPOINT: "ftp://nope" },
-      { "c.yaml": file }
-    ))
-    expect(found).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^c\.yaml: batchSize: must be a whole number/),
-      expect.stringMatching(/^c\.yaml: bogus: not an option/),
-      expect.stringMatching(/^c\.yaml: otlpProtocol: grpc is not supported/),
-      expect.stringMatching(/^--queue-size: must be a whole number from 1/),
-      expect.stringMatching(/^--batch-linger: must be a duration/),
-      expect.stringMatching(/^--frobnicate: unknown option/),
-      expect.stringMatching(/^--exporter: needs a value/),
-      expect.stringMatching(/^env OTEL_EXPORTER_OTLP_ENDPOINT: must be an http/)
-    ]))
+    const found = problems(
+      load(
+        ["--config", "c.yaml", "--queue-size", "-3", "--batch-linger", "soon", "--frobnicate", "--exporter"],
+        { OTEL_EXPORTER_OTLP_ENDPOINT: "ftp://nope" },
+        { "c.yaml": file }
+      )
+    )
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^c\.yaml: batchSize: must be a whole number/),
+        expect.stringMatching(/^c\.yaml: bogus: not an option/),
+        expect.stringMatching(/^c\.yaml: otlpProtocol: grpc is not supported/),
+        expect.stringMatching(/^--queue-size: must be a whole number from 1/),
+        expect.stringMatching(/^--batch-linger: must be a duration/),
+        expect.stringMatching(/^--frobnicate: unknown option/),
+        expect.stringMatching(/^--exporter: needs a value/),
+        expect.stringMatching(/^env OTEL_EXPORTER_OTLP_ENDPOINT: must be an http/)
+      ])
+    )
     expect(found).toHaveLength(8)
   })
 
   it("reports an unreadable or malformed config file with its position", () => {
-    expect(problems(load(["--config", "missing.yaml"]))[0]).toMatch(/missing\.yaml: cannot read the configuration file: ENOENT/)
-    expect(problems(load(["--config", "bad.yaml"], {}, { "bad.yaml": "batchSize: [1,\n" }))[0]).toMatch(/^bad\.yaml:\d+:\d+: invalid YAML/)
+    expect(problems(load(["--config", "missing.yaml"]))[0]).toMatch(
+      /missing\.yaml: cannot read the configuration file: ENOENT/
+    )
+    expect(problems(load(["--config", "bad.yaml"], {}, { "bad.yaml": "batchSize: [1,\n" }))[0]).toMatch(
+      /^bad\.yaml:\d+:\d+: invalid YAML/
+    )
     expect(problems(load(["--config", "list.yaml"], {}, { "list.yaml": "- a\n- b\n" }))[0]).toMatch(/must be a mapping/)
   })
 
   it("checks the rules between options: leader election needs a lease, sane timings and a shared checkpoint", () => {
     expect(problems(load(["--leader-elect"]))).toEqual(["--leader-elect: needs --lease NAMESPACE/NAME"])
-    const found = problems(load([
-      "--leader-elect", "--lease", "obs/kec", "--lease-duration", "10s", "--lease-renew-deadline", "10s",
-      "--lease-retry-period", "20s", "--checkpoint", "file:/tmp/cp"
-    ]))
+    const found = problems(
+      load([
+        "--leader-elect",
+        "--lease",
+        "obs/kec",
+        "--lease-duration",
+        "10s",
+        "--lease-renew-deadline",
+        "10s",
+        "--lease-retry-period",
+        "20s",
+        "--checkpoint",
+        "file:/tmp/cp"
+      ])
+    )
     expect(found).toEqual([
       expect.stringMatching(/^--lease-renew-deadline: must be shorter than --lease-duration/),
       expect.stringMatching(/^--lease-retry-period: must be shorter than --lease-renew-deadline/),
@@ -236,7 +354,11 @@ describe("loadConfig", () => {
     ])
     const tooLong = "a".repeat(64)
     expect(problems(load(["--namespaces", `-a,b-,${tooLong},x.y`]))[0]).toContain(`"-a", "b-", "${tooLong}", "x.y"`)
-    expect(ok(load(["--namespaces", `a,a, b ,a,${"z".repeat(63)}`])).values.namespaces).toEqual(["a", "b", "z".repeat(63)])
+    expect(ok(load(["--namespaces", `a,a, b ,a,${"z".repeat(63)}`])).values.namespaces).toEqual([
+      "a",
+      "b",
+      "z".repeat(63)
+    ])
     expect(problems(load(["--namespaces", ""]))).toEqual([
       "--namespaces: names no namespace; leave the option out to watch all of them"
     ])
@@ -255,9 +377,13 @@ describe("loadConfig", () => {
     expect(problems(load(["--lease", "Obs/kec"]))).toEqual([
       `--lease: must be NAMESPACE/NAME of a coordination.k8s.io/v1 Lease; "Obs/kec" names the namespace "Obs", which is not a valid namespace (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`
     ])
-    expect(problems(load(["--lease", "obs/kec_1"]))[0]).toMatch(/names the coordination\.k8s\.io\/v1 Lease "kec_1", which is not a valid name/)
+    expect(problems(load(["--lease", "obs/kec_1"]))[0]).toMatch(
+      /names the coordination\.k8s\.io\/v1 Lease "kec_1", which is not a valid name/
+    )
     expect(problems(load(["--lease", "obs.x/kec"]))[0]).toMatch(/names the namespace "obs\.x"/)
-    expect(problems(load(["--checkpoint", "configmap:a_b/cp"]))[0]).toMatch(/names the namespace "a_b", which is not a valid namespace/)
+    expect(problems(load(["--checkpoint", "configmap:a_b/cp"]))[0]).toMatch(
+      /names the namespace "a_b", which is not a valid namespace/
+    )
     expect(problems(load(["--checkpoint", `configmap:obs/${"c".repeat(254)}`]))[0]).toMatch(/which is not a valid name/)
   })
 
@@ -265,7 +391,9 @@ describe("loadConfig", () => {
     expect(problems(load(["--watch-timeout", "10m"]))).toEqual([
       expect.stringMatching(/^--watch-idle-timeout: must be longer than twice --watch-timeout/)
     ])
-    expect(problems(load(["--stall-timeout", "5m"]))).toEqual([expect.stringMatching(/^--stall-timeout: must be longer/)])
+    expect(problems(load(["--stall-timeout", "5m"]))).toEqual([
+      expect.stringMatching(/^--stall-timeout: must be longer/)
+    ])
     expect(ok(load(["--listen", "off"])).values.listen).toBeUndefined()
     expect(ok(load(["--listen", ":9000"])).values.listen).toEqual({ host: "0.0.0.0", port: 9000 })
     expect(problems(load(["--listen", "localhost"]))[0]).toMatch(/^--listen: must be HOST:PORT/)
@@ -306,7 +434,11 @@ describe("help and --print-config", () => {
   })
 
   it("redacts secrets and names where each value came from", () => {
-    const { values, origins, rules } = ok(load(["--batch-size", "9", "--exclude", "reason=Pulled"], { OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20s3cret" }))
+    const { values, origins, rules } = ok(
+      load(["--batch-size", "9", "--exclude", "reason=Pulled"], {
+        OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20s3cret"
+      })
+    )
     const text = renderConfig(values, origins, rules)
     expect(text).toMatch(/filters:\n {2}include: \[\]\n {2}exclude:\n {4}- reason: Pulled/)
     expect(text).not.toContain("s3cret")
@@ -325,6 +457,8 @@ describe("help and --print-config", () => {
     const raw = ok(load([], { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "http://u:p@ss@h:4318/v1/logs" }))
     expect(renderConfig(raw.values, raw.origins, raw.rules)).toContain("otlpEndpoint: http://<redacted>@h:4318/v1/logs")
     const found = problems(load(["--otlp-endpoint", "ftp://tenant-1:s3cret@otel.example/x"]))
-    expect(found).toEqual(['--otlp-endpoint: must be an http:// or https:// URL; got "ftp://<redacted>@otel.example/x"'])
+    expect(found).toEqual([
+      '--otlp-endpoint: must be an http:// or https:// URL; got "ftp://<redacted>@otel.example/x"'
+    ])
   })
 })

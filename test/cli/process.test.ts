@@ -46,11 +46,14 @@ describe("start-up checks of what the collector will write", () => {
       writeFileSync(join(dir, "plain"), "a file, not a directory")
       const path = join(dir, "plain", "checkpoint")
       const started = Date.now()
-      const result = await runCli([
-        "--kubeconfig", writeKubeconfig(sim), "--exporter", "none", "--checkpoint", `file:${path}`
-      ], { timeoutMs: 20_000 })
+      const result = await runCli(
+        ["--kubeconfig", writeKubeconfig(sim), "--exporter", "none", "--checkpoint", `file:${path}`],
+        { timeoutMs: 20_000 }
+      )
       expect(result.code).toBe(2)
-      expect(result.stderr).toContain(`the checkpoint (file ${path}) cannot be written: creating the directory ${join(dir, "plain")} failed`)
+      expect(result.stderr).toContain(
+        `the checkpoint (file ${path}) cannot be written: creating the directory ${join(dir, "plain")} failed`
+      )
       expect(result.stderr).not.toMatch(/reading core\/v1 events/)
       expect(Date.now() - started).toBeLessThan(15_000)
     } finally {
@@ -69,8 +72,14 @@ describe("a checkpoint file that stops being writable during the run", () => {
       const path = join(dir, "checkpoint")
       generator.step()
       const collector = spawnCollector([
-        "--kubeconfig", writeKubeconfig(sim), "--exporter", "none",
-        "--checkpoint", `file:${path}`, "--checkpoint-interval", "0s"
+        "--kubeconfig",
+        writeKubeconfig(sim),
+        "--exporter",
+        "none",
+        "--checkpoint",
+        `file:${path}`,
+        "--checkpoint-interval",
+        "0s"
       ])
       started.push(collector)
       await eventually(() => expect(existsSync(path)).toBe(true), 20_000)
@@ -80,7 +89,8 @@ describe("a checkpoint file that stops being writable during the run", () => {
       generator.start(2, 100)
       await eventually(() => expect(collector.output.stderr).toMatch(/could not save the checkpoint/), 20_000)
       await sleep(3_000)
-      const warnings = () => collector.output.stderr.split("\n").filter((l) => l.includes("could not save the checkpoint"))
+      const warnings = () =>
+        collector.output.stderr.split("\n").filter((l) => l.includes("could not save the checkpoint"))
       expect(warnings()).toHaveLength(1)
       rmSync(dir)
       mkdirSync(dir)

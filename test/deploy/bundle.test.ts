@@ -19,7 +19,9 @@ interface ExampleEvent {
   readonly metadata: { readonly uid: string; readonly resourceVersion: string }
   readonly message: string
 }
-const exampleEvents: ReadonlyArray<ExampleEvent> = (JSON.parse(readFileSync(EXAMPLE, "utf8")) as { items: ReadonlyArray<ExampleEvent> }).items
+const exampleEvents: ReadonlyArray<ExampleEvent> = (
+  JSON.parse(readFileSync(EXAMPLE, "utf8")) as { items: ReadonlyArray<ExampleEvent> }
+).items
 
 let work: string
 let built: Built
@@ -90,17 +92,28 @@ describe("the bundle (npm run build)", () => {
   })
 
   it("replays a dump to an OTLP/HTTP receiver (protobuf, gzip) and exits 0", async () => {
-    const result = await runLauncher(["--source", `file:${EXAMPLE}`, "--otlp-endpoint", receiver.url, "--listen", "off"])
+    const result = await runLauncher([
+      "--source",
+      `file:${EXAMPLE}`,
+      "--otlp-endpoint",
+      receiver.url,
+      "--listen",
+      "off"
+    ])
     expect(result.stderr).not.toMatch(/"logLevel":"(ERROR|WARN)"/)
     expect(result.code).toBe(0)
     expect(receiver.records).toHaveLength(exampleEvents.length)
     const bodies = new Map(receiver.records.map((r) => [r.attributes["log.record.uid"], r.body]))
     for (const e of exampleEvents) expect(bodies.get(`${e.metadata.uid}:${e.metadata.resourceVersion}`)).toBe(e.message)
-    expect(receiver.requests.every((q) => q.contentType === "application/x-protobuf" && q.contentEncoding === "gzip")).toBe(true)
+    expect(
+      receiver.requests.every((q) => q.contentType === "application/x-protobuf" && q.contentEncoding === "gzip")
+    ).toBe(true)
   })
 
   it("is described with the launcher's settings as scripts/build.ts has them", () => {
-    const env = Object.entries(NODE_ENV_DEFAULTS).map(([k, v]) => `${k}=${v}`).join(" ")
+    const env = Object.entries(NODE_ENV_DEFAULTS)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ")
     for (const doc of ["README.md", "docs/PERFORMANCE.md"]) {
       const text = readFileSync(join(REPO_ROOT, doc), "utf8").replace(/\s+/g, " ")
       expect(text, doc).toContain(NODE_FLAGS.join(" "))
@@ -111,7 +124,10 @@ describe("the bundle (npm run build)", () => {
   it("does not load the simulator or the trace SDK unless the command is demo", () => {
     for (const s of SIMULATOR_ONLY) {
       const sources = ["src/sim/server.ts", "src/sim/traces.ts"].map((f) => readFileSync(join(REPO_ROOT, f), "utf8"))
-      expect(sources.some((text) => text.includes(s)), `${s} in src/sim`).toBe(true)
+      expect(
+        sources.some((text) => text.includes(s)),
+        `${s} in src/sim`
+      ).toBe(true)
     }
     const run = loadedByRun()
     expect(run.size).toBeGreaterThan(2)
@@ -121,7 +137,10 @@ describe("the bundle (npm run build)", () => {
     }
     const demoOnly = filesIn(built.outdir).filter((f) => !run.has(f))
     for (const s of SIMULATOR_ONLY) {
-      expect(demoOnly.some((f) => readFileSync(f, "utf8").includes(s)), `${s} in a chunk only demo loads`).toBe(true)
+      expect(
+        demoOnly.some((f) => readFileSync(f, "utf8").includes(s)),
+        `${s} in a chunk only demo loads`
+      ).toBe(true)
     }
   })
 

@@ -97,7 +97,8 @@ describe("services and their files", () => {
 
   it("every named volume is declared", () => {
     for (const [name, svc] of Object.entries(services)) {
-      for (const m of mountsOf(obj(svc, name)).filter((m) => !m.bind)) expect(declaredVolumes.has(m.source), `${name}: ${m.source}`).toBe(true)
+      for (const m of mountsOf(obj(svc, name)).filter((m) => !m.bind))
+        expect(declaredVolumes.has(m.source), `${name}: ${m.source}`).toBe(true)
     }
   })
 
@@ -111,7 +112,10 @@ describe("services and their files", () => {
         expect(host, `${name}: ${path} is mounted`).toBeDefined()
         expect(isFile(host ?? ""), `${name}: ${host}`).toBe(true)
         const content = readText(host ?? "")
-        expect(() => (host?.endsWith(".json") === true ? JSON.parse(content) : readYaml(host ?? "")), `${name}: ${host}`).not.toThrow()
+        expect(
+          () => (host?.endsWith(".json") === true ? JSON.parse(content) : readYaml(host ?? "")),
+          `${name}: ${host}`
+        ).not.toThrow()
         checked++
       }
     }
@@ -137,7 +141,9 @@ describe("services and their files", () => {
   it("depends only on services that exist; waits for one-shot services to complete", () => {
     for (const [name, svc] of Object.entries(services)) {
       const deps = at(svc, "depends_on")
-      const entries = Array.isArray(deps) ? strings(deps).map((d) => [d, undefined] as const) : Object.entries(isObj(deps) ? deps : {})
+      const entries = Array.isArray(deps)
+        ? strings(deps).map((d) => [d, undefined] as const)
+        : Object.entries(isObj(deps) ? deps : {})
       for (const [dep, cond] of entries) {
         expect(Object.keys(services), `${name} depends on ${dep}`).toContain(dep)
         if (at(cond, "condition") === "service_completed_successfully") expect(at(services, dep, "restart")).toBe("no")
@@ -168,7 +174,9 @@ describe("k8s-event-collector", () => {
     const port = collector.values.listen?.port
     expect(strings(collectorService["ports"]).map((p) => Number(p.split(":").pop()))).toContain(port)
     const jobs = arr(at(prometheusConfig, "scrape_configs"))
-    const job = jobs.find((j) => arr(at(j, "static_configs")).some((sc) => strings(at(sc, "targets")).includes(`k8s-event-collector:${port}`)))
+    const job = jobs.find((j) =>
+      arr(at(j, "static_configs")).some((sc) => strings(at(sc, "targets")).includes(`k8s-event-collector:${port}`))
+    )
     expect(job, "a scrape job for k8s-event-collector").toBeDefined()
     expect(str(at(job, "metrics_path")) ?? "/metrics").toBe("/metrics")
     for (const j of jobs) {
@@ -200,7 +208,9 @@ describe("k8s-event-collector", () => {
 describe("the backends' configurations agree with each other", () => {
   const exporterEndpoint = (type: string, host: string) => {
     const exporters = obj(at(otelConfig, "exporters"), "exporters")
-    const found = Object.entries(exporters).find(([id, e]) => id.split("/")[0] === type && hostPort(text(at(e, "endpoint"), id)).host === host)
+    const found = Object.entries(exporters).find(
+      ([id, e]) => id.split("/")[0] === type && hostPort(text(at(e, "endpoint"), id)).host === host
+    )
     return hostPort(text(at(found?.[1], "endpoint"), `${type} exporter to ${host}`))
   }
 
@@ -218,7 +228,10 @@ describe("the backends' configurations agree with each other", () => {
   })
 
   it("Tempo: receives OTLP/gRPC on the port the Collector sends to", () => {
-    const grpc = text(at(tempoConfig, "distributor", "receivers", "otlp", "protocols", "grpc", "endpoint"), "Tempo OTLP/gRPC endpoint")
+    const grpc = text(
+      at(tempoConfig, "distributor", "receivers", "otlp", "protocols", "grpc", "endpoint"),
+      "Tempo OTLP/gRPC endpoint"
+    )
     expect(hostPort(grpc).port).toBe(exporterEndpoint("otlp_grpc", "tempo").port)
     expect(at(tempoConfig, "storage", "trace", "backend")).toBe("local")
   })

@@ -41,12 +41,15 @@ const all = stages(readText("Dockerfile"))
 const globalArgs = all[0] ?? []
 const buildStages = all.slice(1)
 const runtime = buildStages[buildStages.length - 1] ?? []
-const args = (stage: ReadonlyArray<Instruction>, keyword: string) => stage.filter((i) => i.keyword === keyword).map((i) => i.args)
-const argDefault = (name: string) => globalArgs.map((i) => new RegExp(`^${name}=(\\S+)$`).exec(i.args)?.[1]).find((v) => v !== undefined)
+const args = (stage: ReadonlyArray<Instruction>, keyword: string) =>
+  stage.filter((i) => i.keyword === keyword).map((i) => i.args)
+const argDefault = (name: string) =>
+  globalArgs.map((i) => new RegExp(`^${name}=(\\S+)$`).exec(i.args)?.[1]).find((v) => v !== undefined)
 const expand = (s: string) => s.replace(/\$\{(\w+)\}/g, (_, n: string) => argDefault(n) ?? `\${${n}}`)
 const exec = (json: string): ReadonlyArray<string> => {
   const parsed: unknown = JSON.parse(json)
-  if (!Array.isArray(parsed) || !parsed.every((p) => typeof p === "string")) throw new Error(`not an exec form: ${json}`)
+  if (!Array.isArray(parsed) || !parsed.every((p) => typeof p === "string"))
+    throw new Error(`not an exec form: ${json}`)
   return parsed
 }
 
@@ -119,7 +122,10 @@ describe("Dockerfile", () => {
 
 describe(".dockerignore", () => {
   /** Docker's rule: the last pattern that matches a path (or one of its parent directories) decides. */
-  const patterns = readText(".dockerignore").split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))
+  const patterns = readText(".dockerignore")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"))
   const matches = (pattern: string, path: string) => {
     const p = pattern.replace(/\/$/, "")
     if (p === "*" || p === "**") return true
@@ -127,16 +133,33 @@ describe(".dockerignore", () => {
     return parts.some((_, i) => parts.slice(0, i + 1).join("/") === p)
   }
   const ignored = (path: string) =>
-    patterns.reduce((acc, pattern) => (pattern.startsWith("!") ? (matches(pattern.slice(1), path) ? false : acc) : matches(pattern, path) ? true : acc), false)
+    patterns.reduce(
+      (acc, pattern) =>
+        pattern.startsWith("!") ? (matches(pattern.slice(1), path) ? false : acc) : matches(pattern, path) ? true : acc,
+      false
+    )
 
   it("sends what the image copies", () => {
-    for (const path of ["src/main.ts", "src/app/entry.ts", "scripts/build.ts", "tsconfig.json", "package.json", "package-lock.json"]) {
+    for (const path of [
+      "src/main.ts",
+      "src/app/entry.ts",
+      "scripts/build.ts",
+      "tsconfig.json",
+      "package.json",
+      "package-lock.json"
+    ]) {
       expect(ignored(path), path).toBe(false)
     }
   })
 
   it("keeps node_modules, .git and the tests out of the build context", () => {
-    for (const path of ["node_modules/effect/package.json", "dist/main.mjs", ".git/HEAD", "test/deploy/rbac.test.ts", "deploy/deployment.yaml"]) {
+    for (const path of [
+      "node_modules/effect/package.json",
+      "dist/main.mjs",
+      ".git/HEAD",
+      "test/deploy/rbac.test.ts",
+      "deploy/deployment.yaml"
+    ]) {
       expect(ignored(path), path).toBe(true)
     }
   })

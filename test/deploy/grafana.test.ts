@@ -29,8 +29,11 @@ import {
 } from "./support.ts"
 
 const names = lokiNames()
-const datasources = arr(at(readYaml("grafana/provisioning/datasources/datasources.yaml"), "datasources")).map((d) => obj(d, "datasource"))
-const uidOfType = (type: string): string => text(datasources.find((d) => d["type"] === type)?.["uid"], `${type} datasource uid`)
+const datasources = arr(at(readYaml("grafana/provisioning/datasources/datasources.yaml"), "datasources")).map((d) =>
+  obj(d, "datasource")
+)
+const uidOfType = (type: string): string =>
+  text(datasources.find((d) => d["type"] === type)?.["uid"], `${type} datasource uid`)
 const LOKI = uidOfType("loki")
 const PROMETHEUS = uidOfType("prometheus")
 
@@ -38,10 +41,14 @@ const metrics = new CollectorMetrics().registry.getMetricsAsArray()
 const METRIC_NAMES = new Set(metrics.map((m) => m.name))
 const HISTOGRAMS = new Set(metrics.filter((m) => String(m.type) === "histogram").map((m) => m.name))
 
-const DASHBOARD_FILES = readdirSync(new URL("../../grafana/dashboards/", import.meta.url)).filter((f) => f.endsWith(".json"))
+const DASHBOARD_FILES = readdirSync(new URL("../../grafana/dashboards/", import.meta.url)).filter((f) =>
+  f.endsWith(".json")
+)
 const dashboards = DASHBOARD_FILES.map((f) => ({ file: f, json: obj(readJson(`grafana/dashboards/${f}`), f) }))
 const alerting = readYaml("grafana/provisioning/alerting/k8s-event-alerts.yaml")
-const rules = arr(at(alerting, "groups")).flatMap((g) => arr(at(g, "rules"))).map((r) => obj(r, "alert rule"))
+const rules = arr(at(alerting, "groups"))
+  .flatMap((g) => arr(at(g, "rules")))
+  .map((r) => obj(r, "alert rule"))
 
 /** Checks one LogQL expression against the names the records have in Loki; returns what it used. */
 const checkLogQl = (expr: string, where: string) => {
@@ -49,10 +56,13 @@ const checkLogQl = (expr: string, where: string) => {
   for (const n of used.selectors) expect(names.indexLabels, `${where}: {${n}=...} needs an index label`).toContain(n)
   for (const n of [...used.filters, ...used.groupings]) expect(names.all, `${where}: ${n}`).toContain(n)
   for (const f of used.filterValues) {
-    if (f.name === "scope_name") expect(f.value, `${where}: the translator's instrumentation scope`).toBe(names.scopeName)
+    if (f.name === "scope_name")
+      expect(f.value, `${where}: the translator's instrumentation scope`).toBe(names.scopeName)
     if (f.name === "severity_number") {
       expect(f.op, where).toBe(">=")
-      expect(Number(f.value), `${where}: WARN, the severity of a Warning event`).toBe(wireRecord(POD_WARNING).severityNumber)
+      expect(Number(f.value), `${where}: WARN, the severity of a Warning event`).toBe(
+        wireRecord(POD_WARNING).severityNumber
+      )
     }
   }
   return used
@@ -68,7 +78,10 @@ describe("data sources", () => {
   describe("Tempo's trace-to-logs link", () => {
     const tempo = datasources.find((d) => d["type"] === "tempo")
     const link = obj(at(tempo, "jsonData", "tracesToLogsV2"), "tracesToLogsV2")
-    const tags = arr(link["tags"]).map((t) => ({ key: text(at(t, "key"), "tag key"), value: text(at(t, "value"), "tag value") }))
+    const tags = arr(link["tags"]).map((t) => ({
+      key: text(at(t, "key"), "tag key"),
+      value: text(at(t, "value"), "tag value")
+    }))
 
     it("opens the Loki data source", () => {
       expect(link["datasourceUid"]).toBe(LOKI)
@@ -110,9 +123,17 @@ describe("dashboards", () => {
   for (const { file, json } of dashboards) {
     describe(file, () => {
       const panels = collect(json["panels"], "type").filter((p) => p["type"] !== "row")
-      const targets = panels.flatMap((p) => arr(p["targets"]).map((t) => ({ panel: text(p["title"], "title"), target: obj(t, "target"), ds: p["datasource"] })))
+      const targets = panels.flatMap((p) =>
+        arr(p["targets"]).map((t) => ({
+          panel: text(p["title"], "title"),
+          target: obj(t, "target"),
+          ds: p["datasource"]
+        }))
+      )
       const lokiExprs = targets.filter((t) => at(t.target, "datasource", "uid") === LOKI || at(t.ds, "uid") === LOKI)
-      const promExprs = targets.filter((t) => at(t.target, "datasource", "uid") === PROMETHEUS || at(t.ds, "uid") === PROMETHEUS)
+      const promExprs = targets.filter(
+        (t) => at(t.target, "datasource", "uid") === PROMETHEUS || at(t.ds, "uid") === PROMETHEUS
+      )
 
       it("has a uid and refers only to provisioned data sources", () => {
         expect(typeof json["uid"]).toBe("string")
@@ -134,8 +155,14 @@ describe("dashboards", () => {
         expect(grouped(lokiName("k8s.event.reason")), "by reason").toBe(true)
         expect(grouped("severity_text"), "by severity").toBe(true)
         expect(grouped(lokiName("k8s.object.name")), "per object").toBe(true)
-        expect([...byPanel.values()].some((u) => u.filterValues.some((f) => f.name === "severity_number")), "warnings").toBe(true)
-        expect([...lokiExprs].some(({ target }) => /\btopk\s*\(/.test(text(target["expr"], "expr"))), "top noisy objects").toBe(true)
+        expect(
+          [...byPanel.values()].some((u) => u.filterValues.some((f) => f.name === "severity_number")),
+          "warnings"
+        ).toBe(true)
+        expect(
+          [...lokiExprs].some(({ target }) => /\btopk\s*\(/.test(text(target["expr"], "expr"))),
+          "top noisy objects"
+        ).toBe(true)
       })
 
       it("its template variables use index labels", () => {
@@ -158,7 +185,15 @@ describe("dashboards", () => {
 })
 
 describe("alert rules", () => {
-  const CRITICAL = ["OOMKilling", "Evicted", "FailedScheduling", "BackoffLimitExceeded", "NodeNotReady", "FailedMount", "FailedAttachVolume"]
+  const CRITICAL = [
+    "OOMKilling",
+    "Evicted",
+    "FailedScheduling",
+    "BackoffLimitExceeded",
+    "NodeNotReady",
+    "FailedMount",
+    "FailedAttachVolume"
+  ]
   const exprOf = (rule: Obj): string => {
     const query = arr(rule["data"]).find((d) => at(d, "datasourceUid") === LOKI)
     return text(at(query, "model", "expr"), `${String(rule["title"])}: Loki query`)
@@ -181,7 +216,8 @@ describe("alert rules", () => {
       const refIds = data.map((d) => at(d, "refId"))
       expect(refIds, String(r["title"])).toContain(r["condition"])
       for (const d of data) expect([LOKI, "__expr__"]).toContain(at(d, "datasourceUid"))
-      for (const d of data.filter((d) => at(d, "datasourceUid") === "__expr__")) expect(refIds).toContain(at(d, "model", "expression"))
+      for (const d of data.filter((d) => at(d, "datasourceUid") === "__expr__"))
+        expect(refIds).toContain(at(d, "model", "expression"))
     }
   })
 
@@ -192,7 +228,9 @@ describe("alert rules", () => {
   it("name in their annotations only labels their query keeps", () => {
     for (const r of rules) {
       const grouping = new Set(logQlNames(exprOf(r)).groupings)
-      const templated = Object.values(obj(r["annotations"], "annotations")).flatMap((a) => [...String(a).matchAll(/\.Labels\.([a-zA-Z0-9_]+)/g)].map((m) => m[1]))
+      const templated = Object.values(obj(r["annotations"], "annotations")).flatMap((a) =>
+        [...String(a).matchAll(/\.Labels\.([a-zA-Z0-9_]+)/g)].map((m) => m[1])
+      )
       for (const l of templated) expect(grouping, String(r["title"])).toContain(l)
     }
   })

@@ -18,7 +18,9 @@ interface Manifest {
   readonly object: Obj
 }
 const MANIFESTS: ReadonlyArray<Manifest> = resources.flatMap((file) =>
-  readYamlDocuments(`deploy/${file}`).filter((d) => d !== null).map((d) => ({ file, object: obj(d, file) }))
+  readYamlDocuments(`deploy/${file}`)
+    .filter((d) => d !== null)
+    .map((d) => ({ file, object: obj(d, file) }))
 )
 const one = (kind: string): Obj => {
   const found = MANIFESTS.filter((m) => m.object["kind"] === kind)
@@ -63,7 +65,9 @@ const loaded = loadCommandLine(args, env(), mountedFiles())
 
 describe("kustomization", () => {
   it("lists every file in deploy/, and only those", () => {
-    const files = readdirSync(new URL("../../deploy/", import.meta.url)).filter((f) => f !== "kustomization.yaml").sort()
+    const files = readdirSync(new URL("../../deploy/", import.meta.url))
+      .filter((f) => f !== "kustomization.yaml")
+      .sort()
     expect([...resources].sort()).toEqual(files)
   })
 
@@ -141,7 +145,10 @@ describe("Deployment", () => {
     expect(listenPort).toBe(8080)
     expect(containerPort, "a container port for --listen").toBeDefined()
     const portName = str(at(containerPort, "name"))
-    for (const [probe, path] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]] as const) {
+    for (const [probe, path] of [
+      ["livenessProbe", "/healthz"],
+      ["readinessProbe", "/readyz"]
+    ] as const) {
       expect(at(container, probe, "httpGet", "path"), probe).toBe(path)
       expect([portName, listenPort], probe).toContain(at(container, probe, "httpGet", "port"))
     }
@@ -171,7 +178,8 @@ describe("Deployment", () => {
     const tmp = arr(container["volumeMounts"]).find((m) => at(m, "mountPath") === "/tmp")
     const volume = arr(podSpec["volumes"]).find((v) => at(v, "name") === at(tmp, "name"))
     expect(at(volume, "emptyDir")).toBeDefined()
-    for (const m of arr(container["volumeMounts"]).filter((m) => at(m, "mountPath") !== "/tmp")) expect(at(m, "readOnly")).toBe(true)
+    for (const m of arr(container["volumeMounts"]).filter((m) => at(m, "mountPath") !== "/tmp"))
+      expect(at(m, "readOnly")).toBe(true)
   })
 
   it("gives the collector time to deliver its queue on SIGTERM", () => {

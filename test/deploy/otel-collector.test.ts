@@ -5,10 +5,25 @@
  */
 import { SeverityNumber } from "@opentelemetry/api-logs"
 import { describe, expect, it } from "vitest"
-import { arr, at, hostPort, isObj, type Obj, obj, POD_NORMAL, POD_WARNING, readYaml, str, strings, text, wireRecord } from "./support.ts"
+import {
+  arr,
+  at,
+  hostPort,
+  isObj,
+  type Obj,
+  obj,
+  POD_NORMAL,
+  POD_WARNING,
+  readYaml,
+  str,
+  strings,
+  text,
+  wireRecord
+} from "./support.ts"
 
 const config = obj(readYaml("otel-collector.yaml"), "otel-collector.yaml")
-const section = (name: string): Obj => (config[name] === undefined || config[name] === null ? {} : obj(config[name], name))
+const section = (name: string): Obj =>
+  config[name] === undefined || config[name] === null ? {} : obj(config[name], name)
 const receivers = section("receivers")
 const processors = section("processors")
 const exporters = section("exporters")
@@ -34,7 +49,8 @@ const PIPELINES: ReadonlyArray<Pipeline> = Object.entries(pipelines).map(([id, p
 
 /** A component id is `type` or `type/name`. */
 const typeOf = (id: string): string => id.split("/")[0] ?? id
-const idsOfType = (components: Obj, type: string): ReadonlyArray<string> => Object.keys(components).filter((id) => typeOf(id) === type)
+const idsOfType = (components: Obj, type: string): ReadonlyArray<string> =>
+  Object.keys(components).filter((id) => typeOf(id) === type)
 const only = <A>(items: ReadonlyArray<A>, what: string): A => {
   expect(items, what).toHaveLength(1)
   const [item] = items
@@ -86,8 +102,14 @@ describe("pipelines and components", () => {
 
   it("receives OTLP over HTTP (4318, k8s-event-collector) and gRPC (4317) from other containers", () => {
     const otlp = only(idsOfType(receivers, "otlp"), "one OTLP receiver")
-    expect(hostPort(text(at(receivers, otlp, "protocols", "http", "endpoint"), "http endpoint"))).toEqual({ host: "0.0.0.0", port: 4318 })
-    expect(hostPort(text(at(receivers, otlp, "protocols", "grpc", "endpoint"), "grpc endpoint"))).toEqual({ host: "0.0.0.0", port: 4317 })
+    expect(hostPort(text(at(receivers, otlp, "protocols", "http", "endpoint"), "http endpoint"))).toEqual({
+      host: "0.0.0.0",
+      port: 4318
+    })
+    expect(hostPort(text(at(receivers, otlp, "protocols", "grpc", "endpoint"), "grpc endpoint"))).toEqual({
+      host: "0.0.0.0",
+      port: 4317
+    })
   })
 
   it("has the health_check extension enabled", () => {
@@ -99,21 +121,28 @@ describe("logs: everything to Loki, WARN and above also to a second pipeline", (
   const routingId = only(idsOfType(connectors, "routing"), "one routing connector")
   const routing = obj(connectors[routingId], routingId)
   const table = arr(routing["table"]).map((r) => obj(r, "routing table entry"))
-  const lokiExporter = only(idsOfType(exporters, "otlp_http").filter((id) => str(at(exporters, id, "endpoint"))?.includes("loki") === true), "one Loki exporter")
+  const lokiExporter = only(
+    idsOfType(exporters, "otlp_http").filter((id) => str(at(exporters, id, "endpoint"))?.includes("loki") === true),
+    "one Loki exporter"
+  )
   const lokiPipelines = PIPELINES.filter((p) => p.exporters.includes(lokiExporter))
 
   it("the routing connector ends the logs input pipeline and starts the routed ones", () => {
     const input = PIPELINES.filter((p) => p.exporters.includes(routingId))
     expect(input.map((p) => p.signal)).toEqual(["logs"])
     expect(input[0]?.receivers.every((r) => r in receivers)).toBe(true)
-    const routedTo = new Set([...strings(routing["default_pipelines"]), ...table.flatMap((r) => strings(r["pipelines"]))])
+    const routedTo = new Set([
+      ...strings(routing["default_pipelines"]),
+      ...table.flatMap((r) => strings(r["pipelines"]))
+    ])
     for (const id of routedTo) {
       const target = PIPELINES.find((p) => p.id === id)
       expect(target, `routed-to pipeline ${id}`).toBeDefined()
       expect(target?.receivers, id).toContain(routingId)
       expect(target?.signal, id).toBe("logs")
     }
-    for (const p of PIPELINES.filter((p) => p.receivers.includes(routingId))) expect(routedTo.has(p.id), p.id).toBe(true)
+    for (const p of PIPELINES.filter((p) => p.receivers.includes(routingId)))
+      expect(routedTo.has(p.id), p.id).toBe(true)
   })
 
   it("sends every record to Loki: by default, and from the WARN route too", () => {

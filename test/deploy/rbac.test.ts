@@ -23,8 +23,6 @@ import { arr, at, type Obj, obj, readYaml, readYamlDocuments, str, strings, text
 /** What RBAC needs of a call (the enricher's own call type has no `feature`). */
 type Call = Pick<ApiCall, "verb" | "group" | "resource">
 
-
-
 /** `group|resource|verb` for every permission. */
 type Grant = string
 const grant = (group: string, resource: string, verb: string): Grant => `${group}|${resource}|${verb}`
@@ -52,7 +50,9 @@ const rulesOf = (role: Obj): ReadonlyArray<Rule> =>
   })
 
 const grantsOfRules = (rules: ReadonlyArray<Rule>): ReadonlySet<Grant> =>
-  new Set(rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => grant(g, res, v))))))
+  new Set(
+    rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => grant(g, res, v)))))
+  )
 
 const single = (file: string, kind: string): Obj => {
   const docs = readYamlDocuments(file).filter((d) => at(d, "kind") === kind)
@@ -71,7 +71,9 @@ const namespace = text(at(readYaml("deploy/kustomization.yaml"), "namespace"), "
 /** The collector's configuration in the ConfigMap: where the checkpoint and the Lease are. */
 const collectorConfig = obj(parse(text(at(configMap, "data", "config.yaml"), "config.yaml")), "config.yaml")
 
-const [checkpointNamespace, checkpointName] = text(collectorConfig["checkpoint"], "checkpoint").replace(/^configmap:/, "").split("/")
+const [checkpointNamespace, checkpointName] = text(collectorConfig["checkpoint"], "checkpoint")
+  .replace(/^configmap:/, "")
+  .split("/")
 const [leaseNamespace, leaseName] = text(collectorConfig["lease"], "lease").split("/")
 
 describe("ClusterRole: cluster-wide reads", () => {
@@ -103,7 +105,11 @@ describe("Role: the checkpoint ConfigMap and the leader election Lease, in the c
         expect(r.resourceNames, "create with resourceNames would never match").toEqual([])
         continue
       }
-      const expected = r.resources.includes("configmaps") ? checkpointName : r.resources.includes("leases") ? leaseName : undefined
+      const expected = r.resources.includes("configmaps")
+        ? checkpointName
+        : r.resources.includes("leases")
+          ? leaseName
+          : undefined
       expect(expected, `rule on ${r.resources.join(",")}`).toBeDefined()
       expect(r.resourceNames).toEqual([expected])
     }
@@ -111,14 +117,22 @@ describe("Role: the checkpoint ConfigMap and the leader election Lease, in the c
 })
 
 describe("no more than that", () => {
-  for (const [name, r] of [["ClusterRole", clusterRole], ["Role", role]] as const) {
+  for (const [name, r] of [
+    ["ClusterRole", clusterRole],
+    ["Role", role]
+  ] as const) {
     it(`${name}: no wildcard, no secrets, no non-resource URLs, no escalation`, () => {
       for (const rule of rulesOf(r)) {
-        for (const list of [rule.apiGroups, rule.resources, rule.verbs, rule.resourceNames]) expect(list).not.toContain("*")
+        for (const list of [rule.apiGroups, rule.resources, rule.verbs, rule.resourceNames])
+          expect(list).not.toContain("*")
         expect(rule.resources).not.toContain("secrets")
-        expect(rule.resources.some((res) => res.includes("/")), "no subresources").toBe(false)
+        expect(
+          rule.resources.some((res) => res.includes("/")),
+          "no subresources"
+        ).toBe(false)
         expect(rule.raw["nonResourceURLs"]).toBeUndefined()
-        for (const v of ["escalate", "bind", "impersonate", "delete", "deletecollection", "patch"]) expect(rule.verbs).not.toContain(v)
+        for (const v of ["escalate", "bind", "impersonate", "delete", "deletecollection", "patch"])
+          expect(rule.verbs).not.toContain(v)
       }
       expect(r["aggregationRule"]).toBeUndefined()
     })
@@ -127,15 +141,28 @@ describe("no more than that", () => {
 
 describe("bindings", () => {
   const account = { name: text(at(serviceAccount, "metadata", "name"), "ServiceAccount name"), namespace }
-  const subjectsOf = (binding: Obj) => arr(binding["subjects"]).map((s) => ({ kind: str(at(s, "kind")), name: str(at(s, "name")), namespace: str(at(s, "namespace")) }))
+  const subjectsOf = (binding: Obj) =>
+    arr(binding["subjects"]).map((s) => ({
+      kind: str(at(s, "kind")),
+      name: str(at(s, "name")),
+      namespace: str(at(s, "namespace"))
+    }))
 
   it("the ClusterRoleBinding gives the ClusterRole to the collector's ServiceAccount only", () => {
-    expect(at(clusterRoleBinding, "roleRef")).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: at(clusterRole, "metadata", "name") })
+    expect(at(clusterRoleBinding, "roleRef")).toEqual({
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "ClusterRole",
+      name: at(clusterRole, "metadata", "name")
+    })
     expect(subjectsOf(clusterRoleBinding)).toEqual([{ kind: "ServiceAccount", ...account }])
   })
 
   it("the RoleBinding gives the Role to the collector's ServiceAccount only, in the same namespace", () => {
-    expect(at(roleBinding, "roleRef")).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: at(role, "metadata", "name") })
+    expect(at(roleBinding, "roleRef")).toEqual({
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "Role",
+      name: at(role, "metadata", "name")
+    })
     expect(subjectsOf(roleBinding)).toEqual([{ kind: "ServiceAccount", ...account }])
     expect(at(roleBinding, "metadata", "namespace")).toBe(namespace)
   })
@@ -164,11 +191,15 @@ describe("the enricher's calls, as an API server sees them", () => {
       const layer = Enricher.layer(simKubeConfig(sim.url), enrichSettings(loaded.right.values)).pipe(
         Layer.provide(Layer.succeed(Metrics, new CollectorMetrics()))
       )
-      await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-        const enricher = Context.get(yield* Layer.build(layer), Enricher)
-        yield* enricher.enrichAll([pod, gone, deployment, job].map((o) => eventAbout(o)))
-        while (sim.requests.count({ verb: "watch" }) < 3) yield* Effect.sleep(Duration.millis(5))
-      })))
+      await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const enricher = Context.get(yield* Layer.build(layer), Enricher)
+            yield* enricher.enrichAll([pod, gone, deployment, job].map((o) => eventAbout(o)))
+            while (sim.requests.count({ verb: "watch" }) < 3) yield* Effect.sleep(Duration.millis(5))
+          })
+        )
+      )
       return sim.requests.filter({})
     } finally {
       await sim.close()

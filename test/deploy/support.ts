@@ -20,7 +20,8 @@ export const ROOT = new URL("../../", import.meta.url)
 
 export const exists = (relative: string): boolean => existsSync(new URL(relative, ROOT))
 export const isFile = (relative: string): boolean => exists(relative) && statSync(new URL(relative, ROOT)).isFile()
-export const isDirectory = (relative: string): boolean => exists(relative) && statSync(new URL(relative, ROOT)).isDirectory()
+export const isDirectory = (relative: string): boolean =>
+  exists(relative) && statSync(new URL(relative, ROOT)).isDirectory()
 export const readText = (relative: string): string => readFileSync(new URL(relative, ROOT), "utf8")
 
 /** One YAML document; a syntax error throws with its position. */
@@ -160,7 +161,13 @@ const ts = (value: string): Timestamp => {
 
 const OBSERVED: HrTime = [1_750_000_000, 0]
 
-const event = (id: string, type: string, reason: string, regarding: ObjectRef, extra: Partial<KubeEvent> = {}): KubeEvent => ({
+const event = (
+  id: string,
+  type: string,
+  reason: string,
+  regarding: ObjectRef,
+  extra: Partial<KubeEvent> = {}
+): KubeEvent => ({
   api: "core/v1",
   name: `${regarding.name ?? "x"}.${id}`,
   namespace: regarding.namespace,
@@ -193,9 +200,14 @@ const ref = (kind: string, name: string, namespace: string | undefined, extra: P
 })
 
 /** A Warning about a pod's container: the case the trace-to-logs link and most dashboard panels are about. */
-export const POD_WARNING: KubeEvent = event("1", "Warning", "BackOff", ref("Pod", "checkout-7d9f8b6c5d-x2k4p", "shop", {
-  fieldPath: "spec.containers{checkout}"
-}))
+export const POD_WARNING: KubeEvent = event(
+  "1",
+  "Warning",
+  "BackOff",
+  ref("Pod", "checkout-7d9f8b6c5d-x2k4p", "shop", {
+    fieldPath: "spec.containers{checkout}"
+  })
+)
 export const POD_NORMAL: KubeEvent = event("2", "Normal", "Pulled", ref("Pod", "checkout-7d9f8b6c5d-x2k4p", "shop"))
 
 /** One event per kind that has attributes of its own, so that the union covers every name the translator emits. */
@@ -223,10 +235,14 @@ export interface WireRecord {
   readonly body: string | undefined
 }
 
-const attributeKeys = (u: unknown): ReadonlyArray<string> => arr(u).flatMap((kv) => (typeof at(kv, "key") === "string" ? [text(at(kv, "key"), "key")] : []))
+const attributeKeys = (u: unknown): ReadonlyArray<string> =>
+  arr(u).flatMap((kv) => (typeof at(kv, "key") === "string" ? [text(at(kv, "key"), "key")] : []))
 
 export const wireRecord = (e: KubeEvent, clusterName = "demo"): WireRecord => {
-  const record = toLogRecord(e, { resources: new ResourceCache({ "k8s.cluster.name": clusterName }), observedAt: OBSERVED })
+  const record = toLogRecord(e, {
+    resources: new ResourceCache({ "k8s.cluster.name": clusterName }),
+    observedAt: OBSERVED
+  })
   const lines = consoleLines([record]).trim().split("\n")
   if (lines.length !== 1 || lines[0] === undefined) throw new Error(`expected one OTLP/JSON line, got ${lines.length}`)
   const request: unknown = JSON.parse(lines[0])
@@ -284,7 +300,8 @@ export const lokiNames = (events: ReadonlyArray<KubeEvent> = FIXTURE_EVENTS): Lo
     }
   }
   const [scopeName, ...others] = [...scopes]
-  if (scopeName === undefined || others.length > 0) throw new Error(`expected one scope name, got ${[...scopes].join(", ")}`)
+  if (scopeName === undefined || others.length > 0)
+    throw new Error(`expected one scope name, got ${[...scopes].join(", ")}`)
   return { indexLabels: index, all, scopeName }
 }
 
@@ -306,14 +323,16 @@ const MATCHER = /([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|==|>=|<=|=|>|<)/g
 /** The label names a LogQL expression uses (enough of LogQL for the dashboard's and the alert rules' queries). */
 export const logQlNames = (expr: string): LogQlNames => {
   const filterValues: Array<{ name: string; op: string; value: string }> = []
-  for (const m of expr.matchAll(/\|\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|==|>=|<=|=|>|<)\s*("(?:[^"\\]|\\.)*"|[0-9.]+)/g)) {
+  for (const m of expr.matchAll(
+    /\|\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|==|>=|<=|=|>|<)\s*("(?:[^"\\]|\\.)*"|[0-9.]+)/g
+  )) {
     const [, name, op, raw] = m
     if (name !== undefined && op !== undefined && raw !== undefined) {
-      filterValues.push({ name, op, value: raw.startsWith("\"") ? raw.slice(1, -1) : raw })
+      filterValues.push({ name, op, value: raw.startsWith('"') ? raw.slice(1, -1) : raw })
     }
   }
   // Blank out string literals so that their contents cannot look like syntax.
-  const bare = expr.replace(/"(?:[^"\\]|\\.)*"/g, "\"\"").replace(/`[^`]*`/g, "\"\"")
+  const bare = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/`[^`]*`/g, '""')
   const selectors: Array<string> = []
   for (const m of bare.matchAll(/\{([^{}]*)\}/g)) {
     for (const n of (m[1] ?? "").matchAll(MATCHER)) if (n[1] !== undefined) selectors.push(n[1])

@@ -47,7 +47,7 @@ const CORE_V1_FULL = {
   },
   related: { kind: "Node", name: "worker-1", apiVersion: "v1" },
   reason: "Pulled",
-  message: "Successfully pulled image \"registry.example/migrate:1.2\" in 1.2s",
+  message: 'Successfully pulled image "registry.example/migrate:1.2" in 1.2s',
   type: "Normal",
   action: "Pulling",
   count: 3,
@@ -234,7 +234,11 @@ describe("absent, null and empty fields become undefined", () => {
 
   it("events.k8s.io/v1: a null or missing regarding is an empty reference", () => {
     const base = { apiVersion: "events.k8s.io/v1", metadata: MINIMAL.metadata }
-    for (const raw of [base, { ...base, regarding: null }, { ...base, regarding: {}, note: "", deprecatedSource: {} }]) {
+    for (const raw of [
+      base,
+      { ...base, regarding: null },
+      { ...base, regarding: {}, note: "", deprecatedSource: {} }
+    ]) {
       const e = mustDecode(raw)
       expect(e.api).toBe("events.k8s.io/v1")
       expect(e.regarding).toEqual({})
@@ -244,7 +248,12 @@ describe("absent, null and empty fields become undefined", () => {
   })
 
   it("ignores fields it does not know", () => {
-    const e = mustDecode({ ...MINIMAL, reason: "R", newField: { nested: [1, 2] }, involvedObject: { kind: "Pod", extra: 1 } })
+    const e = mustDecode({
+      ...MINIMAL,
+      reason: "R",
+      newField: { nested: [1, 2] },
+      involvedObject: { kind: "Pod", extra: 1 }
+    })
     expect(e.reason).toBe("R")
     expect(e.regarding).toEqual({ kind: "Pod" })
   })
@@ -265,22 +274,72 @@ describe("undecodable objects give an EventDecodeError naming the object and the
     readonly name: string
     readonly path?: string
   }> = [
-    { label: "missing metadata.uid", input: { ...MINIMAL, metadata: { name: "n.1", namespace: "ns", resourceVersion: "1" } }, name: "ns/n.1", path: "metadata.uid" },
-    { label: "missing metadata.resourceVersion", input: { ...MINIMAL, metadata: { name: "n.1", namespace: "ns", uid: "u" } }, name: "ns/n.1", path: "metadata.resourceVersion" },
-    { label: "metadata.uid a number", input: { ...MINIMAL, metadata: { ...meta, uid: 7 } }, name: "ns/n.1", path: "metadata.uid" },
-    { label: "missing metadata.name, named by uid", input: { ...MINIMAL, metadata: { uid: "u-9", resourceVersion: "1" } }, name: "uid u-9", path: "metadata.name" },
+    {
+      label: "missing metadata.uid",
+      input: { ...MINIMAL, metadata: { name: "n.1", namespace: "ns", resourceVersion: "1" } },
+      name: "ns/n.1",
+      path: "metadata.uid"
+    },
+    {
+      label: "missing metadata.resourceVersion",
+      input: { ...MINIMAL, metadata: { name: "n.1", namespace: "ns", uid: "u" } },
+      name: "ns/n.1",
+      path: "metadata.resourceVersion"
+    },
+    {
+      label: "metadata.uid a number",
+      input: { ...MINIMAL, metadata: { ...meta, uid: 7 } },
+      name: "ns/n.1",
+      path: "metadata.uid"
+    },
+    {
+      label: "missing metadata.name, named by uid",
+      input: { ...MINIMAL, metadata: { uid: "u-9", resourceVersion: "1" } },
+      name: "uid u-9",
+      path: "metadata.name"
+    },
     { label: "metadata not an object", input: { ...MINIMAL, metadata: "n.1" }, name: "(unnamed)", path: "metadata" },
     { label: "metadata missing", input: { involvedObject: {} }, name: "(unnamed)", path: "metadata" },
     { label: "core/v1 without involvedObject", input: { metadata: meta }, name: "ns/n.1", path: "involvedObject" },
-    { label: "non-RFC 3339 lastTimestamp", input: { ...MINIMAL, lastTimestamp: "yesterday" }, name: "ns/n.1", path: "lastTimestamp" },
-    { label: "date-only firstTimestamp", input: { ...MINIMAL, firstTimestamp: "2024-05-14" }, name: "ns/n.1", path: "firstTimestamp" },
-    { label: "epoch number as eventTime", input: { ...MINIMAL, eventTime: 1715670000 }, name: "ns/n.1", path: "eventTime" },
-    { label: "non-RFC 3339 creationTimestamp", input: { ...MINIMAL, metadata: { ...meta, creationTimestamp: "Tue May 14 2024" } }, name: "ns/n.1", path: "metadata.creationTimestamp" },
-    { label: "non-RFC 3339 series.lastObservedTime (v1)", input: { apiVersion: "events.k8s.io/v1", metadata: meta, series: { count: 2, lastObservedTime: "now" } }, name: "ns/n.1", path: "series.lastObservedTime" },
+    {
+      label: "non-RFC 3339 lastTimestamp",
+      input: { ...MINIMAL, lastTimestamp: "yesterday" },
+      name: "ns/n.1",
+      path: "lastTimestamp"
+    },
+    {
+      label: "date-only firstTimestamp",
+      input: { ...MINIMAL, firstTimestamp: "2024-05-14" },
+      name: "ns/n.1",
+      path: "firstTimestamp"
+    },
+    {
+      label: "epoch number as eventTime",
+      input: { ...MINIMAL, eventTime: 1715670000 },
+      name: "ns/n.1",
+      path: "eventTime"
+    },
+    {
+      label: "non-RFC 3339 creationTimestamp",
+      input: { ...MINIMAL, metadata: { ...meta, creationTimestamp: "Tue May 14 2024" } },
+      name: "ns/n.1",
+      path: "metadata.creationTimestamp"
+    },
+    {
+      label: "non-RFC 3339 series.lastObservedTime (v1)",
+      input: { apiVersion: "events.k8s.io/v1", metadata: meta, series: { count: 2, lastObservedTime: "now" } },
+      name: "ns/n.1",
+      path: "series.lastObservedTime"
+    },
     { label: "count as a string", input: { ...MINIMAL, count: "5" }, name: "ns/n.1", path: "count" },
     { label: "count infinite", input: { ...MINIMAL, count: Infinity }, name: "ns/n.1", path: "count" },
     { label: "reason a number", input: { ...MINIMAL, reason: 42 }, name: "ns/n.1", path: "reason" },
-    { label: "regarding a string (v1)", input: { apiVersion: "events.k8s.io/v1", metadata: meta, regarding: "Pod/x" }, name: "ns/n.1", path: "regarding" },
+    {
+      label: "regarding a string (v1)",
+      input: { apiVersion: "events.k8s.io/v1", metadata: meta, regarding: "Pod/x" },
+      name: "ns/n.1",
+      path: "regarding"
+    },
     { label: "a string", input: "an event", name: "(unnamed)" },
     { label: "null", input: null, name: "(unnamed)" },
     { label: "undefined", input: undefined, name: "(unnamed)" },
@@ -297,7 +356,10 @@ describe("undecodable objects give an EventDecodeError naming the object and the
     expect(error.issues.length).toBeGreaterThan(0)
     expect(error.message.startsWith(`event ${name} could not be decoded: `)).toBe(true)
     if (path !== undefined) {
-      expect(error.issues.some((i) => i.startsWith(`${path}: `)), error.issues.join(" | ")).toBe(true)
+      expect(
+        error.issues.some((i) => i.startsWith(`${path}: `)),
+        error.issues.join(" | ")
+      ).toBe(true)
       expect(error.message).toContain(`${path}: `)
     }
   })
@@ -305,7 +367,8 @@ describe("undecodable objects give an EventDecodeError naming the object and the
   it("reports every problem, not only the first", () => {
     const error = decodeError({ metadata: { name: "n", namespace: "ns" }, count: "x" })
     const text = error.issues.join("\n")
-    for (const p of ["metadata.uid", "metadata.resourceVersion", "involvedObject", "count"]) expect(text).toContain(`${p}: `)
+    for (const p of ["metadata.uid", "metadata.resourceVersion", "involvedObject", "count"])
+      expect(text).toContain(`${p}: `)
   })
 
   it("the name of the object, whatever else is wrong", () => {
@@ -325,8 +388,18 @@ describe("apiOf: apiVersion, then the API read from, then field names", () => {
     ["apiVersion events.k8s.io/v1", { apiVersion: "events.k8s.io/v1" }, undefined, "events.k8s.io/v1"],
     ["apiVersion events.k8s.io/v1beta1", { apiVersion: "events.k8s.io/v1beta1" }, undefined, "events.k8s.io/v1"],
     ["apiVersion v1", { apiVersion: "v1" }, undefined, "core/v1"],
-    ["apiVersion beats readFrom (v1 read from events)", { apiVersion: "v1", regarding: {} }, "events.k8s.io/v1", "core/v1"],
-    ["apiVersion beats readFrom (events read from core)", { apiVersion: "events.k8s.io/v1" }, "core/v1", "events.k8s.io/v1"],
+    [
+      "apiVersion beats readFrom (v1 read from events)",
+      { apiVersion: "v1", regarding: {} },
+      "events.k8s.io/v1",
+      "core/v1"
+    ],
+    [
+      "apiVersion beats readFrom (events read from core)",
+      { apiVersion: "events.k8s.io/v1" },
+      "core/v1",
+      "events.k8s.io/v1"
+    ],
     ["readFrom events, no apiVersion", { involvedObject: {} }, "events.k8s.io/v1", "events.k8s.io/v1"],
     ["readFrom core beats field names", { regarding: {}, note: "x" }, "core/v1", "core/v1"],
     ["unknown apiVersion falls through to readFrom", { apiVersion: "v2" }, "events.k8s.io/v1", "events.k8s.io/v1"],
@@ -345,7 +418,11 @@ describe("apiOf: apiVersion, then the API read from, then field names", () => {
 
   it("decodeKubeEvent decodes with the API apiOf picks", () => {
     const v1Shape = { metadata: MINIMAL.metadata, regarding: { kind: "Pod", name: "p" }, note: "hello" }
-    expect(mustDecode(v1Shape)).toMatchObject({ api: "events.k8s.io/v1", message: "hello", regarding: { kind: "Pod", name: "p" } })
+    expect(mustDecode(v1Shape)).toMatchObject({
+      api: "events.k8s.io/v1",
+      message: "hello",
+      regarding: { kind: "Pod", name: "p" }
+    })
     // Read from the core API, the same object has no involvedObject and is not a core/v1 event.
     expect(decodeError(v1Shape, "core/v1").issues.join("\n")).toContain("involvedObject")
     expect(mustDecode(MINIMAL, "events.k8s.io/v1").api).toBe("events.k8s.io/v1")
@@ -433,5 +510,4 @@ describe("parseTimestamp", () => {
     expect(compareTimestamps(a, a)).toBe(0)
     expect(compareTimestamps(b, c)).toBeLessThan(0)
   })
-
 })

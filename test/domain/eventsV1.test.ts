@@ -10,14 +10,7 @@ import { describe, expect, it } from "vitest"
 import type { HrTime } from "@opentelemetry/api"
 import { ResourceCache } from "../../src/translate/resource.ts"
 import { expectRecordAttributes, expectRecordTime, expectSeverityAndBody } from "../fixtures/expectations.ts"
-import {
-  at,
-  loadEventsV1,
-  mustDecode,
-  nonEmpty,
-  translateFixture,
-  type TranslatedCase
-} from "../fixtures/support.ts"
+import { at, loadEventsV1, mustDecode, nonEmpty, translateFixture, type TranslatedCase } from "../fixtures/support.ts"
 
 const OBSERVED_AT: HrTime = [1_760_000_000, 42]
 const OBSERVED_NANOS = "1760000000000000042"
@@ -25,8 +18,14 @@ const CLUSTER = "v1-cluster"
 
 /** Kinds with their own semantic-convention attributes `k8s.<kind>.name` and `k8s.<kind>.uid`. */
 const KIND_ATTRIBUTES = new Map([
-  ["Pod", "pod"], ["Node", "node"], ["Deployment", "deployment"], ["ReplicaSet", "replicaset"],
-  ["StatefulSet", "statefulset"], ["DaemonSet", "daemonset"], ["Job", "job"], ["CronJob", "cronjob"]
+  ["Pod", "pod"],
+  ["Node", "node"],
+  ["Deployment", "deployment"],
+  ["ReplicaSet", "replicaset"],
+  ["StatefulSet", "statefulset"],
+  ["DaemonSet", "daemonset"],
+  ["Job", "job"],
+  ["CronJob", "cronjob"]
 ])
 /** Workloads name a service (the semantic conventions' k8s-attributes guidance); a pod on its own does not. */
 const WORKLOADS = new Set(["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"])
@@ -37,7 +36,8 @@ const fixtures = loadEventsV1()
 const resources = new ResourceCache({ "k8s.cluster.name": CLUSTER })
 
 const cases: ReadonlyArray<TranslatedCase> = fixtures.map(({ source, raw }) =>
-  translateFixture(`${String(at(raw, "metadata", "name"))} (${source})`, raw, { resources, observedAt: OBSERVED_AT }))
+  translateFixture(`${String(at(raw, "metadata", "name"))} (${source})`, raw, { resources, observedAt: OBSERVED_AT })
+)
 
 const regarding = (raw: unknown, field: string) => nonEmpty(at(raw, "regarding", field))
 
@@ -57,7 +57,8 @@ describe("record timestamp: series.lastObservedTime → deprecatedLastTimestamp 
 
   it("reads the times written by hand in the fixtures as these instants", () => {
     const seconds = (...utc: [number, number, number, number, number, number]) => Date.UTC(...utc) / 1000
-    const time = (uidEnd: string) => cases.find((c) => String(at(c.raw, "metadata", "uid")).endsWith(uidEnd))?.record.timeUnixNano
+    const time = (uidEnd: string) =>
+      cases.find((c) => String(at(c.raw, "metadata", "uid")).endsWith(uidEnd))?.record.timeUnixNano
     // series.lastObservedTime 2024-05-14T08:13:45.987654Z, a MicroTime: the microseconds are kept.
     expect(time("d01")).toBe(`${seconds(2024, 4, 14, 8, 13, 45)}987654000`)
     // deprecatedLastTimestamp 2024-05-14T08:41:37Z wins over deprecatedFirstTimestamp.
@@ -88,7 +89,14 @@ describe("resource attributes, from regarding", () => {
     const name = regarding(raw, "name")
     const expected = new Map<string, string>([["k8s.cluster.name", CLUSTER]])
     const put = (key: string, value: string | undefined) => value !== undefined && expected.set(key, value)
-    put("k8s.namespace.name", kind === "Namespace" ? name : kind !== undefined && CLUSTER_SCOPED.has(kind) ? undefined : regarding(raw, "namespace"))
+    put(
+      "k8s.namespace.name",
+      kind === "Namespace"
+        ? name
+        : kind !== undefined && CLUSTER_SCOPED.has(kind)
+          ? undefined
+          : regarding(raw, "namespace")
+    )
     put("k8s.object.kind", kind)
     put("k8s.object.name", name)
     put("k8s.object.uid", regarding(raw, "uid"))

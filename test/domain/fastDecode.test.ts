@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest"
 import { Either } from "effect"
-import { apiOf, decodeKubeEvent, decodeKubeEventWithSchema, type EventApi, fastDecode } from "../../src/domain/KubeEvent.ts"
+import {
+  apiOf,
+  decodeKubeEvent,
+  decodeKubeEventWithSchema,
+  type EventApi,
+  fastDecode
+} from "../../src/domain/KubeEvent.ts"
 import { normalizeCoreEvent, toEventsV1 } from "../../src/sim/index.ts"
 import { isObject, loadEventsV1, loadOpenShiftEvents } from "../fixtures/support.ts"
 
@@ -24,36 +30,195 @@ const meta = (o: Json): Json => {
 }
 
 const MUTATIONS: ReadonlyArray<readonly [string, (o: Json) => void]> = [
-  ["count as text", (o) => { o["count"] = "3" }],
-  ["count not whole", (o) => { o["count"] = 2.5 }],
-  ["count beyond safe integers", (o) => { o["count"] = 2 ** 60 }],
-  ["count null", (o) => { o["count"] = null }],
-  ["name a number", (o) => { meta(o)["name"] = 1 }],
-  ["no uid", (o) => { delete meta(o)["uid"] }],
-  ["no resourceVersion", (o) => { delete meta(o)["resourceVersion"] }],
-  ["metadata an array", (o) => { o["metadata"] = [] }],
-  ["empty namespace", (o) => { meta(o)["namespace"] = "" }],
-  ["creationTimestamp null", (o) => { meta(o)["creationTimestamp"] = null }],
-  ["creationTimestamp not a time", (o) => { meta(o)["creationTimestamp"] = "yesterday" }],
-  ["lastTimestamp not a time", (o) => { o["lastTimestamp"] = "bad"; o["deprecatedLastTimestamp"] = "bad" }],
-  ["lastTimestamp a number", (o) => { o["lastTimestamp"] = 5; o["deprecatedLastTimestamp"] = 5 }],
-  ["eventTime with an offset", (o) => { o["eventTime"] = "2021-01-01T00:00:00.5+02:00" }],
-  ["eventTime with nanoseconds", (o) => { o["eventTime"] = "2021-01-01T00:00:00.123456789Z" }],
-  ["involvedObject null", (o) => { o["involvedObject"] = null; o["regarding"] = null }],
-  ["involvedObject an array", (o) => { o["involvedObject"] = []; o["regarding"] = [] }],
-  ["regarding missing", (o) => { delete o["involvedObject"]; delete o["regarding"] }],
-  ["series", (o) => { o["series"] = { count: 4, lastObservedTime: "2021-01-01T00:00:00.123456Z" } }],
-  ["series null", (o) => { o["series"] = null }],
-  ["series count text", (o) => { o["series"] = { count: "a" } }],
-  ["series count huge, count null", (o) => { o["count"] = null; o["series"] = { count: 2 ** 40 } }],
-  ["source null", (o) => { o["source"] = null; o["deprecatedSource"] = null }],
-  ["source text", (o) => { o["source"] = "x"; o["deprecatedSource"] = "x" }],
-  ["related empty name", (o) => { o["related"] = { kind: "Pod", name: "" } }],
-  ["related an array", (o) => { o["related"] = [] }],
-  ["reason null", (o) => { o["reason"] = null }],
-  ["message a number", (o) => { o["message"] = 3; o["note"] = 3 }],
-  ["apiVersion a number", (o) => { o["apiVersion"] = 3 }],
-  ["kind an object", (o) => { o["kind"] = {} }]
+  [
+    "count as text",
+    (o) => {
+      o["count"] = "3"
+    }
+  ],
+  [
+    "count not whole",
+    (o) => {
+      o["count"] = 2.5
+    }
+  ],
+  [
+    "count beyond safe integers",
+    (o) => {
+      o["count"] = 2 ** 60
+    }
+  ],
+  [
+    "count null",
+    (o) => {
+      o["count"] = null
+    }
+  ],
+  [
+    "name a number",
+    (o) => {
+      meta(o)["name"] = 1
+    }
+  ],
+  [
+    "no uid",
+    (o) => {
+      delete meta(o)["uid"]
+    }
+  ],
+  [
+    "no resourceVersion",
+    (o) => {
+      delete meta(o)["resourceVersion"]
+    }
+  ],
+  [
+    "metadata an array",
+    (o) => {
+      o["metadata"] = []
+    }
+  ],
+  [
+    "empty namespace",
+    (o) => {
+      meta(o)["namespace"] = ""
+    }
+  ],
+  [
+    "creationTimestamp null",
+    (o) => {
+      meta(o)["creationTimestamp"] = null
+    }
+  ],
+  [
+    "creationTimestamp not a time",
+    (o) => {
+      meta(o)["creationTimestamp"] = "yesterday"
+    }
+  ],
+  [
+    "lastTimestamp not a time",
+    (o) => {
+      o["lastTimestamp"] = "bad"
+      o["deprecatedLastTimestamp"] = "bad"
+    }
+  ],
+  [
+    "lastTimestamp a number",
+    (o) => {
+      o["lastTimestamp"] = 5
+      o["deprecatedLastTimestamp"] = 5
+    }
+  ],
+  [
+    "eventTime with an offset",
+    (o) => {
+      o["eventTime"] = "2021-01-01T00:00:00.5+02:00"
+    }
+  ],
+  [
+    "eventTime with nanoseconds",
+    (o) => {
+      o["eventTime"] = "2021-01-01T00:00:00.123456789Z"
+    }
+  ],
+  [
+    "involvedObject null",
+    (o) => {
+      o["involvedObject"] = null
+      o["regarding"] = null
+    }
+  ],
+  [
+    "involvedObject an array",
+    (o) => {
+      o["involvedObject"] = []
+      o["regarding"] = []
+    }
+  ],
+  [
+    "regarding missing",
+    (o) => {
+      delete o["involvedObject"]
+      delete o["regarding"]
+    }
+  ],
+  [
+    "series",
+    (o) => {
+      o["series"] = { count: 4, lastObservedTime: "2021-01-01T00:00:00.123456Z" }
+    }
+  ],
+  [
+    "series null",
+    (o) => {
+      o["series"] = null
+    }
+  ],
+  [
+    "series count text",
+    (o) => {
+      o["series"] = { count: "a" }
+    }
+  ],
+  [
+    "series count huge, count null",
+    (o) => {
+      o["count"] = null
+      o["series"] = { count: 2 ** 40 }
+    }
+  ],
+  [
+    "source null",
+    (o) => {
+      o["source"] = null
+      o["deprecatedSource"] = null
+    }
+  ],
+  [
+    "source text",
+    (o) => {
+      o["source"] = "x"
+      o["deprecatedSource"] = "x"
+    }
+  ],
+  [
+    "related empty name",
+    (o) => {
+      o["related"] = { kind: "Pod", name: "" }
+    }
+  ],
+  [
+    "related an array",
+    (o) => {
+      o["related"] = []
+    }
+  ],
+  [
+    "reason null",
+    (o) => {
+      o["reason"] = null
+    }
+  ],
+  [
+    "message a number",
+    (o) => {
+      o["message"] = 3
+      o["note"] = 3
+    }
+  ],
+  [
+    "apiVersion a number",
+    (o) => {
+      o["apiVersion"] = 3
+    }
+  ],
+  [
+    "kind an object",
+    (o) => {
+      o["kind"] = {}
+    }
+  ]
 ]
 
 const inputs = (): ReadonlyArray<readonly [string, Json, EventApi | undefined]> => {
@@ -65,18 +230,20 @@ const inputs = (): ReadonlyArray<readonly [string, Json, EventApi | undefined]> 
     if (plain["apiVersion"] === "v1" || !("regarding" in plain)) {
       const core = clone(normalizeCoreEvent(plain))
       const m = meta(core)
-      const v1 = clone(toEventsV1({
-        ...core,
-        apiVersion: "v1",
-        kind: "Event",
-        metadata: {
-          ...(typeof m["namespace"] === "string" ? { namespace: m["namespace"] } : {}),
-          name: String(m["name"]),
-          uid: String(m["uid"] ?? "uid-1"),
-          resourceVersion: String(m["resourceVersion"] ?? "1"),
-          creationTimestamp: String(m["creationTimestamp"] ?? "2024-01-01T00:00:00Z")
-        }
-      }))
+      const v1 = clone(
+        toEventsV1({
+          ...core,
+          apiVersion: "v1",
+          kind: "Event",
+          metadata: {
+            ...(typeof m["namespace"] === "string" ? { namespace: m["namespace"] } : {}),
+            name: String(m["name"]),
+            uid: String(m["uid"] ?? "uid-1"),
+            resourceVersion: String(m["resourceVersion"] ?? "1"),
+            creationTimestamp: String(m["creationTimestamp"] ?? "2024-01-01T00:00:00Z")
+          }
+        })
+      )
       out.push([`${source} (core/v1)`, core, "core/v1"], [`${source} (events.k8s.io/v1)`, v1, "events.k8s.io/v1"])
     }
   }

@@ -13,13 +13,7 @@ import {
   expectResourceAttributes,
   expectSeverityAndBody
 } from "../fixtures/expectations.ts"
-import {
-  at,
-  loadOpenShiftEvents,
-  mustDecode,
-  translateFixture,
-  type TranslatedCase
-} from "../fixtures/support.ts"
+import { at, loadOpenShiftEvents, mustDecode, translateFixture, type TranslatedCase } from "../fixtures/support.ts"
 
 const OBSERVED_AT: HrTime = [1_750_000_000, 123_456_789]
 const OBSERVED_NANOS = "1750000000123456789"
@@ -29,7 +23,8 @@ const fixtures = loadOpenShiftEvents()
 const resources = new ResourceCache({ "k8s.cluster.name": CLUSTER })
 
 const cases: ReadonlyArray<TranslatedCase> = fixtures.map(({ source, raw }) =>
-  translateFixture(`${String(at(raw, "metadata", "uid"))} (${source})`, raw, { resources, observedAt: OBSERVED_AT }))
+  translateFixture(`${String(at(raw, "metadata", "uid"))} (${source})`, raw, { resources, observedAt: OBSERVED_AT })
+)
 
 describe("the OpenShift fixtures", () => {
   it("hold 277 events, in four files, with distinct uids, all decoded and translated", () => {
@@ -48,7 +43,11 @@ describe("record timestamp: series.lastObservedTime → lastTimestamp → eventT
   it.each(cases)("$name", (c) => expectRecordTime(c, "core/v1", OBSERVED_NANOS))
 
   it("keeps the microseconds of MicroTime fields (eventTime, series.lastObservedTime)", () => {
-    const micro = cases.filter((c) => /\.\d{6}Z$/.test(String(at(c.raw, "series", "lastObservedTime") ?? at(c.raw, "lastTimestamp") ?? at(c.raw, "eventTime"))))
+    const micro = cases.filter((c) =>
+      /\.\d{6}Z$/.test(
+        String(at(c.raw, "series", "lastObservedTime") ?? at(c.raw, "lastTimestamp") ?? at(c.raw, "eventTime"))
+      )
+    )
     expect(micro.length).toBeGreaterThanOrEqual(9)
     for (const c of micro) {
       expect(c.record.timeUnixNano.endsWith("000000000"), c.name).toBe(false)

@@ -36,7 +36,9 @@ describe("OTLP partial success", () => {
       const rejected = 5 * answered
       expect(result.code).toBe(1)
       expect(result.stderr).toMatch(new RegExp(`exported ${eventsInDump - rejected} records`))
-      expect(result.stderr).toMatch(new RegExp(`${rejected} records could not be delivered \\(${rejected} rejected_by_backend\\)`))
+      expect(result.stderr).toMatch(
+        new RegExp(`${rejected} records could not be delivered \\(${rejected} rejected_by_backend\\)`)
+      )
       expect(linesMatching(result.stderr, /dropped \d+ records: rejected_by_backend: partial success/)).toHaveLength(1)
       expect(result.stderr).toMatch(/"reason":"rejected_by_backend"/)
     })
@@ -62,7 +64,9 @@ describe("failed exports", () => {
     const result = await exportDump(["--otlp-timeout", "30s", "--retry-give-up", "2s", "--batch-size", "500"])
     const firstRequestAt = receiver.requests[0]?.atMs ?? started
     expect(result.code).toBe(1)
-    expect(result.stderr).toMatch(new RegExp(`${eventsInDump} records could not be delivered \\(${eventsInDump} retries_exhausted\\)`))
+    expect(result.stderr).toMatch(
+      new RegExp(`${eventsInDump} records could not be delivered \\(${eventsInDump} retries_exhausted\\)`)
+    )
     // From the first request to the end of the process: the give-up time, and a second for the report and exit.
     expect((Date.now() - firstRequestAt) / 1000).toBeLessThanOrEqual(2 + 1)
   }, 30_000)

@@ -33,7 +33,12 @@ describe("a closed stdout", () => {
   it("ends --exporter console quietly with exit code 0", async () => {
     // 188 records as OTLP/JSON lines: far more than a pipe holds, so writes are still pending when it closes.
     const result = await runUntilStdoutCloses([
-      "--source", `file:${FIXTURES}openshift-mgc-aws.json`, "--exporter", "console", "--batch-size", "10"
+      "--source",
+      `file:${FIXTURES}openshift-mgc-aws.json`,
+      "--exporter",
+      "console",
+      "--batch-size",
+      "10"
     ])
     expect(result.stderr).not.toMatch(/EPIPE|Error:|    at /)
     expect(result).toMatchObject({ code: 0, signal: null })

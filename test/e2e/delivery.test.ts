@@ -11,7 +11,14 @@ import { OPTIONS } from "../../src/cli/options.ts"
 import { Resources, type SimServer, startSimServer } from "../../src/sim/index.ts"
 import { eventually } from "../support/collector.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
-import { type CollectorProcess, EventGenerator, sleep, spawnCollector, tally, writeKubeconfig } from "../support/processes.ts"
+import {
+  type CollectorProcess,
+  EventGenerator,
+  sleep,
+  spawnCollector,
+  tally,
+  writeKubeconfig
+} from "../support/processes.ts"
 
 let sim: SimServer
 let receiver: OtlpReceiver
@@ -37,14 +44,22 @@ afterEach(async () => {
 })
 
 const BASE = [
-  "--batch-size", "50",
-  "--batch-linger", "20ms",
-  "--retry-initial", "100ms",
-  "--retry-max", "1s",
-  "--api-retry-initial", "100ms",
-  "--api-retry-max", "1s",
-  "--otlp-compression", "none",
-  "--checkpoint-interval", "0s"
+  "--batch-size",
+  "50",
+  "--batch-linger",
+  "20ms",
+  "--retry-initial",
+  "100ms",
+  "--retry-max",
+  "1s",
+  "--api-retry-initial",
+  "100ms",
+  "--api-retry-max",
+  "1s",
+  "--otlp-compression",
+  "none",
+  "--checkpoint-interval",
+  "0s"
 ]
 
 const start = (extra: ReadonlyArray<string>, env: Record<string, string> = {}) => {
@@ -65,7 +80,11 @@ const drainAndStop = async (args: ReadonlyArray<string>) => {
 }
 
 const report = (name: string, figures: Record<string, unknown>) =>
-  console.log(`[delivery] ${name}: ${Object.entries(figures).map(([k, v]) => `${k}=${String(v)}`).join(" ")}`)
+  console.log(
+    `[delivery] ${name}: ${Object.entries(figures)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(" ")}`
+  )
 
 describe("restarts with a file checkpoint", () => {
   for (const signal of ["SIGKILL", "SIGTERM"] as const) {
@@ -200,9 +219,17 @@ describe("watch expiry while down", () => {
 describe("failover between two replicas", () => {
   it("the standby takes over within the lease duration from the shared ConfigMap checkpoint; nothing lost", async () => {
     const args = [
-      "--leader-elect", "--lease", "default/kec",
-      "--checkpoint", "configmap:default/kec-checkpoint",
-      "--lease-duration", "3s", "--lease-renew-deadline", "2s", "--lease-retry-period", "400ms"
+      "--leader-elect",
+      "--lease",
+      "default/kec",
+      "--checkpoint",
+      "configmap:default/kec-checkpoint",
+      "--lease-duration",
+      "3s",
+      "--lease-renew-deadline",
+      "2s",
+      "--lease-retry-period",
+      "400ms"
     ]
     generator.step()
     const a = start(args, { POD_NAME: "replica-a" })

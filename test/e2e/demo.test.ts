@@ -73,16 +73,30 @@ describe("k8s-event-collector demo with an OTLP endpoint", () => {
       // Credentials in the URL are sent (as HTTP basic authentication) and never logged.
       const endpoint = receiver.url.replace("http://", "http://tenant-1:s3cret@")
       const { child, out, exited } = spawnCli(["demo", "--otlp-endpoint", endpoint, "--cluster-name", "demo"])
-      await eventually(() => {
-        expect(receiver.records.some((r) => r.attributes["k8s.event.reason"] === "BackOff" && r.resource["k8s.deployment.name"] === "cart")).toBe(true)
-        expect(receiver.requests.some((q) => q.path === "/v1/traces" && q.contentType === "application/x-protobuf")).toBe(true)
-      }, 20_000, 200)
+      await eventually(
+        () => {
+          expect(
+            receiver.records.some(
+              (r) => r.attributes["k8s.event.reason"] === "BackOff" && r.resource["k8s.deployment.name"] === "cart"
+            )
+          ).toBe(true)
+          expect(
+            receiver.requests.some((q) => q.path === "/v1/traces" && q.contentType === "application/x-protobuf")
+          ).toBe(true)
+        },
+        20_000,
+        200
+      )
       expect(receiver.records.every((r) => r.resource["k8s.cluster.name"] === "demo")).toBe(true)
       const basic = `Basic ${Buffer.from("tenant-1:s3cret").toString("base64")}`
-      expect(receiver.requests.filter((q) => q.path === "/v1/logs").every((q) => q.headers["authorization"] === basic)).toBe(true)
+      expect(
+        receiver.requests.filter((q) => q.path === "/v1/logs").every((q) => q.headers["authorization"] === basic)
+      ).toBe(true)
       child.kill("SIGTERM")
       expect(await exited).toBe(0)
-      expect(out.stderr).toMatch(/sending traces of the simulated requests to http:\/\/<redacted>@127\.0\.0\.1:\d+\/v1\/traces/)
+      expect(out.stderr).toMatch(
+        /sending traces of the simulated requests to http:\/\/<redacted>@127\.0\.0\.1:\d+\/v1\/traces/
+      )
       expect(out.stderr + out.stdout).not.toMatch(/s3cret|tenant-1/)
     } finally {
       await receiver.close()
@@ -102,7 +116,14 @@ describe("--source kube as a process", () => {
       // A slow backend: records are still queued when SIGTERM arrives.
       receiver.setBehaviour({ delayMs: 300 })
       const { child, out, exited } = spawnCli([
-        "--kubeconfig", kubeconfig, "--otlp-endpoint", receiver.url, "--batch-size", "10", "--batch-linger", "10ms"
+        "--kubeconfig",
+        kubeconfig,
+        "--otlp-endpoint",
+        receiver.url,
+        "--batch-size",
+        "10",
+        "--batch-linger",
+        "10ms"
       ])
       await eventually(() => expect(receiver.requests.length).toBeGreaterThan(0), 15_000)
       child.kill("SIGTERM")

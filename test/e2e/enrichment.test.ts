@@ -104,12 +104,29 @@ describe("enrichment right after a failover", () => {
     const pods = workloads(env.sim, 100, 50)
     const kubeconfig = writeKubeconfig(env.sim)
     const replica = (name: string) => {
-      const p = spawnCollector([
-        "--kubeconfig", kubeconfig, "--otlp-endpoint", env.receiver.url, ...FAST,
-        "--leader-elect", "--lease", "default/kec", "--checkpoint", "configmap:default/kec-checkpoint",
-        "--checkpoint-interval", "0s",
-        "--lease-duration", "3s", "--lease-renew-deadline", "2s", "--lease-retry-period", "400ms"
-      ], { POD_NAME: name })
+      const p = spawnCollector(
+        [
+          "--kubeconfig",
+          kubeconfig,
+          "--otlp-endpoint",
+          env.receiver.url,
+          ...FAST,
+          "--leader-elect",
+          "--lease",
+          "default/kec",
+          "--checkpoint",
+          "configmap:default/kec-checkpoint",
+          "--checkpoint-interval",
+          "0s",
+          "--lease-duration",
+          "3s",
+          "--lease-renew-deadline",
+          "2s",
+          "--lease-retry-period",
+          "400ms"
+        ],
+        { POD_NAME: name }
+      )
       running.push(p)
       return p
     }

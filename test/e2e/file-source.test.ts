@@ -27,11 +27,16 @@ afterEach(async () => {
 })
 
 const exportArgs = (protocol: string, extra: ReadonlyArray<string> = []) => [
-  "--source", `file:${AWS}`,
-  "--otlp-endpoint", receiver.url,
-  "--otlp-protocol", protocol,
-  "--retry-initial", "100ms",
-  "--batch-size", "50",
+  "--source",
+  `file:${AWS}`,
+  "--otlp-endpoint",
+  receiver.url,
+  "--otlp-protocol",
+  protocol,
+  "--retry-initial",
+  "100ms",
+  "--batch-size",
+  "50",
   ...extra
 ]
 
@@ -97,7 +102,9 @@ describe("--source file with the OTLP exporter", () => {
   it("retries through 503 without Retry-After until delivered, exactly once", async () => {
     // One export at a time: with several in flight the refusals would be shared between batches.
     receiver.setBehaviour({ status: 503, times: 7 })
-    const result = await runCli(exportArgs("http/json", ["--otlp-timeout", "3s", "--export-concurrency", "1"]), { timeoutMs: 90_000 })
+    const result = await runCli(exportArgs("http/json", ["--otlp-timeout", "3s", "--export-concurrency", "1"]), {
+      timeoutMs: 90_000
+    })
     expect(result.code).toBe(0)
     expect(result.stderr).toMatch(/will retry/)
     expect(receiver.records).toHaveLength(rawEvents.length)
@@ -148,7 +155,10 @@ describe("--source file with bad input", () => {
 
   it("skips an undecodable event, names it, and delivers the rest", async () => {
     const good = rawEvents.slice(0, 3)
-    const path = write("mixed.json", JSON.stringify({ items: [good[0], { metadata: { name: "broken-one", namespace: "ns1" } }, good[1], good[2]] }))
+    const path = write(
+      "mixed.json",
+      JSON.stringify({ items: [good[0], { metadata: { name: "broken-one", namespace: "ns1" } }, good[1], good[2]] })
+    )
     const result = await runCli(["--source", `file:${path}`, "--otlp-endpoint", receiver.url])
     expect(result.code).toBe(0)
     expect(result.stderr).toMatch(/event ns1\/broken-one could not be decoded: metadata\.uid/)
@@ -174,13 +184,24 @@ describe("--source file with bad input", () => {
   })
 
   it("refuses a dump with no Event in it, says what it holds instead, exits 2 and sends nothing", async () => {
-    const configMaps = write("configmaps.json", JSON.stringify({
-      apiVersion: "v1",
-      kind: "List",
-      items: ["a", "b", "c"].map((name) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "x", uid: name, resourceVersion: "1" }, data: {} }))
-    }))
+    const configMaps = write(
+      "configmaps.json",
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "List",
+        items: ["a", "b", "c"].map((name) => ({
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name, namespace: "x", uid: name, resourceVersion: "1" },
+          data: {}
+        }))
+      })
+    )
     const junk = write("junk.json", '[1, "x", {"y": 2}]')
-    for (const [path, found] of [[configMaps, "found 3 objects: 3 ConfigMap"], [junk, "found 3 objects: 1 number, 1 string, 1 object without a kind"]]) {
+    for (const [path, found] of [
+      [configMaps, "found 3 objects: 3 ConfigMap"],
+      [junk, "found 3 objects: 1 number, 1 string, 1 object without a kind"]
+    ]) {
       const result = await runCli(["--source", `file:${path}`, "--otlp-endpoint", receiver.url])
       expect(result.code, path).toBe(2)
       expect(result.stderr).toContain(`${path}: no Event in the file: ${found}`)

@@ -10,11 +10,16 @@ import { eventually, useSimAndReceiver } from "../support/collector.ts"
 const env = useSimAndReceiver()
 
 const FAST = [
-  "--batch-linger", "20ms",
-  "--retry-initial", "50ms",
-  "--api-retry-initial", "50ms",
-  "--api-retry-max", "300ms",
-  "--otlp-compression", "none"
+  "--batch-linger",
+  "20ms",
+  "--retry-initial",
+  "50ms",
+  "--api-retry-initial",
+  "50ms",
+  "--api-retry-max",
+  "300ms",
+  "--otlp-compression",
+  "none"
 ]
 const start = (extra: ReadonlyArray<string> = []) => env.start([...FAST, ...extra])
 
@@ -85,7 +90,9 @@ describe("--source kube (watch)", () => {
     await expectExactlyOnce(expected)
     const watches = env.sim.requests.filter({ verb: "watch", resource: "events" })
     expect(watches.length).toBeGreaterThanOrEqual(2)
-    expect(watches.every((w) => w.query["allowWatchBookmarks"] === "true" && w.query["resourceVersion"] !== "")).toBe(true)
+    expect(watches.every((w) => w.query["allowWatchBookmarks"] === "true" && w.query["resourceVersion"] !== "")).toBe(
+      true
+    )
     expect(env.sim.requests.count({ verb: "list", resource: "events" })).toBe(1)
   })
 
@@ -100,7 +107,10 @@ describe("--source kube (watch)", () => {
     await expectExactlyOnce(new Set([...before, ...missed].map(occurrence)))
     const events = env.sim.requests.filter({ resource: "events" })
     // The watch that came back after the server ended the first one, from a resourceVersion now compacted away.
-    const expiredWatch = events.findIndex((r, i) => i > 1 && r.verb === "watch" && Number(r.query["resourceVersion"]) < env.sim.store.compactedResourceVersion)
+    const expiredWatch = events.findIndex(
+      (r, i) =>
+        i > 1 && r.verb === "watch" && Number(r.query["resourceVersion"]) < env.sim.store.compactedResourceVersion
+    )
     expect(expiredWatch).toBeGreaterThan(1)
     // Exactly one list after the expired watch, then watching again.
     const after = env.sim.requests.filter({ resource: "events" }).slice(expiredWatch + 1)
@@ -118,7 +128,18 @@ describe("--source kube (watch)", () => {
       verb: "watch",
       resource: "events",
       times: 1,
-      action: { type: "status", status: { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "too old resource version: 1 (9)", reason: "Expired", code: 410 } }
+      action: {
+        type: "status",
+        status: {
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Failure",
+          message: "too old resource version: 1 (9)",
+          reason: "Expired",
+          code: 410
+        }
+      }
     })
     env.sim.endWatches()
     const second = create()
@@ -127,7 +148,12 @@ describe("--source kube (watch)", () => {
   })
 
   it("survives dropped connections, a silent watch and 429s, losing and repeating nothing", async () => {
-    env.sim.faults.add({ verb: "list", resource: "events", times: 2, action: { type: "tooManyRequests", form: "apf", retryAfterSeconds: 1 } })
+    env.sim.faults.add({
+      verb: "list",
+      resource: "events",
+      times: 2,
+      action: { type: "tooManyRequests", form: "apf", retryAfterSeconds: 1 }
+    })
     const expected = new Set([occurrence(create())])
     const c = start(["--watch-timeout", "1s", "--watch-idle-timeout", "2100ms", "--stall-timeout", "1h"])
     await expectExactlyOnce(expected)
@@ -161,7 +187,9 @@ describe("--source kube (watch)", () => {
     const forbidden = env.sim.faults.add({ verb: "list", resource: "events", action: { type: "forbidden" } })
     const first = create()
     const c = start()
-    await eventually(() => expect(env.sim.requests.count({ verb: "list", resource: "events" })).toBeGreaterThanOrEqual(4))
+    await eventually(() =>
+      expect(env.sim.requests.count({ verb: "list", resource: "events" })).toBeGreaterThanOrEqual(4)
+    )
     const errors = c.logs.filter((l) => l.level === "ERROR")
     expect(errors).toHaveLength(1)
     expect(errors[0]?.message).toMatch(/not allowed to list events \(core\/v1\) at the cluster scope \(HTTP 403\)/)
@@ -177,9 +205,11 @@ describe("--source kube (watch)", () => {
     const forbidden = env.sim.faults.add({ verb: "watch", resource: "events", action: { type: "forbidden" } })
     // The watch that recovers stays open (the default --watch-timeout is 5 minutes).
     const c = start()
-    await eventually(() => expect(c.logs.filter((l) => l.level === "ERROR").map((l) => l.message)).toEqual([
-      expect.stringMatching(/^not allowed to watch events \(core\/v1\) at the cluster scope \(HTTP 403\)/)
-    ]))
+    await eventually(() =>
+      expect(c.logs.filter((l) => l.level === "ERROR").map((l) => l.message)).toEqual([
+        expect.stringMatching(/^not allowed to watch events \(core\/v1\) at the cluster scope \(HTTP 403\)/)
+      ])
+    )
     forbidden.clear()
     await expectExactlyOnce(new Set([occurrence(create())]))
     await eventually(() => {

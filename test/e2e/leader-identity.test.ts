@@ -29,9 +29,10 @@ const readyz = async (p: CollectorProcess): Promise<{ role: string; leader: stri
   if (base === undefined) throw new Error("the probe server is not listening yet")
   const body: unknown = await (await fetch(`${base}/readyz`)).json()
   const role = typeof body === "object" && body !== null && "role" in body ? String(body.role) : "?"
-  const leader = typeof body === "object" && body !== null && "leader" in body && typeof body.leader === "string"
-    ? body.leader
-    : null
+  const leader =
+    typeof body === "object" && body !== null && "leader" in body && typeof body.leader === "string"
+      ? body.leader
+      : null
   return { role, leader }
 }
 
@@ -45,18 +46,34 @@ describe("two collectors on one host without POD_NAME", () => {
     sim.events.bulkLoad(40)
     const kubeconfig = writeKubeconfig(sim)
     const args = [
-      "--kubeconfig", kubeconfig, "--otlp-endpoint", receiver.url, "--listen", "127.0.0.1:0",
-      "--leader-elect", "--lease", "default/kec",
-      "--lease-duration", "2s", "--lease-renew-deadline", "1500ms", "--lease-retry-period", "200ms"
+      "--kubeconfig",
+      kubeconfig,
+      "--otlp-endpoint",
+      receiver.url,
+      "--listen",
+      "127.0.0.1:0",
+      "--leader-elect",
+      "--lease",
+      "default/kec",
+      "--lease-duration",
+      "2s",
+      "--lease-renew-deadline",
+      "1500ms",
+      "--lease-retry-period",
+      "200ms"
     ]
     // POD_NAME empty counts as unset: both fall back to the host name they share.
     const a = spawnCollector(args, { POD_NAME: "" })
     const b = spawnCollector(args, { POD_NAME: "" })
     running.push(a, b)
-    await eventually(async () => {
-      const roles = [await readyz(a), await readyz(b)]
-      expect(roles.filter((r) => r.role === "leader")).toHaveLength(1)
-    }, 20_000, 100)
+    await eventually(
+      async () => {
+        const roles = [await readyz(a), await readyz(b)]
+        expect(roles.filter((r) => r.role === "leader")).toHaveLength(1)
+      },
+      20_000,
+      100
+    )
 
     // Sampled for a few lease durations: never two leaders, never none, and both agree who it is.
     const samples: Array<string> = []

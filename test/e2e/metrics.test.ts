@@ -23,7 +23,13 @@ describe("/metrics after a scripted run", () => {
     const deploy = env.sim.objects.deployment({ namespace: "shop", name: "web" })
     const rs = env.sim.objects.replicaSet({ namespace: "shop", name: "web-6d", owner: deploy })
     const pod = env.sim.objects.pod({ namespace: "shop", name: "web-6d-a", owner: rs, nodeName: "node-1" })
-    const involvedObject = { apiVersion: "v1", kind: "Pod", namespace: "shop", name: pod.metadata.name, uid: pod.metadata.uid }
+    const involvedObject = {
+      apiVersion: "v1",
+      kind: "Pod",
+      namespace: "shop",
+      name: pod.metadata.name,
+      uid: pod.metadata.uid
+    }
     const event = (reason: string, extra: Record<string, unknown> = {}) =>
       env.sim.events.create({ namespace: "shop", reason, type: "Warning", message: reason, involvedObject, ...extra })
     for (let i = 0; i < 3; i++) event("BackOff")
@@ -31,9 +37,20 @@ describe("/metrics after a scripted run", () => {
     event("Broken", { lastTimestamp: "yesterday" })
     const dir = mkdtempSync(join(tmpdir(), "kec-metrics-"))
     const c = env.start([
-      "--listen", "127.0.0.1:0", "--batch-linger", "20ms", "--otlp-compression", "none",
-      "--exclude", "reason=/^Pulled$/", "--checkpoint", `file:${join(dir, "cp")}`, "--checkpoint-interval", "0s",
-      "--retry-initial", "50ms"
+      "--listen",
+      "127.0.0.1:0",
+      "--batch-linger",
+      "20ms",
+      "--otlp-compression",
+      "none",
+      "--exclude",
+      "reason=/^Pulled$/",
+      "--checkpoint",
+      `file:${join(dir, "cp")}`,
+      "--checkpoint-interval",
+      "0s",
+      "--retry-initial",
+      "50ms"
     ])
     await eventually(() => expect(env.receiver.records).toHaveLength(3))
     // The backend rejects the next batch; then the watch is ended once by the server.
@@ -48,8 +65,8 @@ describe("/metrics after a scripted run", () => {
     await eventually(async () => {
       const res = await fetch(`${c.probeUrl() ?? ""}/metrics`)
       m = parse(await res.text())
-      expect(m.get("k8s_event_collector_checkpoint_commits_total{result=\"success\"}")).toBeGreaterThan(0)
-      expect(m.get("k8s_event_collector_watch_restarts_total{cause=\"timeout\"}")).toBe(1)
+      expect(m.get('k8s_event_collector_checkpoint_commits_total{result="success"}')).toBeGreaterThan(0)
+      expect(m.get('k8s_event_collector_watch_restarts_total{cause="timeout"}')).toBe(1)
     })
     const v = (series: string) => m.get(`k8s_event_collector_${series}`)
     expect(v(`events_received_total{api="core/v1",type="ADDED"}`)).toBe(6)
@@ -93,7 +110,8 @@ describe("/metrics after a scripted run", () => {
       expect(m.get(`k8s_event_collector_records_dropped_total{reason="rejected_by_backend"}`)).toBe(3)
     })
     expect(m.get("k8s_event_collector_records_exported_total")).toBe(1)
-    expect(c.logs.filter((l) => l.level === "ERROR" && /rejected_by_backend: partial success: too old/.test(l.message)))
-      .toHaveLength(1)
+    expect(
+      c.logs.filter((l) => l.level === "ERROR" && /rejected_by_backend: partial success: too old/.test(l.message))
+    ).toHaveLength(1)
   })
 })

@@ -15,7 +15,17 @@ afterEach(async () => {
 })
 
 const start = (extra: ReadonlyArray<string>) => {
-  const c = startCollector(simKubeConfig(sim.url), ["--exporter", "none", "--listen", "127.0.0.1:0", "--api-retry-initial", "50ms", "--api-retry-max", "200ms", ...extra])
+  const c = startCollector(simKubeConfig(sim.url), [
+    "--exporter",
+    "none",
+    "--listen",
+    "127.0.0.1:0",
+    "--api-retry-initial",
+    "50ms",
+    "--api-retry-max",
+    "200ms",
+    ...extra
+  ])
   collectors.push(c)
   return c
 }
@@ -33,11 +43,15 @@ describe("probes", () => {
     await eventually(async () => expect((await probe(c, "/healthz")).status).toBe(200))
     const silent = sim.faults.add({ verb: "watch", resource: "events", action: { type: "silentWatch" } })
     sim.endWatches()
-    await eventually(async () => {
-      const r = await probe(c, "/healthz")
-      expect(r.status).toBe(503)
-      expect(JSON.parse(r.body)).toMatchObject({ status: "stalled", role: "leader" })
-    }, 10_000, 200)
+    await eventually(
+      async () => {
+        const r = await probe(c, "/healthz")
+        expect(r.status).toBe(503)
+        expect(JSON.parse(r.body)).toMatchObject({ status: "stalled", role: "leader" })
+      },
+      10_000,
+      200
+    )
     silent.clear()
     await eventually(async () => expect((await probe(c, "/healthz")).status).toBe(200), 10_000, 200)
   })
@@ -59,10 +73,25 @@ describe("probes", () => {
   })
 
   it("/readyz follows leadership between two replicas", async () => {
-    const lease = ["--leader-elect", "--lease", "default/kec", "--lease-duration", "2s", "--lease-renew-deadline", "1500ms", "--lease-retry-period", "200ms"]
+    const lease = [
+      "--leader-elect",
+      "--lease",
+      "default/kec",
+      "--lease-duration",
+      "2s",
+      "--lease-renew-deadline",
+      "1500ms",
+      "--lease-retry-period",
+      "200ms"
+    ]
     process.env["POD_NAME"] = "probe-a"
     const a = start(lease)
-    await eventually(async () => expect(JSON.parse((await probe(a, "/readyz")).body)).toMatchObject({ role: "leader", leader: expect.stringMatching(/^probe-a_/) }))
+    await eventually(async () =>
+      expect(JSON.parse((await probe(a, "/readyz")).body)).toMatchObject({
+        role: "leader",
+        leader: expect.stringMatching(/^probe-a_/)
+      })
+    )
     process.env["POD_NAME"] = "probe-b"
     const b = start(lease)
     delete process.env["POD_NAME"]
@@ -73,7 +102,14 @@ describe("probes", () => {
     })
     await a.stop()
     collectors.splice(collectors.indexOf(a), 1)
-    await eventually(async () => expect(JSON.parse((await probe(b, "/readyz")).body)).toMatchObject({ role: "leader", leader: expect.stringMatching(/^probe-b_/) }), 10_000)
+    await eventually(
+      async () =>
+        expect(JSON.parse((await probe(b, "/readyz")).body)).toMatchObject({
+          role: "leader",
+          leader: expect.stringMatching(/^probe-b_/)
+        }),
+      10_000
+    )
   })
 
   it("/metrics speaks the Prometheus text format with the collector's names", async () => {

@@ -18,7 +18,13 @@ const podEvent = (pod: StoredKubeObject, reason: string, type = "Warning", messa
     type,
     message,
     source: { component: "kubelet", host: "node-9" },
-    involvedObject: { apiVersion: "v1", kind: "Pod", namespace: pod.metadata.namespace ?? "default", name: pod.metadata.name, uid: pod.metadata.uid }
+    involvedObject: {
+      apiVersion: "v1",
+      kind: "Pod",
+      namespace: pod.metadata.namespace ?? "default",
+      name: pod.metadata.name,
+      uid: pod.metadata.uid
+    }
   })
 
 describe("enrichment through the pipeline", () => {
@@ -26,7 +32,10 @@ describe("enrichment through the pipeline", () => {
     const deploy = env.sim.objects.deployment({ namespace: "shop", name: "checkout" })
     const rs = env.sim.objects.replicaSet({ namespace: "shop", name: "checkout-7d9f", owner: deploy })
     const pod = env.sim.objects.pod({
-      namespace: "shop", name: "checkout-7d9f-abcde", owner: rs, nodeName: "node-1",
+      namespace: "shop",
+      name: "checkout-7d9f-abcde",
+      owner: rs,
+      nodeName: "node-1",
       annotations: { "resource.opentelemetry.io/service.name": "checkout-api" }
     })
     const cron = env.sim.objects.cronJob({ namespace: "batch", name: "nightly" })
@@ -46,7 +55,11 @@ describe("enrichment through the pipeline", () => {
       "service.name": "checkout-api",
       "service.namespace": "shop"
     })
-    expect(byReason.get("Completed")).toMatchObject({ "k8s.cronjob.name": "nightly", "k8s.job.name": "nightly-2900", "service.name": "nightly" })
+    expect(byReason.get("Completed")).toMatchObject({
+      "k8s.cronjob.name": "nightly",
+      "k8s.job.name": "nightly-2900",
+      "service.name": "nightly"
+    })
   })
 
   it("with pods forbidden, records keep flowing without those attributes", async () => {
@@ -76,7 +89,14 @@ describe("filters and severity rules through the pipeline", () => {
     podEvent(pod, "Pulled", "Normal")
     podEvent(other, "BackOff")
     podEvent(pod, "OOMKilling")
-    const c = start(["--include", "namespace=prod-*,reason=/^(BackOff|OOM)/", "--exclude", "reason=Pulled", "--enrichment", "off"])
+    const c = start([
+      "--include",
+      "namespace=prod-*,reason=/^(BackOff|OOM)/",
+      "--exclude",
+      "reason=Pulled",
+      "--enrichment",
+      "off"
+    ])
     await eventually(() => expect(env.receiver.records).toHaveLength(2))
     const selectors = new Set(env.sim.requests.filter({ resource: "events" }).map((r) => r.query["fieldSelector"]))
     expect(selectors).toEqual(new Set(["reason!=Pulled"]))
@@ -96,7 +116,11 @@ describe("noise control", () => {
     start(["--throttle", "10/2s", "--enrichment", "off"])
     await eventually(() => expect(env.receiver.records).toHaveLength(1))
     for (let i = 0; i < 499; i++) env.sim.events.repeat(first.metadata.uid)
-    await eventually(() => expect(env.receiver.records.some((r) => r.attributes["k8s.event.suppressed_count"] !== undefined)).toBe(true), 10_000)
+    await eventually(
+      () =>
+        expect(env.receiver.records.some((r) => r.attributes["k8s.event.suppressed_count"] !== undefined)).toBe(true),
+      10_000
+    )
     const plain = env.receiver.records.filter((r) => r.attributes["k8s.event.suppressed_count"] === undefined)
     const summaries = env.receiver.records.filter((r) => r.attributes["k8s.event.suppressed_count"] !== undefined)
     expect(plain).toHaveLength(10)

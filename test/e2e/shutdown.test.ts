@@ -50,10 +50,14 @@ const SHUTDOWN_TIMEOUT_S = 2
 /** Replays the dump to the receiver's URL, which the test has closed. */
 const replayToClosedPort = (extra: ReadonlyArray<string>) =>
   start([
-    "--source", `file:${AWS}`,
-    "--otlp-endpoint", receiver.url,
-    "--shutdown-timeout", `${SHUTDOWN_TIMEOUT_S}s`,
-    "--retry-initial", "100ms",
+    "--source",
+    `file:${AWS}`,
+    "--otlp-endpoint",
+    receiver.url,
+    "--shutdown-timeout",
+    `${SHUTDOWN_TIMEOUT_S}s`,
+    "--retry-initial",
+    "100ms",
     ...extra
   ])
 
@@ -71,14 +75,22 @@ describe("SIGTERM with the OTLP backend down", () => {
     const checkpoint = join(mkdtempSync(join(tmpdir(), "kec-shutdown-")), "checkpoint")
     const port = receiver.port
     const args = [
-      "--kubeconfig", writeKubeconfig(sim),
-      "--otlp-endpoint", receiver.url,
-      "--checkpoint", `file:${checkpoint}`,
-      "--checkpoint-interval", "0s",
-      "--shutdown-timeout", `${SHUTDOWN_TIMEOUT_S}s`,
-      "--batch-linger", "20ms",
-      "--retry-initial", "100ms",
-      "--retry-max", "500ms"
+      "--kubeconfig",
+      writeKubeconfig(sim),
+      "--otlp-endpoint",
+      receiver.url,
+      "--checkpoint",
+      `file:${checkpoint}`,
+      "--checkpoint-interval",
+      "0s",
+      "--shutdown-timeout",
+      `${SHUTDOWN_TIMEOUT_S}s`,
+      "--batch-linger",
+      "20ms",
+      "--retry-initial",
+      "100ms",
+      "--retry-max",
+      "500ms"
     ]
     // One event before the start, the rest once it watches: a list shows only an event's latest occurrence.
     generator.step()
@@ -91,7 +103,9 @@ describe("SIGTERM with the OTLP backend down", () => {
     await receiver.close()
     for (let i = 0; i < 20; i++) generator.step()
     const { code, seconds } = await stopWhileFailing(first)
-    console.log(`[shutdown] kube: exit ${code} ${seconds.toFixed(2)} s after SIGTERM (--shutdown-timeout ${SHUTDOWN_TIMEOUT_S}s)`)
+    console.log(
+      `[shutdown] kube: exit ${code} ${seconds.toFixed(2)} s after SIGTERM (--shutdown-timeout ${SHUTDOWN_TIMEOUT_S}s)`
+    )
     expect(seconds).toBeLessThanOrEqual(SHUTDOWN_TIMEOUT_S + 1)
     expect(code).toBe(1)
     const missed = generator.occurrences.size - acknowledged
@@ -117,10 +131,14 @@ describe("SIGTERM with the OTLP backend down", () => {
     await receiver.close()
     const p = replayToClosedPort([])
     const { code, seconds } = await stopWhileFailing(p)
-    console.log(`[shutdown] file: exit ${code} ${seconds.toFixed(2)} s after SIGTERM (--shutdown-timeout ${SHUTDOWN_TIMEOUT_S}s)`)
+    console.log(
+      `[shutdown] file: exit ${code} ${seconds.toFixed(2)} s after SIGTERM (--shutdown-timeout ${SHUTDOWN_TIMEOUT_S}s)`
+    )
     expect(seconds).toBeLessThanOrEqual(SHUTDOWN_TIMEOUT_S + 1)
     expect(code).toBe(1)
-    expect(p.output.stderr).toMatch(new RegExp(`${eventsInDump} records could not be delivered \\(${eventsInDump} shutdown\\)`))
+    expect(p.output.stderr).toMatch(
+      new RegExp(`${eventsInDump} records could not be delivered \\(${eventsInDump} shutdown\\)`)
+    )
     expect(p.output.stderr).not.toMatch(/stopped before all/)
   }, 30_000)
 

@@ -19,9 +19,10 @@ afterEach(async () => {
 const startDemo = (how: "terminal" | "pipes", extraEnv: Record<string, string> = {}) => {
   const env = cleanEnv(extraEnv)
   const demo = [process.execPath, MAIN, "demo"]
-  const child = how === "terminal"
-    ? spawn("script", ["-qfec", `exec ${demo.map(quoted).join(" ")}`, "/dev/null"], { env, cwd: REPO_ROOT })
-    : spawn(demo[0] ?? "", demo.slice(1), { env, cwd: REPO_ROOT })
+  const child =
+    how === "terminal"
+      ? spawn("script", ["-qfec", `exec ${demo.map(quoted).join(" ")}`, "/dev/null"], { env, cwd: REPO_ROOT })
+      : spawn(demo[0] ?? "", demo.slice(1), { env, cwd: REPO_ROOT })
   const out = { stdout: "", stderr: "" }
   child.stdout?.setEncoding("utf8").on("data", (d: string) => (out.stdout += d))
   child.stderr?.setEncoding("utf8").on("data", (d: string) => (out.stderr += d))
@@ -34,10 +35,16 @@ const TIME = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`
 describe("the demo in a terminal", () => {
   it("writes its own logs as time, level, message lines and colours warnings yellow", async () => {
     const out = startDemo("terminal")
-    await eventually(() => {
-      expect(out.stdout).toMatch(new RegExp(`^${TIME} INFO  demo: simulated Kubernetes API at http://127\\.0\\.0\\.1:\\d+`, "m"))
-      expect(out.stdout).toMatch(new RegExp(`^${TIME} \u001b\\[33mWarning\u001b\\[39m shop/Pod/`, "m"))
-    }, 25_000, 200)
+    await eventually(
+      () => {
+        expect(out.stdout).toMatch(
+          new RegExp(`^${TIME} INFO  demo: simulated Kubernetes API at http://127\\.0\\.0\\.1:\\d+`, "m")
+        )
+        expect(out.stdout).toMatch(new RegExp(`^${TIME} \u001b\\[33mWarning\u001b\\[39m shop/Pod/`, "m"))
+      },
+      25_000,
+      200
+    )
     expect(out.stdout).not.toContain(`{"message"`)
     expect(out.stdout).toMatch(new RegExp(`^${TIME} Normal  shop/`, "m"))
   }, 40_000)
@@ -56,6 +63,9 @@ describe("the demo through pipes", () => {
     await eventually(() => expect(out.stdout).toMatch(new RegExp(`^${TIME} Warning shop/Pod/`, "m")), 25_000, 200)
     expect(out.stdout).not.toContain("\u001b")
     const first = out.stderr.split("\n")[0] ?? ""
-    expect(JSON.parse(first)).toMatchObject({ message: expect.stringMatching(/^demo: simulated Kubernetes API/), logLevel: "INFO" })
+    expect(JSON.parse(first)).toMatchObject({
+      message: expect.stringMatching(/^demo: simulated Kubernetes API/),
+      logLevel: "INFO"
+    })
   }, 40_000)
 })

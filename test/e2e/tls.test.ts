@@ -13,11 +13,55 @@ const openssl = (...args: ReadonlyArray<string>) => execFileSync("openssl", args
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA. */
 const makeCertificates = () => {
-  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test CA", "-keyout", "ca.key", "-out", "ca.crt")
-  for (const [name, extra] of [["server", "subjectAltName=IP:127.0.0.1"], ["client", "extendedKeyUsage=clientAuth"]] as const) {
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`)
+  openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=test CA",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt"
+  )
+  for (const [name, extra] of [
+    ["server", "subjectAltName=IP:127.0.0.1"],
+    ["client", "extendedKeyUsage=clientAuth"]
+  ] as const) {
+    openssl(
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      `/CN=${name}`,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`
+    )
     writeFileSync(file(`${name}.ext`), `${extra}\n`)
-    openssl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", `${name}.ext`, "-out", `${name}.crt`)
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      `${name}.crt`
+    )
   }
 }
 
@@ -25,7 +69,11 @@ let receiver: OtlpReceiver
 beforeAll(async () => {
   makeCertificates()
   receiver = await startOtlpReceiver({
-    tls: { key: readFileSync(file("server.key"), "utf8"), cert: readFileSync(file("server.crt"), "utf8"), ca: readFileSync(file("ca.crt"), "utf8") }
+    tls: {
+      key: readFileSync(file("server.key"), "utf8"),
+      cert: readFileSync(file("server.crt"), "utf8"),
+      ca: readFileSync(file("ca.crt"), "utf8")
+    }
   })
 })
 afterAll(async () => {
@@ -51,8 +99,18 @@ describe("OTLP over TLS", () => {
   it("is refused without the client certificate, and says so", async () => {
     const before = receiver.records.length
     const result = await runCli([
-      "--source", "file:examples/kubectl-events.json", "--otlp-endpoint", receiver.url,
-      "--otlp-certificate", file("ca.crt"), "--otlp-timeout", "500ms", "--retry-initial", "100ms", "--retry-give-up", "1s"
+      "--source",
+      "file:examples/kubectl-events.json",
+      "--otlp-endpoint",
+      receiver.url,
+      "--otlp-certificate",
+      file("ca.crt"),
+      "--otlp-timeout",
+      "500ms",
+      "--retry-initial",
+      "100ms",
+      "--retry-give-up",
+      "1s"
     ])
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/could not be delivered/)
@@ -60,7 +118,14 @@ describe("OTLP over TLS", () => {
   })
 
   it("stops at start-up when a certificate file cannot be read", async () => {
-    const result = await runCli(["--source", "file:examples/kubectl-events.json", "--otlp-client-certificate", file("nope.crt"), "--otlp-client-key", file("client.key")])
+    const result = await runCli([
+      "--source",
+      "file:examples/kubectl-events.json",
+      "--otlp-client-certificate",
+      file("nope.crt"),
+      "--otlp-client-key",
+      file("client.key")
+    ])
     expect(result.code).toBe(2)
     expect(result.stderr).toMatch(/--otlp-client-certificate .*nope\.crt: cannot read it/)
   })

@@ -28,13 +28,21 @@ export const simServer = Effect.acquireRelease(
 let seq = 0
 
 /** A core/v1 Event about `o`, decoded the way the pipeline decodes it. `uid` overrides the involved object's uid. */
-export const eventAbout = (o: StoredKubeObject, options: { readonly reason?: string; readonly uid?: string } = {}): KubeEvent => {
+export const eventAbout = (
+  o: StoredKubeObject,
+  options: { readonly reason?: string; readonly uid?: string } = {}
+): KubeEvent => {
   seq++
   const involvedObject = { ...objectReference(o), ...(options.uid === undefined ? {} : { uid: options.uid }) }
   const raw = {
     apiVersion: "v1",
     kind: "Event",
-    metadata: { name: `${o.metadata.name}.${seq}`, namespace: o.metadata.namespace ?? "default", uid: `event-${seq}`, resourceVersion: String(seq) },
+    metadata: {
+      name: `${o.metadata.name}.${seq}`,
+      namespace: o.metadata.namespace ?? "default",
+      uid: `event-${seq}`,
+      resourceVersion: String(seq)
+    },
     involvedObject,
     reason: options.reason ?? "Started",
     message: "something happened",
@@ -54,14 +62,18 @@ export interface Harness {
 
 /** An Enricher against `kc` with a fresh registry; released with the test's scope. */
 export const enricher = (kc: KubeConfig, s: EnrichSettings) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const metrics = new CollectorMetrics()
     const context = yield* Layer.build(Enricher.layer(kc, s).pipe(Layer.provide(Layer.succeed(Metrics, metrics))))
     return { enricher: Context.get(context, Enricher), metrics } satisfies Harness
   })
 
 /** The value of one labelled series of a counter in `metrics`' registry (0 when absent). */
-export const counterValue = async (metrics: CollectorMetrics, name: string, labels: Readonly<Record<string, string>>): Promise<number> => {
+export const counterValue = async (
+  metrics: CollectorMetrics,
+  name: string,
+  labels: Readonly<Record<string, string>>
+): Promise<number> => {
   const metric = metrics.registry.getSingleMetric(name)
   if (metric === undefined) return 0
   const data = await metric.get()
@@ -87,16 +99,21 @@ export const captureLogs = () => {
 }
 
 export const elapsed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const start = Date.now()
     const value = yield* effect
     return { value, ms: Date.now() - start }
   })
 
 export const waitFor = (what: string, condition: () => boolean, timeoutMs = 5000) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     while (!condition()) yield* Effect.sleep(Duration.millis(5))
-  }).pipe(Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => new Error(`timed out waiting for ${what}`) }))
+  }).pipe(
+    Effect.timeoutFail({
+      duration: Duration.millis(timeoutMs),
+      onTimeout: () => new Error(`timed out waiting for ${what}`)
+    })
+  )
 
 /** `deployments` Deployments of two pods and `cronJobs` CronJobs of one pod, each pod with its chain's names. */
 export const workloads = (sim: SimServer, deployments: number, cronJobs: number, namespace = NS) =>

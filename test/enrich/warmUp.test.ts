@@ -31,9 +31,13 @@ const kubeApi = (items: (path: string) => ReadonlyArray<unknown>, listed?: Defer
   Layer.succeed(KubeApi, {
     server: "memory",
     list: (request) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (listed !== undefined) yield* Deferred.await(listed)
-        return { items: items(request.collection.path), resourceVersion: "1", continueToken: undefined } satisfies ListPage
+        return {
+          items: items(request.collection.path),
+          resourceVersion: "1",
+          continueToken: undefined
+        } satisfies ListPage
       }),
     watch: () => Effect.succeed({ pause: () => {}, resume: () => {}, stop: () => {} })
   })
@@ -41,14 +45,15 @@ const kubeApi = (items: (path: string) => ReadonlyArray<unknown>, listed?: Defer
 /** GETs answered by `answer`; each call counted in `calls`. */
 const ownerLookup = (answer: (name: string) => Effect.Effect<LookupAnswer>, calls: Array<string>) =>
   Layer.succeed(OwnerLookup, {
-    get: (key) => Effect.suspend(() => {
-      calls.push(`${key.workload.resource}/${key.name}`)
-      return answer(key.name)
-    })
+    get: (key) =>
+      Effect.suspend(() => {
+        calls.push(`${key.workload.resource}/${key.name}`)
+        return answer(key.name)
+      })
   })
 
 const build = (api: Layer.Layer<KubeApi>, lookup: Layer.Layer<OwnerLookup>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const s = settings({
       lookupTimeout: LOOKUP_TIMEOUT,
       listWatch: {
@@ -71,42 +76,51 @@ const byResource = (w: ReturnType<typeof world>) => (path: string) =>
 
 describe("enrichment timing with list+watch caches", () => {
   it.scoped("a list item that is not an object is said once and skipped; the others are cached", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const w = world()
       const logs = captureLogs()
       const calls: Array<string> = []
-      const items = (path: string) => path.endsWith("/pods") ? [42, { metadata: { name: "no-namespace" } }, w.pod] : byResource(w)(path)
-      const e = yield* build(kubeApi(items), ownerLookup(() => Effect.succeed({ _tag: "NotFound" }), calls)).pipe(
-        Effect.provide(logs.layer)
-      )
+      const items = (path: string) =>
+        path.endsWith("/pods") ? [42, { metadata: { name: "no-namespace" } }, w.pod] : byResource(w)(path)
+      const e = yield* build(
+        kubeApi(items),
+        ownerLookup(() => Effect.succeed({ _tag: "NotFound" }), calls)
+      ).pipe(Effect.provide(logs.layer))
       const [enrichment] = yield* e.enrichAll([eventAbout(w.pod)])
       expect(enrichment?.resource[R.deploymentName]).toBe("web")
       expect(calls).toEqual([])
       expect(logs.warnings()).toEqual([
         "enrichment: the list of pods in all namespaces had 2 entries that are not objects, skipped; " +
-        "the first: an item is not a namespaced object: 42"
+          "the first: an item is not a namespaced object: 42"
       ])
-    }))
+    })
+  )
 
-  it.scoped("no event is enriched before the caches are listed; then the first one carries the chain, with no GET", () =>
-    Effect.gen(function*() {
-      const w = world()
-      const listed = yield* Deferred.make<void>()
-      const calls: Array<string> = []
-      const e = yield* build(kubeApi(byResource(w), listed), ownerLookup(() => Effect.succeed({ _tag: "NotFound" }), calls))
-      const fiber = yield* Effect.fork(e.enrichAll([eventAbout(w.pod)]))
-      yield* TestClock.adjust(Duration.seconds(10))
-      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+  it.scoped(
+    "no event is enriched before the caches are listed; then the first one carries the chain, with no GET",
+    () =>
+      Effect.gen(function* () {
+        const w = world()
+        const listed = yield* Deferred.make<void>()
+        const calls: Array<string> = []
+        const e = yield* build(
+          kubeApi(byResource(w), listed),
+          ownerLookup(() => Effect.succeed({ _tag: "NotFound" }), calls)
+        )
+        const fiber = yield* Effect.fork(e.enrichAll([eventAbout(w.pod)]))
+        yield* TestClock.adjust(Duration.seconds(10))
+        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
 
-      yield* Deferred.succeed(listed, undefined)
-      const [enrichment] = yield* Fiber.join(fiber)
-      expect(enrichment?.resource[R.replicaSetName]).toBe("web-7d9f8b")
-      expect(enrichment?.resource[R.deploymentName]).toBe("web")
-      expect(calls).toEqual([])
-    }))
+        yield* Deferred.succeed(listed, undefined)
+        const [enrichment] = yield* Fiber.join(fiber)
+        expect(enrichment?.resource[R.replicaSetName]).toBe("web-7d9f8b")
+        expect(enrichment?.resource[R.deploymentName]).toBe("web")
+        expect(calls).toEqual([])
+      })
+  )
 
   it.scoped("lists that never answer hold the first events back for WARM_UP_LIMIT, no longer; GETs then fill in", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const w = world()
       const never = yield* Deferred.make<void>()
       const calls: Array<string> = []
@@ -120,12 +134,18 @@ describe("enrichment timing with list+watch caches", () => {
             labels: {},
             serviceName: undefined,
             serviceNamespace: undefined,
-            controller: owner === undefined ? undefined : { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: owner.uid },
+            controller:
+              owner === undefined
+                ? undefined
+                : { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: owner.uid },
             nodeName: undefined
           }
         }
       }
-      const e = yield* build(kubeApi(byResource(w), never), ownerLookup((name) => Effect.succeed(found(name)), calls))
+      const e = yield* build(
+        kubeApi(byResource(w), never),
+        ownerLookup((name) => Effect.succeed(found(name)), calls)
+      )
       const fiber = yield* Effect.fork(e.enrichAll([eventAbout(w.pod)]))
       yield* TestClock.adjust(Duration.subtract(WARM_UP_LIMIT, Duration.millis(1)))
       expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
@@ -133,14 +153,18 @@ describe("enrichment timing with list+watch caches", () => {
       const [enrichment] = yield* Fiber.join(fiber)
       expect(enrichment?.resource[R.deploymentName]).toBe("web")
       expect(calls).toEqual([`pods/${w.pod.metadata.name}`, `replicasets/${w.rs.metadata.name}`])
-    }))
+    })
+  )
 
   it.scoped("an event about a pod that is gone goes out with what it says once the lookup timeout has passed", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const w = world()
       const calls: Array<string> = []
       // The GET never answers: only the bounded wait lets the event go.
-      const e = yield* build(kubeApi(byResource(w)), ownerLookup(() => Effect.never, calls))
+      const e = yield* build(
+        kubeApi(byResource(w)),
+        ownerLookup(() => Effect.never, calls)
+      )
       yield* e.enrichAll([])
       const fiber = yield* Effect.fork(e.enrichAll([eventAbout(w.gone), eventAbout(w.pod)]))
       yield* TestClock.adjust(Duration.subtract(LOOKUP_TIMEOUT, Duration.millis(1)))
@@ -150,5 +174,6 @@ describe("enrichment timing with list+watch caches", () => {
       expect(fromGone).toEqual({ resource: {}, labels: {} })
       expect(fromPod?.resource[R.deploymentName]).toBe("web")
       expect(calls).toEqual([`pods/gone`])
-    }))
+    })
+  )
 })

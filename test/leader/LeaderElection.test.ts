@@ -29,7 +29,7 @@ const SLACK_MS = 150
 describe("LeaderElection", () => {
   it.scopedLive("elects one of two replicas; the other stands by and names the leader", () => {
     const logs = captureLogs()
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       const sim = yield* simServer
       const kc = simKubeConfig(sim.url)
       const t = new Timeline()
@@ -63,7 +63,7 @@ describe("LeaderElection", () => {
   })
 
   it.scopedLive("keeps the lease through failures shorter than the renew deadline", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const sim = yield* simServer
       const kc = simKubeConfig(sim.url)
       const t = new Timeline()
@@ -71,17 +71,22 @@ describe("LeaderElection", () => {
       yield* Effect.forkScoped(a.runWhileLeader(t.program("pod-a")))
       yield* waitFor("pod-a to lead", () => t.running.has("pod-a"))
 
-      const fault = sim.faults.add({ path: "/apis/coordination.k8s.io/*", action: { type: "resetConnection" }, times: 2 })
+      const fault = sim.faults.add({
+        path: "/apis/coordination.k8s.io/*",
+        action: { type: "resetConnection" },
+        times: 2
+      })
       yield* waitFor("both faults to be hit", () => !fault.active)
       yield* Effect.sleep(Duration.millis(600))
 
       expect(t.stops()).toHaveLength(0)
       expect((yield* a.state).role).toBe("leader")
-    }).pipe(Effect.provide(captureLogs().layer)))
+    }).pipe(Effect.provide(captureLogs().layer))
+  )
 
   it.scopedLive("stops a leader whose renewals fail within the renew deadline, before its lease could expire", () => {
     const logs = captureLogs()
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       const sim = yield* simServer
       const kc = simKubeConfig(sim.url)
       const t = new Timeline()
@@ -92,7 +97,11 @@ describe("LeaderElection", () => {
       yield* Effect.forkScoped(b.runWhileLeader(t.program("pod-b")))
       yield* Effect.sleep(Duration.millis(300))
 
-      const fault = sim.faults.add({ method: "PUT", path: "/apis/coordination.k8s.io/*", action: { type: "internalError" } })
+      const fault = sim.faults.add({
+        method: "PUT",
+        path: "/apis/coordination.k8s.io/*",
+        action: { type: "internalError" }
+      })
       yield* waitFor("pod-a to stop", () => t.stops("pod-a").length === 1)
       const lastRenewal = Math.max(...acceptedWrites(sim))
       const stoppedAt = t.stops("pod-a")[0]?.at ?? NaN
@@ -118,7 +127,7 @@ describe("LeaderElection", () => {
   })
 
   it.scopedLive("lets a standby take over a partitioned leader only after the lease duration, never both at once", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const sim = yield* simServer
       const proxy = yield* partitionableProxy(sim)
       const t = new Timeline()
@@ -147,11 +156,12 @@ describe("LeaderElection", () => {
       yield* Effect.sleep(Duration.millis(500))
       expect(t.starts("pod-a")).toHaveLength(1)
       expect(t.maxConcurrent).toBe(1)
-    }).pipe(Effect.provide(captureLogs().layer)))
+    }).pipe(Effect.provide(captureLogs().layer))
+  )
 
   it.scopedLive("releases the lease when the program ends, and a standby takes over at its next try", () => {
     const logs = captureLogs()
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       const sim = yield* simServer
       const kc = simKubeConfig(sim.url)
       const t = new Timeline()
@@ -178,7 +188,7 @@ describe("LeaderElection", () => {
   })
 
   it.scopedLive("stops the program before it releases the lease when interrupted", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const sim = yield* simServer
       const t = new Timeline()
       const a = yield* elector(simKubeConfig(sim.url), "pod-a")
@@ -190,10 +200,11 @@ describe("LeaderElection", () => {
       expect(released?.spec).toMatchObject({ holderIdentity: "", leaseDurationSeconds: 1 })
       const releaseArrived = Math.max(...acceptedWrites(sim))
       expect(t.stops("pod-a")[0]?.at).toBeLessThanOrEqual(releaseArrived)
-    }).pipe(Effect.provide(captureLogs().layer)))
+    }).pipe(Effect.provide(captureLogs().layer))
+  )
 
   it.scopedLive("ends with what the program's own stop added to the interruption (records left undelivered)", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const sim = yield* simServer
       const a = yield* elector(simKubeConfig(sim.url), "pod-a")
       const leading = yield* Deferred.make<void>()
@@ -206,17 +217,25 @@ describe("LeaderElection", () => {
 
       const exit = yield* Fiber.interrupt(runA)
       expect(Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)).toBe(true)
-      expect(Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : undefined).toEqual(Option.some("3 records could not be delivered"))
+      expect(Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : undefined).toEqual(
+        Option.some("3 records could not be delivered")
+      )
       expect(storedLease(sim)?.spec).toMatchObject({ holderIdentity: "" })
-    }).pipe(Effect.provide(captureLogs().layer)))
+    }).pipe(Effect.provide(captureLogs().layer))
+  )
 
   it.scopedLive("loses a create race with a 409, re-reads and stands by, then takes the unrenewed lease over", () => {
     const logs = captureLogs()
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       const sim = yield* simServer
       const t = new Timeline()
       const a = yield* elector(simKubeConfig(sim.url), "pod-a")
-      sim.faults.add({ method: "POST", path: "/apis/coordination.k8s.io/*", action: { type: "delay", ms: 200 }, times: 1 })
+      sim.faults.add({
+        method: "POST",
+        path: "/apis/coordination.k8s.io/*",
+        action: { type: "delay", ms: 200 },
+        times: 1
+      })
       yield* Effect.forkScoped(a.runWhileLeader(t.program("pod-a")))
       yield* waitFor("the create to arrive", () => sim.requests.count({ method: "POST" }) === 1)
       sim.objects.lease({ namespace: NAMESPACE, name: LEASE, holderIdentity: "pod-x", leaseDurationSeconds: 1 })
@@ -234,7 +253,7 @@ describe("LeaderElection", () => {
 
   it.scopedLive("loses an update race with a 409, re-reads and stands by", () => {
     const logs = captureLogs()
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       const sim = yield* simServer
       const t = new Timeline()
       sim.objects.lease({ namespace: NAMESPACE, name: LEASE })
@@ -245,7 +264,13 @@ describe("LeaderElection", () => {
       const now = new Date().toISOString().replace("Z", "000Z")
       sim.store.modify(Resources.leases, NAMESPACE, LEASE, (o) => ({
         ...o,
-        spec: { holderIdentity: "pod-x", leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: 1 }
+        spec: {
+          holderIdentity: "pod-x",
+          leaseDurationSeconds: 1,
+          acquireTime: now,
+          renewTime: now,
+          leaseTransitions: 1
+        }
       }))
 
       yield* waitFor("pod-a to see pod-x", () => logs.lines.includes("pod-a: leader is pod-x"))

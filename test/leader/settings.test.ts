@@ -21,7 +21,7 @@ describe("settingsProblems", () => {
     const problems = settingsProblems({ ...settings("pod-a"), renewDeadline: Duration.millis(1500) })
     expect(problems).toEqual([
       "the renew deadline (1s 500ms) must be shorter than the lease duration (1s 500ms): " +
-      "a leader that cannot renew must stop before another replica may take the lease over"
+        "a leader that cannot renew must stop before another replica may take the lease over"
     ])
   })
 
@@ -29,7 +29,7 @@ describe("settingsProblems", () => {
     const problems = settingsProblems({ ...settings("pod-a"), retryPeriod: Duration.seconds(2) })
     expect(problems).toEqual([
       "the retry period (2s) must be shorter than the renew deadline (1s): " +
-      "the leader must be able to retry a failed renewal before it gives the lease up"
+        "the leader must be able to retry a failed renewal before it gives the lease up"
     ])
   })
 
@@ -52,14 +52,15 @@ describe("settingsProblems", () => {
   })
 
   it.effect("makes the layer fail with all of them", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const error = yield* LeaderElection.make({ ...settings("pod-a"), renewDeadline: Duration.seconds(5) }).pipe(
         Effect.provide(LeaseApi.layerTest),
         Effect.flip
       )
       expect(error).toBeInstanceOf(InvalidLeaderElectionSettings)
       expect(error.message).toMatch(/^invalid leader election settings: the renew deadline \(5s\) must be shorter/)
-    }))
+    })
+  )
 })
 
 describe("defaultIdentity", () => {
@@ -87,9 +88,10 @@ describe("microTime", () => {
 
 describe("LeaderElection over the in-memory Lease store", () => {
   it.scopedLive("elects one replica and hands over when its program ends", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const api = yield* LeaseApi.pipe(Effect.provide(LeaseApi.layerTest))
-      const make = (identity: string) => LeaderElection.make(settings(identity)).pipe(Effect.provideService(LeaseApi, api))
+      const make = (identity: string) =>
+        LeaderElection.make(settings(identity)).pipe(Effect.provideService(LeaseApi, api))
       const t = new Timeline()
       const done = yield* Deferred.make<void>()
       const a = yield* make("pod-a")
@@ -104,12 +106,14 @@ describe("LeaderElection over the in-memory Lease store", () => {
       yield* Fiber.join(runA)
       yield* waitFor("pod-b to take over", () => t.running.has("pod-b"), 1000)
       expect(t.maxConcurrent).toBe(1)
-    }).pipe(Effect.provide(captureLogs().layer)))
+    }).pipe(Effect.provide(captureLogs().layer))
+  )
 
   it.effect("runs the program at once when election is disabled", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const election = yield* LeaderElection
       expect(yield* election.state).toEqual({ role: "leader", holder: "solo" })
       expect(yield* election.runWhileLeader(Effect.succeed(42))).toBe(42)
-    }).pipe(Effect.provide(LeaderElection.layerDisabled("solo"))))
+    }).pipe(Effect.provide(LeaderElection.layerDisabled("solo")))
+  )
 })

@@ -3,7 +3,12 @@ import * as net from "node:net"
 import { Duration, Effect, HashMap, Logger, Schema, Stream } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { LeaseApi } from "../../src/leader/LeaseApi.ts"
-import { LeaderElection, type LeaderElectionSettings, type LeaderElectionShape, type LeaderState } from "../../src/leader/LeaderElection.ts"
+import {
+  LeaderElection,
+  type LeaderElectionSettings,
+  type LeaderElectionShape,
+  type LeaderState
+} from "../../src/leader/LeaderElection.ts"
 import { Resources, type SimServer, startSimServer } from "../../src/sim/index.ts"
 
 export const NAMESPACE = "collector"
@@ -64,15 +69,23 @@ export class Timeline {
 }
 
 export const waitFor = (what: string, condition: () => boolean, timeoutMs = 5000) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     while (!condition()) yield* Effect.sleep(Duration.millis(5))
-  }).pipe(Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => new Error(`timed out waiting for ${what}`) }))
+  }).pipe(
+    Effect.timeoutFail({
+      duration: Duration.millis(timeoutMs),
+      onTimeout: () => new Error(`timed out waiting for ${what}`)
+    })
+  )
 
 /** Keeps the latest state of an elector readable synchronously. */
 export const tracked = (e: LeaderElectionShape) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const box: { current: LeaderState } = { current: yield* e.state }
-    yield* e.changes.pipe(Stream.runForEach((s) => Effect.sync(() => void (box.current = s))), Effect.forkScoped)
+    yield* e.changes.pipe(
+      Stream.runForEach((s) => Effect.sync(() => void (box.current = s))),
+      Effect.forkScoped
+    )
     return box
   })
 
@@ -104,12 +117,20 @@ export const storedLease = (sim: SimServer) => {
 
 /** Arrival times of the lease writes the server accepted. */
 export const acceptedWrites = (sim: SimServer) =>
-  sim.requests.filter({ path: LEASE_PATH, method: "PUT" }).filter((r) => r.status === 200).map((r) => r.at)
+  sim.requests
+    .filter({ path: LEASE_PATH, method: "PUT" })
+    .filter((r) => r.status === 200)
+    .map((r) => r.at)
 
 /** A TCP proxy in front of the server that can cut one client off from it, as a network partition would. */
 export const partitionableProxy = (target: SimServer) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly url: string; readonly cut: () => void; readonly heal: () => void; readonly close: () => void }>((resume) => {
+    Effect.async<{
+      readonly url: string
+      readonly cut: () => void
+      readonly heal: () => void
+      readonly close: () => void
+    }>((resume) => {
       const sockets = new Set<net.Socket>()
       let partitioned = false
       const server = net.createServer((client) => {
@@ -129,20 +150,22 @@ export const partitionableProxy = (target: SimServer) =>
       server.listen(0, "127.0.0.1", () => {
         const address = server.address()
         const port = typeof address === "object" && address !== null ? address.port : 0
-        resume(Effect.succeed({
-          url: `http://127.0.0.1:${port}`,
-          cut: () => {
-            partitioned = true
-            for (const s of sockets) s.destroy()
-          },
-          heal: () => {
-            partitioned = false
-          },
-          close: () => {
-            for (const s of sockets) s.destroy()
-            server.close()
-          }
-        }))
+        resume(
+          Effect.succeed({
+            url: `http://127.0.0.1:${port}`,
+            cut: () => {
+              partitioned = true
+              for (const s of sockets) s.destroy()
+            },
+            heal: () => {
+              partitioned = false
+            },
+            close: () => {
+              for (const s of sockets) s.destroy()
+              server.close()
+            }
+          })
+        )
       })
     }),
     (proxy) => Effect.sync(() => proxy.close())

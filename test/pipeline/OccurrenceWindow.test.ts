@@ -15,13 +15,49 @@ const event = (uid: string, rv: string, fields: Record<string, unknown> = {}): K
 
 describe("OccurrenceWindow", () => {
   const cases: ReadonlyArray<{ name: string; first: KubeEvent; next: KubeEvent; isNew: boolean }> = [
-    { name: "the same resourceVersion again (relist, replay)", first: event("a", "1", { count: 1 }), next: event("a", "1", { count: 1 }), isNew: false },
+    {
+      name: "the same resourceVersion again (relist, replay)",
+      first: event("a", "1", { count: 1 }),
+      next: event("a", "1", { count: 1 }),
+      isNew: false
+    },
     { name: "count raised", first: event("a", "1", { count: 1 }), next: event("a", "2", { count: 2 }), isNew: true },
-    { name: "count unchanged, metadata touched", first: event("a", "1", { count: 3, lastTimestamp: "2024-01-01T00:00:00Z" }), next: event("a", "2", { count: 3, lastTimestamp: "2024-01-01T00:00:00Z" }), isNew: false },
-    { name: "an older count arriving late", first: event("a", "5", { count: 4 }), next: event("a", "3", { count: 3 }), isNew: false },
-    { name: "a series begins (no count, then series.count 2)", first: event("a", "1", { eventTime: "2024-01-01T00:00:00.000001Z" }), next: event("a", "2", { eventTime: "2024-01-01T00:00:00.000001Z", series: { count: 2, lastObservedTime: "2024-01-01T00:00:00.000001Z" } }), isNew: true },
-    { name: "no count, observation time later", first: event("a", "1", { eventTime: "2024-01-01T00:00:00Z" }), next: event("a", "2", { eventTime: "2024-01-01T00:00:00Z", series: { lastObservedTime: "2024-01-01T00:00:05Z" } }), isNew: true },
-    { name: "no count, same time", first: event("a", "1", { eventTime: "2024-01-01T00:00:00Z" }), next: event("a", "2", { eventTime: "2024-01-01T00:00:00Z" }), isNew: false },
+    {
+      name: "count unchanged, metadata touched",
+      first: event("a", "1", { count: 3, lastTimestamp: "2024-01-01T00:00:00Z" }),
+      next: event("a", "2", { count: 3, lastTimestamp: "2024-01-01T00:00:00Z" }),
+      isNew: false
+    },
+    {
+      name: "an older count arriving late",
+      first: event("a", "5", { count: 4 }),
+      next: event("a", "3", { count: 3 }),
+      isNew: false
+    },
+    {
+      name: "a series begins (no count, then series.count 2)",
+      first: event("a", "1", { eventTime: "2024-01-01T00:00:00.000001Z" }),
+      next: event("a", "2", {
+        eventTime: "2024-01-01T00:00:00.000001Z",
+        series: { count: 2, lastObservedTime: "2024-01-01T00:00:00.000001Z" }
+      }),
+      isNew: true
+    },
+    {
+      name: "no count, observation time later",
+      first: event("a", "1", { eventTime: "2024-01-01T00:00:00Z" }),
+      next: event("a", "2", {
+        eventTime: "2024-01-01T00:00:00Z",
+        series: { lastObservedTime: "2024-01-01T00:00:05Z" }
+      }),
+      isNew: true
+    },
+    {
+      name: "no count, same time",
+      first: event("a", "1", { eventTime: "2024-01-01T00:00:00Z" }),
+      next: event("a", "2", { eventTime: "2024-01-01T00:00:00Z" }),
+      isNew: false
+    },
     { name: "another event", first: event("a", "1", { count: 1 }), next: event("b", "1", { count: 1 }), isNew: true }
   ]
   it.each(cases)("$name → new: $isNew", ({ first, next, isNew }) => {

@@ -11,10 +11,24 @@ import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { startSimServer, type SimServer } from "../../src/sim/index.ts"
 import { expectedSeverityNumber, expectRecordOf } from "../fixtures/expectations.ts"
-import { at, attrMap, loadOpenShiftEvents, nonEmpty, type OtlpLogRecord, type OtlpLogsRequest } from "../fixtures/support.ts"
+import {
+  at,
+  attrMap,
+  loadOpenShiftEvents,
+  nonEmpty,
+  type OtlpLogRecord,
+  type OtlpLogsRequest
+} from "../fixtures/support.ts"
 import { runCli } from "../support/cli.ts"
 import { eventually } from "../support/collector.ts"
-import { type CollectorProcess, EventGenerator, sleep, spawnCollector, tally, writeKubeconfig } from "../support/processes.ts"
+import {
+  type CollectorProcess,
+  EventGenerator,
+  sleep,
+  spawnCollector,
+  tally,
+  writeKubeconfig
+} from "../support/processes.ts"
 import { goBinary } from "./support/goBinaries.ts"
 import { exportedLines, type OtelCollector, SHIPPED_CONFIG, startOtelCollector } from "./support/otelCollector.ts"
 
@@ -41,7 +55,11 @@ const exportedRecords = (path: string): ReadonlyArray<ExportedRecord> =>
   exportedLines<OtlpLogsRequest>(path).flatMap((request) =>
     request.resourceLogs.flatMap((rl) =>
       rl.scopeLogs.flatMap((sl) =>
-        sl.logRecords.map((record) => ({ record, attrs: attrMap(record.attributes), resource: attrMap(rl.resource.attributes) }))
+        sl.logRecords.map((record) => ({
+          record,
+          attrs: attrMap(record.attributes),
+          resource: attrMap(rl.resource.attributes)
+        }))
       )
     )
   )
@@ -58,7 +76,8 @@ describe("otel-collector.yaml", () => {
     // The file_storage extension requires its folder to exist, as the Compose volume makes it. The folder is made
     // in a private mount namespace (a tmpfs over /var/lib that only this command sees), so the file is validated
     // unchanged and nothing is written to the machine's /var/lib.
-    const script = 'mount -t tmpfs tmpfs /var/lib && mkdir -p /var/lib/otelcol/file_storage && exec "$0" validate --config "$1"'
+    const script =
+      'mount -t tmpfs tmpfs /var/lib && mkdir -p /var/lib/otelcol/file_storage && exec "$0" validate --config "$1"'
     const output = execFileSync(
       "unshare",
       ["--mount", "--map-root-user", "sh", "-c", script, goBinary("otelcol"), SHIPPED_CONFIG],
@@ -89,10 +108,14 @@ describe("the real Collector running otel-collector.yaml", () => {
         writeFileSync(dump, JSON.stringify(fixtures.map((f) => f.raw)))
         const before = BigInt(Date.now()) * 1_000_000n
         const run = await runCli([
-          "--source", `file:${dump}`,
-          "--otlp-endpoint", otelcol.otlpHttpEndpoint,
-          "--otlp-protocol", protocol,
-          "--cluster-name", CLUSTER
+          "--source",
+          `file:${dump}`,
+          "--otlp-endpoint",
+          otelcol.otlpHttpEndpoint,
+          "--otlp-protocol",
+          protocol,
+          "--cluster-name",
+          CLUSTER
         ])
         expect(run.code, run.stderr).toBe(0)
         // The Collector's own count: it accepted every record and refused none.
@@ -121,12 +144,18 @@ describe("the real Collector running otel-collector.yaml", () => {
         const warnings = fixtures.filter((f) => (expectedSeverityNumber(f.raw, "defaults") ?? 0) >= 13)
         const raisedNormal = warnings.filter((f) => nonEmpty(at(f.raw, "type")) === "Normal").length
         expect(warnings.length).toBeGreaterThan(0)
-        await eventually(() => expect(exportedRecords(otelcol.files.warnings)).toHaveLength(warnings.length), 10_000, 100)
+        await eventually(
+          () => expect(exportedRecords(otelcol.files.warnings)).toHaveLength(warnings.length),
+          10_000,
+          100
+        )
         expect([...occurrenceIds(exportedRecords(otelcol.files.warnings))].sort()).toEqual(
           warnings.map((f) => occurrenceOf(f.raw)).sort()
         )
-        console.log(`[otelcol] ${protocol}: ${records.length} records, ${warnings.length} of them also on the warnings ` +
-            `pipeline (${raisedNormal} of type Normal, raised to ERROR by a default rule)`)
+        console.log(
+          `[otelcol] ${protocol}: ${records.length} records, ${warnings.length} of them also on the warnings ` +
+            `pipeline (${raisedNormal} of type Normal, raised to ERROR by a default rule)`
+        )
       })
     }
   })
@@ -148,13 +177,20 @@ describe("the real Collector running otel-collector.yaml", () => {
 
     it("loses nothing: every occurrence the server stored is in the file once the Collector is back", async () => {
       collector = spawnCollector([
-        "--kubeconfig", writeKubeconfig(sim),
-        "--otlp-endpoint", otelcol.otlpHttpEndpoint,
-        "--cluster-name", CLUSTER,
-        "--batch-size", "50",
-        "--batch-linger", "20ms",
-        "--retry-initial", "100ms",
-        "--retry-max", "1s"
+        "--kubeconfig",
+        writeKubeconfig(sim),
+        "--otlp-endpoint",
+        otelcol.otlpHttpEndpoint,
+        "--cluster-name",
+        CLUSTER,
+        "--batch-size",
+        "50",
+        "--batch-linger",
+        "20ms",
+        "--retry-initial",
+        "100ms",
+        "--retry-max",
+        "1s"
       ])
       const received = () => occurrenceIds(exportedRecords(otelcol.files.logs))
       // The collector has listed before the server gets busy: repeats made before the list would show in it only as
@@ -208,15 +244,19 @@ describe("the real Collector running otel-collector.yaml", () => {
           spansOf().filter((s) => s.resource.get("service.name") === service && s.span.status?.code === 2)
         const podOf = (resource: ReadonlyMap<string, unknown>) =>
           `${String(resource.get("k8s.namespace.name"))}/${String(resource.get("k8s.pod.name"))}`
-        await eventually(() => {
-          expect(failing("cart").length).toBeGreaterThan(0)
-          expect(failing("payments").length).toBeGreaterThan(0)
-          // A failing span leads to the events of the pod that served it: the same namespace and pod name.
-          const podsWithEvents = new Set(exportedRecords(otelcol.files.logs).map((r) => podOf(r.resource)))
-          for (const { resource } of [...failing("cart"), ...failing("payments")]) {
-            expect(podsWithEvents, podOf(resource)).toContain(podOf(resource))
-          }
-        }, 60_000, 200)
+        await eventually(
+          () => {
+            expect(failing("cart").length).toBeGreaterThan(0)
+            expect(failing("payments").length).toBeGreaterThan(0)
+            // A failing span leads to the events of the pod that served it: the same namespace and pod name.
+            const podsWithEvents = new Set(exportedRecords(otelcol.files.logs).map((r) => podOf(r.resource)))
+            for (const { resource } of [...failing("cart"), ...failing("payments")]) {
+              expect(podsWithEvents, podOf(resource)).toContain(podOf(resource))
+            }
+          },
+          60_000,
+          200
+        )
         console.log(`[otelcol] demo: ${spansOf().length} spans in the trace pipeline`)
       } finally {
         demo.child.kill("SIGTERM")

@@ -64,12 +64,16 @@ const first = (records: ReadonlyArray<OtlpLogRecord>, what: string): OtlpLogReco
 
 /** Every stored occurrence of an Event created since the collector started arrived, and none twice. */
 const expectEveryStoredOccurrenceOnce = async (timeoutMs = 30_000) => {
-  await eventually(() => {
-    const expected = storedOccurrences(cp.auditLog, startLine).map((o) => o.id)
-    const uids = new Set(expected.map(eventUid))
-    const received = occurrenceIds(receiver.records).filter((id) => uids.has(eventUid(id)))
-    expect(new Set(received)).toEqual(new Set(expected))
-  }, timeoutMs, 500)
+  await eventually(
+    () => {
+      const expected = storedOccurrences(cp.auditLog, startLine).map((o) => o.id)
+      const uids = new Set(expected.map(eventUid))
+      const received = occurrenceIds(receiver.records).filter((id) => uids.has(eventUid(id)))
+      expect(new Set(received)).toEqual(new Set(expected))
+    },
+    timeoutMs,
+    500
+  )
   expect(repeated(occurrenceIds(receiver.records))).toEqual([])
 }
 
@@ -103,45 +107,77 @@ describe("the real components' events", () => {
     })
     await eventually(() => expect(withReason(receiver.records, "SuccessfulCreate")).toHaveLength(1), 60_000, 250)
     await cp.admin.patch(deployment, { spec: { replicas: 3 } })
-    await eventually(() => {
-      expect(withReason(receiver.records, "ScalingReplicaSet").map((r) => r.body)).toEqual([
-        expect.stringMatching(/^Scaled up replica set web-[a-z0-9]+ from 0 to 1$/),
-        expect.stringMatching(/^Scaled up replica set web-[a-z0-9]+ from 1 to 3$/)
-      ])
-      expect(withReason(receiver.records, "SuccessfulCreate")).toHaveLength(3)
-      // No node at all: the scheduler reports each pod once through events.k8s.io/v1.
-      const unschedulable = withReason(receiver.records, "FailedScheduling").map((r) => attribute(r, "k8s.object.name"))
-      expect(new Set(unschedulable).size).toBe(3)
-    }, 90_000, 500)
+    await eventually(
+      () => {
+        expect(withReason(receiver.records, "ScalingReplicaSet").map((r) => r.body)).toEqual([
+          expect.stringMatching(/^Scaled up replica set web-[a-z0-9]+ from 0 to 1$/),
+          expect.stringMatching(/^Scaled up replica set web-[a-z0-9]+ from 1 to 3$/)
+        ])
+        expect(withReason(receiver.records, "SuccessfulCreate")).toHaveLength(3)
+        // No node at all: the scheduler reports each pod once through events.k8s.io/v1.
+        const unschedulable = withReason(receiver.records, "FailedScheduling").map((r) =>
+          attribute(r, "k8s.object.name")
+        )
+        expect(new Set(unschedulable).size).toBe(3)
+      },
+      90_000,
+      500
+    )
 
     // No node at all: the scheduler tries each pod again after a backoff, fails the same way, and makes the pod's
     // Event a series (events.k8s.io/v1 keeps further repeats in memory for 30 minutes before writing them).
-    await eventually(() => {
-      const series = withReason(receiver.records, "FailedScheduling").filter((r) => attribute(r, "k8s.event.count") === 2)
-      expect(series.length).toBeGreaterThanOrEqual(1)
-    }, 60_000, 500)
+    await eventually(
+      () => {
+        const series = withReason(receiver.records, "FailedScheduling").filter(
+          (r) => attribute(r, "k8s.event.count") === 2
+        )
+        expect(series.length).toBeGreaterThanOrEqual(1)
+      },
+      60_000,
+      500
+    )
 
     // A Node that said Ready once and has no kubelet: the node lifecycle controller finds it NotReady after its
     // grace period.
     const node = await cp.admin.create({ apiVersion: "v1", kind: "Node", metadata: { name: "node-without-kubelet" } })
-    await cp.admin.patch(node, {
-      status: {
-        capacity: { cpu: "1", pods: "0" },
-        allocatable: { cpu: "1", pods: "0" },
-        conditions: [{ type: "Ready", status: "True", reason: "KubeletReady", lastHeartbeatTime: now(), lastTransitionTime: now() }]
-      }
-    }, "/status")
-    await eventually(() => {
-      expect(withReason(receiver.records, "NodeNotReady").map((r) => attribute(r, "k8s.object.name")))
-        .toContain("node-without-kubelet")
-    }, 90_000, 500)
+    await cp.admin.patch(
+      node,
+      {
+        status: {
+          capacity: { cpu: "1", pods: "0" },
+          allocatable: { cpu: "1", pods: "0" },
+          conditions: [
+            {
+              type: "Ready",
+              status: "True",
+              reason: "KubeletReady",
+              lastHeartbeatTime: now(),
+              lastTransitionTime: now()
+            }
+          ]
+        }
+      },
+      "/status"
+    )
+    await eventually(
+      () => {
+        expect(withReason(receiver.records, "NodeNotReady").map((r) => attribute(r, "k8s.object.name"))).toContain(
+          "node-without-kubelet"
+        )
+      },
+      90_000,
+      500
+    )
 
     const scaling = first(withReason(receiver.records, "ScalingReplicaSet"), "ScalingReplicaSet")
     expect(scaling.resource).toMatchObject({ "k8s.deployment.name": "web", "k8s.namespace.name": NS })
     expect(attribute(scaling, "k8s.event.source.component")).toBe("deployment-controller")
     const scheduling = first(withReason(receiver.records, "FailedScheduling"), "FailedScheduling")
     expect(attribute(scheduling, "k8s.event.reporting_controller")).toBe("default-scheduler")
-    expect(scheduling.resource).toMatchObject({ "k8s.deployment.name": "web", "k8s.replicaset.name": expect.stringMatching(/^web-/) })
+    expect(scheduling.resource).toMatchObject({
+      "k8s.deployment.name": "web",
+      "k8s.replicaset.name": expect.stringMatching(/^web-/)
+    })
     await expectEveryStoredOccurrenceOnce()
   })
 
@@ -175,15 +211,26 @@ describe("the real components' events", () => {
     await eventually(async () => expect((await cp.admin.request("GET", exactList)).status).toBe(410), 30_000, 250)
     // The collector was answered 410 too (events have no watch cache: etcd's answer comes as an ERROR event in
     // the watch stream), and listed again.
-    await eventually(async () => {
-      expect(await collector.metric("k8s_event_collector_watch_restarts_total", { cause: "expired" }))
-        .toBeGreaterThan(expiredBefore)
-      expect(await collector.metric("k8s_event_collector_relists_total", { cause: "expired" })).toBeGreaterThanOrEqual(1)
-      expect(collector.output.stderr).toMatch(/is gone \(410\); listing again/)
-    }, 60_000, 500)
-    await eventually(() => {
-      expect(occurrenceIds(receiver.records)).toContain(`${field(before, "metadata", "uid")}:${oldRv}`)
-    }, 30_000, 250)
+    await eventually(
+      async () => {
+        expect(
+          await collector.metric("k8s_event_collector_watch_restarts_total", { cause: "expired" })
+        ).toBeGreaterThan(expiredBefore)
+        expect(
+          await collector.metric("k8s_event_collector_relists_total", { cause: "expired" })
+        ).toBeGreaterThanOrEqual(1)
+        expect(collector.output.stderr).toMatch(/is gone \(410\); listing again/)
+      },
+      60_000,
+      500
+    )
+    await eventually(
+      () => {
+        expect(occurrenceIds(receiver.records)).toContain(`${field(before, "metadata", "uid")}:${oldRv}`)
+      },
+      30_000,
+      250
+    )
     writer.resume()
     await new Promise((r) => setTimeout(r, 3_000))
     await writer.stop()
@@ -204,16 +251,20 @@ describe("the real components' events", () => {
     others.push(await runCollector(kubeconfig, viaCoreReceiver, ["--api", "core/v1", "--enrichment", "off"]))
     others.push(await runCollector(kubeconfig, viaEventsReceiver, ["--api", "events.k8s.io/v1", "--enrichment", "off"]))
     const stored = await cp.admin.ok("GET", `/api/v1/namespaces/${NS}/events`)
-    const latest = (Array.isArray(stored["items"]) ? stored["items"] : []).map((e: unknown) =>
-      `${field(e, "metadata", "uid")}:${field(e, "metadata", "resourceVersion")}`
+    const latest = (Array.isArray(stored["items"]) ? stored["items"] : []).map(
+      (e: unknown) => `${field(e, "metadata", "uid")}:${field(e, "metadata", "resourceVersion")}`
     )
     expect(latest.length).toBeGreaterThan(10)
-    await eventually(() => {
-      for (const r of [viaCoreReceiver, viaEventsReceiver]) {
-        const ids = new Set(occurrenceIds(r.records))
-        for (const id of latest) expect(ids.has(id), id).toBe(true)
-      }
-    }, 60_000, 500)
+    await eventually(
+      () => {
+        for (const r of [viaCoreReceiver, viaEventsReceiver]) {
+          const ids = new Set(occurrenceIds(r.records))
+          for (const id of latest) expect(ids.has(id), id).toBe(true)
+        }
+      },
+      60_000,
+      500
+    )
     const comparable = (r: OtlpLogRecord) => ({
       resource: r.resource,
       attributes: r.attributes,
@@ -224,8 +275,14 @@ describe("the real components' events", () => {
       eventName: r.eventName
     })
     for (const id of latest) {
-      const viaCore = first(viaCoreReceiver.records.filter((r) => attribute(r, "log.record.uid") === id), `${id} via core/v1`)
-      const viaEvents = first(viaEventsReceiver.records.filter((r) => attribute(r, "log.record.uid") === id), `${id} via events.k8s.io/v1`)
+      const viaCore = first(
+        viaCoreReceiver.records.filter((r) => attribute(r, "log.record.uid") === id),
+        `${id} via core/v1`
+      )
+      const viaEvents = first(
+        viaEventsReceiver.records.filter((r) => attribute(r, "log.record.uid") === id),
+        `${id} via events.k8s.io/v1`
+      )
       expect(comparable(viaEvents), id).toEqual(comparable(viaCore))
     }
   })
@@ -237,20 +294,33 @@ describe("field selectors", () => {
     texts.map((t) => Either.getOrThrowWith(parseRuleFlag(t), (e) => new Error(e)))
   const config = {
     include: rules(["reason=BackOff,name=web-1"]),
-    exclude: rules(["reason=Pulled", "name=db", "namespace=kube-system", "kind=Node", "type=Normal", "component=kubelet"])
+    exclude: rules([
+      "reason=Pulled",
+      "name=db",
+      "namespace=kube-system",
+      "kind=Node",
+      "type=Normal",
+      "component=kubelet"
+    ])
   }
 
-  it.each(["core/v1", "events.k8s.io/v1"] as const)("%s: the server accepts every one the collector sends", async (api) => {
-    const selector = fieldSelectorFor(config, api)
-    expect(selector).toBeDefined()
-    const base = api === "core/v1" ? "/api/v1" : "/apis/events.k8s.io/v1"
-    const query = new URLSearchParams({ fieldSelector: selector ?? "" })
-    // Each term alone, so that a refusal names the field, then all together, as the collector sends them.
-    for (const term of [...(selector ?? "").split(/(?<!\\),/), selector ?? ""]) {
-      const list = await cp.admin.request("GET", `${base}/events?${new URLSearchParams({ fieldSelector: term })}`)
-      expect(list.status, `${term}: ${list.text}`).toBe(200)
+  it.each(["core/v1", "events.k8s.io/v1"] as const)(
+    "%s: the server accepts every one the collector sends",
+    async (api) => {
+      const selector = fieldSelectorFor(config, api)
+      expect(selector).toBeDefined()
+      const base = api === "core/v1" ? "/api/v1" : "/apis/events.k8s.io/v1"
+      const query = new URLSearchParams({ fieldSelector: selector ?? "" })
+      // Each term alone, so that a refusal names the field, then all together, as the collector sends them.
+      for (const term of [...(selector ?? "").split(/(?<!\\),/), selector ?? ""]) {
+        const list = await cp.admin.request("GET", `${base}/events?${new URLSearchParams({ fieldSelector: term })}`)
+        expect(list.status, `${term}: ${list.text}`).toBe(200)
+      }
+      const watch = await cp.admin.request(
+        "GET",
+        `${base}/namespaces/${NS}/events?watch=true&timeoutSeconds=1&${query}`
+      )
+      expect(watch.status, watch.text).toBe(200)
     }
-    const watch = await cp.admin.request("GET", `${base}/namespaces/${NS}/events?watch=true&timeoutSeconds=1&${query}`)
-    expect(watch.status, watch.text).toBe(200)
-  })
+  )
 })

@@ -8,7 +8,14 @@ import { afterAll, beforeAll, expect, it } from "vitest"
 import { eventually } from "../support/collector.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
 import { sleep } from "../support/processes.ts"
-import { auditLines, occurrenceIds, type RealCollector, repeated, runCollector, storedOccurrences } from "./support/collectorRun.ts"
+import {
+  auditLines,
+  occurrenceIds,
+  type RealCollector,
+  repeated,
+  runCollector,
+  storedOccurrences
+} from "./support/collectorRun.ts"
 import { type ControlPlane, startControlPlane, writeDeployConfig } from "./support/controlPlane.ts"
 import { EventWriter } from "./support/eventWriter.ts"
 
@@ -41,10 +48,21 @@ afterAll(async () => {
 })
 
 const replica = async (name: string) => {
-  const r = await runCollector(kubeconfig, receiver, [
-    "--config", config,
-    "--lease-duration", `${LEASE_DURATION_MS}ms`, "--lease-renew-deadline", "4s", "--lease-retry-period", `${RETRY_PERIOD_MS}ms`
-  ], { POD_NAME: name })
+  const r = await runCollector(
+    kubeconfig,
+    receiver,
+    [
+      "--config",
+      config,
+      "--lease-duration",
+      `${LEASE_DURATION_MS}ms`,
+      "--lease-renew-deadline",
+      "4s",
+      "--lease-retry-period",
+      `${RETRY_PERIOD_MS}ms`
+    ],
+    { POD_NAME: name }
+  )
   replicas.push(r)
   return r
 }
@@ -59,11 +77,15 @@ const timeToLead = async (r: RealCollector, timeoutMs: number): Promise<number> 
 }
 
 const expectNothingLost = async (startLine: number) => {
-  await eventually(() => {
-    const received = new Set(occurrenceIds(receiver.records))
-    const lost = storedOccurrences(cp.auditLog, startLine).filter((o) => !received.has(o.id))
-    expect(lost).toEqual([])
-  }, 30_000, 500)
+  await eventually(
+    () => {
+      const received = new Set(occurrenceIds(receiver.records))
+      const lost = storedOccurrences(cp.auditLog, startLine).filter((o) => !received.has(o.id))
+      expect(lost).toEqual([])
+    },
+    30_000,
+    500
+  )
 }
 
 it("the leader SIGKILLed: the standby takes over within the lease duration, nothing lost; SIGTERMed: nothing lost or repeated", async () => {
@@ -93,7 +115,9 @@ it("the leader SIGKILLed: the standby takes over within the lease duration, noth
   await b.stop("SIGTERM")
   expect(b.child.exitCode).toBe(0)
   const handover = await timeToLead(c, LEASE_DURATION_MS + 2 * RETRY_PERIOD_MS + 5_000)
-  console.log(`[test:real] SIGTERM: the standby led ${handover} ms after the exit; ${resentAfterKill} records re-sent after the SIGKILL`)
+  console.log(
+    `[test:real] SIGTERM: the standby led ${handover} ms after the exit; ${resentAfterKill} records re-sent after the SIGKILL`
+  )
   await sleep(3_000)
   await writer.stop()
   await expectNothingLost(startLine)

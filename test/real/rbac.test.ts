@@ -44,19 +44,26 @@ afterAll(async () => {
   await cp?.stop()
 })
 
-const start = async (kubeconfig: string, to: OtlpReceiver, args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+const start = async (
+  kubeconfig: string,
+  to: OtlpReceiver,
+  args: ReadonlyArray<string>,
+  env: Record<string, string> = {}
+) => {
   const c = await runCollector(kubeconfig, to, args, env)
   collectors.push(c)
   return c
 }
 
-const ownedBy = (owner: KubeObject) => [{
-  apiVersion: field(owner, "apiVersion"),
-  kind: field(owner, "kind"),
-  name: field(owner, "metadata", "name"),
-  uid: field(owner, "metadata", "uid"),
-  controller: true
-}]
+const ownedBy = (owner: KubeObject) => [
+  {
+    apiVersion: field(owner, "apiVersion"),
+    kind: field(owner, "kind"),
+    name: field(owner, "metadata", "name"),
+    uid: field(owner, "metadata", "uid"),
+    controller: true
+  }
+]
 
 const podSpec = { containers: [{ name: "app", image: "registry.invalid/app:1" }] }
 
@@ -64,39 +71,56 @@ const podSpec = { containers: [{ name: "app", image: "registry.invalid/app:1" }]
 const createWorkloads = async (ns: string) => {
   const labels = { app: "checkout" }
   const deployment = await cp.admin.create({
-    apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "checkout", namespace: ns },
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "checkout", namespace: ns },
     spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } }
   })
   const replicaSet = await cp.admin.create({
-    apiVersion: "apps/v1", kind: "ReplicaSet",
+    apiVersion: "apps/v1",
+    kind: "ReplicaSet",
     metadata: { name: "checkout-7d9f8b6c5d", namespace: ns, ownerReferences: ownedBy(deployment) },
     spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } }
   })
   await cp.admin.create({
-    apiVersion: "v1", kind: "Pod",
+    apiVersion: "v1",
+    kind: "Pod",
     metadata: { name: "checkout-7d9f8b6c5d-x2k4p", namespace: ns, labels, ownerReferences: ownedBy(replicaSet) },
     spec: podSpec
   })
   const jobTemplate = { spec: { template: { spec: { ...podSpec, restartPolicy: "Never" } } } }
   const cronJob = await cp.admin.create({
-    apiVersion: "batch/v1", kind: "CronJob", metadata: { name: "report", namespace: ns },
+    apiVersion: "batch/v1",
+    kind: "CronJob",
+    metadata: { name: "report", namespace: ns },
     spec: { schedule: "0 3 * * *", jobTemplate }
   })
   const job = await cp.admin.create({
-    apiVersion: "batch/v1", kind: "Job",
+    apiVersion: "batch/v1",
+    kind: "Job",
     metadata: { name: "report-29172000", namespace: ns, ownerReferences: ownedBy(cronJob) },
-    spec: { ...jobTemplate.spec, manualSelector: true, selector: { matchLabels: { job: "report-29172000" } },
-      template: { metadata: { labels: { job: "report-29172000" } }, spec: { ...podSpec, restartPolicy: "Never" } } }
+    spec: {
+      ...jobTemplate.spec,
+      manualSelector: true,
+      selector: { matchLabels: { job: "report-29172000" } },
+      template: { metadata: { labels: { job: "report-29172000" } }, spec: { ...podSpec, restartPolicy: "Never" } }
+    }
   })
   await cp.admin.create({
-    apiVersion: "v1", kind: "Pod",
+    apiVersion: "v1",
+    kind: "Pod",
     metadata: { name: "report-29172000-q8v2n", namespace: ns, ownerReferences: ownedBy(job) },
     spec: { ...podSpec, restartPolicy: "Never" }
   })
   // A pod that names its service, as the OpenTelemetry Operator's annotation does.
   await cp.admin.create({
-    apiVersion: "v1", kind: "Pod",
-    metadata: { name: "payments-0", namespace: ns, annotations: { "resource.opentelemetry.io/service.name": "payments" } },
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: "payments-0",
+      namespace: ns,
+      annotations: { "resource.opentelemetry.io/service.name": "payments" }
+    },
     spec: podSpec
   })
 }
@@ -114,11 +138,15 @@ describe("deploy/'s ServiceAccount, roles and configuration", () => {
     for (const pod of ["checkout-7d9f8b6c5d-x2k4p", "report-29172000-q8v2n", "payments-0"]) {
       await cp.admin.create(coreEvent(ns, `${pod}.backoff`, pod))
     }
-    await eventually(() => {
-      for (const pod of ["checkout-7d9f8b6c5d-x2k4p", "report-29172000-q8v2n", "payments-0"]) {
-        expect(recordsAbout(pod), pod).toHaveLength(1)
-      }
-    }, 60_000, 250)
+    await eventually(
+      () => {
+        for (const pod of ["checkout-7d9f8b6c5d-x2k4p", "report-29172000-q8v2n", "payments-0"]) {
+          expect(recordsAbout(pod), pod).toHaveLength(1)
+        }
+      },
+      60_000,
+      250
+    )
 
     // What the README promises for records of pod events.
     expect(recordsAbout("checkout-7d9f8b6c5d-x2k4p")[0]?.resource).toMatchObject({
@@ -137,14 +165,20 @@ describe("deploy/'s ServiceAccount, roles and configuration", () => {
     // The Lease names this replica; the checkpoint ConfigMap was written.
     const config: unknown = parse(readFileSync(deployConfig, "utf8"))
     const lease = field(config, "lease").split("/")
-    const checkpoint = field(config, "checkpoint").replace(/^configmap:/, "").split("/")
-    await eventually(async () => {
-      const held = await cp.admin.ok("GET", `/apis/coordination.k8s.io/v1/namespaces/${lease[0]}/leases/${lease[1]}`)
-      // The pod's name, and a suffix of this process's own (two processes of one name never both lead).
-      expect(field(held, "spec", "holderIdentity")).toMatch(/^k8s-event-collector-0_[0-9a-f]{8}$/)
-      const saved = await cp.admin.ok("GET", `/api/v1/namespaces/${checkpoint[0]}/configmaps/${checkpoint[1]}`)
-      expect(isKubeObject(saved["data"]) || isKubeObject(saved["binaryData"])).toBe(true)
-    }, 30_000, 500)
+    const checkpoint = field(config, "checkpoint")
+      .replace(/^configmap:/, "")
+      .split("/")
+    await eventually(
+      async () => {
+        const held = await cp.admin.ok("GET", `/apis/coordination.k8s.io/v1/namespaces/${lease[0]}/leases/${lease[1]}`)
+        // The pod's name, and a suffix of this process's own (two processes of one name never both lead).
+        expect(field(held, "spec", "holderIdentity")).toMatch(/^k8s-event-collector-0_[0-9a-f]{8}$/)
+        const saved = await cp.admin.ok("GET", `/api/v1/namespaces/${checkpoint[0]}/configmaps/${checkpoint[1]}`)
+        expect(isKubeObject(saved["data"]) || isKubeObject(saved["binaryData"])).toBe(true)
+      },
+      30_000,
+      500
+    )
     await collector.stop()
     expect(collector.child.exitCode).toBe(0)
 
@@ -159,32 +193,52 @@ describe("deploy/'s ServiceAccount, roles and configuration", () => {
     await cp.admin.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } })
     const role = await cp.admin.ok("GET", objectPath(deployObject("ClusterRole", "k8s-event-collector")))
     const rules = Array.isArray(role["rules"]) ? role["rules"] : []
-    const withoutWatch = rules.map((rule: unknown) => isKubeObject(rule) && Array.isArray(rule["verbs"])
-      ? { ...rule, verbs: rule["verbs"].filter((v: unknown) => v !== "watch") }
-      : rule)
+    const withoutWatch = rules.map((rule: unknown) =>
+      isKubeObject(rule) && Array.isArray(rule["verbs"])
+        ? { ...rule, verbs: rule["verbs"].filter((v: unknown) => v !== "watch") }
+        : rule
+    )
     await cp.admin.ok("PUT", objectPath(role), { ...role, rules: withoutWatch })
-    const allowed = () => cp.admin.ok("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
-      apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview",
-      spec: { user: saUser, groups: ["system:serviceaccounts"], resourceAttributes: { verb: "watch", resource: "events", namespace: ns } }
-    }).then((review) => isKubeObject(review["status"]) && review["status"]["allowed"] === true)
+    const allowed = () =>
+      cp.admin
+        .ok("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SubjectAccessReview",
+          spec: {
+            user: saUser,
+            groups: ["system:serviceaccounts"],
+            resourceAttributes: { verb: "watch", resource: "events", namespace: ns }
+          }
+        })
+        .then((review) => isKubeObject(review["status"]) && review["status"]["allowed"] === true)
     await eventually(async () => expect(await allowed()).toBe(false), 10_000, 200)
 
     const own = await startOtlpReceiver()
     try {
       const collector = await start(saKubeconfig, own, ["--namespaces", ns, "--api-retry-max", "2s"])
-      await eventually(() => {
-        expect(collector.output.stderr).toMatch(/not allowed to watch events \(core\/v1\) in namespace watch-denied \(HTTP 403\)/)
-        expect(collector.output.stderr).toMatch(/resources: \[\\"events\\"\], verbs: \[\\"list\\", \\"watch\\"\]/)
-      }, 30_000, 250)
+      await eventually(
+        () => {
+          expect(collector.output.stderr).toMatch(
+            /not allowed to watch events \(core\/v1\) in namespace watch-denied \(HTTP 403\)/
+          )
+          expect(collector.output.stderr).toMatch(/resources: \[\\"events\\"\], verbs: \[\\"list\\", \\"watch\\"\]/)
+        },
+        30_000,
+        250
+      )
 
       const latest = await cp.admin.ok("GET", objectPath(role))
       await cp.admin.ok("PUT", objectPath(role), { ...latest, rules })
       await eventually(async () => expect(await allowed()).toBe(true), 10_000, 200)
       await cp.admin.create(coreEvent(ns, "after-the-fix"))
-      await eventually(() => {
-        expect(own.records.map((r) => attribute(r, "k8s.event.name"))).toContain("after-the-fix")
-        expect(collector.output.stderr).toMatch(/watch events \(core\/v1\) in namespace watch-denied works again/)
-      }, 60_000, 250)
+      await eventually(
+        () => {
+          expect(own.records.map((r) => attribute(r, "k8s.event.name"))).toContain("after-the-fix")
+          expect(collector.output.stderr).toMatch(/watch events \(core\/v1\) in namespace watch-denied works again/)
+        },
+        60_000,
+        250
+      )
     } finally {
       await own.close()
     }
@@ -193,16 +247,24 @@ describe("deploy/'s ServiceAccount, roles and configuration", () => {
   it("--namespaces a,b with only a namespaced Role in each: both watched, no 403, nothing from elsewhere", async () => {
     const namespaces = ["team-a", "team-b", "team-c"]
     for (const name of namespaces) await cp.admin.create({ apiVersion: "v1", kind: "Namespace", metadata: { name } })
-    await cp.admin.create({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "events-reader", namespace: "team-a" } })
+    await cp.admin.create({
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: "events-reader", namespace: "team-a" }
+    })
     // deploy/'s ClusterRole rules, as a Role in each watched namespace only.
     const clusterRole = deployObject("ClusterRole", "k8s-event-collector")
     for (const ns of ["team-a", "team-b"]) {
       await cp.admin.create({
-        apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "events-reader", namespace: ns },
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "Role",
+        metadata: { name: "events-reader", namespace: ns },
         rules: clusterRole["rules"]
       })
       await cp.admin.create({
-        apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "events-reader", namespace: ns },
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name: "events-reader", namespace: ns },
         roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "events-reader" },
         subjects: [{ kind: "ServiceAccount", name: "events-reader", namespace: "team-a" }]
       })
@@ -212,11 +274,17 @@ describe("deploy/'s ServiceAccount, roles and configuration", () => {
       const kubeconfig = await cp.serviceAccountKubeconfig("team-a", "events-reader")
       const collector = await start(kubeconfig, own, ["--namespaces", "team-a,team-b"])
       for (const ns of namespaces) await cp.admin.create(coreEvent(ns, `in-${ns}`))
-      await eventually(() => {
-        expect(own.records.map((r) => attribute(r, "k8s.event.name")).sort()).toEqual(["in-team-a", "in-team-b"])
-      }, 30_000, 250)
+      await eventually(
+        () => {
+          expect(own.records.map((r) => attribute(r, "k8s.event.name")).sort()).toEqual(["in-team-a", "in-team-b"])
+        },
+        30_000,
+        250
+      )
       await collector.stop()
-      expect(auditEntries(cp.auditLog, "system:serviceaccount:team-a:events-reader").filter((c) => c.code === 403)).toEqual([])
+      expect(
+        auditEntries(cp.auditLog, "system:serviceaccount:team-a:events-reader").filter((c) => c.code === 403)
+      ).toEqual([])
     } finally {
       await own.close()
     }

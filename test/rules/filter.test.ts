@@ -2,14 +2,26 @@ import { describe, expect, it } from "vitest"
 import { SeverityNumber } from "@opentelemetry/api-logs"
 import { decodeKubeEvent } from "../../src/domain/KubeEvent.ts"
 import { decodeRule } from "../../src/rules/config.ts"
-import { compileFilters, compileRule, escapeFieldValue, fieldSelectorFor, type FilterConfig, type Rule } from "../../src/rules/filter.ts"
+import {
+  compileFilters,
+  compileRule,
+  escapeFieldValue,
+  fieldSelectorFor,
+  type FilterConfig,
+  type Rule
+} from "../../src/rules/filter.ts"
 import { coreEvent, right, T0, type EventSpec } from "./support.ts"
 
 const rule = (u: Record<string, unknown>): Rule => right(decodeRule(u))
 const matches = (r: Record<string, unknown>, spec: EventSpec, labels?: Record<string, string>) =>
   compileRule(rule(r))(coreEvent(spec), labels)
 
-const config = (c: { include?: ReadonlyArray<Record<string, unknown>>; exclude?: ReadonlyArray<Record<string, unknown>> } & Omit<Partial<FilterConfig>, "include" | "exclude">): FilterConfig => ({
+const config = (
+  c: { include?: ReadonlyArray<Record<string, unknown>>; exclude?: ReadonlyArray<Record<string, unknown>> } & Omit<
+    Partial<FilterConfig>,
+    "include" | "exclude"
+  >
+): FilterConfig => ({
   ...c,
   include: (c.include ?? []).map(rule),
   exclude: (c.exclude ?? []).map(rule)
@@ -25,8 +37,18 @@ describe("a single condition", () => {
     ["namespace glob ? is one character", { namespace: "prod-w?" }, {}, false],
     ["namespace glob, regex characters are literal", { namespace: "prod.web" }, {}, false],
     ["namespace is case-sensitive", { namespace: "Prod-*" }, {}, false],
-    ["namespace: the involved object's first", { namespace: "team-a" }, { namespace: "default", objectNamespace: "team-a" }, true],
-    ["namespace: falls back to the event's", { namespace: "default" }, { namespace: "default", objectNamespace: null, kind: "Node", name: "n1" }, true],
+    [
+      "namespace: the involved object's first",
+      { namespace: "team-a" },
+      { namespace: "default", objectNamespace: "team-a" },
+      true
+    ],
+    [
+      "namespace: falls back to the event's",
+      { namespace: "default" },
+      { namespace: "default", objectNamespace: null, kind: "Node", name: "n1" },
+      true
+    ],
     ["kind exact", { kind: "Pod" }, {}, true],
     ["kind ignores case", { kind: "pod" }, {}, true],
     ["kind ignores case, the other way", { kind: "Pod" }, { kind: "pod" }, true],
@@ -62,7 +84,15 @@ describe("a single condition", () => {
 
   it("does not match a field the event lacks", () => {
     const e = right(decodeKubeEvent({ metadata: { name: "x", uid: "u", resourceVersion: "1" }, involvedObject: {} }))
-    for (const r of [{ namespace: "*" }, { kind: "Pod" }, { name: "*" }, { reason: "/.*/" }, { type: "Normal" }, { message: "/.*/" }, { component: "/.*/" }]) {
+    for (const r of [
+      { namespace: "*" },
+      { kind: "Pod" },
+      { name: "*" },
+      { reason: "/.*/" },
+      { type: "Normal" },
+      { message: "/.*/" },
+      { component: "/.*/" }
+    ]) {
       expect(compileRule(rule(r))(e, {}), JSON.stringify(r)).toBe(false)
     }
   })
@@ -93,8 +123,17 @@ describe("labels", () => {
 
 describe("compileFilters", () => {
   const now = T0 + 1000
-  const verdict = (c: FilterConfig, spec: EventSpec = {}, opts: { labels?: Record<string, string>; severity?: number | undefined; now?: number } = {}) =>
-    compileFilters(c).verdict(coreEvent(spec), opts.labels, "severity" in opts ? opts.severity : SeverityNumber.WARN, opts.now ?? now)
+  const verdict = (
+    c: FilterConfig,
+    spec: EventSpec = {},
+    opts: { labels?: Record<string, string>; severity?: number | undefined; now?: number } = {}
+  ) =>
+    compileFilters(c).verdict(
+      coreEvent(spec),
+      opts.labels,
+      "severity" in opts ? opts.severity : SeverityNumber.WARN,
+      opts.now ?? now
+    )
 
   it("keeps everything without rules", () => {
     expect(verdict(config({}))).toBeUndefined()
@@ -117,7 +156,10 @@ describe("compileFilters", () => {
   })
 
   it("lets an exclude rule win over an include rule and names the first exclude rule that matches", () => {
-    const c = config({ include: [{ namespace: "prod-*" }], exclude: [{ reason: "Pulled" }, { kind: "Pod" }, { type: "Warning" }] })
+    const c = config({
+      include: [{ namespace: "prod-*" }],
+      exclude: [{ reason: "Pulled" }, { kind: "Pod" }, { type: "Warning" }]
+    })
     expect(verdict(c, { reason: "Pulled" })).toBe("exclude[0]")
     expect(verdict(c)).toBe("exclude[1]")
     expect(verdict(c, { kind: "Node" })).toBe("exclude[2]")
@@ -155,31 +197,55 @@ describe("compileFilters", () => {
   })
 
   it("keeps an event without any time whatever its age limit", () => {
-    const e = right(decodeKubeEvent({ metadata: { name: "x", uid: "u", resourceVersion: "1" }, involvedObject: {}, type: "Warning" }))
+    const e = right(
+      decodeKubeEvent({ metadata: { name: "x", uid: "u", resourceVersion: "1" }, involvedObject: {}, type: "Warning" })
+    )
     expect(compileFilters(config({ maxEventAgeMs: 1 })).verdict(e, undefined, SeverityNumber.WARN, T0)).toBeUndefined()
   })
 
   it("checks include, exclude, min_severity, max_event_age in that order", () => {
-    const c = config({ include: [{ reason: "X" }], exclude: [{ kind: "Pod" }], minSeverity: SeverityNumber.ERROR, maxEventAgeMs: 1 })
+    const c = config({
+      include: [{ reason: "X" }],
+      exclude: [{ kind: "Pod" }],
+      minSeverity: SeverityNumber.ERROR,
+      maxEventAgeMs: 1
+    })
     const late = T0 + 10_000
     expect(verdict(c, {}, { now: late })).toBe("include")
     expect(verdict(c, { reason: "X" }, { now: late })).toBe("exclude[0]")
     expect(verdict(c, { reason: "X", kind: "Node" }, { now: late })).toBe("min_severity")
-    expect(verdict(c, { reason: "X", kind: "Node" }, { now: late, severity: SeverityNumber.ERROR })).toBe("max_event_age")
+    expect(verdict(c, { reason: "X", kind: "Node" }, { now: late, severity: SeverityNumber.ERROR })).toBe(
+      "max_event_age"
+    )
     expect(compileFilters(c).ruleNames).toEqual(["include", "exclude[0]", "min_severity", "max_event_age"])
   })
 
   it("reads events.k8s.io/v1 events the same way", () => {
-    const e = right(decodeKubeEvent({
-      apiVersion: "events.k8s.io/v1",
-      metadata: { name: "x", namespace: "prod-web", uid: "u", resourceVersion: "1" },
-      regarding: { kind: "Pod", name: "web-1", namespace: "prod-web" },
-      reason: "BackOff",
-      type: "Warning",
-      note: "Back-off restarting",
-      reportingController: "kubelet"
-    }))
-    const f = compileFilters(config({ include: [{ namespace: "prod-*", kind: "pod", name: "web-?", reason: "BackOff", component: "kubelet", message: "Back-off" }] }))
+    const e = right(
+      decodeKubeEvent({
+        apiVersion: "events.k8s.io/v1",
+        metadata: { name: "x", namespace: "prod-web", uid: "u", resourceVersion: "1" },
+        regarding: { kind: "Pod", name: "web-1", namespace: "prod-web" },
+        reason: "BackOff",
+        type: "Warning",
+        note: "Back-off restarting",
+        reportingController: "kubelet"
+      })
+    )
+    const f = compileFilters(
+      config({
+        include: [
+          {
+            namespace: "prod-*",
+            kind: "pod",
+            name: "web-?",
+            reason: "BackOff",
+            component: "kubelet",
+            message: "Back-off"
+          }
+        ]
+      })
+    )
     expect(f.verdict(e, undefined, SeverityNumber.WARN, T0)).toBeUndefined()
   })
 })
@@ -189,14 +255,38 @@ describe("fieldSelectorFor", () => {
     ["nothing to push without rules", {}, undefined],
     ["one include rule: exact reason", { include: [{ reason: "BackOff" }] }, "reason=BackOff"],
     ["one include rule: exact name", { include: [{ name: "web-1" }] }, "involvedObject.name=web-1"],
-    ["one include rule: reason and name, ANDed", { include: [{ reason: "BackOff", name: "web-1" }] }, "reason=BackOff,involvedObject.name=web-1"],
-    ["one include rule: only the exact conditions are pushed", { include: [{ reason: "BackOff", name: "web-*", message: "x" }] }, "reason=BackOff"],
+    [
+      "one include rule: reason and name, ANDed",
+      { include: [{ reason: "BackOff", name: "web-1" }] },
+      "reason=BackOff,involvedObject.name=web-1"
+    ],
+    [
+      "one include rule: only the exact conditions are pushed",
+      { include: [{ reason: "BackOff", name: "web-*", message: "x" }] },
+      "reason=BackOff"
+    ],
     ["one include rule: a regex reason is not pushed", { include: [{ reason: "/Back/" }] }, undefined],
     ["one include rule: a name glob is not pushed", { include: [{ name: "web-*" }] }, undefined],
-    ["one include rule: kind is not pushed (the rule ignores case, the server does not)", { include: [{ kind: "Pod" }] }, undefined],
-    ["one include rule: type is not pushed (the rule ignores case, the server does not)", { include: [{ type: "Warning" }] }, undefined],
-    ["one include rule: namespace is not pushed (the rule falls back to the event's namespace)", { include: [{ namespace: "prod" }] }, undefined],
-    ["one include rule: component is not pushed (the rule reads two fields)", { include: [{ component: "kubelet" }] }, undefined],
+    [
+      "one include rule: kind is not pushed (the rule ignores case, the server does not)",
+      { include: [{ kind: "Pod" }] },
+      undefined
+    ],
+    [
+      "one include rule: type is not pushed (the rule ignores case, the server does not)",
+      { include: [{ type: "Warning" }] },
+      undefined
+    ],
+    [
+      "one include rule: namespace is not pushed (the rule falls back to the event's namespace)",
+      { include: [{ namespace: "prod" }] },
+      undefined
+    ],
+    [
+      "one include rule: component is not pushed (the rule reads two fields)",
+      { include: [{ component: "kubelet" }] },
+      undefined
+    ],
     ["one include rule: labels are not pushed", { include: [{ labels: { app: "web" } }] }, undefined],
     ["two include rules: an OR, not pushed", { include: [{ reason: "A" }, { reason: "B" }] }, undefined],
     ["exclude: exact reason", { exclude: [{ reason: "Pulled" }] }, "reason!=Pulled"],
@@ -204,13 +294,25 @@ describe("fieldSelectorFor", () => {
     ["exclude: exact namespace", { exclude: [{ namespace: "kube-system" }] }, "involvedObject.namespace!=kube-system"],
     ["exclude: kind as written", { exclude: [{ kind: "Node" }] }, "involvedObject.kind!=Node"],
     ["exclude: type as written", { exclude: [{ type: "Normal" }] }, "type!=Normal"],
-    ["exclude: component on both fields", { exclude: [{ component: "kubelet" }] }, "source!=kubelet,reportingComponent!=kubelet"],
+    [
+      "exclude: component on both fields",
+      { exclude: [{ component: "kubelet" }] },
+      "source!=kubelet,reportingComponent!=kubelet"
+    ],
     ["exclude: a glob is not pushed", { exclude: [{ namespace: "kube-*" }] }, undefined],
     ["exclude: a regex is not pushed", { exclude: [{ reason: "/Pull/" }] }, undefined],
     ["exclude: a message is not pushed", { exclude: [{ message: "pulled" }] }, undefined],
     ["exclude: two conditions would be an OR, not pushed", { exclude: [{ reason: "Pulled", kind: "Pod" }] }, undefined],
-    ["several exclude rules", { exclude: [{ reason: "Pulled" }, { reason: "Created" }, { reason: "Started", kind: "Pod" }] }, "reason!=Pulled,reason!=Created"],
-    ["include and exclude together", { include: [{ reason: "BackOff" }], exclude: [{ namespace: "kube-system" }] }, "reason=BackOff,involvedObject.namespace!=kube-system"],
+    [
+      "several exclude rules",
+      { exclude: [{ reason: "Pulled" }, { reason: "Created" }, { reason: "Started", kind: "Pod" }] },
+      "reason!=Pulled,reason!=Created"
+    ],
+    [
+      "include and exclude together",
+      { include: [{ reason: "BackOff" }], exclude: [{ namespace: "kube-system" }] },
+      "reason=BackOff,involvedObject.namespace!=kube-system"
+    ],
     ["a repeated term once", { exclude: [{ reason: "Pulled" }, { reason: "Pulled" }] }, "reason!=Pulled"],
     ["escapes \\ , and =", { include: [{ reason: "a,b=c\\d" }] }, "reason=a\\,b\\=c\\\\d"]
   ])("%s", (_, c, expected) => {
@@ -220,13 +322,22 @@ describe("fieldSelectorFor", () => {
   it("uses the events.k8s.io/v1 field names for that API, which has no `source` label", () => {
     // pkg/apis/events/v1/conversion.go (k8s.io/kubernetes v1.37): reason, regarding.*, reportingController, type,
     // metadata.*; kube-apiserver answers 400 "field label not supported: source" for anything else.
-    const c = config({ include: [{ reason: "BackOff", name: "web-1" }], exclude: [{ kind: "Node" }, { namespace: "kube-system" }, { component: "kubelet" }] })
+    const c = config({
+      include: [{ reason: "BackOff", name: "web-1" }],
+      exclude: [{ kind: "Node" }, { namespace: "kube-system" }, { component: "kubelet" }]
+    })
     expect(fieldSelectorFor(c, "events.k8s.io/v1")).toBe(
       "reason=BackOff,regarding.name=web-1,regarding.kind!=Node,regarding.namespace!=kube-system,reportingController!=kubelet"
     )
   })
 
-  it.each([["plain", "plain"], ["a,b", "a\\,b"], ["a=b", "a\\=b"], ["a\\b", "a\\\\b"], ["!=", "!\\="]])("escapes %s", (raw, escaped) => {
+  it.each([
+    ["plain", "plain"],
+    ["a,b", "a\\,b"],
+    ["a=b", "a\\=b"],
+    ["a\\b", "a\\\\b"],
+    ["!=", "!\\="]
+  ])("escapes %s", (raw, escaped) => {
     expect(escapeFieldValue(raw)).toBe(escaped)
   })
 })
@@ -263,7 +374,8 @@ const unescapeValue = (value: string): string => {
   let escaped = false
   for (const c of value) {
     if (escaped) {
-      if (c !== "\\" && c !== "," && c !== "=") throw new Error(`invalid escape sequence \\${c} in ${JSON.stringify(value)}`)
+      if (c !== "\\" && c !== "," && c !== "=")
+        throw new Error(`invalid escape sequence \\${c} in ${JSON.stringify(value)}`)
       out += c
       escaped = false
     } else if (c === "\\") escaped = true
@@ -292,32 +404,61 @@ const parseSelector = (selector: string): ReadonlyArray<Term> => splitTerms(sele
  */
 const SERVER_FIELDS = {
   "core/v1": [
-    "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-    "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-    "reason", "reportingComponent", "source", "type", "metadata.namespace", "metadata.name"
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+    "metadata.namespace",
+    "metadata.name"
   ],
   "events.k8s.io/v1": [
-    "regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
-    "regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath",
-    "reason", "reportingController", "type", "metadata.namespace", "metadata.name"
+    "regarding.kind",
+    "regarding.namespace",
+    "regarding.name",
+    "regarding.uid",
+    "regarding.apiVersion",
+    "regarding.resourceVersion",
+    "regarding.fieldPath",
+    "reason",
+    "reportingController",
+    "type",
+    "metadata.namespace",
+    "metadata.name"
   ]
 } as const
 
 describe("fieldSelectorFor, read as the API server reads it", () => {
   const everyRuleKind = config({
     include: [{ reason: "BackOff", name: "web-1" }],
-    exclude: [{ reason: "Pulled" }, { name: "noisy" }, { namespace: "kube-system" }, { kind: "Node" }, { type: "Normal" }, { component: "kubelet" }]
+    exclude: [
+      { reason: "Pulled" },
+      { name: "noisy" },
+      { namespace: "kube-system" },
+      { kind: "Node" },
+      { type: "Normal" },
+      { component: "kubelet" }
+    ]
   })
 
-  it.each(["core/v1", "events.k8s.io/v1"] as const)("uses only fields the %s API can select on, with its operators", (api) => {
-    const terms = parseSelector(fieldSelectorFor(everyRuleKind, api) ?? "")
-    // A component rule is two terms on core/v1 (source, reportingComponent), one on events.k8s.io/v1.
-    expect(terms).toHaveLength(api === "core/v1" ? 9 : 8)
-    for (const term of terms) {
-      expect(SERVER_FIELDS[api], term.field).toContain(term.field)
-      expect(["=", "!="]).toContain(term.op)
+  it.each(["core/v1", "events.k8s.io/v1"] as const)(
+    "uses only fields the %s API can select on, with its operators",
+    (api) => {
+      const terms = parseSelector(fieldSelectorFor(everyRuleKind, api) ?? "")
+      // A component rule is two terms on core/v1 (source, reportingComponent), one on events.k8s.io/v1.
+      expect(terms).toHaveLength(api === "core/v1" ? 9 : 8)
+      for (const term of terms) {
+        expect(SERVER_FIELDS[api], term.field).toContain(term.field)
+        expect(["=", "!="]).toContain(term.op)
+      }
     }
-  })
+  )
 
   it("says, term by term, what the rules say", () => {
     expect(parseSelector(fieldSelectorFor(everyRuleKind) ?? "")).toEqual([
@@ -334,7 +475,19 @@ describe("fieldSelectorFor, read as the API server reads it", () => {
   })
 
   it.each([
-    "a,b=c\\d", "x!=y", "==", "=lead", "trail\\", "\\,", "a\\=b", "!", "!x", "x!", "ünïcödé ✓", "with space", "a,,b"
+    "a,b=c\\d",
+    "x!=y",
+    "==",
+    "=lead",
+    "trail\\",
+    "\\,",
+    "a\\=b",
+    "!",
+    "!x",
+    "x!",
+    "ünïcödé ✓",
+    "with space",
+    "a,,b"
   ])("keeps the value %j intact through escaping", (value) => {
     const selector = fieldSelectorFor(config({ include: [{ reason: value }], exclude: [{ name: value }] }))
     expect(parseSelector(selector ?? "")).toEqual([

@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest"
 import { SeverityNumber } from "@opentelemetry/api-logs"
 import { decodeRulesConfig } from "../../src/rules/config.ts"
-import { compileSeverityRules, DEFAULT_SEVERITY_RULES, parseSeverityName, SEVERITY_NUMBERS, type SeverityRule } from "../../src/rules/severity.ts"
+import {
+  compileSeverityRules,
+  DEFAULT_SEVERITY_RULES,
+  parseSeverityName,
+  SEVERITY_NUMBERS,
+  type SeverityRule
+} from "../../src/rules/severity.ts"
 import { coreEvent, left, right, type EventSpec } from "./support.ts"
 
 const userRules = (rules: ReadonlyArray<Record<string, unknown>>): ReadonlyArray<SeverityRule> =>
@@ -35,7 +41,11 @@ describe("the default rules", () => {
     ["Evicted", { reason: "Evicted" }, SeverityNumber.ERROR],
     ["FailedScheduling", { reason: "FailedScheduling" }, SeverityNumber.ERROR],
     ["BackoffLimitExceeded", { reason: "BackoffLimitExceeded", kind: "Job" }, SeverityNumber.ERROR],
-    ["NodeNotReady, even as a Normal event", { reason: "NodeNotReady", kind: "Node", type: "Normal" }, SeverityNumber.ERROR],
+    [
+      "NodeNotReady, even as a Normal event",
+      { reason: "NodeNotReady", kind: "Node", type: "Normal" },
+      SeverityNumber.ERROR
+    ],
     ["FailedMount", { reason: "FailedMount" }, SeverityNumber.ERROR],
     ["FailedAttachVolume", { reason: "FailedAttachVolume" }, SeverityNumber.ERROR],
     ["Failed on a Pod", { reason: "Failed" }, SeverityNumber.ERROR],
@@ -53,18 +63,27 @@ describe("the default rules", () => {
 
   it("are the eight documented ones", () => {
     expect(DEFAULT_SEVERITY_RULES.map((r) => r.reason?.text)).toEqual([
-      "OOMKilling", "Evicted", "FailedScheduling", "BackoffLimitExceeded", "NodeNotReady", "FailedMount", "FailedAttachVolume", "Failed"
+      "OOMKilling",
+      "Evicted",
+      "FailedScheduling",
+      "BackoffLimitExceeded",
+      "NodeNotReady",
+      "FailedMount",
+      "FailedAttachVolume",
+      "Failed"
     ])
   })
 })
 
 describe("user rules", () => {
   it("come before the defaults, and the first that matches wins", () => {
-    const { classify } = compileSeverityRules(userRules([
-      { reason: "FailedMount", severity: "warn" },
-      { reason: "/Back.?Off/i", kind: "Pod", severity: "ERROR" },
-      { reason: "BackOff", severity: "debug" }
-    ]))
+    const { classify } = compileSeverityRules(
+      userRules([
+        { reason: "FailedMount", severity: "warn" },
+        { reason: "/Back.?Off/i", kind: "Pod", severity: "ERROR" },
+        { reason: "BackOff", severity: "debug" }
+      ])
+    )
     expect(classify(coreEvent({ reason: "FailedMount" })).number).toBe(SeverityNumber.WARN)
     expect(classify(coreEvent({ reason: "BackOff" })).number).toBe(SeverityNumber.ERROR)
     expect(classify(coreEvent({ reason: "BackOff", kind: "Node" })).number).toBe(SeverityNumber.DEBUG)
@@ -80,6 +99,9 @@ describe("user rules", () => {
     const { classify } = compileSeverityRules(userRules([{ reason: "BackOff", severity: "info" }]), { defaults: false })
     expect(classify(coreEvent({ reason: "BackOff" })).number).toBe(SeverityNumber.INFO)
     expect(classify(coreEvent({ reason: "OOMKilling" })).number).toBe(SeverityNumber.WARN)
-    expect(classify(coreEvent({ reason: "Failed", type: "Normal" }))).toEqual({ number: SeverityNumber.INFO, text: "Normal" })
+    expect(classify(coreEvent({ reason: "Failed", type: "Normal" }))).toEqual({
+      number: SeverityNumber.INFO,
+      text: "Normal"
+    })
   })
 })

@@ -20,7 +20,7 @@ export interface EventSpec {
 /** A core/v1 Event decoded as the collector decodes it: a Warning BackOff of Pod prod-web/web-1 by default. */
 export const coreEvent = (s: EventSpec = {}): KubeEvent => {
   const namespace = s.namespace ?? "prod-web"
-  const objectNamespace = s.objectNamespace === null ? undefined : s.objectNamespace ?? namespace
+  const objectNamespace = s.objectNamespace === null ? undefined : (s.objectNamespace ?? namespace)
   const decoded = decodeKubeEvent({
     apiVersion: "v1",
     kind: "Event",
@@ -31,7 +31,11 @@ export const coreEvent = (s: EventSpec = {}): KubeEvent => {
       resourceVersion: s.resourceVersion ?? "1",
       creationTimestamp: "2024-05-01T12:00:00Z"
     },
-    involvedObject: { kind: s.kind ?? "Pod", name: s.name ?? "web-1", ...(objectNamespace !== undefined ? { namespace: objectNamespace } : {}) },
+    involvedObject: {
+      kind: s.kind ?? "Pod",
+      name: s.name ?? "web-1",
+      ...(objectNamespace !== undefined ? { namespace: objectNamespace } : {})
+    },
     reason: s.reason ?? "BackOff",
     type: s.type ?? "Warning",
     message: s.message ?? "Back-off restarting failed container web in pod web-1",

@@ -7,7 +7,9 @@ const MIN = 60_000
 describe("Throttle", () => {
   it("passes 10 of 500 identical BackOff occurrences in one window and summarises the 490 others", () => {
     const t = new Throttle({ limit: 10, windowMs: MIN, maxKeys: 100 })
-    const verdicts = Array.from({ length: 500 }, (_, i) => t.admit(coreEvent({ resourceVersion: String(i) }), 1000 + i * 10))
+    const verdicts = Array.from({ length: 500 }, (_, i) =>
+      t.admit(coreEvent({ resourceVersion: String(i) }), 1000 + i * 10)
+    )
     expect(verdicts.filter((v) => v === "pass")).toHaveLength(10)
     expect(verdicts.filter((v) => v === "suppress")).toHaveLength(490)
     expect(verdicts.slice(0, 10).every((v) => v === "pass")).toBe(true)
@@ -40,7 +42,10 @@ describe("Throttle", () => {
     // the message is not part of the default key
     expect(t.admit(coreEvent({ name: "b", message: "different" }), 1)).toBe("suppress")
     expect(t.size).toBe(4)
-    expect(t.due(MIN).map((s) => [s.key, s.suppressed])).toEqual([["prod-web/Pod/a/BackOff", 1], ["prod-web/Pod/b/BackOff", 1]])
+    expect(t.due(MIN).map((s) => [s.key, s.suppressed])).toEqual([
+      ["prod-web/Pod/a/BackOff", 1],
+      ["prod-web/Pod/b/BackOff", 1]
+    ])
   })
 
   it("keys by the chosen fields", () => {
@@ -68,7 +73,9 @@ describe("Throttle", () => {
     expect(first.map((s) => [s.windowStartMs, s.suppressed, s.passed])).toEqual([[0, 2, 2]])
     expect(t.nextDueMs()).toBe(2 * MIN + 5)
     const second = t.due(2 * MIN + 5)
-    expect(second.map((s) => [s.windowStartMs, s.suppressed, s.firstSuppressedMs, s.lastSuppressedMs])).toEqual([[MIN + 5, 1, MIN + 7, MIN + 7]])
+    expect(second.map((s) => [s.windowStartMs, s.suppressed, s.firstSuppressedMs, s.lastSuppressedMs])).toEqual([
+      [MIN + 5, 1, MIN + 7, MIN + 7]
+    ])
   })
 
   it("forgets a window without suppressions silently", () => {
@@ -80,7 +87,11 @@ describe("Throttle", () => {
 
   it("returns the ended windows oldest first and leaves the others open", () => {
     const t = new Throttle({ limit: 1, windowMs: MIN, maxKeys: 100 })
-    for (const [name, at] of [["a", 0], ["b", 1000], ["c", 2000]] as const) {
+    for (const [name, at] of [
+      ["a", 0],
+      ["b", 1000],
+      ["c", 2000]
+    ] as const) {
       t.admit(coreEvent({ name }), at)
       t.admit(coreEvent({ name }), at)
     }
@@ -99,7 +110,13 @@ describe("Throttle", () => {
     expect(t.nextDueMs()).toBe(3)
     const [evicted, ...rest] = t.due(3)
     expect(rest).toEqual([])
-    expect(evicted).toMatchObject({ key: "prod-web/Pod/a/BackOff", suppressed: 1, passed: 1, windowStartMs: 0, closed: "evicted" })
+    expect(evicted).toMatchObject({
+      key: "prod-web/Pod/a/BackOff",
+      suppressed: 1,
+      passed: 1,
+      windowStartMs: 0,
+      closed: "evicted"
+    })
     // a, come back, starts afresh (and evicts b, which had nothing suppressed)
     expect(t.admit(coreEvent({ name: "a" }), 4)).toBe("pass")
     expect(t.due(4)).toEqual([])

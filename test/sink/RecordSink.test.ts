@@ -28,13 +28,13 @@ type Answer = ExportFailed | Accepted | "ok" | "hang"
  * each call's records and the TestClock's time when it was made.
  */
 const scripted = (answers: ReadonlyArray<Answer>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const calls = yield* Ref.make<ReadonlyArray<ReadonlyArray<number>>>([])
     const times = yield* Ref.make<ReadonlyArray<number>>([])
     const layer = Layer.succeed(LogExporter, {
       name: "scripted",
       export: (batch) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const seen = yield* Ref.getAndUpdate(calls, (c) => [...c, batch.map((r) => Number(r.attributes["n"]))])
           const now = yield* Clock.currentTimeMillis
           yield* Ref.update(times, (t) => [...t, now])
@@ -70,7 +70,7 @@ const withSink = <A, E>(
  * Lets the sink's fibers (forked in the layer's scope, not the test's fiber) run until they wait again: a few
  * turns of the event loop, as the runtime hands a busy fiber on to a timer.
  */
-const settle = Effect.gen(function*() {
+const settle = Effect.gen(function* () {
   for (let i = 0; i < 3; i++) {
     yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 0)))
     for (let j = 0; j < 5; j++) yield* Effect.yieldNow()
@@ -82,7 +82,7 @@ const settle = Effect.gen(function*() {
  * the wait before the next) has run before the clock passes the next one.
  */
 const advance = (total: Duration.DurationInput) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const end = (yield* TestClock.currentTimeMillis) + Duration.toMillis(total)
     for (;;) {
       yield* settle
@@ -96,7 +96,7 @@ const advance = (total: Duration.DurationInput) =>
 
 /** Runs `effect` in a fiber while the clock moves on by `total`, then waits for it. */
 const within = <A, E, R>(total: Duration.DurationInput, effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fiber = yield* Effect.fork(effect)
     yield* advance(total)
     return yield* Fiber.join(fiber)
@@ -110,31 +110,36 @@ const rejected = new ExportFailed({ reason: "Bad Request", retryable: false, sta
 
 describe("RecordSink", () => {
   it.effect("sends a full batch at once and a partial one after the linger time", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { calls, layer } = yield* scripted([])
-      yield* withSink(layer, settings, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        yield* sink.offerAll(Array.from({ length: 13 }, (_, i) => record(i)))
-        yield* advance(Duration.millis(1))
-        expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([10])
-        yield* advance(Duration.millis(150))
-        // The linger time (200 ms) is not over yet.
-        expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([10])
-        yield* advance(Duration.millis(60))
-        expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([10, 3])
-        expect((yield* sink.stats).exported).toBe(13)
-      }))
-    }))
+      yield* withSink(
+        layer,
+        settings,
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          yield* sink.offerAll(Array.from({ length: 13 }, (_, i) => record(i)))
+          yield* advance(Duration.millis(1))
+          expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([10])
+          yield* advance(Duration.millis(150))
+          // The linger time (200 ms) is not over yet.
+          expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([10])
+          yield* advance(Duration.millis(60))
+          expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([10, 3])
+          expect((yield* sink.stats).exported).toBe(13)
+        })
+      )
+    })
+  )
 
   it.effect("exports batches concurrently, yet runs each marker only once every batch before it is acknowledged", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       // The first batch's export hangs until released; the next ones answer at once.
       const release = yield* Deferred.make<void>()
       const started = yield* Ref.make<ReadonlyArray<number>>([])
       const layer = Layer.succeed(LogExporter, {
         name: "gated",
         export: (batch) =>
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const first = Number(batch[0]?.attributes["n"])
             yield* Ref.update(started, (s) => [...s, first])
             if (first === 0) yield* Deferred.await(release)
@@ -142,141 +147,193 @@ describe("RecordSink", () => {
           }),
         shutdown: Effect.void
       })
-      yield* withSink(layer, { ...settings, batchSize: 2, linger: Duration.zero, concurrency: 3 }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        const reached = yield* Ref.make<ReadonlyArray<string>>([])
-        const mark = (name: string) => sink.mark(Ref.update(reached, (r) => [...r, name]))
-        yield* sink.offerAll([record(0), record(1)])
-        yield* mark("after first")
-        yield* sink.offerAll([record(2), record(3)])
-        yield* mark("after second")
-        yield* sink.offerAll([record(4), record(5), record(6), record(7)])
-        yield* mark("after fourth")
-        yield* advance(Duration.millis(10))
-        // Three batches in flight at most: the fourth waits for a slot, which the stuck first one holds up.
-        expect(yield* Ref.get(started)).toEqual([0, 2, 4])
-        expect(yield* Ref.get(reached)).toEqual([])
-        yield* Deferred.succeed(release, undefined)
-        yield* within(Duration.millis(10), sink.flush)
-        expect(yield* Ref.get(started)).toEqual([0, 2, 4, 6])
-        expect(yield* Ref.get(reached)).toEqual(["after first", "after second", "after fourth"])
-        expect((yield* sink.stats).exported).toBe(8)
-      }))
-    }))
+      yield* withSink(
+        layer,
+        { ...settings, batchSize: 2, linger: Duration.zero, concurrency: 3 },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          const reached = yield* Ref.make<ReadonlyArray<string>>([])
+          const mark = (name: string) => sink.mark(Ref.update(reached, (r) => [...r, name]))
+          yield* sink.offerAll([record(0), record(1)])
+          yield* mark("after first")
+          yield* sink.offerAll([record(2), record(3)])
+          yield* mark("after second")
+          yield* sink.offerAll([record(4), record(5), record(6), record(7)])
+          yield* mark("after fourth")
+          yield* advance(Duration.millis(10))
+          // Three batches in flight at most: the fourth waits for a slot, which the stuck first one holds up.
+          expect(yield* Ref.get(started)).toEqual([0, 2, 4])
+          expect(yield* Ref.get(reached)).toEqual([])
+          yield* Deferred.succeed(release, undefined)
+          yield* within(Duration.millis(10), sink.flush)
+          expect(yield* Ref.get(started)).toEqual([0, 2, 4, 6])
+          expect(yield* Ref.get(reached)).toEqual(["after first", "after second", "after fourth"])
+          expect((yield* sink.stats).exported).toBe(8)
+        })
+      )
+    })
+  )
 
   it.effect("retries a failing batch with growing waits until it is acknowledged, once", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { calls, times, layer } = yield* scripted([unavailable, unavailable, unavailable, "ok"])
-      yield* withSink(layer, { ...settings, linger: Duration.zero }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        yield* sink.offerAll([record(1), record(2)])
-        yield* within(Duration.millis(200), sink.flush)
-        expect(yield* Ref.get(calls)).toEqual([[1, 2], [1, 2], [1, 2], [1, 2]])
-        // 5, 10, 20 ms apart, each ±20 % (jitter) and rounded to the 1 ms steps.
-        const t = yield* Ref.get(times)
-        const gaps = t.slice(1).map((at, i) => at - (t[i] ?? 0))
-        expect(gaps).toHaveLength(3)
-        gaps.forEach((gap, i) => {
-          expect(gap).toBeGreaterThanOrEqual(Math.floor(5 * 2 ** i * 0.8))
-          expect(gap).toBeLessThanOrEqual(Math.ceil(5 * 2 ** i * 1.2) + 1)
+      yield* withSink(
+        layer,
+        { ...settings, linger: Duration.zero },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          yield* sink.offerAll([record(1), record(2)])
+          yield* within(Duration.millis(200), sink.flush)
+          expect(yield* Ref.get(calls)).toEqual([
+            [1, 2],
+            [1, 2],
+            [1, 2],
+            [1, 2]
+          ])
+          // 5, 10, 20 ms apart, each ±20 % (jitter) and rounded to the 1 ms steps.
+          const t = yield* Ref.get(times)
+          const gaps = t.slice(1).map((at, i) => at - (t[i] ?? 0))
+          expect(gaps).toHaveLength(3)
+          gaps.forEach((gap, i) => {
+            expect(gap).toBeGreaterThanOrEqual(Math.floor(5 * 2 ** i * 0.8))
+            expect(gap).toBeLessThanOrEqual(Math.ceil(5 * 2 ** i * 1.2) + 1)
+          })
+          const stats = yield* sink.stats
+          expect(stats.exported).toBe(2)
+          expect(stats.dropped).toEqual({})
         })
-        const stats = yield* sink.stats
-        expect(stats.exported).toBe(2)
-        expect(stats.dropped).toEqual({})
-      }))
-    }))
+      )
+    })
+  )
 
   it.effect("waits no longer than retryMax between attempts", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { calls, layer } = yield* scripted(Array.from({ length: 40 }, () => unavailable))
-      yield* withSink(layer, { ...settings, linger: Duration.zero, retryMax: Duration.millis(20) }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        yield* sink.offer(record(1))
-        // Uncapped doubling from 5 ms would make 7 attempts in 600 ms; capped at 20 ms (±jitter) it is over 20.
-        yield* advance(Duration.millis(600))
-        expect((yield* Ref.get(calls)).length).toBeGreaterThan(20)
-      }))
-    }))
+      yield* withSink(
+        layer,
+        { ...settings, linger: Duration.zero, retryMax: Duration.millis(20) },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          yield* sink.offer(record(1))
+          // Uncapped doubling from 5 ms would make 7 attempts in 600 ms; capped at 20 ms (±jitter) it is over 20.
+          yield* advance(Duration.millis(600))
+          expect((yield* Ref.get(calls)).length).toBeGreaterThan(20)
+        })
+      )
+    })
+  )
 
   it.effect("waits out a Retry-After longer than its own backoff", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const later = new ExportFailed({ ...unavailable, retryAfter: Duration.seconds(3) })
       const { times, layer } = yield* scripted([later, "ok"])
-      yield* withSink(layer, { ...settings, linger: Duration.zero }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        yield* sink.offer(record(1))
-        yield* within(Duration.millis(3100), sink.flush)
-        const [first = 0, second = 0] = yield* Ref.get(times)
-        expect(second - first).toBeGreaterThanOrEqual(3000)
-        expect((yield* sink.stats).exported).toBe(1)
-      }))
-    }))
+      yield* withSink(
+        layer,
+        { ...settings, linger: Duration.zero },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          yield* sink.offer(record(1))
+          yield* within(Duration.millis(3100), sink.flush)
+          const [first = 0, second = 0] = yield* Ref.get(times)
+          expect(second - first).toBeGreaterThanOrEqual(3000)
+          expect((yield* sink.stats).exported).toBe(1)
+        })
+      )
+    })
+  )
 
   it.effect("drops a rejected batch with its reason, counts it, and goes on with the next", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { calls, layer } = yield* scripted([rejected, "ok"])
-      yield* withSink(layer, { ...settings, batchSize: 2, linger: Duration.zero }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        const metrics = yield* Metrics
-        yield* sink.offerAll([record(1), record(2), record(3)])
-        yield* within(Duration.millis(10), sink.flush)
-        expect(yield* Ref.get(calls)).toEqual([[1, 2], [3]])
-        const stats = yield* sink.stats
-        expect(stats.dropped).toEqual({ rejected_by_backend: 2 })
-        expect(stats.exported).toBe(1)
-        expect(yield* droppedMetric(metrics)).toEqual([{ labels: { reason: "rejected_by_backend" }, value: 2 }])
-      }))
-    }))
+      yield* withSink(
+        layer,
+        { ...settings, batchSize: 2, linger: Duration.zero },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          const metrics = yield* Metrics
+          yield* sink.offerAll([record(1), record(2), record(3)])
+          yield* within(Duration.millis(10), sink.flush)
+          expect(yield* Ref.get(calls)).toEqual([[1, 2], [3]])
+          const stats = yield* sink.stats
+          expect(stats.dropped).toEqual({ rejected_by_backend: 2 })
+          expect(stats.exported).toBe(1)
+          expect(yield* droppedMetric(metrics)).toEqual([{ labels: { reason: "rejected_by_backend" }, value: 2 }])
+        })
+      )
+    })
+  )
 
   it.effect("counts what a partial success rejected as dropped, and the rest as exported", () =>
-    Effect.gen(function*() {
-      const partial = (rejected: number, message: string): Accepted => ({ rejected, rejectionMessage: Option.some(message) })
-      const { calls, layer } = yield* scripted([partial(3, "out of order"), partial(1, "out of order"), partial(2, "too big")])
-      yield* withSink(layer, { ...settings, batchSize: 4, linger: Duration.zero }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        const metrics = yield* Metrics
-        yield* sink.offerAll(Array.from({ length: 12 }, (_, i) => record(i)))
-        yield* within(Duration.millis(10), sink.flush)
-        expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([4, 4, 4])
-        const stats = yield* sink.stats
-        expect(stats.exported).toBe(12 - 6)
-        expect(stats.dropped).toEqual({ rejected_by_backend: 6 })
-        expect(stats.lastError).toMatch(/too big/)
-        expect(yield* droppedMetric(metrics)).toEqual([{ labels: { reason: "rejected_by_backend" }, value: 6 }])
-      }))
-    }))
+    Effect.gen(function* () {
+      const partial = (rejected: number, message: string): Accepted => ({
+        rejected,
+        rejectionMessage: Option.some(message)
+      })
+      const { calls, layer } = yield* scripted([
+        partial(3, "out of order"),
+        partial(1, "out of order"),
+        partial(2, "too big")
+      ])
+      yield* withSink(
+        layer,
+        { ...settings, batchSize: 4, linger: Duration.zero },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          const metrics = yield* Metrics
+          yield* sink.offerAll(Array.from({ length: 12 }, (_, i) => record(i)))
+          yield* within(Duration.millis(10), sink.flush)
+          expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([4, 4, 4])
+          const stats = yield* sink.stats
+          expect(stats.exported).toBe(12 - 6)
+          expect(stats.dropped).toEqual({ rejected_by_backend: 6 })
+          expect(stats.lastError).toMatch(/too big/)
+          expect(yield* droppedMetric(metrics)).toEqual([{ labels: { reason: "rejected_by_backend" }, value: 6 }])
+        })
+      )
+    })
+  )
 
   it.effect("gives up after retryGiveUpAfter when one is set", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { layer } = yield* scripted(Array.from({ length: 1000 }, () => unavailable))
-      yield* withSink(layer, { ...settings, linger: Duration.zero, retryGiveUpAfter: Duration.millis(200) }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        yield* sink.offer(record(1))
-        yield* within(Duration.millis(210), sink.flush)
-        expect((yield* sink.stats).dropped).toEqual({ retries_exhausted: 1 })
-      }))
-    }))
+      yield* withSink(
+        layer,
+        { ...settings, linger: Duration.zero, retryGiveUpAfter: Duration.millis(200) },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          yield* sink.offer(record(1))
+          yield* within(Duration.millis(210), sink.flush)
+          expect((yield* sink.stats).dropped).toEqual({ retries_exhausted: 1 })
+        })
+      )
+    })
+  )
 
   it.effect("gives up at retryGiveUpAfter even while an attempt is still waiting for its answer", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { calls, layer } = yield* scripted([unavailable, "hang"])
-      yield* withSink(layer, { ...settings, linger: Duration.zero, retryGiveUpAfter: Duration.seconds(5) }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        yield* sink.offer(record(1))
-        const flushed = yield* Effect.fork(sink.flush)
-        yield* advance(Duration.millis(4990))
-        expect(flushed.unsafePoll()).toBeNull()
-        yield* advance(Duration.millis(20))
-        yield* Fiber.join(flushed)
-        expect((yield* Ref.get(calls)).length).toBe(2)
-        const stats = yield* sink.stats
-        expect(stats.dropped).toEqual({ retries_exhausted: 1 })
-        expect(stats.lastError).toMatch(/gave up after 5s: HTTP 503/)
-      }))
-    }))
+      yield* withSink(
+        layer,
+        { ...settings, linger: Duration.zero, retryGiveUpAfter: Duration.seconds(5) },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          yield* sink.offer(record(1))
+          const flushed = yield* Effect.fork(sink.flush)
+          yield* advance(Duration.millis(4990))
+          expect(flushed.unsafePoll()).toBeNull()
+          yield* advance(Duration.millis(20))
+          yield* Fiber.join(flushed)
+          expect((yield* Ref.get(calls)).length).toBe(2)
+          const stats = yield* sink.stats
+          expect(stats.dropped).toEqual({ retries_exhausted: 1 })
+          expect(stats.lastError).toMatch(/gave up after 5s: HTTP 503/)
+        })
+      )
+    })
+  )
 
   it.effect("drops records that became older than maxRecordAge while the backend failed, and says why", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { calls, layer } = yield* scripted([unavailable, unavailable, unavailable])
       // The records' times are on the TestClock's scale: it starts at 1 000 000 s.
       yield* TestClock.setTime(1_000_000_000)
@@ -291,87 +348,112 @@ describe("RecordSink", () => {
         retryMax: Duration.seconds(2),
         maxRecordAge: Duration.seconds(10)
       }
-      yield* withSink(layer, s, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        // 1 is fresh; 2 turns 10 s old during the retries (the 4th attempt is over 1 s later); 3 is already too old.
-        yield* sink.offerAll([aging(1, 0), aging(2, 9.7), aging(3, 60)])
-        yield* within(Duration.millis(3000), sink.flush)
-        const c = yield* Ref.get(calls)
-        expect(c[0]).toEqual([1, 2])
-        expect(c.at(-1)).toEqual([1])
-        const stats = yield* sink.stats
-        expect(stats.exported).toBe(1)
-        expect(stats.dropped).toEqual({ older_than_ttl: 2 })
-        expect(stats.lastError).toMatch(/older than 10s/)
-      }))
-    }))
+      yield* withSink(
+        layer,
+        s,
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          // 1 is fresh; 2 turns 10 s old during the retries (the 4th attempt is over 1 s later); 3 is already too old.
+          yield* sink.offerAll([aging(1, 0), aging(2, 9.7), aging(3, 60)])
+          yield* within(Duration.millis(3000), sink.flush)
+          const c = yield* Ref.get(calls)
+          expect(c[0]).toEqual([1, 2])
+          expect(c.at(-1)).toEqual([1])
+          const stats = yield* sink.stats
+          expect(stats.exported).toBe(1)
+          expect(stats.dropped).toEqual({ older_than_ttl: 2 })
+          expect(stats.lastError).toMatch(/older than 10s/)
+        })
+      )
+    })
+  )
 
   it.effect("runs a marker only after every record offered before it was acknowledged", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { layer } = yield* scripted([unavailable, "ok"])
-      yield* withSink(layer, { ...settings, linger: Duration.zero }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        const reached = yield* Deferred.make<number>()
-        yield* sink.offerAll([record(1), record(2)])
-        yield* sink.mark(Effect.flatMap(sink.stats, (s) => Deferred.succeed(reached, s.exported)))
-        yield* advance(Duration.millis(1))
-        expect(yield* Deferred.isDone(reached)).toBe(false)
-        yield* advance(Duration.millis(10))
-        expect(yield* Deferred.await(reached)).toBe(2)
-      }))
-    }))
+      yield* withSink(
+        layer,
+        { ...settings, linger: Duration.zero },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          const reached = yield* Deferred.make<number>()
+          yield* sink.offerAll([record(1), record(2)])
+          yield* sink.mark(Effect.flatMap(sink.stats, (s) => Deferred.succeed(reached, s.exported)))
+          yield* advance(Duration.millis(1))
+          expect(yield* Deferred.isDone(reached)).toBe(false)
+          yield* advance(Duration.millis(10))
+          expect(yield* Deferred.await(reached)).toBe(2)
+        })
+      )
+    })
+  )
 
   it.effect("makes the producer wait while the queue is full (backpressure), losing nothing", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { calls, layer } = yield* scripted(Array.from({ length: 5 }, () => unavailable))
-      yield* withSink(layer, { ...settings, queueSize: 5, batchSize: 2, linger: Duration.zero }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        const producer = yield* Effect.fork(sink.offerAll(Array.from({ length: 20 }, (_, i) => record(i))))
-        yield* advance(Duration.millis(5))
-        // One batch is being retried and the queue is full: the producer is suspended, not dropping.
-        expect(producer.unsafePoll()).toBeNull()
-        yield* advance(Duration.millis(300))
-        yield* Fiber.join(producer)
-        yield* within(Duration.millis(10), sink.flush)
-        const delivered = (yield* Ref.get(calls)).slice(5).flat()
-        expect(delivered).toEqual(Array.from({ length: 20 }, (_, i) => i))
-        expect((yield* sink.stats).exported).toBe(20)
-      }))
-    }))
+      yield* withSink(
+        layer,
+        { ...settings, queueSize: 5, batchSize: 2, linger: Duration.zero },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          const producer = yield* Effect.fork(sink.offerAll(Array.from({ length: 20 }, (_, i) => record(i))))
+          yield* advance(Duration.millis(5))
+          // One batch is being retried and the queue is full: the producer is suspended, not dropping.
+          expect(producer.unsafePoll()).toBeNull()
+          yield* advance(Duration.millis(300))
+          yield* Fiber.join(producer)
+          yield* within(Duration.millis(10), sink.flush)
+          const delivered = (yield* Ref.get(calls)).slice(5).flat()
+          expect(delivered).toEqual(Array.from({ length: 20 }, (_, i) => i))
+          expect((yield* sink.stats).exported).toBe(20)
+        })
+      )
+    })
+  )
 
   it.effect("on a stop, delivers for at most the timeout, then counts what is left as dropped for shutdown", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       // The first batch's request is never answered; the other one is refused again and again.
       const { layer } = yield* scripted(["hang", ...Array.from({ length: 1000 }, () => unavailable)])
-      yield* withSink(layer, { ...settings, batchSize: 4, linger: Duration.zero, concurrency: 2 }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        const metrics = yield* Metrics
-        const reached = yield* Ref.make(false)
-        yield* sink.offerAll(Array.from({ length: 10 }, (_, i) => record(i)))
-        yield* sink.mark(Ref.set(reached, true))
-        const drained = yield* Effect.fork(sink.drain(Duration.seconds(2)))
-        yield* advance(Duration.millis(1990))
-        expect(drained.unsafePoll()).toBeNull()
-        yield* advance(Duration.millis(20))
-        expect(yield* Fiber.join(drained)).toBe(10)
-        const stats = yield* sink.stats
-        expect(stats.dropped).toEqual({ shutdown: 10 })
-        expect(stats.exported).toBe(0)
-        expect(yield* droppedMetric(metrics)).toEqual([{ labels: { reason: "shutdown" }, value: 10 }])
-        // The checkpoint's marker never ran: those records are read again after a restart.
-        yield* advance(Duration.millis(100))
-        expect(yield* Ref.get(reached)).toBe(false)
-      }))
-    }))
+      yield* withSink(
+        layer,
+        { ...settings, batchSize: 4, linger: Duration.zero, concurrency: 2 },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          const metrics = yield* Metrics
+          const reached = yield* Ref.make(false)
+          yield* sink.offerAll(Array.from({ length: 10 }, (_, i) => record(i)))
+          yield* sink.mark(Ref.set(reached, true))
+          const drained = yield* Effect.fork(sink.drain(Duration.seconds(2)))
+          yield* advance(Duration.millis(1990))
+          expect(drained.unsafePoll()).toBeNull()
+          yield* advance(Duration.millis(20))
+          expect(yield* Fiber.join(drained)).toBe(10)
+          const stats = yield* sink.stats
+          expect(stats.dropped).toEqual({ shutdown: 10 })
+          expect(stats.exported).toBe(0)
+          expect(yield* droppedMetric(metrics)).toEqual([{ labels: { reason: "shutdown" }, value: 10 }])
+          // The checkpoint's marker never ran: those records are read again after a restart.
+          yield* advance(Duration.millis(100))
+          expect(yield* Ref.get(reached)).toBe(false)
+        })
+      )
+    })
+  )
 
   it.effect("on a stop with everything acknowledged in time, drops nothing", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { layer } = yield* scripted([unavailable, unavailable])
-      yield* withSink(layer, { ...settings, linger: Duration.zero }, Effect.gen(function*() {
-        const sink = yield* RecordSink
-        yield* sink.offerAll([record(1), record(2)])
-        expect(yield* within(Duration.millis(100), sink.drain(Duration.seconds(2)))).toBe(0)
-        expect(yield* sink.stats).toEqual({ exported: 2, dropped: {}, lastError: undefined })
-      }))
-    }))
+      yield* withSink(
+        layer,
+        { ...settings, linger: Duration.zero },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          yield* sink.offerAll([record(1), record(2)])
+          expect(yield* within(Duration.millis(100), sink.drain(Duration.seconds(2)))).toBe(0)
+          expect(yield* sink.stats).toEqual({ exported: 2, dropped: {}, lastError: undefined })
+        })
+      )
+    })
+  )
 })

@@ -20,7 +20,11 @@ const fixture = (source: string) => {
 }
 const resources = new ResourceCache({})
 const recordOf = (raw: unknown, severity?: { number: SeverityNumber; text: string }) =>
-  toLogRecord(mustDecode(raw), { resources, observedAt: [1_750_000_000, 0] }, severity === undefined ? {} : { severity })
+  toLogRecord(
+    mustDecode(raw),
+    { resources, observedAt: [1_750_000_000, 0] },
+    severity === undefined ? {} : { severity }
+  )
 
 // A Normal event whose message spans two lines, and a Warning whose message ends in a line break.
 const CONFIG_MAP_UPDATED = fixture("openshift-mgc-aws.json#48")
@@ -32,10 +36,10 @@ describe("textLines", () => {
     expect(text.endsWith("\n")).toBe(true)
     expect(text.slice(0, -1).split("\n")).toEqual([
       "2021-08-03T09:19:06.000Z Normal  openshift-apiserver-operator/Deployment/openshift-apiserver-operator " +
-      "ConfigMapUpdated: Updated ConfigMap/revision-status-1 -n openshift-apiserver:\\ncause by changes in data.status",
+        "ConfigMapUpdated: Updated ConfigMap/revision-status-1 -n openshift-apiserver:\\ncause by changes in data.status",
       "2021-08-03T09:29:06.000Z Warning openshift-apiserver/Pod/apiserver-5647477f76-2zz4k ProbeError: Readiness probe " +
-      "error: Get \"https://10.128.0.69:8443/healthz\": net/http: request canceled while waiting for connection " +
-      "(Client.Timeout exceeded while awaiting headers)\\nbody: \\n"
+        'error: Get "https://10.128.0.69:8443/healthz": net/http: request canceled while waiting for connection ' +
+        "(Client.Timeout exceeded while awaiting headers)\\nbody: \\n"
     ])
   })
 
@@ -71,26 +75,34 @@ describe("colourFor", () => {
 
 describe("consoleLayer", () => {
   const exportWith = (format: "json" | "text", colour: boolean) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const written: Array<string> = []
-      const exporter = yield* Effect.provide(LogExporter, consoleLayer(format, (t) => written.push(t), colour))
+      const exporter = yield* Effect.provide(
+        LogExporter,
+        consoleLayer(format, (t) => written.push(t), colour)
+      )
       yield* exporter.export([recordOf(CONFIG_MAP_UPDATED), recordOf(PROBE_ERROR)])
       return written.join("")
     })
 
   it.effect("json: one OTLP/JSON request per record and line, the message intact", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const lines = parseLines(yield* exportWith("json", true))
       expect(lines).toHaveLength(2)
       const bodies = lines.map((l) => onlyRecord(l).record.body)
-      expect(bodies).toEqual([{ stringValue: at(CONFIG_MAP_UPDATED, "message") }, { stringValue: at(PROBE_ERROR, "message") }])
-    }))
+      expect(bodies).toEqual([
+        { stringValue: at(CONFIG_MAP_UPDATED, "message") },
+        { stringValue: at(PROBE_ERROR, "message") }
+      ])
+    })
+  )
 
   it.effect("text: readable lines, coloured only when the layer is told stdout is a terminal", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const plain = yield* exportWith("text", false)
       expect(plain.split("\n")).toHaveLength(3)
       expect(plain).not.toContain("\u001b")
       expect(yield* exportWith("text", true)).toContain("\u001b[33mWarning\u001b[39m")
-    }))
+    })
+  )
 })

@@ -22,36 +22,48 @@ describe("parseRetryAfter", () => {
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value))
 const parseJson = (body: Uint8Array): unknown => JSON.parse(Buffer.from(body).toString("utf8"))
-const answer = (status: number, body: Buffer = Buffer.alloc(0), retryAfter?: string) =>
-  ({ status, statusText: "", retryAfter, body })
+const answer = (status: number, body: Buffer = Buffer.alloc(0), retryAfter?: string) => ({
+  status,
+  statusText: "",
+  retryAfter,
+  body
+})
 
 describe("judgeAnswer", () => {
   it.effect("takes a partial success's count as a JSON string or a number, with its message", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       for (const rejectedLogRecords of ["5", 5]) {
         const body = json({ partialSuccess: { rejectedLogRecords, errorMessage: "too old" } })
         const accepted = yield* judgeAnswer(answer(200, body), parseJson, NOW)
         expect(accepted).toEqual({ rejected: 5, rejectionMessage: Option.some("too old") })
       }
-    }))
+    })
+  )
 
   it.effect("reads an empty body, an empty partialSuccess and an unreadable body as everything accepted", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       for (const body of [Buffer.alloc(0), json({}), json({ partialSuccess: {} }), Buffer.from("<html>")]) {
-        expect(yield* judgeAnswer(answer(200, body), parseJson, NOW)).toEqual({ rejected: 0, rejectionMessage: Option.none() })
+        expect(yield* judgeAnswer(answer(200, body), parseJson, NOW)).toEqual({
+          rejected: 0,
+          rejectionMessage: Option.none()
+        })
       }
-    }))
+    })
+  )
 
   it.effect("retries 408, 429, 502, 503, 504 and other 5xx with the Retry-After; rejects any other status", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       for (const status of [408, 429, 500, 502, 503, 504]) {
         const failed = yield* Effect.either(judgeAnswer(answer(status, Buffer.from("busy"), "30"), parseJson, NOW))
         expect(Either.isLeft(failed) && failed.left.retryable, String(status)).toBe(true)
-        expect(Either.isLeft(failed) ? failed.left.message : "", String(status)).toBe(`HTTP ${status} (Retry-After 30s): busy`)
+        expect(Either.isLeft(failed) ? failed.left.message : "", String(status)).toBe(
+          `HTTP ${status} (Retry-After 30s): busy`
+        )
       }
       for (const status of [400, 401, 403, 404, 413]) {
         const failed = yield* Effect.either(judgeAnswer(answer(status), parseJson, NOW))
         expect(Either.isLeft(failed) && !failed.left.retryable, String(status)).toBe(true)
       }
-    }))
+    })
+  )
 })

@@ -8,8 +8,23 @@ import * as Http from "node:http"
 import * as Net from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { Effect } from "effect"
-import { eventCollection, KubeApi, KubeApiError, type KubeApiShape, type WatchEnd, type WatchHandle, type WatchRequest, type WatchTarget } from "../../src/source/KubeApi.ts"
-import { type SimServer, type SimServerOptions, type StoredKubeObject, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import {
+  eventCollection,
+  KubeApi,
+  KubeApiError,
+  type KubeApiShape,
+  type WatchEnd,
+  type WatchHandle,
+  type WatchRequest,
+  type WatchTarget
+} from "../../src/source/KubeApi.ts"
+import {
+  type SimServer,
+  type SimServerOptions,
+  type StoredKubeObject,
+  simKubeConfig,
+  startSimServer
+} from "../../src/sim/index.ts"
 
 /** Timer, HTTP and scheduling latency allowed on top of a deadline. */
 const SLACK_MS = 250
@@ -46,7 +61,8 @@ const sim = async (options: SimServerOptions = {}): Promise<SimServer> => {
   return s
 }
 
-const apiFor = (url: string): KubeApiShape => Effect.runSync(KubeApi.pipe(Effect.provide(KubeApi.layer(simKubeConfig(url)))))
+const apiFor = (url: string): KubeApiShape =>
+  Effect.runSync(KubeApi.pipe(Effect.provide(KubeApi.layer(simKubeConfig(url)))))
 
 const ALL_CORE: WatchTarget = { api: "core/v1", namespace: undefined, fieldSelector: undefined }
 
@@ -82,41 +98,47 @@ const watch = (
   const ends: Array<WatchEnd> = []
   const at = { lastEvent: 0, end: 0 }
   let w: Watching | undefined
-  const handle = Effect.runSync(api.watch(
-    {
-      collection: eventCollection(ALL_CORE),
-      resourceVersion: "",
-      timeoutSeconds: 60,
-      idleTimeoutMs: 10_000,
-      ...request
-    },
-    {
-      onEvent: (type, object) => {
-        events.push({ type, object })
-        at.lastEvent = Date.now()
-        if (w !== undefined) onEvent?.(w, type)
+  const handle = Effect.runSync(
+    api.watch(
+      {
+        collection: eventCollection(ALL_CORE),
+        resourceVersion: "",
+        timeoutSeconds: 60,
+        idleTimeoutMs: 10_000,
+        ...request
       },
-      onMalformed: (detail) => malformed.push(detail),
-      onEnd: (end) => {
-        ends.push(end)
-        at.end = Date.now()
-        resolveEnded(end)
+      {
+        onEvent: (type, object) => {
+          events.push({ type, object })
+          at.lastEvent = Date.now()
+          if (w !== undefined) onEvent?.(w, type)
+        },
+        onMalformed: (detail) => malformed.push(detail),
+        onEnd: (end) => {
+          ends.push(end)
+          at.end = Date.now()
+          resolveEnded(end)
+        }
       }
-    }
-  ))
+    )
+  )
   w = { events, malformed, ends, at, handle, ended }
   cleanups.push(() => handle.stop())
   return w
 }
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
-const metadataOf = (o: unknown): Record<string, unknown> => (isRecord(o) && isRecord(o["metadata"]) ? o["metadata"] : {})
+const metadataOf = (o: unknown): Record<string, unknown> =>
+  isRecord(o) && isRecord(o["metadata"]) ? o["metadata"] : {}
 const nameOf = (o: unknown): string => String(metadataOf(o)["name"])
 const rvOf = (o: unknown): number => Number(metadataOf(o)["resourceVersion"])
 const withoutBookmarks = (events: ReadonlyArray<Received>) => events.filter((e) => e.type !== "BOOKMARK")
 
 let seq = 0
-const create = (s: SimServer, input: { readonly namespace?: string; readonly type?: string; readonly message?: string } = {}) => {
+const create = (
+  s: SimServer,
+  input: { readonly namespace?: string; readonly type?: string; readonly message?: string } = {}
+) => {
   const n = ++seq
   const namespace = input.namespace ?? "shop"
   return s.events.create({
@@ -152,11 +174,12 @@ const rawServer = async (serve: (res: Http.ServerResponse) => Promise<void> | vo
     Promise.resolve(serve(res)).catch(() => res.destroy())
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  cleanups.push(() =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      server.closeAllConnections()
-    })
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
   )
   const address = server.address()
   if (address === null || typeof address === "string") throw new Error("no port")
@@ -175,7 +198,10 @@ const send = async (res: Http.ServerResponse, bytes: Buffer | string) => {
 }
 
 const eventLine = (name: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ type: "ADDED", object: { kind: "Event", apiVersion: "v1", metadata: { name, resourceVersion: "1" }, ...extra } })
+  JSON.stringify({
+    type: "ADDED",
+    object: { kind: "Event", apiVersion: "v1", metadata: { name, resourceVersion: "1" }, ...extra }
+  })
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -187,7 +213,10 @@ describe("KubeApi watch against the simulated API server", () => {
     const replayed = [create(s), create(s)]
     create(s, { type: "Normal" })
     create(s, { namespace: "other" })
-    const w = watch(s.url, { collection: eventCollection({ api: "core/v1", namespace: "shop", fieldSelector: "type=Warning" }), resourceVersion: from })
+    const w = watch(s.url, {
+      collection: eventCollection({ api: "core/v1", namespace: "shop", fieldSelector: "type=Warning" }),
+      resourceVersion: from
+    })
     await waitUntil(() => withoutBookmarks(w.events).length === 2, "the replayed events")
 
     const live = [create(s), create(s)]
@@ -211,11 +240,18 @@ describe("KubeApi watch against the simulated API server", () => {
       ["ADDED", last]
     ]
     // The objects as the server serialized them.
-    expect(withoutBookmarks(w.events)).toEqual(expected.map(([type, object]) => ({ type, object: JSON.parse(JSON.stringify(object)) })))
+    expect(withoutBookmarks(w.events)).toEqual(
+      expected.map(([type, object]) => ({ type, object: JSON.parse(JSON.stringify(object)) }))
+    )
 
     const bookmarks = w.events.filter((e) => e.type === "BOOKMARK")
     expect(bookmarks.length).toBeGreaterThan(0)
-    for (const b of bookmarks) expect(b.object).toMatchObject({ kind: "Event", apiVersion: "v1", metadata: { resourceVersion: expect.any(String) } })
+    for (const b of bookmarks)
+      expect(b.object).toMatchObject({
+        kind: "Event",
+        apiVersion: "v1",
+        metadata: { resourceVersion: expect.any(String) }
+      })
     // Bookmarks never go back, and none arrives ahead of an event it claims to be past.
     const rvs = w.events.map((e) => rvOf(e.object))
     for (let i = 1; i < rvs.length; i++) expect(rvs[i]).toBeGreaterThanOrEqual(rvs[i - 1] ?? 0)
@@ -227,21 +263,39 @@ describe("KubeApi watch against the simulated API server", () => {
     expect(requests[0]).toMatchObject({
       verb: "watch",
       path: "/api/v1/namespaces/shop/events",
-      query: { watch: "true", resourceVersion: from, allowWatchBookmarks: "true", timeoutSeconds: "60", fieldSelector: "type=Warning" }
+      query: {
+        watch: "true",
+        resourceVersion: from,
+        allowWatchBookmarks: "true",
+        timeoutSeconds: "60",
+        fieldSelector: "type=Warning"
+      }
     })
   })
 
   it("watches events.k8s.io/v1 at the cluster scope, in that API's form", async () => {
     const s = await sim({ bookmarks: false })
-    const w = watch(s.url, { collection: eventCollection({ api: "events.k8s.io/v1", namespace: undefined, fieldSelector: undefined }), resourceVersion: String(s.store.resourceVersion) })
+    const w = watch(s.url, {
+      collection: eventCollection({ api: "events.k8s.io/v1", namespace: undefined, fieldSelector: undefined }),
+      resourceVersion: String(s.store.resourceVersion)
+    })
     await waitUntil(() => s.openWatches === 1, "the watch")
     const a = create(s, { namespace: "a" })
     const b = create(s, { namespace: "b" })
     await waitUntil(() => w.events.length === 2, "two events")
     expect(w.events.map((e) => e.type)).toEqual(["ADDED", "ADDED"])
     expect(w.events.map((e) => nameOf(e.object))).toEqual([a.metadata.name, b.metadata.name])
-    expect(w.events[0]?.object).toMatchObject({ apiVersion: "events.k8s.io/v1", kind: "Event", note: a.message, regarding: a.involvedObject })
-    expect(s.requests.filter({ resource: "events" })[0]).toMatchObject({ verb: "watch", group: "events.k8s.io", path: "/apis/events.k8s.io/v1/events" })
+    expect(w.events[0]?.object).toMatchObject({
+      apiVersion: "events.k8s.io/v1",
+      kind: "Event",
+      note: a.message,
+      regarding: a.involvedObject
+    })
+    expect(s.requests.filter({ resource: "events" })[0]).toMatchObject({
+      verb: "watch",
+      group: "events.k8s.io",
+      path: "/apis/events.k8s.io/v1/events"
+    })
   })
 
   it("passes an in-band ERROR event on as an event, then reports the stream's end as Closed", async () => {
@@ -268,7 +322,11 @@ describe("KubeApi watch against the simulated API server", () => {
     const creating = setInterval(() => created.push(create(s)), 20)
     try {
       // Paused for twice the idle limit while the server sends: nothing delivered, and not ended for silence.
-      await holds(() => w.events.length === 3 && w.ends.length === 0, "nothing delivered while paused", 2 * IDLE_MS + 100)
+      await holds(
+        () => w.events.length === 3 && w.ends.length === 0,
+        "nothing delivered while paused",
+        2 * IDLE_MS + 100
+      )
     } finally {
       clearInterval(creating)
     }
@@ -337,7 +395,9 @@ describe("KubeApi watch against the simulated API server", () => {
     const error = failure(await w.ended)
     expect(error.status).toBe(403)
     expect(error.reason).toBe("Forbidden")
-    expect(error.detail).toMatch(/^events is forbidden: User ".+" cannot watch resource "events" in API group "" at the cluster scope$/)
+    expect(error.detail).toMatch(
+      /^events is forbidden: User ".+" cannot watch resource "events" in API group "" at the cluster scope$/
+    )
     expect(error.retryAfterSeconds).toBeUndefined()
     expect(error.message).toMatch(/^watch failed with HTTP 403 Forbidden: events is forbidden/)
     expect(w.events).toEqual([])
@@ -352,24 +412,55 @@ describe("KubeApi watch against the simulated API server", () => {
       times: 1,
       action: {
         type: "status",
-        status: { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "too old resource version: 1 (9)", reason: "Expired", code: 410 }
+        status: {
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Failure",
+          message: "too old resource version: 1 (9)",
+          reason: "Expired",
+          code: 410
+        }
       }
     })
     const w = watch(s.url, { resourceVersion: "1" })
     const error = failure(await w.ended)
-    expect({ status: error.status, reason: error.reason, detail: error.detail }).toEqual({ status: 410, reason: "Expired", detail: "too old resource version: 1 (9)" })
+    expect({ status: error.status, reason: error.reason, detail: error.detail }).toEqual({
+      status: 410,
+      reason: "Expired",
+      detail: "too old resource version: 1 (9)"
+    })
     expect(w.events).toEqual([])
   })
 
   it("a 429 gives retryAfterSeconds: from a Status body, and from Retry-After with a plain-text body", async () => {
     const s = await sim()
-    s.faults.add({ verb: "watch", resource: "events", times: 1, action: { type: "tooManyRequests", form: "status", retryAfterSeconds: 7, message: "storage is (re)initializing" } })
+    s.faults.add({
+      verb: "watch",
+      resource: "events",
+      times: 1,
+      action: { type: "tooManyRequests", form: "status", retryAfterSeconds: 7, message: "storage is (re)initializing" }
+    })
     const fromStatus = failure(await watch(s.url).ended)
-    expect(fromStatus).toMatchObject({ status: 429, reason: "TooManyRequests", detail: "storage is (re)initializing", retryAfterSeconds: 7 })
+    expect(fromStatus).toMatchObject({
+      status: 429,
+      reason: "TooManyRequests",
+      detail: "storage is (re)initializing",
+      retryAfterSeconds: 7
+    })
 
-    s.faults.add({ verb: "watch", resource: "events", times: 1, action: { type: "tooManyRequests", form: "apf", retryAfterSeconds: 3 } })
+    s.faults.add({
+      verb: "watch",
+      resource: "events",
+      times: 1,
+      action: { type: "tooManyRequests", form: "apf", retryAfterSeconds: 3 }
+    })
     const fromHeader = failure(await watch(s.url).ended)
-    expect(fromHeader).toMatchObject({ status: 429, detail: "Too many requests, please try again later.", retryAfterSeconds: 3 })
+    expect(fromHeader).toMatchObject({
+      status: 429,
+      detail: "Too many requests, please try again later.",
+      retryAfterSeconds: 3
+    })
     expect(fromHeader.reason).toBeUndefined()
     expect(s.requests.count({ verb: "watch" })).toBe(2)
   })

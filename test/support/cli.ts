@@ -50,5 +50,7 @@ export const runProcess = (
     })
   })
 
-export const runCli = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; timeoutMs?: number } = {}) =>
-  runProcess(process.execPath, [MAIN, ...args], options)
+export const runCli = (
+  args: ReadonlyArray<string>,
+  options: { env?: Record<string, string>; timeoutMs?: number } = {}
+) => runProcess(process.execPath, [MAIN, ...args], options)

@@ -27,7 +27,9 @@ export const startCollector = (kc: KubeConfig, args: ReadonlyArray<string>): Run
     logs.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
   })
   const fiber = Effect.runFork(
-    runKube(loaded.right.values, loaded.right.rules, kc).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    runKube(loaded.right.values, loaded.right.rules, kc).pipe(
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+    )
   )
   return {
     logs,
@@ -43,7 +45,11 @@ export const startCollector = (kc: KubeConfig, args: ReadonlyArray<string>): Run
 }
 
 /** Polls `check` until it holds or the time is up; the last failure is thrown. */
-export const eventually = async (check: () => void | Promise<void>, timeoutMs = 10_000, everyMs = 50): Promise<void> => {
+export const eventually = async (
+  check: () => void | Promise<void>,
+  timeoutMs = 10_000,
+  everyMs = 50
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     try {

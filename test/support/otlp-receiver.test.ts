@@ -138,7 +138,15 @@ describe.each(encodings)("$name exporter", ({ Exporter, contentType }) => {
     expect(await exportLogs(exporter, [warning, structured, bare])).toEqual({ code: SUCCESS })
 
     expect(otlp.requests).toMatchObject([
-      { method: "POST", path: "/v1/logs", contentType, contentEncoding: encoding, status: 200, records: 3, error: undefined }
+      {
+        method: "POST",
+        path: "/v1/logs",
+        contentType,
+        contentEncoding: encoding,
+        status: 200,
+        records: 3,
+        error: undefined
+      }
     ])
     const [a, b, c] = otlp.records
     const common = {
@@ -265,7 +273,11 @@ describe("answers programmed with setBehaviour (protobuf exporter)", () => {
     otlp.setBehaviour({ status: 503, retryAfter: RETRY_NOW, times: 2 })
 
     expect((await exportLogs(protoExporter({ url: otlp.logsUrl }), [warning])).code).toBe(SUCCESS)
-    expect(otlp.requests.map((r) => [r.status, r.records])).toEqual([[503, 1], [503, 1], [200, 1]])
+    expect(otlp.requests.map((r) => [r.status, r.records])).toEqual([
+      [503, 1],
+      [503, 1],
+      [200, 1]
+    ])
     expect(otlp.records.map((r) => r.severityText)).toEqual(["Warning"])
   })
 
@@ -339,7 +351,10 @@ describe("receiver", () => {
                   timeUnixNano: 1_700_000_000_000,
                   severityNumber: 17,
                   traceId: "5b8efff798038103d269b633813fc60c",
-                  attributes: [{ key: "n", value: { intValue: 5 } }, { key: "s", value: { intValue: "-6" } }]
+                  attributes: [
+                    { key: "n", value: { intValue: 5 } },
+                    { key: "s", value: { intValue: "-6" } }
+                  ]
                 }
               ]
             }

@@ -173,7 +173,11 @@ interface WireRequest {
   readonly resourceLogs?: ReadonlyArray<{
     readonly resource?: { readonly attributes?: ReadonlyArray<WireKeyValue> }
     readonly scopeLogs?: ReadonlyArray<{
-      readonly scope?: { readonly name?: string; readonly version?: string; readonly attributes?: ReadonlyArray<WireKeyValue> }
+      readonly scope?: {
+        readonly name?: string
+        readonly version?: string
+        readonly attributes?: ReadonlyArray<WireKeyValue>
+      }
       readonly logRecords?: ReadonlyArray<WireLogRecord>
     }>
   }>
@@ -244,7 +248,10 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     }
     info.status = status
     if (status < 200 || status > 299) {
-      res.writeHead(status, { "content-type": "text/plain", ...(retryAfter === undefined ? {} : { "retry-after": retryAfter }) })
+      res.writeHead(status, {
+        "content-type": "text/plain",
+        ...(retryAfter === undefined ? {} : { "retry-after": retryAfter })
+      })
       res.end(`status ${status} set by the test`)
       return
     }
@@ -270,9 +277,17 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     })
   }
   const tls = options.tls
-  const server = tls === undefined
-    ? createServer(listener)
-    : createHttpsServer({ key: tls.key, cert: tls.cert, ...(tls.ca === undefined ? {} : { ca: tls.ca, requestCert: true, rejectUnauthorized: true }) }, listener)
+  const server =
+    tls === undefined
+      ? createServer(listener)
+      : createHttpsServer(
+          {
+            key: tls.key,
+            cert: tls.cert,
+            ...(tls.ca === undefined ? {} : { ca: tls.ca, requestCert: true, rejectUnauthorized: true })
+          },
+          listener
+        )
   server.listen(options.port ?? 0, "127.0.0.1")
   await once(server, "listening")
   const address = server.address()
@@ -303,7 +318,11 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         const timer = setTimeout(() => {
           done()
           const statuses = requests.map((r) => r.status).join(", ") || "none"
-          reject(new Error(`waited ${timeoutMs} ms for ${count} OTLP log records, got ${records.length} (answers: ${statuses})`))
+          reject(
+            new Error(
+              `waited ${timeoutMs} ms for ${count} OTLP log records, got ${records.length} (answers: ${statuses})`
+            )
+          )
         }, timeoutMs)
         const done = (): void => {
           clearTimeout(timer)

@@ -104,5 +104,11 @@ export const tally = (expected: ReadonlySet<string>, received: ReadonlyArray<str
   let lost = 0
   for (const o of expected) if (!unique.has(o)) lost++
   const unexpected = [...unique].filter((o) => !expected.has(o)).length
-  return { expected: expected.size, received: received.length, lost, duplicates: received.length - unique.size, unexpected }
+  return {
+    expected: expected.size,
+    received: received.length,
+    lost,
+    duplicates: received.length - unique.size,
+    unexpected
+  }
 }

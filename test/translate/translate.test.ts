@@ -37,7 +37,11 @@ describe("occurrenceTime: series.lastObservedTime → lastTimestamp → eventTim
   const F = ts("2024-01-01T00:00:02Z")
   const C = ts("2024-01-01T00:00:01Z")
   const cases: ReadonlyArray<readonly [string, Partial<KubeEvent>, Timestamp | undefined]> = [
-    ["all set", { seriesLastObservedTime: S, lastTimestamp: L, eventTime: E, firstTimestamp: F, creationTimestamp: C }, S],
+    [
+      "all set",
+      { seriesLastObservedTime: S, lastTimestamp: L, eventTime: E, firstTimestamp: F, creationTimestamp: C },
+      S
+    ],
     ["no series", { lastTimestamp: L, eventTime: E, firstTimestamp: F, creationTimestamp: C }, L],
     ["eventTime only (new-style event)", { eventTime: E, creationTimestamp: C }, E],
     ["first only", { firstTimestamp: F, creationTimestamp: C }, F],
@@ -52,7 +56,11 @@ describe("occurrenceTime: series.lastObservedTime → lastTimestamp → eventTim
   })
 
   const starts: ReadonlyArray<readonly [string, Partial<KubeEvent>, Timestamp | undefined]> = [
-    ["first wins", { seriesLastObservedTime: S, lastTimestamp: L, eventTime: E, firstTimestamp: F, creationTimestamp: C }, F],
+    [
+      "first wins",
+      { seriesLastObservedTime: S, lastTimestamp: L, eventTime: E, firstTimestamp: F, creationTimestamp: C },
+      F
+    ],
     ["then eventTime", { seriesLastObservedTime: S, lastTimestamp: L, eventTime: E, creationTimestamp: C }, E],
     ["then creation", { seriesLastObservedTime: S, lastTimestamp: L, creationTimestamp: C }, C],
     ["nothing", { seriesLastObservedTime: S, lastTimestamp: L }, undefined]
@@ -128,7 +136,14 @@ describe("eventResourceAttributes by kind", () => {
 
   it("Pod: pod name and uid, container, node from source.host, no service.name", () => {
     const attrs = eventResourceAttributes(
-      event({ sourceHost: "worker-1" }, ref("Pod", "web-5c9f8d7b6-abcde", { apiVersion: "v1", fieldPath: "spec.containers{web}", resourceVersion: "77" }))
+      event(
+        { sourceHost: "worker-1" },
+        ref("Pod", "web-5c9f8d7b6-abcde", {
+          apiVersion: "v1",
+          fieldPath: "spec.containers{web}",
+          resourceVersion: "77"
+        })
+      )
     )
     expect(attrs).toEqual({
       "k8s.namespace.name": ns,
@@ -147,7 +162,10 @@ describe("eventResourceAttributes by kind", () => {
 
   it("Node: node name and uid from the object (not source.host), no namespace, no service", () => {
     const attrs = eventResourceAttributes(
-      event({ namespace: "default", sourceHost: "other-host" }, { apiVersion: "v1", kind: "Node", name: "worker-2", uid: "node-uid" })
+      event(
+        { namespace: "default", sourceHost: "other-host" },
+        { apiVersion: "v1", kind: "Node", name: "worker-2", uid: "node-uid" }
+      )
     )
     expect(attrs).toEqual({
       "k8s.object.kind": "Node",
@@ -161,13 +179,17 @@ describe("eventResourceAttributes by kind", () => {
 
   it("Node: a namespace written into the reference does not make it namespaced", () => {
     // Seen in the fixtures (check-endpoint reporting about Nodes with involvedObject.namespace set).
-    const attrs = eventResourceAttributes(event({}, { kind: "Node", name: "worker-2", namespace: "openshift-network-diagnostics" }))
+    const attrs = eventResourceAttributes(
+      event({}, { kind: "Node", name: "worker-2", namespace: "openshift-network-diagnostics" })
+    )
     expect(attrs["k8s.node.name"]).toBe("worker-2")
     expect(attrs["k8s.namespace.name"]).toBeUndefined()
   })
 
   it("Namespace: k8s.namespace.name is the object's name, whatever namespace the reference has", () => {
-    const attrs = eventResourceAttributes(event({}, { apiVersion: "v1", kind: "Namespace", name: "kube-system", namespace: "default" }))
+    const attrs = eventResourceAttributes(
+      event({}, { apiVersion: "v1", kind: "Namespace", name: "kube-system", namespace: "default" })
+    )
     expect(attrs["k8s.namespace.name"]).toBe("kube-system")
     expect(attrs["service.name"]).toBeUndefined()
   })
@@ -210,15 +232,21 @@ describe("eventResourceAttributes by kind", () => {
 
   it("no kind, no name: nothing but what is known", () => {
     expect(eventResourceAttributes(event({}, {}))).toEqual({})
-    expect(eventResourceAttributes(event({}, { namespace: "kube-system" }))).toEqual({ "k8s.namespace.name": "kube-system" })
+    expect(eventResourceAttributes(event({}, { namespace: "kube-system" }))).toEqual({
+      "k8s.namespace.name": "kube-system"
+    })
   })
 
   it("k8s.node.name comes from source.host for objects that are not Nodes", () => {
-    expect(eventResourceAttributes(event({ sourceHost: "worker-9" }, ref("Deployment", "d")))["k8s.node.name"]).toBe("worker-9")
+    expect(eventResourceAttributes(event({ sourceHost: "worker-9" }, ref("Deployment", "d")))["k8s.node.name"]).toBe(
+      "worker-9"
+    )
     expect(eventResourceAttributes(event({ sourceHost: "worker-9" }, {}))["k8s.node.name"]).toBe("worker-9")
     expect(eventResourceAttributes(event({}, ref("Deployment", "d")))["k8s.node.name"]).toBeUndefined()
     // A Node without a name falls back to the host too.
-    expect(eventResourceAttributes(event({ sourceHost: "worker-9" }, { kind: "Node" }))["k8s.node.name"]).toBe("worker-9")
+    expect(eventResourceAttributes(event({ sourceHost: "worker-9" }, { kind: "Node" }))["k8s.node.name"]).toBe(
+      "worker-9"
+    )
   })
 
   it("never derives service.name from a pod or container name", () => {
@@ -229,14 +257,27 @@ describe("eventResourceAttributes by kind", () => {
 
   it("service.name follows the owner chain an enrichment found, in the semantic conventions' order", () => {
     const pod = event({}, ref("Pod", "web-5c9f8d7b6-abcde"))
-    const rsAndDeploy = eventResourceAttributes(pod, { "k8s.replicaset.name": "web-5c9f8d7b6", "k8s.deployment.name": "web" })
+    const rsAndDeploy = eventResourceAttributes(pod, {
+      "k8s.replicaset.name": "web-5c9f8d7b6",
+      "k8s.deployment.name": "web"
+    })
     expect(rsAndDeploy["service.name"]).toBe("web")
     expect(rsAndDeploy["service.namespace"]).toBe(ns)
-    expect(eventResourceAttributes(pod, { "k8s.replicaset.name": "web-5c9f8d7b6" })["service.name"]).toBe("web-5c9f8d7b6")
-    expect(eventResourceAttributes(pod, { "k8s.job.name": "report-28593065", "k8s.cronjob.name": "report" })["service.name"]).toBe("report")
-    expect(eventResourceAttributes(pod, { "k8s.statefulset.name": "db", "k8s.daemonset.name": "agent" })["service.name"]).toBe("db")
+    expect(eventResourceAttributes(pod, { "k8s.replicaset.name": "web-5c9f8d7b6" })["service.name"]).toBe(
+      "web-5c9f8d7b6"
+    )
+    expect(
+      eventResourceAttributes(pod, { "k8s.job.name": "report-28593065", "k8s.cronjob.name": "report" })["service.name"]
+    ).toBe("report")
+    expect(
+      eventResourceAttributes(pod, { "k8s.statefulset.name": "db", "k8s.daemonset.name": "agent" })["service.name"]
+    ).toBe("db")
     // A ReplicaSet event whose owner Deployment is known names the Deployment.
-    expect(eventResourceAttributes(event({}, ref("ReplicaSet", "web-5c9f8d7b6")), { "k8s.deployment.name": "web" })["service.name"]).toBe("web")
+    expect(
+      eventResourceAttributes(event({}, ref("ReplicaSet", "web-5c9f8d7b6")), { "k8s.deployment.name": "web" })[
+        "service.name"
+      ]
+    ).toBe("web")
   })
 
   it("enrichment overrides what the event says, and an enriched service.name wins over derivation", () => {
@@ -288,9 +329,15 @@ describe("ResourceCache", () => {
     for (const field of ["kind", "namespace", "name", "uid", "apiVersion", "fieldPath", "resourceVersion"] as const) {
       const other = cache.resourceOf(event({}, { ...pod, [field]: `${pod[field] ?? ""}x` }), undefined)
       expect(other, field).not.toBe(a)
-      expect(other.attributes, field).toEqual(eventResourceAttributes(event({}, { ...pod, [field]: `${pod[field] ?? ""}x` })))
+      expect(other.attributes, field).toEqual(
+        eventResourceAttributes(event({}, { ...pod, [field]: `${pod[field] ?? ""}x` }))
+      )
     }
-    expect(cache.resourceOf(event({ sourceHost: "node-1" }, { ...pod, kind: "Node", name: "n" }), undefined).attributes["k8s.node.name"]).toBe("n")
+    expect(
+      cache.resourceOf(event({ sourceHost: "node-1" }, { ...pod, kind: "Node", name: "n" }), undefined).attributes[
+        "k8s.node.name"
+      ]
+    ).toBe("n")
     const enriched = cache.resourceOf(event({}, pod), { "k8s.deployment.name": "web" })
     expect(enriched).not.toBe(a)
     expect(enriched.attributes["k8s.deployment.name"]).toBe("web")
@@ -319,7 +366,11 @@ describe("ResourceCache", () => {
   })
 
   it("merges the base attributes under the event's, the event's winning", () => {
-    const cache = new ResourceCache({ "k8s.cluster.name": "prod", "service.name": "k8s-event-collector", "deployment.environment.name": "eu" })
+    const cache = new ResourceCache({
+      "k8s.cluster.name": "prod",
+      "service.name": "k8s-event-collector",
+      "deployment.environment.name": "eu"
+    })
     const r = cache.resourceFor({ "service.name": "checkout", "k8s.namespace.name": "shop" })
     expect(r.attributes).toEqual({
       "k8s.cluster.name": "prod",
@@ -397,7 +448,12 @@ describe("toLogRecord", () => {
       "k8s.event.start_time": "2024-01-01T00:00:00Z",
       "log.record.uid": "uid-1:10"
     })
-    expect(r.resource.attributes).toMatchObject({ "k8s.cluster.name": "c", "k8s.pod.name": "p", "k8s.container.name": "app", "k8s.node.name": "worker-1" })
+    expect(r.resource.attributes).toMatchObject({
+      "k8s.cluster.name": "c",
+      "k8s.pod.name": "p",
+      "k8s.container.name": "app",
+      "k8s.node.name": "worker-1"
+    })
   })
 
   it("a bare event: no severity, no body, the observed time as timestamp", () => {
@@ -410,7 +466,10 @@ describe("toLogRecord", () => {
   })
 
   it("keeps nanoseconds, and an offset timestamp is converted to UTC", () => {
-    const r = toLogRecord(event({ eventTime: ts("2024-01-01T02:00:00.123456789+02:00") }), { resources: new ResourceCache({}), observedAt: OBSERVED })
+    const r = toLogRecord(event({ eventTime: ts("2024-01-01T02:00:00.123456789+02:00") }), {
+      resources: new ResourceCache({}),
+      observedAt: OBSERVED
+    })
     expect(r.hrTime).toEqual([1704067200, 123_456_789])
     expect(r.attributes["k8s.event.start_time"]).toBe("2024-01-01T00:00:00.123456789Z")
   })
@@ -418,18 +477,26 @@ describe("toLogRecord", () => {
   it("an enrichment replaces the severity and adds or overrides attributes and resource attributes", () => {
     const resources = new ResourceCache({})
     const e = event({ type: "Normal", reason: "Killing" }, { kind: "Pod", name: "p", namespace: "ns" })
-    const r = toLogRecord(e, { resources, observedAt: OBSERVED }, {
-      severity: { number: SeverityNumber.ERROR, text: "Error" },
-      attributes: { "k8s.event.reason": "OOMKilling", "rule.name": "oom" },
-      resource: { "k8s.deployment.name": "web" }
-    })
+    const r = toLogRecord(
+      e,
+      { resources, observedAt: OBSERVED },
+      {
+        severity: { number: SeverityNumber.ERROR, text: "Error" },
+        attributes: { "k8s.event.reason": "OOMKilling", "rule.name": "oom" },
+        resource: { "k8s.deployment.name": "web" }
+      }
+    )
     expect(r.severityNumber).toBe(SeverityNumber.ERROR)
     expect(r.severityText).toBe("Error")
     expect(r.attributes["k8s.event.reason"]).toBe("OOMKilling")
     expect(r.attributes["rule.name"]).toBe("oom")
     expect(r.resource.attributes["k8s.deployment.name"]).toBe("web")
     expect(r.resource.attributes["service.name"]).toBe("web")
-    const unset = toLogRecord(e, { resources, observedAt: OBSERVED }, { severity: { number: undefined, text: undefined } })
+    const unset = toLogRecord(
+      e,
+      { resources, observedAt: OBSERVED },
+      { severity: { number: undefined, text: undefined } }
+    )
     expect("severityNumber" in unset).toBe(false)
     expect("severityText" in unset).toBe(false)
   })
@@ -459,11 +526,15 @@ describe("toLogRecord", () => {
     for (const { source, raw } of raws) {
       const e = mustDecode(raw)
       const plain = toLogRecord(e, { resources, observedAt: OBSERVED })
-      const enriched = toLogRecord(e, { resources, observedAt: OBSERVED }, {
-        resource: { "k8s.deployment.name": "x", "service.name": "y" },
-        attributes: { extra: 1 },
-        severity: { number: SeverityNumber.FATAL, text: "Fatal" }
-      })
+      const enriched = toLogRecord(
+        e,
+        { resources, observedAt: OBSERVED },
+        {
+          resource: { "k8s.deployment.name": "x", "service.name": "y" },
+          attributes: { extra: 1 },
+          severity: { number: SeverityNumber.FATAL, text: "Fatal" }
+        }
+      )
       const text = consoleLines([plain, enriched])
       expect(text.split("\n"), source).toHaveLength(3)
       n++

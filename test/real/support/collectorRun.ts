@@ -25,10 +25,24 @@ export const runCollector = async (
   env: Record<string, string> = {}
 ): Promise<RealCollector> => {
   const port = await freePort()
-  const collector = spawnCollector([
-    "--source", "kube", "--kubeconfig", kubeconfig, "--otlp-endpoint", receiver.url,
-    "--listen", `127.0.0.1:${port}`, "--batch-linger", "50ms", "--cluster-name", "real", ...args
-  ], env)
+  const collector = spawnCollector(
+    [
+      "--source",
+      "kube",
+      "--kubeconfig",
+      kubeconfig,
+      "--otlp-endpoint",
+      receiver.url,
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--batch-linger",
+      "50ms",
+      "--cluster-name",
+      "real",
+      ...args
+    ],
+    env
+  )
   track(collector.child)
   const metricsUrl = `http://127.0.0.1:${port}/metrics`
   const metric = async (name: string, labels: Readonly<Record<string, string>> = {}) => {
@@ -48,10 +62,14 @@ export const runCollector = async (
     await collector.exited
   }
   // Up once its probe server answers.
-  await eventually(async () => {
-    if (collector.child.exitCode !== null) throw new Error(`the collector exited:\n${collector.output.stderr}`)
-    await fetch(`http://127.0.0.1:${port}/healthz`)
-  }, 30_000, 100)
+  await eventually(
+    async () => {
+      if (collector.child.exitCode !== null) throw new Error(`the collector exited:\n${collector.output.stderr}`)
+      await fetch(`http://127.0.0.1:${port}/healthz`)
+    },
+    30_000,
+    100
+  )
   return { ...collector, metricsUrl, metric, stop }
 }
 
@@ -86,23 +104,28 @@ export interface AuditEntry {
 
 /** Every request the audit log recorded as answered (ResponseComplete), of one user if given. */
 export const auditEntries = (auditLog: string, user?: string): ReadonlyArray<AuditEntry> =>
-  readFileSync(auditLog, "utf8").split("\n").filter((l) => l !== "").flatMap((line): Array<AuditEntry> => {
-    const entry: unknown = JSON.parse(line)
-    if (!isKubeObject(entry) || entry["stage"] !== "ResponseComplete") return []
-    const userInfo = entry["user"]
-    const username = isKubeObject(userInfo) && typeof userInfo["username"] === "string" ? userInfo["username"] : ""
-    if (user !== undefined && username !== user) return []
-    const status = entry["responseStatus"]
-    const objectRef = isKubeObject(entry["objectRef"]) ? entry["objectRef"] : {}
-    return [{
-      user: username,
-      verb: String(entry["verb"]),
-      requestURI: String(entry["requestURI"]),
-      code: isKubeObject(status) && typeof status["code"] === "number" ? status["code"] : 0,
-      resource: typeof objectRef["resource"] === "string" ? objectRef["resource"] : "",
-      namespace: typeof objectRef["namespace"] === "string" ? objectRef["namespace"] : ""
-    }]
-  })
+  readFileSync(auditLog, "utf8")
+    .split("\n")
+    .filter((l) => l !== "")
+    .flatMap((line): Array<AuditEntry> => {
+      const entry: unknown = JSON.parse(line)
+      if (!isKubeObject(entry) || entry["stage"] !== "ResponseComplete") return []
+      const userInfo = entry["user"]
+      const username = isKubeObject(userInfo) && typeof userInfo["username"] === "string" ? userInfo["username"] : ""
+      if (user !== undefined && username !== user) return []
+      const status = entry["responseStatus"]
+      const objectRef = isKubeObject(entry["objectRef"]) ? entry["objectRef"] : {}
+      return [
+        {
+          user: username,
+          verb: String(entry["verb"]),
+          requestURI: String(entry["requestURI"]),
+          code: isKubeObject(status) && typeof status["code"] === "number" ? status["code"] : 0,
+          resource: typeof objectRef["resource"] === "string" ? objectRef["resource"] : "",
+          namespace: typeof objectRef["namespace"] === "string" ? objectRef["namespace"] : ""
+        }
+      ]
+    })
 
 const numberAt = (object: unknown, ...path: ReadonlyArray<string>): number | undefined => {
   let at: unknown = object
@@ -136,7 +159,9 @@ export interface StoredOccurrence {
 export const storedOccurrences = (auditLog: string, afterLine = 0): ReadonlyArray<StoredOccurrence> => {
   const lastCount = new Map<string, number>()
   const out: Array<StoredOccurrence> = []
-  const lines = readFileSync(auditLog, "utf8").split("\n").filter((l) => l !== "")
+  const lines = readFileSync(auditLog, "utf8")
+    .split("\n")
+    .filter((l) => l !== "")
   lines.forEach((line, index) => {
     const entry: unknown = JSON.parse(line)
     if (stringAt(entry, "stage") !== "ResponseComplete" || stringAt(entry, "objectRef", "resource") !== "events") return
@@ -164,4 +189,6 @@ export const storedOccurrences = (auditLog: string, afterLine = 0): ReadonlyArra
 
 /** Lines in the audit log so far: mark the start of what a test expects with `storedOccurrences`. */
 export const auditLines = (auditLog: string): number =>
-  readFileSync(auditLog, "utf8").split("\n").filter((l) => l !== "").length
+  readFileSync(auditLog, "utf8")
+    .split("\n")
+    .filter((l) => l !== "").length

@@ -31,8 +31,21 @@ const issue = (dir: string, name: string, subject: string, extensions: string): 
   openssl(dir, ["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`])
   writeFileSync(join(dir, `${name}.ext`), extensions)
   openssl(dir, [
-    "x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-    "-extfile", `${name}.ext`, "-out", `${name}.crt`
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    "ca.crt",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    `${name}.ext`,
+    "-out",
+    `${name}.crt`
   ])
 }
 
@@ -42,12 +55,29 @@ const CLIENT = "keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\
 const makeCertificates = (dir: string): void => {
   openssl(dir, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"])
   openssl(dir, [
-    "req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=test-real-ca", "-days", "2",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", "ca.crt"
+    "req",
+    "-x509",
+    "-new",
+    "-key",
+    "ca.key",
+    "-subj",
+    "/CN=test-real-ca",
+    "-days",
+    "2",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+    "-out",
+    "ca.crt"
   ])
-  issue(dir, "apiserver", "/CN=kube-apiserver",
+  issue(
+    dir,
+    "apiserver",
+    "/CN=kube-apiserver",
     "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n" +
-      "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n")
+      "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n"
+  )
   issue(dir, "admin", "/O=system:masters/CN=test-admin", CLIENT)
   issue(dir, "controller-manager", "/CN=system:kube-controller-manager", CLIENT)
   issue(dir, "scheduler", "/CN=system:kube-scheduler", CLIENT)
@@ -80,26 +110,30 @@ export class KubeClient {
   request(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<KubeResponse> {
     const payload = body === undefined ? undefined : JSON.stringify(body)
     return new Promise((resolve, reject) => {
-      const req = Https.request(new URL(path, this.server), {
-        method,
-        ca: this.#ca,
-        ...("token" in this.#credentials
-          ? { headers: { authorization: `Bearer ${this.#credentials.token}` } }
-          : { cert: this.#credentials.cert, key: this.#credentials.key }),
-        timeout: 30_000
-      }, (res) => {
-        let text = ""
-        res.setEncoding("utf8").on("data", (d: string) => (text += d))
-        res.on("end", () => {
-          let parsed: unknown
-          try {
-            parsed = JSON.parse(text)
-          } catch {
-            parsed = undefined
-          }
-          resolve({ status: res.statusCode ?? 0, text, body: parsed })
-        })
-      })
+      const req = Https.request(
+        new URL(path, this.server),
+        {
+          method,
+          ca: this.#ca,
+          ...("token" in this.#credentials
+            ? { headers: { authorization: `Bearer ${this.#credentials.token}` } }
+            : { cert: this.#credentials.cert, key: this.#credentials.key }),
+          timeout: 30_000
+        },
+        (res) => {
+          let text = ""
+          res.setEncoding("utf8").on("data", (d: string) => (text += d))
+          res.on("end", () => {
+            let parsed: unknown
+            try {
+              parsed = JSON.parse(text)
+            } catch {
+              parsed = undefined
+            }
+            resolve({ status: res.statusCode ?? 0, text, body: parsed })
+          })
+        }
+      )
       req.on("timeout", () => req.destroy(new Error(`${method} ${path}: no answer in 30 s`)))
       req.on("error", reject)
       if (payload !== undefined) req.setHeader("content-type", contentType)
@@ -167,7 +201,8 @@ const collectionPath = (object: KubeObject): string => {
   return `${group}${typeof namespace === "string" ? `/namespaces/${namespace}` : ""}/${plural}`
 }
 
-export const objectPath = (object: KubeObject): string => `${collectionPath(object)}/${field(object, "metadata", "name")}`
+export const objectPath = (object: KubeObject): string =>
+  `${collectionPath(object)}/${field(object, "metadata", "name")}`
 
 // ---- kubeconfigs ----
 
@@ -251,57 +286,83 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()]
 
     run("etcd", [
-      "--name=default", `--data-dir=${join(dir, "etcd")}`,
-      `--listen-client-urls=http://127.0.0.1:${etcdPort}`, `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-      `--listen-peer-urls=http://127.0.0.1:${peerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-cluster=default=http://127.0.0.1:${peerPort}`, "--unsafe-no-fsync", "--log-level=warn"
+      "--name=default",
+      `--data-dir=${join(dir, "etcd")}`,
+      `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+      "--unsafe-no-fsync",
+      "--log-level=warn"
     ])
-    await eventually(async () => {
-      const health = await fetch(`http://127.0.0.1:${etcdPort}/health`).then((r) => r.json())
-      if (!isKubeObject(health) || health["health"] !== "true") throw new Error(`etcd: ${JSON.stringify(health)}`)
-    }, 30_000, 100)
+    await eventually(
+      async () => {
+        const health = await fetch(`http://127.0.0.1:${etcdPort}/health`).then((r) => r.json())
+        if (!isKubeObject(health) || health["health"] !== "true") throw new Error(`etcd: ${JSON.stringify(health)}`)
+      },
+      30_000,
+      100
+    )
 
     const server = `https://127.0.0.1:${apiPort}`
     const auditLog = join(dir, "audit.log")
-    writeFileSync(join(dir, "audit-policy.yaml"), stringify({
-      apiVersion: "audit.k8s.io/v1",
-      kind: "Policy",
-      omitStages: ["RequestReceived"],
-      rules: [
-        // Each stored write of an Event with the object as stored: what the collector must export, step by step.
-        {
-          level: "RequestResponse",
-          verbs: ["create", "update", "patch"],
-          resources: [{ group: "", resources: ["events"] }, { group: "events.k8s.io", resources: ["events"] }]
-        },
-        { level: "Metadata" }
-      ]
-    }))
+    writeFileSync(
+      join(dir, "audit-policy.yaml"),
+      stringify({
+        apiVersion: "audit.k8s.io/v1",
+        kind: "Policy",
+        omitStages: ["RequestReceived"],
+        rules: [
+          // Each stored write of an Event with the object as stored: what the collector must export, step by step.
+          {
+            level: "RequestResponse",
+            verbs: ["create", "update", "patch"],
+            resources: [
+              { group: "", resources: ["events"] },
+              { group: "events.k8s.io", resources: ["events"] }
+            ]
+          },
+          { level: "Metadata" }
+        ]
+      })
+    )
     const admin = new KubeClient(server, ca, {
       cert: readFileSync(join(dir, "admin.crt"), "utf8"),
       key: readFileSync(join(dir, "admin.key"), "utf8")
     })
     const apiServerArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-      "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", `--secure-port=${apiPort}`,
-      `--tls-cert-file=${join(dir, "apiserver.crt")}`, `--tls-private-key-file=${join(dir, "apiserver.key")}`,
-      `--client-ca-file=${join(dir, "ca.crt")}`, `--cert-dir=${join(dir, "apiserver-certs")}`,
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
+      `--secure-port=${apiPort}`,
+      `--tls-cert-file=${join(dir, "apiserver.crt")}`,
+      `--tls-private-key-file=${join(dir, "apiserver.key")}`,
+      `--client-ca-file=${join(dir, "ca.crt")}`,
+      `--cert-dir=${join(dir, "apiserver-certs")}`,
       "--authorization-mode=Node,RBAC",
-      `--service-account-issuer=${server}`, `--service-account-key-file=${join(dir, "sa.pub")}`,
+      `--service-account-issuer=${server}`,
+      `--service-account-key-file=${join(dir, "sa.pub")}`,
       `--service-account-signing-key-file=${join(dir, "sa.key")}`,
-      "--service-cluster-ip-range=10.96.0.0/24", "--endpoint-reconciler-type=none",
+      "--service-cluster-ip-range=10.96.0.0/24",
+      "--endpoint-reconciler-type=none",
       // No kubelet would mount a token; pods need no ServiceAccount to exist.
       "--disable-admission-plugins=ServiceAccount",
       // Every answer, for what the collector was told (403s, 410s, the query of each watch).
-      `--audit-policy-file=${join(dir, "audit-policy.yaml")}`, `--audit-log-path=${auditLog}`,
+      `--audit-policy-file=${join(dir, "audit-policy.yaml")}`,
+      `--audit-log-path=${auditLog}`,
       "--audit-log-mode=blocking"
     ]
     const startApiServer = async () => {
       apiServer = run("kube-apiserver", apiServerArgs)
-      await eventually(async () => {
-        const ready = await admin.request("GET", "/readyz")
-        if (ready.status !== 200) throw new Error(`kube-apiserver /readyz: ${ready.status} ${ready.text}`)
-      }, 120_000, 250)
+      await eventually(
+        async () => {
+          const ready = await admin.request("GET", "/readyz")
+          if (ready.status !== 200) throw new Error(`kube-apiserver /readyz: ${ready.status} ${ready.text}`)
+        },
+        120_000,
+        250
+      )
     }
     await startApiServer()
 
@@ -316,21 +377,29 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
     if (options.controllerManager === true) {
       const kubeconfig = componentKubeconfig("controller-manager")
       run("kube-controller-manager", [
-        `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`,
-        `--authorization-kubeconfig=${kubeconfig}`, "--leader-elect=false",
-        "--bind-address=127.0.0.1", `--secure-port=${await freePort()}`,
-        "--use-service-account-credentials=true", `--service-account-private-key-file=${join(dir, "sa.key")}`,
+        `--kubeconfig=${kubeconfig}`,
+        `--authentication-kubeconfig=${kubeconfig}`,
+        `--authorization-kubeconfig=${kubeconfig}`,
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        `--secure-port=${await freePort()}`,
+        "--use-service-account-credentials=true",
+        `--service-account-private-key-file=${join(dir, "sa.key")}`,
         `--root-ca-file=${join(dir, "ca.crt")}`,
         // A Node with no kubelet behind it goes NotReady after this long.
-        "--node-monitor-grace-period=8s", "--node-monitor-period=2s"
+        "--node-monitor-grace-period=8s",
+        "--node-monitor-period=2s"
       ])
     }
     if (options.scheduler === true) {
       const kubeconfig = componentKubeconfig("scheduler")
       run("kube-scheduler", [
-        `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`,
-        `--authorization-kubeconfig=${kubeconfig}`, "--leader-elect=false",
-        "--bind-address=127.0.0.1", `--secure-port=${await freePort()}`
+        `--kubeconfig=${kubeconfig}`,
+        `--authentication-kubeconfig=${kubeconfig}`,
+        `--authorization-kubeconfig=${kubeconfig}`,
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        `--secure-port=${await freePort()}`
       ])
     }
 
@@ -372,10 +441,11 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
         // etcd's KV API through its HTTP/JSON gateway: two writes outside /registry move the revision past
         // everything the API server served (a watch from the newest revision it served starts at the first of
         // them), then the history up to the second is compacted away.
-        const write = () => etcdJson(etcdPort, "/v3/kv/put", {
-          key: Buffer.from("/test-real/compaction").toString("base64"),
-          value: Buffer.from(new Date().toISOString()).toString("base64")
-        })
+        const write = () =>
+          etcdJson(etcdPort, "/v3/kv/put", {
+            key: Buffer.from("/test-real/compaction").toString("base64"),
+            value: Buffer.from(new Date().toISOString()).toString("base64")
+          })
         await write()
         const revision = field(await write(), "header", "revision")
         await etcdJson(etcdPort, "/v3/kv/compaction", { revision, physical: true })

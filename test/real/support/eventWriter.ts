@@ -74,10 +74,19 @@ export class EventWriter {
       const next = (this.#counts.get(key) ?? 1) + 1
       const patch = "application/merge-patch+json"
       if (apiVersion === "v1") {
-        await this.#client.ok("PATCH", `/api/v1/namespaces/${ns}/events/${name}`, { count: next, lastTimestamp: now() }, patch)
+        await this.#client.ok(
+          "PATCH",
+          `/api/v1/namespaces/${ns}/events/${name}`,
+          { count: next, lastTimestamp: now() },
+          patch
+        )
       } else {
-        await this.#client.ok("PATCH", `/apis/events.k8s.io/v1/namespaces/${ns}/events/${name}`,
-          { series: { count: next, lastObservedTime: microNow() } }, patch)
+        await this.#client.ok(
+          "PATCH",
+          `/apis/events.k8s.io/v1/namespaces/${ns}/events/${name}`,
+          { series: { count: next, lastObservedTime: microNow() } },
+          patch
+        )
       }
       this.#counts.set(key, next)
     } catch {

@@ -35,7 +35,9 @@ const filesOf = (dir: string): ReadonlyArray<string> =>
 /** A hash of everything that decides the module's binaries: go.mod, go.sum, every Go source and `ldflags`. */
 const moduleKey = (moduleDir: string): string => {
   const hash = createHash("sha256")
-  for (const file of filesOf(moduleDir).filter((f) => /(\.go|\/go\.mod|\/go\.sum|\/ldflags)$/.test(f)).sort()) {
+  for (const file of filesOf(moduleDir)
+    .filter((f) => /(\.go|\/go\.mod|\/go\.sum|\/ldflags)$/.test(f))
+    .sort()) {
     hash.update(relative(moduleDir, file)).update("\0").update(readFileSync(file)).update("\0")
   }
   return hash.digest("hex").slice(0, 16)

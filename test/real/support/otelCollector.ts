@@ -89,7 +89,10 @@ const awaitHealthy = async (port: number, child: ChildProcess, output: () => str
   const deadline = Date.now() + 60_000
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`otelcol exited with ${child.exitCode}:\n${output()}`)
-    const status = await fetch(`http://${loopback(port)}/`).then((r) => r.status, () => 0)
+    const status = await fetch(`http://${loopback(port)}/`).then(
+      (r) => r.status,
+      () => 0
+    )
     if (status === 200) return
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
@@ -162,4 +165,9 @@ export const startOtelCollector = async (): Promise<OtelCollector> => {
  * for the next read); none when it has written nothing yet.
  */
 export const exportedLines = <Line>(path: string): ReadonlyArray<Line> =>
-  existsSync(path) ? readFileSync(path, "utf8").split("\n").slice(0, -1).map((line): Line => JSON.parse(line)) : []
+  existsSync(path)
+    ? readFileSync(path, "utf8")
+        .split("\n")
+        .slice(0, -1)
+        .map((line): Line => JSON.parse(line))
+    : []
