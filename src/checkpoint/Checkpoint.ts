@@ -58,7 +58,8 @@ const make = (settings: CheckpointSettings) =>
           .map(([k, v]) => `${k} at ${v}`)
           .join(", ") || "no streams"
       yield* Effect.logInfo(
-        `resuming from the checkpoint in ${store.describe}: ${streams}, ${initial.occurrences.length} recent occurrences`
+        `resuming from the checkpoint in ${store.describe}: ${streams}, ` +
+          `${initial.occurrences.length} recent occurrences`
       )
     }
 

@@ -24,7 +24,8 @@ export const parseCheckpointSpec = (text: string): Either.Either<CheckpointSpec,
     const rest = value.slice("configmap:".length)
     if (!rest.includes("/")) {
       return Either.left(
-        `the checkpoint "${value}" needs a namespace and a name, e.g. configmap:monitoring/k8s-event-collector-checkpoint`
+        `the checkpoint "${value}" needs a namespace and a name, ` +
+          "e.g. configmap:monitoring/k8s-event-collector-checkpoint"
       )
     }
     return Either.match(parseNamespacedName(rest, "ConfigMap"), {

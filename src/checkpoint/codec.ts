@@ -260,7 +260,8 @@ const parse = (bytes: Uint8Array): Either.Either<CheckpointState, string> => {
     payload = gunzipSync(bytes.subarray(HEADER_LENGTH), { maxOutputLength: MAX_PAYLOAD })
   } catch (error) {
     return Either.left(
-      `corrupt checkpoint: its compressed body does not inflate (${error instanceof Error ? error.message : String(error)})`
+      `corrupt checkpoint: its compressed body does not inflate ` +
+        `(${error instanceof Error ? error.message : String(error)})`
     )
   }
   try {

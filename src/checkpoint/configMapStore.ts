@@ -188,7 +188,8 @@ export const makeConfigMapStore = (
           const { detail, status } = failureDetail(answer)
           yield* Effect.logWarning(
             `the checkpoint ${store} was changed by another writer since this collector last read it ` +
-              `(a collector that lost leadership, or a manual edit; ${method} answered HTTP 409${status?.reason ? ` ${status.reason}` : ""}` +
+              `(a collector that lost leadership, or a manual edit; ${method} answered HTTP 409` +
+              `${status?.reason ? ` ${status.reason}` : ""}` +
               `: ${detail}); reading it again and overwriting it with this collector's checkpoint`
           )
           return "conflict" satisfies Outcome
@@ -204,7 +205,8 @@ export const makeConfigMapStore = (
       if (size > MAX_STORED_BYTES) {
         return yield* fail(
           "save",
-          `the checkpoint takes ${size} bytes, more than a ConfigMap can hold (1 MiB); remember fewer exported occurrences (${state.occurrences.length} now)`
+          `the checkpoint takes ${size} bytes, more than a ConfigMap can hold (1 MiB); ` +
+            `remember fewer exported occurrences (${state.occurrences.length} now)`
         )
       }
       yield* lock.withPermits(1)(
@@ -218,7 +220,8 @@ export const makeConfigMapStore = (
             if (attempt >= MAX_ATTEMPTS) {
               return yield* fail(
                 "save",
-                `gave up after ${attempt} attempts: the ConfigMap kept being changed, created or deleted by another writer between this collector's read and write`,
+                `gave up after ${attempt} attempts: the ConfigMap kept being changed, created or deleted ` +
+                  "by another writer between this collector's read and write",
                 409
               )
             }

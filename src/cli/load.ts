@@ -199,7 +199,8 @@ const crossChecks = (v: Record<string, unknown>): ReadonlyArray<string> => {
   // The server is asked for whole seconds, at least one.
   if (ms("watchIdleTimeout") <= 2 * Math.max(1000, ms("watchTimeout"))) {
     problems.push(
-      "--watch-idle-timeout: must be longer than twice --watch-timeout: the server ends a quiet watch only after up to twice --watch-timeout, and a watch ended sooner for silence would look dead"
+      "--watch-idle-timeout: must be longer than twice --watch-timeout: the server ends a quiet watch only after up " +
+        "to twice --watch-timeout, and a watch ended sooner for silence would look dead"
     )
   }
   if (ms("stallTimeout") <= ms("watchIdleTimeout")) {

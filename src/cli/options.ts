@@ -91,7 +91,9 @@ export const OPTIONS = {
     env: [{ name: "K8S_EVENT_COLLECTOR_CONFIG" }],
     valueName: "FILE",
     parse: V.text,
-    help: "A YAML file with any of these options under their camelCase names (batchSize: 512). Flags override the environment, which overrides the file."
+    help:
+      "A YAML file with any of these options under their camelCase names (batchSize: 512). Flags override the " +
+      "environment, which overrides the file."
   }),
   source: option({
     flag: "source",
@@ -99,7 +101,9 @@ export const OPTIONS = {
     parse: source,
     default: { kind: "kube" },
     defaultText: "kube",
-    help: "Where events come from: the Kubernetes API (kube), or a `kubectl get events -o json|yaml` dump (file:PATH), exported once, after which the process exits."
+    help:
+      "Where events come from: the Kubernetes API (kube), or a `kubectl get events -o json|yaml` dump (file:PATH), " +
+      "exported once, after which the process exits."
   }),
   kubeconfig: option({
     flag: "kubeconfig",
@@ -123,7 +127,9 @@ export const OPTIONS = {
     parse: V.namespaces,
     default: [],
     defaultText: "all, with one cluster-wide watch",
-    help: "Watch only these namespaces (one watch each; needs only a Role in each). Each must be a valid namespace name; an empty list is an error."
+    help:
+      "Watch only these namespaces (one watch each; needs only a Role in each). Each must be a valid namespace " +
+      "name; an empty list is an error."
   }),
   api: option({
     flag: "api",
@@ -139,7 +145,9 @@ export const OPTIONS = {
     valueName: "watch|poll",
     parse: V.oneOf("watch", "poll"),
     default: "watch",
-    help: "watch: list, then follow changes as they happen. poll: list every --poll-interval, for clusters that forbid watch."
+    help:
+      "watch: list, then follow changes as they happen. poll: list every --poll-interval, for clusters that forbid " +
+      "watch."
   }),
   pollInterval: option({
     flag: "poll-interval",
@@ -163,7 +171,9 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     default: Duration.minutes(5),
-    help: "How long the server keeps one watch open (stretched by a random 0-100 %); it is then resumed from the last resourceVersion."
+    help:
+      "How long the server keeps one watch open (stretched by a random 0-100 %); it is then resumed from the last " +
+      "resourceVersion."
   }),
   watchIdleTimeout: option({
     flag: "watch-idle-timeout",
@@ -171,7 +181,10 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     default: Duration.minutes(11),
-    help: "A watch that delivers nothing, not even a bookmark, and is not ended by the server for this long is taken for dead and started again. Keep it above twice --watch-timeout: a quiet watch is ended by the server only then."
+    help:
+      "A watch that delivers nothing, not even a bookmark, and is not ended by the server for this long is taken " +
+      "for dead and started again. Keep it above twice --watch-timeout: a quiet watch is ended by the server only " +
+      "then."
   }),
   apiRetryInitial: option({
     flag: "api-retry-initial",
@@ -196,7 +209,9 @@ export const OPTIONS = {
     parse: (raw) => Either.flatMap(V.text(raw), (text) => parseCheckpointSpec(text)),
     default: { _tag: "None" },
     defaultText: "none",
-    help: "Where to keep how far the export got, so that a restart resumes there: a file (one replica with a volume) or a ConfigMap (a Deployment; shared by replicas under --leader-elect)."
+    help:
+      "Where to keep how far the export got, so that a restart resumes there: a file (one replica with a volume) or " +
+      "a ConfigMap (a Deployment; shared by replicas under --leader-elect)."
   }),
   checkpointInterval: option({
     flag: "checkpoint-interval",
@@ -204,7 +219,9 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     default: Duration.seconds(1),
-    help: "Least time between two checkpoint saves (0 saves after every acknowledged batch). A crash re-sends at most what was acknowledged in this time plus the batches in flight (--export-concurrency)."
+    help:
+      "Least time between two checkpoint saves (0 saves after every acknowledged batch). A crash re-sends at most " +
+      "what was acknowledged in this time plus the batches in flight (--export-concurrency)."
   }),
   leaderElect: option({
     flag: "leader-elect",
@@ -253,7 +270,9 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     default: Duration.hours(1),
-    help: "The API server's --event-ttl. A record still undelivered when its occurrence is this old is dropped (counted as older_than_ttl), and the checkpoint forgets occurrences older than this."
+    help:
+      "The API server's --event-ttl. A record still undelivered when its occurrence is this old is dropped (counted " +
+      "as older_than_ttl), and the checkpoint forgets occurrences older than this."
   }),
   listen: option({
     flag: "listen",
@@ -277,7 +296,9 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     default: Duration.minutes(15),
-    help: "/healthz fails when the leader heard nothing from the API (no event, bookmark, list page or watch ended by the server) for this long, so that the pod is restarted."
+    help:
+      "/healthz fails when the leader heard nothing from the API (no event, bookmark, list page or watch ended by " +
+      "the server) for this long, so that the pod is restarted."
   }),
   shutdownTimeout: option({
     flag: "shutdown-timeout",
@@ -296,7 +317,11 @@ export const OPTIONS = {
     parse: V.onOff,
     default: true,
     defaultText: "on",
-    help: "Look up the involved pod and its owners (ReplicaSet, Deployment, Job, CronJob, StatefulSet, DaemonSet) for the k8s.* attributes and service.name. Needs list, watch and get on pods, replicasets and jobs (see --enrichment-watch) and get on deployments, statefulsets, daemonsets, cronjobs for events about them; without it records go out unenriched."
+    help:
+      "Look up the involved pod and its owners (ReplicaSet, Deployment, Job, CronJob, StatefulSet, DaemonSet) for " +
+      "the k8s.* attributes and service.name. Needs list, watch and get on pods, replicasets and jobs (see " +
+      "--enrichment-watch) and get on deployments, statefulsets, daemonsets, cronjobs for events about them; " +
+      "without it records go out unenriched."
   }),
   podLabels: option({
     flag: "pod-labels",
@@ -313,7 +338,10 @@ export const OPTIONS = {
     boolean: true,
     parse: V.boolean,
     default: false,
-    help: "Derive service.name from app.kubernetes.io/instance, then app.kubernetes.io/name (after the resource.opentelemetry.io/service.name annotation). Off by default, as in the OpenTelemetry Operator, so events name services as auto-instrumented traces do."
+    help:
+      "Derive service.name from app.kubernetes.io/instance, then app.kubernetes.io/name (after the " +
+      "resource.opentelemetry.io/service.name annotation). Off by default, as in the OpenTelemetry Operator, so " +
+      "events name services as auto-instrumented traces do."
   }),
   enrichmentWatch: option({
     flag: "enrichment-watch",
@@ -322,7 +350,10 @@ export const OPTIONS = {
     parse: V.onOff,
     default: true,
     defaultText: "on",
-    help: "Keep pods, ReplicaSets and Jobs in list+watch caches (ReplicaSets and Jobs as metadata only), listed before the first record goes out, so that every record about an existing pod carries its owners. Needs list and watch on pods, replicasets and jobs. off: one GET per object, at most --enrichment-qps."
+    help:
+      "Keep pods, ReplicaSets and Jobs in list+watch caches (ReplicaSets and Jobs as metadata only), listed before " +
+      "the first record goes out, so that every record about an existing pod carries its owners. Needs list and " +
+      "watch on pods, replicasets and jobs. off: one GET per object, at most --enrichment-qps."
   }),
   enrichmentCacheSize: option({
     flag: "enrichment-cache-size",
@@ -330,7 +361,9 @@ export const OPTIONS = {
     valueName: "N",
     parse: V.wholeNumber(1, 10_000_000),
     default: 10_000,
-    help: "Answers of GETs (objects, not-found, forbidden) kept for enrichment; the list+watch caches hold every pod, ReplicaSet and Job."
+    help:
+      "Answers of GETs (objects, not-found, forbidden) kept for enrichment; the list+watch caches hold every pod, " +
+      "ReplicaSet and Job."
   }),
   enrichmentCacheTtl: option({
     flag: "enrichment-cache-ttl",
@@ -364,7 +397,10 @@ export const OPTIONS = {
     fileSection: "filters.include",
     parse: (raw) => ruleList(raw),
     default: [],
-    help: "Keep only events matching a rule: field=pattern pairs joined by commas, all of which must match (namespace, kind, name, reason, type, component, message, labels.KEY; globs with * and ?, regexes as /.../). Repeat for more rules; any may match."
+    help:
+      "Keep only events matching a rule: field=pattern pairs joined by commas, all of which must match (namespace, " +
+      "kind, name, reason, type, component, message, labels.KEY; globs with * and ?, regexes as /.../). Repeat for " +
+      "more rules; any may match."
   }),
   exclude: option({
     flag: "exclude",
@@ -410,7 +446,9 @@ export const OPTIONS = {
         )
       )
     },
-    help: "Noise control: at most N records per object and reason in each window; the rest is summed up in one record (k8s.event.suppressed_count) when the window ends. Off unless set."
+    help:
+      "Noise control: at most N records per object and reason in each window; the rest is summed up in one record " +
+      "(k8s.event.suppressed_count) when the window ends. Off unless set."
   }),
   exporter: option({
     flag: "exporter",

@@ -47,7 +47,10 @@ export const FAILED: Entry = { tag: "error" }
 const RECHECK_NOT_FOUND_AFTER_MS = 1000
 /** A pod not yet scheduled has no node; its node is about to be known, so its entry lives this long at most. */
 const UNSCHEDULED_POD_TTL_MS = 5000
-/** A failed read is not repeated for this long (at most the cache TTL): an unreachable API must not stall every chunk. */
+/**
+ * A failed read is not repeated for this long (at most the cache TTL): an unreachable API must not stall every
+ * chunk.
+ */
 const ERROR_TTL_MS = 5000
 
 export interface Need {
@@ -121,7 +124,10 @@ export class ChainResolver {
     this.#cache = new TtlCache(settings.cacheSize)
   }
 
-  /** The enrichment of `e`, or `undefined` when the pass is not final and objects are missing (added to `pass.needs`). */
+  /**
+   * The enrichment of `e`, or `undefined` when the pass is not final and objects are missing (added to
+   * `pass.needs`).
+   */
   resolve(e: KubeEvent, pass: Pass): Enrichment | undefined {
     const ref = e.regarding
     const w = workloadOf(ref.kind, ref.apiVersion)

@@ -41,7 +41,10 @@ export interface EnrichSettings {
   readonly enabled: boolean
   /** Pod labels copied as `k8s.pod.label.<key>`. */
   readonly podLabels: ReadonlyArray<string>
-  /** Take `service.name` from `app.kubernetes.io/instance`, then `app.kubernetes.io/name`, when no annotation names it. */
+  /**
+   * Take `service.name` from `app.kubernetes.io/instance`, then `app.kubernetes.io/name`, when no annotation names
+   * it.
+   */
   readonly serviceNameFromLabels: boolean
   /** Objects cached (least recently used out). */
   readonly cacheSize: number
@@ -83,7 +86,9 @@ const MAX_ROUNDS = 4
 
 /** What an operator loses without GET on a resource, for the 403 warning. */
 const LOSS: Readonly<Record<string, string>> = {
-  pods: "events about pods carry no k8s.pod.uid, k8s.node.name, owner workload names, pod labels or service.name from the pod's annotation or labels",
+  pods:
+    "events about pods carry no k8s.pod.uid, k8s.node.name, owner workload names, pod labels or service.name from " +
+    "the pod's annotation or labels",
   replicasets: "events about pods and ReplicaSets carry no k8s.deployment.name",
   jobs: "events about pods and Jobs carry no k8s.cronjob.name",
   deployments: "events about Deployments carry no labels and no service.name from their annotation or labels",
@@ -95,8 +100,10 @@ const LOSS: Readonly<Record<string, string>> = {
 const forbiddenMessage = (need: Need, ttl: Duration.Duration, said: string): string => {
   const w = need.object.workload
   return (
-    `enrichment: not allowed to get ${w.resource} (${describeKey(need.object)}: HTTP 403), so ${LOSS[w.resource] ?? "those objects add nothing"}. ` +
-    `To enable it, give the collector the RBAC rule {apiGroups: ["${w.group}"], resources: ["${w.resource}"], verbs: ["get"]}. ` +
+    `enrichment: not allowed to get ${w.resource} (${describeKey(need.object)}: HTTP 403), ` +
+    `so ${LOSS[w.resource] ?? "those objects add nothing"}. ` +
+    `To enable it, give the collector the RBAC rule ` +
+    `{apiGroups: ["${w.group}"], resources: ["${w.resource}"], verbs: ["get"]}. ` +
     `Events keep flowing; asking again after ${Duration.format(ttl)}. The API server said: ${said}`
   )
 }
@@ -148,7 +155,8 @@ export const make = (settings: EnrichSettings) =>
     const failed = (need: Need, error: OwnerLookupError) =>
       Effect.suspend(() => {
         const w = need.object.workload
-        const text = `enrichment: ${error.message}; events about it go out without what it would add until a read succeeds`
+        const text =
+          `enrichment: ${error.message}; ` + "events about it go out without what it would add until a read succeeds"
         if (failingReported.has(w.resource)) return Effect.logDebug(text)
         failingReported.add(w.resource)
         return Effect.logWarning(text)

@@ -301,7 +301,8 @@ const make = (settings: LeaderElectionSettings) =>
               noteProblem(
                 leading
                   ? `the renewal of Lease ${ref.namespace}/${ref.name} got no answer before the renew deadline`
-                  : `no answer from the API server about Lease ${ref.namespace}/${ref.name} within ${Duration.format(settings.renewDeadline)}`
+                  : `no answer from the API server about Lease ${ref.namespace}/${ref.name} ` +
+                      `within ${Duration.format(settings.renewDeadline)}`
               ).pipe(Effect.as(undefined)),
             onSome: (a) => clearProblem.pipe(Effect.as(a))
           })

@@ -125,8 +125,10 @@ const replacement = (current: Lease, record: LeaseRecord) => ({
 
 const makeHttp = (kc: KubeConfig): LeaseApiShape => {
   const http = makeKubeHttp(kc)
-  const leasePath = (ref: LeaseRef, named: boolean) =>
-    `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(ref.namespace)}/leases${named ? `/${encodeURIComponent(ref.name)}` : ""}`
+  const leasePath = (ref: LeaseRef, named: boolean) => {
+    const leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(ref.namespace)}/leases`
+    return named ? `${leases}/${encodeURIComponent(ref.name)}` : leases
+  }
 
   const send = (
     verb: LeaseError["verb"],

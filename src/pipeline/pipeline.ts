@@ -32,10 +32,11 @@ const timeMsOf = (e: KubeEvent): number => {
 }
 
 /**
- * Runs changes (in the arrays a source reads them in) through decode → once-only → classify → filter → enrich → throttle → translate → sink, a chunk
- * at a time, in two stages: the first starts a chunk's lookups and goes on with the next chunks while the second
- * waits for them, so that chunks waiting for the API server wait together rather than one after another. A change that does not decode is counted, logged with its name and skipped; it never stops the
- * stream. After each chunk's records a marker goes into the sink: when the backend has acknowledged them, the
+ * Runs changes (in the arrays a source reads them in) through decode → once-only → classify → filter → enrich →
+ * throttle → translate → sink, a chunk at a time, in two stages: the first starts a chunk's lookups and goes on with
+ * the next chunks while the second waits for them, so that chunks waiting for the API server wait together rather
+ * than one after another. A change that does not decode is counted, logged with its name and skipped; it never stops
+ * the stream. After each chunk's records a marker goes into the sink: when the backend has acknowledged them, the
  * checkpoint moves to the chunk's last resourceVersion per stream and learns the occurrences it handled
  * (filtered and held-back ones included: they were dealt with, not lost).
  */
@@ -63,7 +64,10 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
           [A.suppressedWindowSeconds]: s.windowMs / 1000,
           [A.recordUid]: `${e.uid}:${e.resourceVersion}:suppressed:${s.windowStartMs}`
         },
-        body: `${s.suppressed} more occurrences of ${e.reason ?? "this event"} held back between ${new Date(s.firstSuppressedMs).toISOString()} and ${new Date(s.lastSuppressedMs).toISOString()} (noise control: ${s.passed} sent in the window); last message: ${e.message ?? ""}`
+        body:
+          `${s.suppressed} more occurrences of ${e.reason ?? "this event"} held back between ` +
+          `${new Date(s.firstSuppressedMs).toISOString()} and ${new Date(s.lastSuppressedMs).toISOString()} ` +
+          `(noise control: ${s.passed} sent in the window); last message: ${e.message ?? ""}`
       })
     }
 

@@ -251,8 +251,8 @@ const splitFlag = (text: string): Either.Either<ReadonlyArray<readonly [string, 
 }
 
 /**
- * One rule from a flag value, for repeated `--include` / `--exclude`: `namespace=prod-*,reason=/Back.?Off/,type=Warning`;
- * labels as `labels.app=web`.
+ * One rule from a flag value, for repeated `--include` / `--exclude`:
+ * `namespace=prod-*,reason=/Back.?Off/,type=Warning`; labels as `labels.app=web`.
  */
 export const parseRuleFlag = (text: string): Either.Either<Rule, string> => {
   const split = splitFlag(text.trim())
@@ -377,7 +377,8 @@ const decodeThrottleKey = (
       report(
         problems,
         child(path, i),
-        `must be one of ${THROTTLE_KEY_FIELDS.join(", ")}; got ${JSON.stringify(name)}${hit !== undefined ? ` (did you mean ${hit}?)` : ""}`
+        `must be one of ${THROTTLE_KEY_FIELDS.join(", ")}; got ${JSON.stringify(name)}` +
+          `${hit !== undefined ? ` (did you mean ${hit}?)` : ""}`
       )
     } else if (out.includes(field)) {
       report(problems, child(path, i), `${field} is listed twice`)

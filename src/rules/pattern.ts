@@ -32,7 +32,8 @@ export const regex = (text: string): Either.Either<Pattern, string> => {
   const flags = close > 0 ? text.slice(close + 1) : ""
   if (!text.startsWith("/") || close <= 0 || !/^[a-z]*$/i.test(flags)) {
     return Either.left(
-      `${JSON.stringify(text)} starts with / but is not a regex written /pattern/flags; to match text that starts with /, write a regex such as /^\\/var/`
+      `${JSON.stringify(text)} starts with / but is not a regex written /pattern/flags; ` +
+        "to match text that starts with /, write a regex such as /^\\/var/"
     )
   }
   const body = text.slice(1, close)

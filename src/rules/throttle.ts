@@ -4,8 +4,9 @@
  * the caller passes the time to every call and asks `due` when `nextDueMs` says a window ends.
  *
  * Memory is bounded by `maxKeys` open windows, plus the summaries of windows that closed since the last
- * `due` (a window that rolls over or is evicted inside `admit` keeps its summary until then). Windows are kept in a Map in the order they opened, which
- * (time never going back) is the order they end, so the oldest is always the first entry.
+ * `due` (a window that rolls over or is evicted inside `admit` keeps its summary until then). Windows are kept in a
+ * Map in the order they opened, which (time never going back) is the order they end, so the oldest is always the
+ * first entry.
  */
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 

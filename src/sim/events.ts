@@ -52,7 +52,8 @@ export interface EventInput {
   readonly annotations?: Readonly<Record<string, string>>
   /**
    * "core": a core/v1 recorder event (count=1, firstTimestamp=lastTimestamp, eventTime null);
-   * "series": an events.k8s.io/v1 recorder event (eventTime, reportingController, no count; repeats raise series.count).
+   * "series": an events.k8s.io/v1 recorder event (eventTime, reportingController, no count; repeats raise
+   * series.count).
    */
   readonly style?: "core" | "series"
   readonly count?: number
@@ -241,7 +242,8 @@ export class SimEvents {
 
   /**
    * A new occurrence of an existing event: MODIFIED with a new resourceVersion and, for core-style events,
-   * `count` + 1 and `lastTimestamp` = now, for series-style events `series.count` + 1 and `series.lastObservedTime` = now.
+   * `count` + 1 and `lastTimestamp` = now, for series-style events `series.count` + 1 and
+   * `series.lastObservedTime` = now.
    */
   repeat(ref: EventRef, change: { readonly message?: string } = {}): StoredKubeObject {
     const current = this.#current(ref)
@@ -411,7 +413,8 @@ export const DEFAULT_TEMPLATES: ReadonlyArray<KubeObject> = [
     },
     reason: "FailedScheduling",
     message:
-      "0/6 nodes are available: 3 node(s) didn't match Pod's node affinity/selector, 3 node(s) had untolerated taint {node-role.kubernetes.io/master: }.",
+      "0/6 nodes are available: 3 node(s) didn't match Pod's node affinity/selector, 3 node(s) had untolerated " +
+      "taint {node-role.kubernetes.io/master: }.",
     source: {},
     firstTimestamp: null,
     lastTimestamp: null,

@@ -70,7 +70,10 @@ export type FaultAction =
   | { readonly type: "shuttingDown" }
   /** Any Status, with optional extra headers. */
   | { readonly type: "status"; readonly status: Status; readonly headers?: Readonly<Record<string, string>> }
-  /** Watch only: serve the watch normally, then destroy the socket right after `afterEvents` events (bookmarks count). */
+  /**
+   * Watch only: serve the watch normally, then destroy the socket right after `afterEvents` events (bookmarks
+   * count).
+   */
   | { readonly type: "dropWatch"; readonly afterEvents: number }
   /** Watch only: answer 200 and then send nothing at all (no events, no bookmarks), ignoring timeoutSeconds. */
   | { readonly type: "silentWatch" }

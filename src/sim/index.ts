@@ -3,7 +3,11 @@
  *
  *   const sim = await startSimServer({ bookmarkIntervalMs: 50, compaction: { maxChanges: 1000 }, eventTtlMs: 60_000 });
  *   const kc = simKubeConfig(sim.url);
- *   sim.events.create({ involvedObject: { kind: "Pod", namespace: "shop", name: "web-1" }, reason: "BackOff", type: "Warning" });
+ *   sim.events.create({
+ *     involvedObject: { kind: "Pod", namespace: "shop", name: "web-1" },
+ *     reason: "BackOff",
+ *     type: "Warning"
+ *   });
  *   sim.faults.add({ verb: "watch", resource: "events", action: { type: "dropWatch", afterEvents: 3 }, times: 1 });
  *   sim.requests.count({ verb: "list", resource: "events" });
  *   await sim.close();

@@ -270,7 +270,10 @@ export const buildScenario = (
     )
   ]
 
-  const pullFailed = `Failed to pull image "${paymentsImage}": rpc error: code = NotFound desc = failed to pull and unpack image "${paymentsImage}": failed to resolve reference "${paymentsImage}": ${paymentsImage}: not found`
+  const pullFailed =
+    `Failed to pull image "${paymentsImage}": rpc error: code = NotFound desc = ` +
+    `failed to pull and unpack image "${paymentsImage}": ` +
+    `failed to resolve reference "${paymentsImage}": ${paymentsImage}: not found`
   const paymentsBackOff = () => {
     emit(
       "payments/BackOff",
@@ -299,7 +302,9 @@ export const buildScenario = (
       involvedObject: objectReference(need(analyticsPod)),
       reason: "FailedScheduling",
       message:
-        "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 2 Insufficient memory. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.",
+        "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 2 Insufficient " +
+        "memory. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption " +
+        "victims found for incoming pod.",
       type: "Warning",
       action: "Scheduling",
       style: "series",
@@ -312,7 +317,8 @@ export const buildScenario = (
       namespace: "default",
       reason: "OOMKilling",
       message:
-        "Memory cgroup out of memory: Killed process 31337 (java) total-vm:4194304kB, anon-rss:2097152kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:4404kB oom_score_adj:999",
+        "Memory cgroup out of memory: Killed process 31337 (java) total-vm:4194304kB, anon-rss:2097152kB, " +
+        "file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:4404kB oom_score_adj:999",
       type: "Warning",
       source: { component: "kernel-monitor", host: "node-2" }
     })

@@ -184,7 +184,10 @@ const splitTopLevel = (s: string): string[] => {
   return parts
 }
 
-/** A practical subset of `labels.Parse`: `k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin (a,b)`, `k>1`, `k<1`. */
+/**
+ * A practical subset of `labels.Parse`: `k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin (a,b)`, `k>1`,
+ * `k<1`.
+ */
 export const parseLabelSelector = (selector: string): Parsed<ReadonlyArray<LabelRequirement>> => {
   if (selector.trim() === "") return ok([])
   const reqs: LabelRequirement[] = []

@@ -572,7 +572,9 @@ export class SimServer {
       if (result.remaining !== undefined && fields.length === 0 && labels.length === 0)
         metadata["remainingItemCount"] = result.remaining
     }
-    const head = `{"kind":"${view.listKind}","apiVersion":"${view.apiVersion}","metadata":${JSON.stringify(metadata)},"items":[`
+    const head =
+      `{"kind":"${view.listKind}","apiVersion":"${view.apiVersion}",` +
+      `"metadata":${JSON.stringify(metadata)},"items":[`
     rec.status = 200
     res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private" })
     const items = result.items
@@ -741,7 +743,8 @@ export class SimServer {
           failure(
             415,
             "UnsupportedMediaType",
-            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`
+            "the body of the request was in an unknown format - accepted media types include: " +
+              "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
           )
         )
       }

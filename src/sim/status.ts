@@ -58,7 +58,8 @@ export const notAcceptable = (): Status =>
   failure(
     406,
     "NotAcceptable",
-    "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+    "only the following media types are accepted: application/json, application/yaml, " +
+      "application/vnd.kubernetes.protobuf"
   )
 
 export const alreadyExists = (plural: string, group: string, name: string): Status =>
@@ -72,7 +73,8 @@ export const conflict = (plural: string, group: string, name: string): Status =>
   failure(
     409,
     "Conflict",
-    `Operation cannot be fulfilled on ${qualifiedResource(plural, group)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    `Operation cannot be fulfilled on ${qualifiedResource(plural, group)} "${name}": the object has been modified; ` +
+      "please apply your changes to the latest version and try again",
     { name, ...groupDetails(group), kind: plural }
   )
 
@@ -83,7 +85,8 @@ export const invalid = (kind: string, group: string, name: string, causes: Reado
   failure(
     422,
     "Invalid",
-    `${group === "" ? kind : `${kind}.${group}`} "${name}" is invalid: ${causes.map((c) => `${c.field ?? ""}: ${c.message ?? ""}`).join(", ")}`,
+    `${group === "" ? kind : `${kind}.${group}`} "${name}" is invalid: ` +
+      `${causes.map((c) => `${c.field ?? ""}: ${c.message ?? ""}`).join(", ")}`,
     { name, ...groupDetails(group), kind, causes }
   )
 
@@ -94,7 +97,10 @@ export const pathNotFound = (): Status => failure(404, "NotFound", "the server c
 
 export type Verb = "get" | "list" | "watch" | "create" | "update" | "patch" | "delete"
 
-/** `events is forbidden: User "system:serviceaccount:ns:sa" cannot list resource "events" in API group "" at the cluster scope` */
+/**
+ * `events is forbidden: User "system:serviceaccount:ns:sa" cannot list resource "events" in API group ""
+ * at the cluster scope`
+ */
 export const forbidden = (
   user: string,
   verb: Verb,
@@ -132,10 +138,14 @@ export const expired = (message: string, continueToken?: string): Status =>
   failure(410, "Expired", message, undefined, continueToken === undefined ? {} : { continue: continueToken })
 
 export const EXPIRED_CONTINUE_MESSAGE =
-  "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
+  "The provided continue parameter is too old to display a consistent list result. You can start a new list without " +
+  "the continue parameter."
 
 export const INCONSISTENT_CONTINUE_MESSAGE =
-  "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list."
+  "The provided continue parameter is too old to display a consistent list result. You can start a new list without " +
+  "the continue parameter, or use the continue token in this response to retrieve the remainder of the results. " +
+  "Continuing with the provided token results in an inconsistent list - objects that were created, modified, or " +
+  "deleted between the time the first chunk was returned and now may show up in the list."
 
 export const EXPIRED_LIST_MESSAGE_ETCD = "The resourceVersion for the provided list is too old."
 export const EXPIRED_WATCH_MESSAGE_ETCD = "The resourceVersion for the provided watch is too old."

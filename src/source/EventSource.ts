@@ -303,7 +303,8 @@ const readTarget = (
         case "Expired":
           metrics.watchRestarts.inc({ cause: "expired" })
           yield* Effect.logInfo(
-            `resourceVersion ${resourceVersion} of ${target.api} events ${target.namespace ?? "(all namespaces)"} is gone (410); listing again`
+            `resourceVersion ${resourceVersion} of ${target.api} events ${target.namespace ?? "(all namespaces)"} ` +
+              "is gone (410); listing again"
           )
           resourceVersion = undefined
           listCause = "expired"
@@ -318,7 +319,10 @@ const readTarget = (
     }
   })
 
-/** The changes of every target, merged, in the arrays they were read in. Never fails: every failure is reported and retried. */
+/**
+ * The changes of every target, merged, in the arrays they were read in. Never fails: every failure is reported and
+ * retried.
+ */
 export const eventChanges = (settings: SourceSettings) =>
   Stream.unwrapScoped(
     Effect.gen(function* () {

@@ -36,7 +36,8 @@ const decodeDump = Schema.decodeUnknownEither(Dump)
 const decodeWatchEvent = Schema.decodeUnknownEither(WatchEvent)
 
 const SHAPES =
-  'an EventList (`kubectl get events -o json|yaml`), a JSON array of Events, or JSON lines of watch events {"type","object"}'
+  "an EventList (`kubectl get events -o json|yaml`), a JSON array of Events, " +
+  'or JSON lines of watch events {"type","object"}'
 
 /** Line and column (1-based) of a character offset. */
 export const lineColumn = (text: string, offset: number): string => {

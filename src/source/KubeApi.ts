@@ -50,7 +50,9 @@ export class KubeApiError extends Schema.TaggedError<KubeApiError>()("KubeApiErr
   retryAfterSeconds: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
-    return `${this.verb} failed${this.status === undefined ? "" : ` with HTTP ${this.status}${this.reason ? ` ${this.reason}` : ""}`}: ${this.detail}`
+    const reason = this.reason ? ` ${this.reason}` : ""
+    const status = this.status === undefined ? "" : ` with HTTP ${this.status}${reason}`
+    return `${this.verb} failed${status}: ${this.detail}`
   }
 }
 

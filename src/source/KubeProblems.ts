@@ -21,7 +21,10 @@ export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string)
     case undefined:
       return `cannot reach the Kubernetes API at ${server} to ${what}: ${e.detail}`
     case 401:
-      return `the Kubernetes API at ${server} did not accept the credentials to ${what} (HTTP 401): check the kubeconfig user or the service account token`
+      return (
+        `the Kubernetes API at ${server} did not accept the credentials to ${what} (HTTP 401): ` +
+        "check the kubeconfig user or the service account token"
+      )
     case 403: {
       const binding =
         t.namespace === undefined
@@ -33,8 +36,10 @@ export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string)
         `The API server said: ${e.detail}`
       )
     }
-    case 429:
-      return `the Kubernetes API asked to slow down while trying to ${what} (HTTP 429${e.retryAfterSeconds === undefined ? "" : `, retry after ${e.retryAfterSeconds}s`}): ${e.detail}`
+    case 429: {
+      const retry = e.retryAfterSeconds === undefined ? "" : `, retry after ${e.retryAfterSeconds}s`
+      return `the Kubernetes API asked to slow down while trying to ${what} (HTTP 429${retry}): ${e.detail}`
+    }
     default:
       return `could not ${what}: ${e.message}`
   }

@@ -140,7 +140,9 @@ export class ResourceCache {
    */
   resourceOf(e: KubeEvent, enrichment: ResourceAttributes | undefined): Resource {
     const o = e.regarding
-    const key = `${enrichment === undefined ? 0 : this.#idOf(enrichment)}${part(o.kind)}${part(o.namespace)}${part(o.name)}${part(o.uid)}${part(o.apiVersion)}${part(o.fieldPath)}${part(o.resourceVersion)}${part(e.sourceHost)}`
+    const key =
+      `${enrichment === undefined ? 0 : this.#idOf(enrichment)}${part(o.kind)}${part(o.namespace)}${part(o.name)}` +
+      `${part(o.uid)}${part(o.apiVersion)}${part(o.fieldPath)}${part(o.resourceVersion)}${part(e.sourceHost)}`
     const hit = this.#byInputs.get(key)
     if (hit !== undefined) return hit
     const resource = this.resourceFor(eventResourceAttributes(e, enrichment))
