@@ -7,6 +7,7 @@
 import { readdirSync } from "node:fs"
 import { SeverityNumber } from "@opentelemetry/api-logs"
 import { describe, expect, it } from "vitest"
+import { CRITICAL_REASONS } from "../fixtures/expectations.ts"
 import { CollectorMetrics } from "../../src/observability/Metrics.ts"
 import {
   arr,
@@ -185,15 +186,7 @@ describe("dashboards", () => {
 })
 
 describe("alert rules", () => {
-  const CRITICAL = [
-    "OOMKilling",
-    "Evicted",
-    "FailedScheduling",
-    "BackoffLimitExceeded",
-    "NodeNotReady",
-    "FailedMount",
-    "FailedAttachVolume"
-  ]
+  const CRITICAL = CRITICAL_REASONS
   const exprOf = (rule: Obj): string => {
     const query = arr(rule["data"]).find((d) => at(d, "datasourceUid") === LOKI)
     return text(at(query, "model", "expr"), `${String(rule["title"])}: Loki query`)

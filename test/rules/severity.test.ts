@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest"
+import { CRITICAL_REASONS } from "../fixtures/expectations.ts"
 import { SeverityNumber } from "@opentelemetry/api-logs"
 import { decodeRulesConfig } from "../../src/rules/config.ts"
 import {
@@ -62,16 +63,7 @@ describe("the default rules", () => {
   })
 
   it("are the eight documented ones", () => {
-    expect(DEFAULT_SEVERITY_RULES.map((r) => r.reason?.text)).toEqual([
-      "OOMKilling",
-      "Evicted",
-      "FailedScheduling",
-      "BackoffLimitExceeded",
-      "NodeNotReady",
-      "FailedMount",
-      "FailedAttachVolume",
-      "Failed"
-    ])
+    expect(DEFAULT_SEVERITY_RULES.map((r) => r.reason?.text)).toEqual([...CRITICAL_REASONS, "Failed"])
   })
 })
 
