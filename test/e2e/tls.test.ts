@@ -1,68 +1,19 @@
 /** OTLP over TLS with a private CA and a client certificate, the way a locked-down Collector is reached. */
-import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { CLIENT_AUTH, issueCertificate, makeCa } from "../support/certificates.ts"
 import { cleanEnv, runCli } from "../support/cli.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "kec-tls-"))
 const file = (name: string) => join(dir, name)
-const openssl = (...args: ReadonlyArray<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
-
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA. */
 const makeCertificates = () => {
-  openssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=test CA",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt"
-  )
-  for (const [name, extra] of [
-    ["server", "subjectAltName=IP:127.0.0.1"],
-    ["client", "extendedKeyUsage=clientAuth"]
-  ] as const) {
-    openssl(
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      `/CN=${name}`,
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.csr`
-    )
-    writeFileSync(file(`${name}.ext`), `${extra}\n`)
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      `${name}.ext`,
-      "-out",
-      `${name}.crt`
-    )
-  }
+  makeCa(dir, "/CN=test CA")
+  issueCertificate(dir, "server", "/CN=server", "subjectAltName=IP:127.0.0.1\n")
+  issueCertificate(dir, "client", "/CN=client", CLIENT_AUTH)
 }
 
 let receiver: OtlpReceiver

@@ -17,70 +17,24 @@ import { parseAllDocuments, stringify } from "yaml"
 import { eventually } from "../../support/collector.ts"
 import { REPO_ROOT } from "../../support/cli.ts"
 import { goBinary } from "./goBinaries.ts"
+import { CLIENT_AUTH, issueCertificate, makeCa, openssl } from "../../support/certificates.ts"
 import { freePort, startTracked, stopProcess } from "./children.ts"
 
 // ---- certificates ----
 
-const openssl = (dir: string, args: ReadonlyArray<string>): void => {
-  execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] })
-}
-
-/** A P-256 key and a certificate signed by the CA in `dir`, with the given subject and X.509v3 extensions. */
-const issue = (dir: string, name: string, subject: string, extensions: string): void => {
-  openssl(dir, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`])
-  openssl(dir, ["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`])
-  writeFileSync(join(dir, `${name}.ext`), extensions)
-  openssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-extfile",
-    `${name}.ext`,
-    "-out",
-    `${name}.crt`
-  ])
-}
-
-const CLIENT = "keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
-
 /** The CA, the serving certificate, client certificates for the admin and the components, the SA signing key. */
 const makeCertificates = (dir: string): void => {
-  openssl(dir, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"])
-  openssl(dir, [
-    "req",
-    "-x509",
-    "-new",
-    "-key",
-    "ca.key",
-    "-subj",
-    "/CN=test-real-ca",
-    "-days",
-    "2",
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-    "-out",
-    "ca.crt"
-  ])
-  issue(
+  makeCa(dir, "/CN=test-real-ca")
+  issueCertificate(
     dir,
     "apiserver",
     "/CN=kube-apiserver",
     "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n" +
       "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n"
   )
-  issue(dir, "admin", "/O=system:masters/CN=test-admin", CLIENT)
-  issue(dir, "controller-manager", "/CN=system:kube-controller-manager", CLIENT)
-  issue(dir, "scheduler", "/CN=system:kube-scheduler", CLIENT)
+  issueCertificate(dir, "admin", "/O=system:masters/CN=test-admin", CLIENT_AUTH)
+  issueCertificate(dir, "controller-manager", "/CN=system:kube-controller-manager", CLIENT_AUTH)
+  issueCertificate(dir, "scheduler", "/CN=system:kube-scheduler", CLIENT_AUTH)
   openssl(dir, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key"])
   openssl(dir, ["ec", "-in", "sa.key", "-pubout", "-out", "sa.pub"])
 }
