@@ -70,6 +70,9 @@ describe("two collectors on one host without POD_NAME", () => {
       async () => {
         const roles = [await readyz(a), await readyz(b)]
         expect(roles.filter((r) => r.role === "leader")).toHaveLength(1)
+        // The standby has read the Lease at least once (one retry period after the leader took it).
+        expect(roles[0]?.leader ?? null).not.toBeNull()
+        expect(roles[0]?.leader).toBe(roles[1]?.leader)
       },
       20_000,
       100
