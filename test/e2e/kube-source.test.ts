@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest"
 import { Resources, type StoredKubeObject } from "../../src/sim/index.ts"
 import { eventually, useSimAndReceiver } from "../support/collector.ts"
+import { expiredWatchStatus } from "../support/apiserverStatus.ts"
 
 const env = useSimAndReceiver()
 
@@ -130,15 +131,7 @@ describe("--source kube (watch)", () => {
       times: 1,
       action: {
         type: "status",
-        status: {
-          kind: "Status",
-          apiVersion: "v1",
-          metadata: {},
-          status: "Failure",
-          message: "too old resource version: 1 (9)",
-          reason: "Expired",
-          code: 410
-        }
+        status: expiredWatchStatus
       }
     })
     env.sim.endWatches()

@@ -7,7 +7,14 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { Resources, type SimServer, startSimServer } from "../../src/sim/index.ts"
 import { eventually } from "../support/collector.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
-import { type CollectorProcess, probeBaseUrl, sleep, spawnCollector, writeKubeconfig } from "../support/processes.ts"
+import {
+  type CollectorProcess,
+  FAST_LEASE_ARGS,
+  probeBaseUrl,
+  sleep,
+  spawnCollector,
+  writeKubeconfig
+} from "../support/processes.ts"
 
 let sim: SimServer
 let receiver: OtlpReceiver
@@ -52,15 +59,7 @@ describe("two collectors on one host without POD_NAME", () => {
       receiver.url,
       "--listen",
       "127.0.0.1:0",
-      "--leader-elect",
-      "--lease",
-      "default/kec",
-      "--lease-duration",
-      "2s",
-      "--lease-renew-deadline",
-      "1500ms",
-      "--lease-retry-period",
-      "200ms"
+      ...FAST_LEASE_ARGS
     ]
     // POD_NAME empty counts as unset: both fall back to the host name they share.
     const a = spawnCollector(args, { POD_NAME: "" })

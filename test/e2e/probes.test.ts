@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { type SimServer, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
 import { eventually, type RunningCollector, startCollector } from "../support/collector.ts"
+import { FAST_LEASE_ARGS } from "../support/processes.ts"
 
 let sim: SimServer
 const collectors: Array<RunningCollector> = []
@@ -73,17 +74,7 @@ describe("probes", () => {
   })
 
   it("/readyz follows leadership between two replicas", async () => {
-    const lease = [
-      "--leader-elect",
-      "--lease",
-      "default/kec",
-      "--lease-duration",
-      "2s",
-      "--lease-renew-deadline",
-      "1500ms",
-      "--lease-retry-period",
-      "200ms"
-    ]
+    const lease = FAST_LEASE_ARGS
     process.env["POD_NAME"] = "probe-a"
     const a = start(lease)
     await eventually(async () =>

@@ -25,6 +25,7 @@ import {
   simKubeConfig,
   startSimServer
 } from "../../src/sim/index.ts"
+import { expiredWatchStatus } from "../support/apiserverStatus.ts"
 
 /** Timer, HTTP and scheduling latency allowed on top of a deadline. */
 const SLACK_MS = 250
@@ -412,15 +413,7 @@ describe("KubeApi watch against the simulated API server", () => {
       times: 1,
       action: {
         type: "status",
-        status: {
-          kind: "Status",
-          apiVersion: "v1",
-          metadata: {},
-          status: "Failure",
-          message: "too old resource version: 1 (9)",
-          reason: "Expired",
-          code: 410
-        }
+        status: expiredWatchStatus
       }
     })
     const w = watch(s.url, { resourceVersion: "1" })

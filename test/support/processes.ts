@@ -96,6 +96,19 @@ export class EventGenerator {
   }
 }
 
+/** Leader election over the Lease `default/kec` with short timings, for tests of two replicas. */
+export const FAST_LEASE_ARGS: ReadonlyArray<string> = [
+  "--leader-elect",
+  "--lease",
+  "default/kec",
+  "--lease-duration",
+  "2s",
+  "--lease-renew-deadline",
+  "1500ms",
+  "--lease-retry-period",
+  "200ms"
+]
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** What arrived against what was produced. */
