@@ -182,6 +182,12 @@ const optionalRetryAfter = (seconds: number | undefined) =>
 const MAX_ERROR_BODY = 64 * 1024
 
 const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handlers: WatchHandlers): WatchHandle => {
+  const watch = new RunningWatch(request, handlers)
+  watch.connect(kc, watchUrl(server, request))
+  return { pause: () => watch.pause(), resume: () => watch.resume(), stop: () => watch.end({ _tag: "Stopped" }) }
+}
+
+const watchUrl = (server: string, request: WatchRequest): URL => {
   const { collection } = request
   const url = new URL(server + collection.path)
   url.searchParams.set("watch", "true")
@@ -189,34 +195,106 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
   url.searchParams.set("allowWatchBookmarks", "true")
   url.searchParams.set("timeoutSeconds", String(request.timeoutSeconds))
   if (collection.fieldSelector !== undefined) url.searchParams.set("fieldSelector", collection.fieldSelector)
+  return url
+}
 
-  let ended = false
-  let paused = false
-  let outgoing: Http.ClientRequest | undefined
-  let response: Http.IncomingMessage | undefined
-  let lastActivity = Date.now()
-  /** Delivers the lines read and not yet delivered (and the end, if the stream ended), until the next pause. */
-  let deliverHeld = () => {}
-  // One cheap check on an interval instead of re-arming a timer for every chunk read.
-  const idleCheck = setInterval(
-    () => {
-      if (!paused && Date.now() - lastActivity > request.idleTimeoutMs) end({ _tag: "Idle" })
-    },
-    Math.max(20, Math.min(1000, request.idleTimeoutMs / 4))
-  )
-  idleCheck.unref()
-
-  const end = (how: WatchEnd) => {
-    if (ended) return
-    ended = true
-    clearInterval(idleCheck)
-    outgoing?.destroy()
-    handlers.onEnd(how)
+/** One line of a watch stream: a watch event, or why it is not one. */
+const parseWatchLine = (
+  text: string
+): { readonly type: string; readonly object: unknown } | { readonly malformed: string } => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (e) {
+    return {
+      malformed: `a watch line is not JSON (${e instanceof Error ? e.message : String(e)}): ${text.slice(0, 120)}`
+    }
   }
-  const failed = (detail: string, status?: number, body?: string, retryAfter?: string) => {
+  if (!isRecord(parsed) || typeof parsed["type"] !== "string") {
+    return { malformed: `a watch line is not a watch event (no "type"): ${text.slice(0, 120)}` }
+  }
+  return { type: parsed["type"], object: parsed["object"] }
+}
+
+/** One watch connection, from the request to its one end. */
+class RunningWatch {
+  #ended = false
+  #paused = false
+  #outgoing: Http.ClientRequest | undefined
+  #response: Http.IncomingMessage | undefined
+  #lastActivity = Date.now()
+  /** Delivers the lines read and not yet delivered (and the end, if the stream ended), until the next pause. */
+  #deliverHeld = () => {}
+  readonly #idleCheck: NodeJS.Timeout
+
+  readonly #request: WatchRequest
+  readonly #handlers: WatchHandlers
+
+  constructor(request: WatchRequest, handlers: WatchHandlers) {
+    this.#request = request
+    this.#handlers = handlers
+    this.#idleCheck = this.#startIdleCheck()
+  }
+
+  /** One cheap check on an interval instead of re-arming a timer for every chunk read. */
+  #startIdleCheck(): NodeJS.Timeout {
+    const { idleTimeoutMs } = this.#request
+    const timer = setInterval(
+      () => {
+        if (!this.#paused && Date.now() - this.#lastActivity > idleTimeoutMs) this.end({ _tag: "Idle" })
+      },
+      Math.max(20, Math.min(1000, idleTimeoutMs / 4))
+    )
+    timer.unref()
+    return timer
+  }
+
+  /** Sends the GET with the kubeconfig's credentials, TLS and agent. */
+  connect(kc: KubeConfig, url: URL): void {
+    const send = async () => {
+      const options: Https.RequestOptions = {}
+      await kc.applyToHTTPSOptions(options)
+      if (this.#ended) return
+      const request = url.protocol === "https:" ? Https.request : Http.request
+      const req = request(url, {
+        ...options,
+        method: "GET",
+        headers: { ...options.headers, Accept: this.#request.collection.accept?.watch ?? "application/json" }
+      })
+      this.#outgoing = req
+      req.on("response", (res) => this.#answered(res))
+      req.on("error", (e) => this.#failed(networkDetail(e)))
+      req.end()
+    }
+    send().catch((e: unknown) => this.#failed(networkDetail(e)))
+  }
+
+  end(how: WatchEnd): void {
+    if (this.#ended) return
+    this.#ended = true
+    clearInterval(this.#idleCheck)
+    this.#outgoing?.destroy()
+    this.#handlers.onEnd(how)
+  }
+
+  pause(): void {
+    if (this.#paused) return
+    this.#paused = true
+    this.#response?.pause()
+  }
+
+  resume(): void {
+    if (!this.#paused) return
+    this.#paused = false
+    this.#lastActivity = Date.now()
+    this.#deliverHeld()
+    if (!this.#paused && !this.#ended) this.#response?.resume()
+  }
+
+  #failed(detail: string, status?: number, body?: string, retryAfter?: string): void {
     const parsed = body === undefined ? undefined : failureDetail({ status: status ?? 0, headers: {}, text: body })
     const retryAfterSeconds = retryAfterOf(retryAfter, parsed?.status)
-    end({
+    this.end({
       _tag: "Failed",
       error: new KubeApiError({
         verb: "watch",
@@ -228,108 +306,71 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
     })
   }
 
-  const line = (text: string) => {
+  #line(text: string): void {
     if (text.length === 0 || text === "\r") return
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(text)
-    } catch (e) {
-      handlers.onMalformed(
-        `a watch line is not JSON (${e instanceof Error ? e.message : String(e)}): ${text.slice(0, 120)}`
-      )
-      return
-    }
-    if (!isRecord(parsed) || typeof parsed["type"] !== "string") {
-      handlers.onMalformed(`a watch line is not a watch event (no "type"): ${text.slice(0, 120)}`)
-      return
-    }
-    handlers.onEvent(parsed["type"], parsed["object"])
+    const parsed = parseWatchLine(text)
+    if ("malformed" in parsed) this.#handlers.onMalformed(parsed.malformed)
+    else this.#handlers.onEvent(parsed.type, parsed.object)
   }
 
-  const read = (res: Http.IncomingMessage) => {
-    response = res
-    lastActivity = Date.now()
+  #answered(res: Http.IncomingMessage): void {
+    this.#response = res
+    this.#lastActivity = Date.now()
+    if (res.statusCode === 200) this.#readLines(res)
+    else this.#readRefusal(res)
+  }
+
+  /** A refused watch: its body (a Status, usually) says why. */
+  #readRefusal(res: Http.IncomingMessage): void {
     const status = res.statusCode ?? 0
-    if (status !== 200) {
-      let body = ""
-      res.setEncoding("utf8")
-      res.on("data", (chunk: string) => {
-        if (body.length < MAX_ERROR_BODY) body += chunk
-      })
-      res.on("end", () =>
-        failed(res.statusMessage || `HTTP ${status}`, status, body, headerText(res.headers["retry-after"]))
-      )
-      res.on("error", (e) => failed(networkDetail(e), status))
-      return
-    }
+    let body = ""
+    res.setEncoding("utf8")
+    res.on("data", (chunk: string) => {
+      if (body.length < MAX_ERROR_BODY) body += chunk
+    })
+    res.on("end", () =>
+      this.#failed(res.statusMessage || `HTTP ${status}`, status, body, headerText(res.headers["retry-after"]))
+    )
+    res.on("error", (e) => this.#failed(networkDetail(e), status))
+  }
+
+  /** The stream, line by line; a pause holds the lines already read until `resume`. */
+  #readLines(res: Http.IncomingMessage): void {
     // Text read and not yet delivered: complete lines a pause held back, then the start of the next line.
     let rest = ""
     let complete = false
     // Delivers the complete lines in `rest` until a handler pauses or stops the watch; once the stream has ended
     // and nothing is held back, the last line without a newline and the end.
-    deliverHeld = () => {
+    this.#deliverHeld = () => {
       let start = 0
       let nl = rest.indexOf("\n")
-      while (nl !== -1 && !paused && !ended) {
-        line(rest.slice(start, nl))
+      while (nl !== -1 && !this.#paused && !this.#ended) {
+        this.#line(rest.slice(start, nl))
         start = nl + 1
         nl = rest.indexOf("\n", start)
       }
       rest = rest.slice(start)
-      if (!complete || paused || ended) return
-      if (rest.length > 0) line(rest)
-      end({ _tag: "Closed" })
+      if (!complete || this.#paused || this.#ended) return
+      if (rest.length > 0) this.#line(rest)
+      this.end({ _tag: "Closed" })
     }
     res.setEncoding("utf8")
     res.on("data", (chunk: string) => {
-      lastActivity = Date.now()
+      this.#lastActivity = Date.now()
       rest += chunk
-      deliverHeld()
+      this.#deliverHeld()
     })
     res.on("end", () => {
       complete = true
-      deliverHeld()
+      this.#deliverHeld()
     })
     // Destroyed before its end: the connection was cut.
     res.on("close", () => {
-      if (!res.complete) failed("the connection was closed during the watch")
+      if (!res.complete) this.#failed("the connection was closed during the watch")
     })
-    res.on("error", (e) => failed(networkDetail(e)))
+    res.on("error", (e) => this.#failed(networkDetail(e)))
     // A `data` listener set the stream flowing; a pause asked before the answer came holds from here.
-    if (paused) res.pause()
-  }
-
-  const connect = async () => {
-    const options: Https.RequestOptions = {}
-    await kc.applyToHTTPSOptions(options)
-    if (ended) return
-    const send = url.protocol === "https:" ? Https.request : Http.request
-    const req = send(url, {
-      ...options,
-      method: "GET",
-      headers: { ...options.headers, Accept: collection.accept?.watch ?? "application/json" }
-    })
-    outgoing = req
-    req.on("response", read)
-    req.on("error", (e) => failed(networkDetail(e)))
-    req.end()
-  }
-  connect().catch((e: unknown) => failed(networkDetail(e)))
-
-  return {
-    pause: () => {
-      if (paused) return
-      paused = true
-      response?.pause()
-    },
-    resume: () => {
-      if (!paused) return
-      paused = false
-      lastActivity = Date.now()
-      deliverHeld()
-      if (!paused && !ended) response?.resume()
-    },
-    stop: () => end({ _tag: "Stopped" })
+    if (this.#paused) res.pause()
   }
 }
 
