@@ -11,9 +11,17 @@
  */
 import * as Http from "node:http"
 import * as Https from "node:https"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { failureDetail, makeKubeHttp, networkDetail, parseJson, type Status } from "../kube/KubeHttp.ts"
+import {
+  decodeStatus,
+  failureDetail,
+  type KubeResponse,
+  makeKubeHttp,
+  networkDetail,
+  parseJson,
+  type Status
+} from "../kube/KubeHttp.ts"
 import type { EventApi } from "../domain/KubeEvent.ts"
 import { isRecord } from "../domain/isRecord.ts"
 
@@ -39,24 +47,102 @@ export const eventsPath = (t: Pick<WatchTarget, "api" | "namespace">): string =>
   return t.namespace === undefined ? `${base}/events` : `${base}/namespaces/${encodeURIComponent(t.namespace)}/events`
 }
 
-/** A failed call, with what the API server said. `status` is absent when no HTTP answer arrived. */
 export const eventCollection = (t: WatchTarget): Collection => ({ path: eventsPath(t), fieldSelector: t.fieldSelector })
 
-export class KubeApiError extends Schema.TaggedError<KubeApiError>()("KubeApiError", {
-  verb: Schema.Literal("list", "watch"),
-  status: Schema.optional(Schema.Number),
-  reason: Schema.optional(Schema.String),
-  detail: Schema.String,
-  retryAfterSeconds: Schema.optional(Schema.Number)
-}) {
-  override get message(): string {
-    const reason = this.reason ? ` ${this.reason}` : ""
-    const status = this.status === undefined ? "" : ` with HTTP ${this.status}${reason}`
-    return `${this.verb} failed${status}: ${this.detail}`
+/**
+ * What kind of failure a list or watch met, the one classification its callers act on: no HTTP answer
+ * (`Transport`), an answer that is not what was asked for (`Decode`), a watch ERROR event without a status code
+ * (`ErrorEvent`), or the HTTP status refused with (`Gone` is 410, an expired resourceVersion or continue token;
+ * `ServerError` any 5xx; `StatusCode` any other).
+ */
+export const KubeApiReason = Schema.Literal(
+  "Transport",
+  "Decode",
+  "ErrorEvent",
+  "Unauthorized",
+  "Forbidden",
+  "NotFound",
+  "Gone",
+  "TooManyRequests",
+  "ServerError",
+  "StatusCode"
+)
+export type KubeApiReason = typeof KubeApiReason.Type
+
+const reasonOfStatus = (status: number): KubeApiReason => {
+  switch (status) {
+    case 401:
+      return "Unauthorized"
+    case 403:
+      return "Forbidden"
+    case 404:
+      return "NotFound"
+    case 410:
+      return "Gone"
+    case 429:
+      return "TooManyRequests"
+    default:
+      return status >= 500 ? "ServerError" : "StatusCode"
   }
 }
 
-export { decodeStatus, type Status } from "../kube/KubeHttp.ts"
+/**
+ * A failed list or watch: its `reason`, and what there is to say about it: the HTTP `status` and the API server's
+ * `Status` (its `reason` as `statusReason`, its message, else the start of the body, as `description`), or the
+ * network error as `cause`.
+ */
+export class KubeApiError extends Schema.TaggedError<KubeApiError>()("KubeApiError", {
+  verb: Schema.Literal("list", "watch"),
+  reason: KubeApiReason,
+  status: Schema.optional(Schema.Number),
+  statusReason: Schema.optional(Schema.String),
+  description: Schema.optional(Schema.String),
+  retryAfterSeconds: Schema.optional(Schema.Number),
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /** A refusal: the status, and the `Status` in the body if there is one. */
+  static refused(verb: "list" | "watch", response: KubeResponse): KubeApiError {
+    const { detail, status } = failureDetail(response)
+    const retryAfterSeconds = retryAfterOf(response.headers["retry-after"], status)
+    return new KubeApiError({
+      verb,
+      reason: reasonOfStatus(response.status),
+      status: response.status,
+      ...(status?.reason ? { statusReason: status.reason } : {}),
+      description: detail,
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds })
+    })
+  }
+
+  /** No HTTP answer, or the connection was cut: `cause` is the network error, if there is one. */
+  static transport(verb: "list" | "watch", cause: unknown, description?: string): KubeApiError {
+    return new KubeApiError({ verb, reason: "Transport", cause, ...(description === undefined ? {} : { description }) })
+  }
+
+  /** A watch's ERROR event: its object is a `Status`, whose code says what failed. */
+  static errorEvent(object: unknown): KubeApiError {
+    const status = Option.getOrUndefined(decodeStatus(object))
+    const code = status?.code
+    return new KubeApiError({
+      verb: "watch",
+      reason: code === undefined ? "ErrorEvent" : reasonOfStatus(code),
+      ...(code === undefined ? {} : { status: code }),
+      ...(status?.reason ? { statusReason: status.reason } : {}),
+      description: status?.message ?? "error event"
+    })
+  }
+
+  /** What the API server said, else the network error. */
+  get explanation(): string {
+    return this.description ?? networkDetail(this.cause)
+  }
+
+  override get message(): string {
+    const reason = this.statusReason ? ` ${this.statusReason}` : ""
+    const status = this.status === undefined ? "" : ` with HTTP ${this.status}${reason}`
+    return `${this.verb} failed${status}: ${this.explanation}`
+  }
+}
 
 const ListBody = Schema.Struct({
   metadata: Schema.optional(
@@ -147,20 +233,17 @@ const make = (kc: KubeConfig): KubeApiShape => {
       const path = `${collection.path}?${query}`
       const response = yield* http
         .request("GET", path, undefined, collection.accept?.list)
-        .pipe(Effect.mapError((e) => new KubeApiError({ verb: "list", detail: e.message })))
-      if (response.status !== 200) {
-        const { detail, status } = failureDetail(response)
-        return yield* new KubeApiError({
-          verb: "list",
-          status: response.status,
-          ...(status?.reason ? { reason: status.reason } : {}),
-          detail,
-          ...optionalRetryAfter(retryAfterOf(response.headers["retry-after"], status))
-        })
-      }
+        .pipe(Effect.mapError((e) => KubeApiError.transport("list", e)))
+      if (response.status !== 200) return yield* KubeApiError.refused("list", response)
       const body = decodeListBody(parseJson(response.text))
       if (body._tag === "Left") {
-        return yield* new KubeApiError({ verb: "list", status: 200, detail: "the answer is not a list" })
+        return yield* new KubeApiError({
+          verb: "list",
+          reason: "Decode",
+          status: 200,
+          description: "the answer is not a list",
+          cause: body.left
+        })
       }
       return {
         items: body.right.items ?? [],
@@ -174,9 +257,6 @@ const make = (kc: KubeConfig): KubeApiShape => {
 
   return { server: http.server, list, watch }
 }
-
-const optionalRetryAfter = (seconds: number | undefined) =>
-  seconds === undefined ? {} : { retryAfterSeconds: seconds }
 
 /** Bodies of refused watches are read up to this size, for the Status message. */
 const MAX_ERROR_BODY = 64 * 1024
@@ -263,10 +343,10 @@ class RunningWatch {
       })
       this.#outgoing = req
       req.on("response", (res) => this.#answered(res))
-      req.on("error", (e) => this.#failed(networkDetail(e)))
+      req.on("error", (e) => this.#failed(KubeApiError.transport("watch", e)))
       req.end()
     }
-    send().catch((e: unknown) => this.#failed(networkDetail(e)))
+    send().catch((e: unknown) => this.#failed(KubeApiError.transport("watch", e)))
   }
 
   end(how: WatchEnd): void {
@@ -291,19 +371,8 @@ class RunningWatch {
     if (!this.#paused && !this.#ended) this.#response?.resume()
   }
 
-  #failed(detail: string, status?: number, body?: string, retryAfter?: string): void {
-    const parsed = body === undefined ? undefined : failureDetail({ status: status ?? 0, headers: {}, text: body })
-    const retryAfterSeconds = retryAfterOf(retryAfter, parsed?.status)
-    this.end({
-      _tag: "Failed",
-      error: new KubeApiError({
-        verb: "watch",
-        ...(status === undefined ? {} : { status }),
-        ...(parsed?.status?.reason ? { reason: parsed.status.reason } : {}),
-        detail: parsed?.detail ?? detail,
-        ...optionalRetryAfter(retryAfterSeconds)
-      })
-    })
+  #failed(error: KubeApiError): void {
+    this.end({ _tag: "Failed", error })
   }
 
   #line(text: string): void {
@@ -328,10 +397,14 @@ class RunningWatch {
     res.on("data", (chunk: string) => {
       if (body.length < MAX_ERROR_BODY) body += chunk
     })
-    res.on("end", () =>
-      this.#failed(res.statusMessage || `HTTP ${status}`, status, body, headerText(res.headers["retry-after"]))
+    res.on("end", () => {
+      const retryAfter = headerText(res.headers["retry-after"])
+      const headers = retryAfter === undefined ? {} : { "retry-after": retryAfter }
+      this.#failed(KubeApiError.refused("watch", { status, headers, text: body }))
+    })
+    res.on("error", (e) =>
+      this.#failed(new KubeApiError({ verb: "watch", reason: reasonOfStatus(status), status, cause: e }))
     )
-    res.on("error", (e) => this.#failed(networkDetail(e), status))
   }
 
   /** The stream, line by line; a pause holds the lines already read until `resume`. */
@@ -366,9 +439,10 @@ class RunningWatch {
     })
     // Destroyed before its end: the connection was cut.
     res.on("close", () => {
-      if (!res.complete) this.#failed("the connection was closed during the watch")
+      if (!res.complete)
+        this.#failed(KubeApiError.transport("watch", undefined, "the connection was closed during the watch"))
     })
-    res.on("error", (e) => this.#failed(networkDetail(e)))
+    res.on("error", (e) => this.#failed(KubeApiError.transport("watch", e)))
     // A `data` listener set the stream flowing; a pause asked before the answer came holds from here.
     if (this.#paused) res.pause()
   }
