@@ -70,13 +70,13 @@ export class Enricher extends Context.Tag("Enricher")<Enricher, EnricherShape>()
       ? Layer.scoped(Enricher, make(settings)).pipe(
           Layer.provide(Layer.merge(OwnerLookup.layer(kc), KubeApi.layer(kc)))
         )
-      : Enricher.disabled
+      : Enricher.layerNoop
   /** Reads objects through whatever `OwnerLookup` (GETs) and `KubeApi` (lists and watches) are provided. */
   static readonly layerWithLookup = (
     settings: EnrichSettings
   ): Layer.Layer<Enricher, never, Metrics | OwnerLookup | KubeApi> => Layer.scoped(Enricher, make(settings))
   /** Adds nothing. */
-  static readonly disabled: Layer.Layer<Enricher> = Layer.succeed(Enricher, {
+  static readonly layerNoop: Layer.Layer<Enricher> = Layer.succeed(Enricher, {
     enrichAll: (events) => Effect.succeed(events.map(() => EMPTY_ENRICHMENT))
   })
 }

@@ -49,14 +49,6 @@ export const REQUEST_TIMEOUT = Duration.seconds(15)
 
 export class OwnerLookup extends Context.Tag("OwnerLookup")<OwnerLookup, OwnerLookupShape>() {
   static readonly layer = (kc: KubeConfig) => Layer.sync(OwnerLookup, () => makeHttp(kc))
-  /** Answers from a fixed set of objects keyed `resource/namespace/name`; anything else is a 404. */
-  static readonly layerTest = (objects: ReadonlyMap<string, WorkloadObject>) =>
-    Layer.succeed(OwnerLookup, {
-      get: (key) => {
-        const object = objects.get(`${key.workload.resource}/${key.namespace}/${key.name}`)
-        return Effect.succeed<LookupAnswer>(object === undefined ? { _tag: "NotFound" } : { _tag: "Found", object })
-      }
-    })
 }
 
 const OptString = Schema.optional(Schema.NullOr(Schema.String))
