@@ -35,7 +35,7 @@ export const LoggingLive = (values: Pick<OptionValues, "logFormat" | "logLevel">
     Logger.minimumLogLevel(LOG_LEVELS[values.logLevel])
   )
 
-export const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter, ExporterSetupError> => {
+const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter, ExporterSetupError> => {
   switch (values.exporter) {
     case "none":
       return LogExporter.layerNoop

@@ -35,7 +35,7 @@ import { describeKey, OwnerLookup, type OwnerLookupError, type OwnerLookupShape 
 import { TokenBucket } from "./TokenBucket.ts"
 import { EMPTY_ENRICHMENT, type Enrichment, type Workload } from "./workloads.ts"
 
-export { type ApiCall, EMPTY_ENRICHMENT, ENRICHMENT_API_CALLS, type Enrichment } from "./workloads.ts"
+export { ENRICHMENT_API_CALLS, type Enrichment } from "./workloads.ts"
 
 export interface EnrichSettings {
   readonly enabled: boolean
@@ -124,7 +124,7 @@ interface Parts {
   readonly resolver: ChainResolver
 }
 
-export const make = (settings: EnrichSettings) =>
+const make = (settings: EnrichSettings) =>
   Effect.gen(function* () {
     const metrics = new EnrichmentMetrics((yield* Metrics).registry)
     const clock: Clock.Clock = yield* Effect.clock

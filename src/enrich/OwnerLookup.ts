@@ -45,7 +45,7 @@ export interface OwnerLookupShape {
 }
 
 /** A GET that hangs must end: while it is in flight, every lookup of that object waits on it. */
-export const REQUEST_TIMEOUT = Duration.seconds(15)
+const REQUEST_TIMEOUT = Duration.seconds(15)
 
 export class OwnerLookup extends Context.Tag("OwnerLookup")<OwnerLookup, OwnerLookupShape>() {
   static readonly layer = (kc: KubeConfig) => Layer.sync(OwnerLookup, () => makeHttp(kc))
@@ -92,7 +92,7 @@ export const decodeNamedObject = (u: unknown): NamedObject | undefined => {
 
 const text = (s: string | null | undefined) => (s === null || s === undefined || s === "" ? undefined : s)
 
-export const toWorkloadObject = (o: ObjectJson): WorkloadObject => {
+const toWorkloadObject = (o: ObjectJson): WorkloadObject => {
   const owner = o.metadata.ownerReferences?.find((r) => r.controller === true)
   const controller: ControllerRef | undefined =
     owner === undefined

@@ -50,7 +50,7 @@ export interface LeaderElectionSettings {
   readonly retryPeriod: Duration.Duration
 }
 
-export type LeaderRole = "leader" | "standby"
+type LeaderRole = "leader" | "standby"
 
 export interface LeaderState {
   /** "leader" exactly while the program guarded by `runWhileLeader` is meant to run here. */

@@ -42,7 +42,7 @@ export interface Collection {
 
 export const targetKey = (t: WatchTarget): string => `${t.api}/${t.namespace ?? "*"}`
 
-export const eventsPath = (t: Pick<WatchTarget, "api" | "namespace">): string => {
+const eventsPath = (t: Pick<WatchTarget, "api" | "namespace">): string => {
   const base = t.api === "core/v1" ? "/api/v1" : "/apis/events.k8s.io/v1"
   return t.namespace === undefined ? `${base}/events` : `${base}/namespaces/${encodeURIComponent(t.namespace)}/events`
 }
@@ -55,7 +55,7 @@ export const eventCollection = (t: WatchTarget): Collection => ({ path: eventsPa
  * (`ErrorEvent`), or the HTTP status refused with (`Gone` is 410, an expired resourceVersion or continue token;
  * `ServerError` any 5xx; `StatusCode` any other).
  */
-export const KubeApiReason = Schema.Literal(
+const KubeApiReason = Schema.Literal(
   "Transport",
   "Decode",
   "ErrorEvent",
@@ -67,7 +67,7 @@ export const KubeApiReason = Schema.Literal(
   "ServerError",
   "StatusCode"
 )
-export type KubeApiReason = typeof KubeApiReason.Type
+type KubeApiReason = typeof KubeApiReason.Type
 
 const reasonOfStatus = (status: number): KubeApiReason => {
   switch (status) {
@@ -155,7 +155,7 @@ const ListBody = Schema.Struct({
 })
 const decodeListBody = Schema.decodeUnknownEither(ListBody)
 
-export interface ListRequest {
+interface ListRequest {
   readonly collection: Collection
   readonly limit: number
   readonly continueToken: string | undefined
@@ -187,7 +187,7 @@ export type WatchEnd =
   | { readonly _tag: "Failed"; readonly error: KubeApiError }
 
 /** What a watch reports: each event as it arrives, each line that is not one, then exactly one end. */
-export interface WatchHandlers {
+interface WatchHandlers {
   readonly onEvent: (type: string, object: unknown) => void
   /** A line that is not a JSON watch event (`{"type": …, "object": …}`); it is skipped. */
   readonly onMalformed: (detail: string) => void

@@ -15,7 +15,7 @@ const verbsOf = (t: WatchTarget) =>
     .join(", ")
 
 /** What went wrong and what to do about it. */
-export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): string => {
+const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): string => {
   const what = `${e.verb} events (${t.api}) ${scope(t)}`
   switch (e.reason) {
     case "Transport":
