@@ -22,7 +22,7 @@ export interface ProcSample {
 }
 
 /** CPU seconds and RSS of a live process; undefined once it is gone. */
-export const procSample = (pid: number): ProcSample | undefined => {
+const procSample = (pid: number): ProcSample | undefined => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
     // Fields after the command name (which may contain spaces) start after the last ')'.
@@ -41,7 +41,7 @@ let workDir: string | undefined
 /** One scratch directory per bench run, for kubeconfigs, checkpoints and profiles. */
 export const scratch = (): string => (workDir ??= mkdtempSync(join(tmpdir(), "k8s-event-collector-bench-")))
 
-export const writeKubeconfig = (simUrl: string, name = "kubeconfig"): string => {
+const writeKubeconfig = (simUrl: string, name = "kubeconfig"): string => {
   const path = join(scratch(), `${name}-${simUrl.replace(/\W+/g, "_")}.yaml`)
   writeFileSync(path, simKubeConfigYaml(simUrl))
   return path

@@ -22,7 +22,7 @@ interface CpuProfile {
   readonly endTime: number
 }
 
-export interface ProfileLine {
+interface ProfileLine {
   readonly name: string
   readonly selfMs: number
   readonly pct: number

@@ -1,6 +1,6 @@
 /** What one `npm run bench` does: the scenarios, their sizes and durations, from the command line. */
 
-export const SCENARIOS = [
+const SCENARIOS = [
   "throughput-watch",
   "throughput-list",
   "floor",

@@ -27,7 +27,7 @@ export interface FootprintResult {
   readonly variants: Readonly<Record<string, VariantFigures>>
 }
 
-export interface VariantFigures {
+interface VariantFigures {
   readonly idle_rss_mb: number
   readonly startup_cpu_s: number
   readonly watch_events_per_s: number

@@ -14,7 +14,7 @@ import { fixtureTemplates } from "../lib/fixtures.ts"
 import { startReceiver } from "../lib/receiver.ts"
 import { quantile, sleep, until } from "../lib/stats.ts"
 
-export interface LatencyFigures {
+interface LatencyFigures {
   readonly records: number
   readonly p50_ms: number
   readonly p99_ms: number
@@ -22,7 +22,7 @@ export interface LatencyFigures {
 }
 
 /** Records created this long after the stream started count as "warm": the enrichment cache is filled by then. */
-export const WARM_AFTER_MS = 5_000
+const WARM_AFTER_MS = 5_000
 
 export interface LatencyResult {
   readonly rate_per_s: number
@@ -70,7 +70,7 @@ export const eventShapes = (): ReadonlyArray<Shape> =>
   }))
 
 /** Creates events at `rate`/s for `seconds`, catching up every few ms; returns how many it created. */
-export const createAtRate = async (
+const createAtRate = async (
   sim: SimServer,
   rate: number,
   seconds: number,

@@ -22,7 +22,7 @@ export type RunError =
   | CheckpointError
 
 /** Error tag → exit code. */
-export const EXIT_CODES = {
+const EXIT_CODES = {
   DumpError: 2,
   KubeConfigError: 2,
   InvalidLeaderElectionSettings: 2,

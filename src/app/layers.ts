@@ -35,10 +35,10 @@ export const LoggingLive = (values: Pick<OptionValues, "logFormat" | "logLevel">
     Logger.minimumLogLevel(LOG_LEVELS[values.logLevel])
   )
 
-export const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter, ExporterSetupError> => {
+const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter, ExporterSetupError> => {
   switch (values.exporter) {
     case "none":
-      return LogExporter.none
+      return LogExporter.layerNoop
     case "console":
       return consoleLayer(values.consoleFormat)
     case "otlp":
@@ -72,9 +72,9 @@ export const FileLive = (values: OptionValues) =>
   Layer.mergeAll(
     pipelineLayer(values, { retryGiveUp: Duration.minutes(2), maxRecordAge: undefined }),
     Checkpoint.layer({ interval: Duration.zero, ttl: values.eventTtl, maxOccurrences: 0 }).pipe(
-      Layer.provide(CheckpointStore.none)
+      Layer.provide(CheckpointStore.layerNoop)
     ),
-    Enricher.disabled
+    Enricher.layerNoop
   ).pipe(Layer.provideMerge(Metrics.layer))
 
 /**
@@ -100,7 +100,7 @@ const electionLayer = (values: OptionValues, kc: KubeConfig) => {
         renewDeadline: values.leaseRenewDeadline,
         retryPeriod: values.leaseRetryPeriod
       })
-    : LeaderElection.layerDisabled(defaultIdentity())
+    : LeaderElection.layerNoop(defaultIdentity())
 }
 
 const probeServerLayer = (values: OptionValues) =>

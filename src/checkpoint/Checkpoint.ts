@@ -17,7 +17,7 @@ export interface CheckpointSettings {
 }
 
 /** What one acknowledged stretch of records adds. */
-export interface Progress {
+interface Progress {
   readonly streams: Readonly<Record<string, string>>
   readonly occurrences: ReadonlyArray<ExportedOccurrence>
 }

@@ -3,7 +3,7 @@
  * were recently exported (so a relist after a restart emits only what the backend does not have yet).
  * The collector decides what goes in and when it is saved; this module only holds, bounds and describes it.
  */
-export { decodeState, encodeState, CheckpointFromBytes, FORMAT_VERSION } from "./codec.ts"
+export { decodeState, encodeState } from "./codec.ts"
 
 /** One exported occurrence of an event: its uid, its count at that occurrence, the occurrence time. */
 export interface ExportedOccurrence {

@@ -71,15 +71,16 @@ export class MemoryCheckpoints {
 
 export class CheckpointStore extends Context.Tag("CheckpointStore")<CheckpointStore, CheckpointStoreShape>() {
   /** No checkpoint: every start is a fresh start. */
-  static readonly none: Layer.Layer<CheckpointStore> = Layer.succeed(CheckpointStore, {
+  static readonly layerNoop: Layer.Layer<CheckpointStore> = Layer.succeed(CheckpointStore, {
     describe: "none",
     load: Effect.succeedNone,
     save: () => Effect.void
   })
 
   /** In memory, for tests; pass a `MemoryCheckpoints` to look at what was saved or to make it fail. */
-  static readonly memory = (checkpoints: MemoryCheckpoints = new MemoryCheckpoints()): Layer.Layer<CheckpointStore> =>
-    Layer.succeed(CheckpointStore, checkpoints.store)
+  static readonly layerMemory = (
+    checkpoints: MemoryCheckpoints = new MemoryCheckpoints()
+  ): Layer.Layer<CheckpointStore> => Layer.succeed(CheckpointStore, checkpoints.store)
 
   /** A local file, replaced atomically on each save; fails at once when the path cannot be written. */
   static readonly file = (path: string): Layer.Layer<CheckpointStore, CheckpointError> =>
@@ -106,7 +107,7 @@ export class CheckpointStore extends Context.Tag("CheckpointStore")<CheckpointSt
   ): Layer.Layer<CheckpointStore, CheckpointError> => {
     switch (spec._tag) {
       case "None":
-        return CheckpointStore.none
+        return CheckpointStore.layerNoop
       case "File":
         return CheckpointStore.file(spec.path)
       case "ConfigMap":

@@ -23,7 +23,7 @@ import { Either, ParseResult, Schema } from "effect"
 import type { CheckpointState, ExportedOccurrence } from "./CheckpointState.ts"
 
 const MAGIC = [0x4b, 0x45, 0x43, 0x50] // "KECP": k8s-event-collector checkpoint
-export const FORMAT_VERSION = 1
+const FORMAT_VERSION = 1
 const HEADER_LENGTH = MAGIC.length + 1
 /** Refuse to inflate more than this: no real checkpoint comes near it, a hostile one might. */
 const MAX_PAYLOAD = 64 * 1024 * 1024
@@ -281,7 +281,7 @@ const State = Schema.Struct({
 })
 
 /** Checkpoint bytes ⇄ CheckpointState, as a Schema: decoding fails with a sentence saying what is wrong. */
-export const CheckpointFromBytes = Schema.transformOrFail(Schema.Uint8ArrayFromSelf, State, {
+const CheckpointFromBytes = Schema.transformOrFail(Schema.Uint8ArrayFromSelf, State, {
   strict: true,
   decode: (bytes, _, ast) =>
     Either.match(parse(bytes), {

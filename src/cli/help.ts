@@ -11,7 +11,7 @@ const KEYS = Object.keys(OPTIONS) as ReadonlyArray<OptionKey>
 const spec = (key: OptionKey): OptionSpec<unknown> => OPTIONS[key]
 
 /** A value as a user would write it: durations as `200ms` or `5m`, maps as `k=v,...`. */
-export const showValue = (value: unknown): string => {
+const showValue = (value: unknown): string => {
   if (Duration.isDuration(value)) return durationText(value)
   if (typeof value === "object" && value !== null && "_tag" in value) {
     return value._tag === "File" && "path" in value

@@ -19,7 +19,7 @@ export class ConfigProblems extends Schema.TaggedError<ConfigProblems>()("Config
   }
 }
 
-export type Command = "run" | "demo" | "help" | "version"
+type Command = "run" | "demo" | "help" | "version"
 const COMMANDS: ReadonlyArray<Command> = ["run", "demo", "help", "version"]
 const isCommand = (s: string): s is Command => COMMANDS.some((c) => c === s)
 

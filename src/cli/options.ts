@@ -10,7 +10,7 @@ import { parseSeverityName } from "../rules/severity.ts"
 import { parseListen } from "../observability/HttpServer.ts"
 import * as V from "./values.ts"
 
-export interface EnvSource {
+interface EnvSource {
   readonly name: string
   /** Rewrites the variable's value into the option's form (e.g. a base URL into the logs URL). */
   readonly map?: (value: string) => string
@@ -44,9 +44,9 @@ function option<A>(spec: OptionSpec<A>): OptionSpec<A> {
 }
 
 /** The OTLP spec: a base endpoint gets the signal path appended. */
-export const logsUrlFromBase = (base: string): string => base.replace(/\/+$/, "") + "/v1/logs"
+const logsUrlFromBase = (base: string): string => base.replace(/\/+$/, "") + "/v1/logs"
 /** A URL given as a flag or in the file is used as it is, unless it has no path: then it is a base endpoint. */
-export const logsUrl = (url: unknown): unknown => {
+const logsUrl = (url: unknown): unknown => {
   if (typeof url !== "string") return url
   try {
     const u = new URL(url.trim())
@@ -70,7 +70,7 @@ const ruleList = (raw: unknown): V.Parsed<ReadonlyArray<Rule>> => {
   return problems.length > 0 ? Either.left(problems.join("; ")) : Either.right(rules)
 }
 
-export type Source = { readonly kind: "kube" } | { readonly kind: "file"; readonly path: string }
+type Source = { readonly kind: "kube" } | { readonly kind: "file"; readonly path: string }
 
 const source = (raw: unknown): V.Parsed<Source> => {
   const s = typeof raw === "string" ? raw.trim() : ""
@@ -642,7 +642,7 @@ export const OPTIONS = {
   })
 } as const
 
-export type Options = typeof OPTIONS
+type Options = typeof OPTIONS
 export type OptionKey = keyof Options
 type ValueOf<S> = S extends OptionSpec<infer A> ? A : never
 /** The validated value of every option; those without a default may be absent. */

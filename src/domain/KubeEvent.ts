@@ -9,7 +9,6 @@ import { CoreV1Event, EventsV1Event, type ObjectReference } from "./wire.ts"
 import { isRecord } from "./isRecord.ts"
 
 export type EventApi = "core/v1" | "events.k8s.io/v1"
-export const EVENT_APIS: ReadonlyArray<EventApi> = ["core/v1", "events.k8s.io/v1"]
 
 export interface ObjectRef {
   readonly apiVersion?: string | undefined
@@ -80,7 +79,7 @@ const time = (text: string | null | undefined, path: string, issues: Array<strin
   return t
 }
 
-export const fromCoreV1 = (e: CoreV1Event, issues: Array<string> = []): KubeEvent => ({
+const fromCoreV1 = (e: CoreV1Event, issues: Array<string> = []): KubeEvent => ({
   api: "core/v1",
   name: e.metadata.name,
   namespace: text(e.metadata.namespace),
@@ -104,7 +103,7 @@ export const fromCoreV1 = (e: CoreV1Event, issues: Array<string> = []): KubeEven
   sourceHost: text(e.source?.host)
 })
 
-export const fromEventsV1 = (e: EventsV1Event, issues: Array<string> = []): KubeEvent => ({
+const fromEventsV1 = (e: EventsV1Event, issues: Array<string> = []): KubeEvent => ({
   api: "events.k8s.io/v1",
   name: e.metadata.name,
   namespace: text(e.metadata.namespace),

@@ -10,14 +10,14 @@ const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])
 
 export const NAMESPACE_RULE =
   "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
-export const OBJECT_NAME_RULE =
+const OBJECT_NAME_RULE =
   "lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters"
 
 /** A DNS-1123 label (`metadata.namespace`). */
 export const isNamespaceName = (name: string): boolean => name.length <= 63 && LABEL.test(name)
 
 /** A DNS-1123 subdomain (`metadata.name` of a ConfigMap, a Lease). */
-export const isObjectName = (name: string): boolean => name.length <= 253 && SUBDOMAIN.test(name)
+const isObjectName = (name: string): boolean => name.length <= 253 && SUBDOMAIN.test(name)
 
 export interface NamespacedName {
   readonly namespace: string

@@ -24,7 +24,7 @@ export const ObjectReference = Schema.Struct({
 })
 export type ObjectReference = typeof ObjectReference.Type
 
-export const EventMeta = Schema.Struct({
+const EventMeta = Schema.Struct({
   name: Schema.String,
   namespace: OptString,
   uid: Schema.String,

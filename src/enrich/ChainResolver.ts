@@ -30,7 +30,7 @@ export interface FoundEntry {
   readonly rechecked: boolean
   memo: { readonly controllerEntry: Entry | undefined; readonly enrichment: Enrichment } | undefined
 }
-export interface NotFoundEntry {
+interface NotFoundEntry {
   readonly tag: "not_found"
   readonly fetchedAt: number
   readonly rechecked: boolean
@@ -38,7 +38,7 @@ export interface NotFoundEntry {
 export type Entry = FoundEntry | NotFoundEntry | { readonly tag: "forbidden" } | { readonly tag: "error" }
 
 export const FORBIDDEN: Entry = { tag: "forbidden" }
-export const FAILED: Entry = { tag: "error" }
+const FAILED: Entry = { tag: "error" }
 
 /**
  * A 404 may be a pod that is about to be created again under the same name (StatefulSet pods are): after this
@@ -104,7 +104,7 @@ export interface ResolverSettings extends DeriveSettings {
   readonly cacheTtlMs: number
 }
 
-export const keyOf = (w: Workload, namespace: string, name: string): string => `${w.resource}/${namespace}/${name}`
+const keyOf = (w: Workload, namespace: string, name: string): string => `${w.resource}/${namespace}/${name}`
 
 /** Objects kept current by list+watch (`OwnerCaches`): asked first, before the cache of GET answers. */
 export interface WatchedObjects {

@@ -31,11 +31,11 @@ import { KubeApi } from "../source/KubeApi.ts"
 import { ChainResolver, type Entry, FORBIDDEN, type Need, Pass } from "./ChainResolver.ts"
 import { EnrichmentMetrics, type RequestOutcome } from "./EnrichmentMetrics.ts"
 import { type ListWatchSettings, OwnerCaches } from "./OwnerCaches.ts"
-import { describeKey, OwnerLookup, type OwnerLookupError } from "./OwnerLookup.ts"
+import { describeKey, OwnerLookup, type OwnerLookupError, type OwnerLookupShape } from "./OwnerLookup.ts"
 import { TokenBucket } from "./TokenBucket.ts"
 import { EMPTY_ENRICHMENT, type Enrichment, type Workload } from "./workloads.ts"
 
-export { type ApiCall, EMPTY_ENRICHMENT, ENRICHMENT_API_CALLS, type Enrichment } from "./workloads.ts"
+export { ENRICHMENT_API_CALLS, type Enrichment } from "./workloads.ts"
 
 export interface EnrichSettings {
   readonly enabled: boolean
@@ -70,13 +70,13 @@ export class Enricher extends Context.Tag("Enricher")<Enricher, EnricherShape>()
       ? Layer.scoped(Enricher, make(settings)).pipe(
           Layer.provide(Layer.merge(OwnerLookup.layer(kc), KubeApi.layer(kc)))
         )
-      : Enricher.disabled
+      : Enricher.layerNoop
   /** Reads objects through whatever `OwnerLookup` (GETs) and `KubeApi` (lists and watches) are provided. */
   static readonly layerWithLookup = (
     settings: EnrichSettings
   ): Layer.Layer<Enricher, never, Metrics | OwnerLookup | KubeApi> => Layer.scoped(Enricher, make(settings))
   /** Adds nothing. */
-  static readonly disabled: Layer.Layer<Enricher> = Layer.succeed(Enricher, {
+  static readonly layerNoop: Layer.Layer<Enricher> = Layer.succeed(Enricher, {
     enrichAll: (events) => Effect.succeed(events.map(() => EMPTY_ENRICHMENT))
   })
 }
@@ -116,92 +116,131 @@ interface Flight {
   abandoned: boolean
 }
 
-export const make = (settings: EnrichSettings) =>
+/** What the steps of one enricher share. */
+interface Parts {
+  readonly settings: EnrichSettings
+  readonly metrics: EnrichmentMetrics
+  readonly clock: Clock.Clock
+  readonly resolver: ChainResolver
+}
+
+const make = (settings: EnrichSettings) =>
   Effect.gen(function* () {
-    const lookup = yield* OwnerLookup
     const metrics = new EnrichmentMetrics((yield* Metrics).registry)
     const clock: Clock.Clock = yield* Effect.clock
+    const caches = yield* startCaches(settings, metrics)
+    const resolver = new ChainResolver(resolverSettings(settings), caches)
+    const parts: Parts = { settings, metrics, clock, resolver }
+    const flightFor = yield* makeFlights(parts, yield* OwnerLookup)
+    const enrichNow = enrichChunk(parts, resolveMisses(parts, flightFor))
+    // Until the caches are listed, every chunk waits for them: the first records carry the chain too.
+    const enrichAll = (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
+      caches === undefined || caches.isReady ? enrichNow(events) : Effect.zipRight(caches.ready, enrichNow(events))
+    return Enricher.of({ enrichAll })
+  })
+
+/** With `listWatch`, the list+watch caches, started (listed in the background); without, none. */
+const startCaches = (settings: EnrichSettings, metrics: EnrichmentMetrics) =>
+  Effect.gen(function* () {
+    const listWatch = settings.listWatch
+    if (listWatch === undefined) return undefined
+    const caches = new OwnerCaches(listWatch, (kind, n) => metrics.cachedObjects.set({ kind }, n))
+    yield* caches.run(yield* KubeApi, listWatch)
+    return caches
+  })
+
+const resolverSettings = (settings: EnrichSettings) => ({
+  cacheSize: settings.cacheSize,
+  cacheTtlMs: Duration.toMillis(settings.cacheTtl),
+  podLabels: settings.podLabels,
+  serviceNameFromLabels: settings.serviceNameFromLabels
+})
+
+/** Warnings about failing reads, each said once per resource until a read of it works again. */
+const readReports = (cacheTtl: Duration.Duration) => {
+  /** Resources a 403 or an error was reported for, so each is said once until reads work again. */
+  const forbiddenReported = new Set<string>()
+  const failingReported = new Set<string>()
+
+  const worksAgain = (w: Workload) =>
+    Effect.suspend(() => {
+      const wasForbidden = forbiddenReported.delete(w.resource)
+      const wasFailing = failingReported.delete(w.resource)
+      return wasForbidden || wasFailing ? Effect.logInfo(`enrichment: get ${w.resource} works again`) : Effect.void
+    })
+
+  const failed = (need: Need, error: OwnerLookupError) =>
+    Effect.suspend(() => {
+      const w = need.object.workload
+      const text =
+        `enrichment: ${error.message}; ` + "events about it go out without what it would add until a read succeeds"
+      if (failingReported.has(w.resource)) return Effect.logDebug(text)
+      failingReported.add(w.resource)
+      return Effect.logWarning(text)
+    })
+
+  const denied = (need: Need, said: string) =>
+    Effect.suspend(() => {
+      const text = forbiddenMessage(need, cacheTtl, said)
+      if (forbiddenReported.has(need.object.workload.resource)) return Effect.logDebug(text)
+      forbiddenReported.add(need.object.workload.resource)
+      return Effect.logWarning(text)
+    })
+
+  return { worksAgain, failed, denied }
+}
+
+/** One GET, after its token; its answer goes into the cache before anyone waiting on it resumes. */
+const fetchOne = ({ settings, metrics, clock, resolver }: Parts, lookup: OwnerLookupShape) => {
+  const reports = readReports(settings.cacheTtl)
+  const recordRequest = (w: Workload, outcome: RequestOutcome) => metrics.requests.inc({ kind: w.kind, outcome })
+  return (need: Need, wait: number) =>
+    Effect.gen(function* () {
+      const w = need.object.workload
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+      // A 403 for another object of this resource may have arrived while this one waited for its token.
+      if (resolver.isForbidden(w, need.object.namespace, clock.unsafeCurrentTimeMillis())) return FORBIDDEN
+      const answer = yield* Effect.either(lookup.get(need.object))
+      const now = clock.unsafeCurrentTimeMillis()
+      if (Either.isLeft(answer)) {
+        recordRequest(w, "error")
+        yield* reports.failed(need, answer.left)
+        return resolver.storeError(need, now)
+      }
+      switch (answer.right._tag) {
+        case "Found":
+          recordRequest(w, "found")
+          yield* reports.worksAgain(w)
+          return resolver.storeFound(need, answer.right.object, now)
+        case "NotFound":
+          recordRequest(w, "not_found")
+          yield* reports.worksAgain(w)
+          return resolver.storeNotFound(need, now)
+        case "Forbidden":
+          recordRequest(w, "forbidden")
+          yield* reports.denied(need, answer.right.message)
+          return resolver.storeForbidden(need, now)
+      }
+    })
+}
+
+/**
+ * GETs in flight, one per object: `flightFor(need)` starts the GET for `need` (after its token) unless one is in
+ * flight, and either way returns the flight to wait on. The GETs run in the enricher's scope.
+ */
+const makeFlights = (parts: Parts, lookup: OwnerLookupShape) =>
+  Effect.gen(function* () {
+    const { settings, clock, resolver } = parts
     const fibers = yield* FiberSet.make<Entry>()
-    const timeoutMs = Duration.toMillis(settings.lookupTimeout)
-    const caches =
-      settings.listWatch === undefined
-        ? undefined
-        : new OwnerCaches(settings.listWatch, (kind, n) => metrics.cachedObjects.set({ kind }, n))
-    if (caches !== undefined && settings.listWatch !== undefined) yield* caches.run(yield* KubeApi, settings.listWatch)
-    const resolver = new ChainResolver(
-      {
-        cacheSize: settings.cacheSize,
-        cacheTtlMs: Duration.toMillis(settings.cacheTtl),
-        podLabels: settings.podLabels,
-        serviceNameFromLabels: settings.serviceNameFromLabels
-      },
-      caches
-    )
     const bucket = new TokenBucket(settings.maxRequestsPerSecond, clock.unsafeCurrentTimeMillis())
     const inflight = new Map<string, Flight>()
-    /** Resources a 403 or an error was reported for, so each is said once until reads work again. */
-    const forbiddenReported = new Set<string>()
-    const failingReported = new Set<string>()
+    const fetch = fetchOne(parts, lookup)
+    const unexpected = (need: Need) => (cause: Cause.Cause<unknown>) =>
+      Effect.logError(`enrichment: reading ${describeKey(need.object)} failed unexpectedly`, cause).pipe(
+        Effect.andThen(Effect.sync(() => resolver.storeError(need, clock.unsafeCurrentTimeMillis())))
+      )
 
-    const recordRequest = (w: Workload, outcome: RequestOutcome) => metrics.requests.inc({ kind: w.kind, outcome })
-
-    const worksAgain = (w: Workload) =>
-      Effect.suspend(() => {
-        const wasForbidden = forbiddenReported.delete(w.resource)
-        const wasFailing = failingReported.delete(w.resource)
-        return wasForbidden || wasFailing ? Effect.logInfo(`enrichment: get ${w.resource} works again`) : Effect.void
-      })
-
-    const failed = (need: Need, error: OwnerLookupError) =>
-      Effect.suspend(() => {
-        const w = need.object.workload
-        const text =
-          `enrichment: ${error.message}; ` + "events about it go out without what it would add until a read succeeds"
-        if (failingReported.has(w.resource)) return Effect.logDebug(text)
-        failingReported.add(w.resource)
-        return Effect.logWarning(text)
-      })
-
-    const denied = (need: Need, said: string) =>
-      Effect.suspend(() => {
-        const text = forbiddenMessage(need, settings.cacheTtl, said)
-        if (forbiddenReported.has(need.object.workload.resource)) return Effect.logDebug(text)
-        forbiddenReported.add(need.object.workload.resource)
-        return Effect.logWarning(text)
-      })
-
-    /** One GET, after its token; its answer goes into the cache before anyone waiting on it resumes. */
-    const fetch = (need: Need, wait: number) =>
-      Effect.gen(function* () {
-        const w = need.object.workload
-        if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
-        // A 403 for another object of this resource may have arrived while this one waited for its token.
-        if (resolver.isForbidden(w, need.object.namespace, clock.unsafeCurrentTimeMillis())) return FORBIDDEN
-        const answer = yield* Effect.either(lookup.get(need.object))
-        const now = clock.unsafeCurrentTimeMillis()
-        if (Either.isLeft(answer)) {
-          recordRequest(w, "error")
-          yield* failed(need, answer.left)
-          return resolver.storeError(need, now)
-        }
-        switch (answer.right._tag) {
-          case "Found":
-            recordRequest(w, "found")
-            yield* worksAgain(w)
-            return resolver.storeFound(need, answer.right.object, now)
-          case "NotFound":
-            recordRequest(w, "not_found")
-            yield* worksAgain(w)
-            return resolver.storeNotFound(need, now)
-          case "Forbidden":
-            recordRequest(w, "forbidden")
-            yield* denied(need, answer.right.message)
-            return resolver.storeForbidden(need, now)
-        }
-      })
-
-    /** Starts the GET for `need` unless one is in flight; either way returns the flight to wait on. */
-    const flightFor = (need: Need) =>
+    return (need: Need) =>
       Effect.gen(function* () {
         const current = inflight.get(need.key)
         if (current !== undefined) return current
@@ -217,100 +256,117 @@ export const make = (settings: EnrichSettings) =>
         yield* FiberSet.run(
           fibers,
           fetch(need, wait).pipe(
-            Effect.catchAllCause((cause) =>
-              Effect.logError(`enrichment: reading ${describeKey(need.object)} failed unexpectedly`, cause).pipe(
-                Effect.andThen(Effect.sync(() => resolver.storeError(need, clock.unsafeCurrentTimeMillis())))
-              )
-            ),
+            Effect.catchAllCause(unexpected(need)),
             Effect.tap(settle),
             Effect.onInterrupt(() => settle(resolver.storeError(need, clock.unsafeCurrentTimeMillis())))
           )
         )
         return flight
       })
-
-    /** Fetches what the walks need, round after round, until all events are complete or the deadline passes. */
-    const resolveMisses = Effect.fn("Enricher.resolveMisses")(function* (
-      events: ReadonlyArray<KubeEvent>,
-      results: Array<Enrichment>,
-      firstPending: ReadonlyArray<number>,
-      pass: Pass
-    ) {
-      const deadline = pass.now + timeoutMs
-      const local = new Map<string, Entry>()
-      pass.local = local
-      let pending = firstPending
-      for (let round = 0; round < MAX_ROUNDS && pending.length > 0; round++) {
-        const waits: Array<Effect.Effect<void>> = []
-        const awaited: Array<readonly [string, Flight]> = []
-        for (const need of pass.needs.values()) {
-          const flight = yield* flightFor(need)
-          // Slow, or held back by the request rate past this chunk's deadline: it goes on in the background.
-          if (flight.abandoned || flight.sendsAt >= deadline) continue
-          awaited.push([need.key, flight])
-          waits.push(Effect.map(Deferred.await(flight.done), (entry) => void local.set(need.key, entry)))
-        }
-        pass.needs.clear()
-        const remaining = deadline - clock.unsafeCurrentTimeMillis()
-        if (waits.length === 0 || remaining <= 0) break
-        const answered = yield* Effect.all(waits, { concurrency: "unbounded", discard: true }).pipe(
-          Effect.timeoutOption(Duration.millis(remaining))
-        )
-        pass.now = clock.unsafeCurrentTimeMillis()
-        if (Option.isNone(answered)) {
-          for (const [key, flight] of awaited) if (!local.has(key)) flight.abandoned = true
-          break
-        }
-        const still: Array<number> = []
-        for (const i of pending) {
-          const event = events[i]
-          const enrichment = event === undefined ? EMPTY_ENRICHMENT : resolver.resolve(event, pass)
-          if (enrichment === undefined) still.push(i)
-          else results[i] = enrichment
-        }
-        pending = still
-      }
-      pass.final = true
-      pass.now = clock.unsafeCurrentTimeMillis()
-      for (const i of pending) {
-        const event = events[i]
-        results[i] = (event === undefined ? undefined : resolver.resolve(event, pass)) ?? EMPTY_ENRICHMENT
-      }
-      return results
-    })
-
-    const flushCounts = (pass: Pass) => pass.forEachCount((kind, result, n) => metrics.lookups.inc({ kind, result }, n))
-
-    // No Effect per event: the chunk is walked in one loop, and only a chunk with misses goes on to wait.
-    const enrichNow = (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
-      Effect.suspend(() => {
-        const pass = new Pass(clock.unsafeCurrentTimeMillis())
-        const results = new Array<Enrichment>(events.length)
-        const pending: Array<number> = []
-        for (let i = 0; i < events.length; i++) {
-          const event = events[i]
-          const enrichment = event === undefined ? EMPTY_ENRICHMENT : resolver.resolve(event, pass)
-          if (enrichment === undefined) pending.push(i)
-          else results[i] = enrichment
-        }
-        if (pending.length === 0) {
-          flushCounts(pass)
-          return Effect.succeed(results)
-        }
-        return resolveMisses(events, results, pending, pass).pipe(Effect.ensuring(Effect.sync(() => flushCounts(pass))))
-      }).pipe(
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause)
-            ? Effect.failCause(cause)
-            : Effect.logError("enrichment failed; the chunk goes out without it", cause).pipe(
-                Effect.as(events.map(() => EMPTY_ENRICHMENT))
-              )
-        )
-      )
-
-    // Until the caches are listed, every chunk waits for them: the first records carry the chain too.
-    const enrichAll = (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
-      caches === undefined || caches.isReady ? enrichNow(events) : Effect.zipRight(caches.ready, enrichNow(events))
-
-    return Enricher.of({ enrichAll })
   })
+
+type FlightFor = (need: Need) => Effect.Effect<Flight>
+
+/**
+ * Starts (or joins) the GETs the walks need and waits for the ones that can answer before `deadline`; a flight
+ * that does not is marked abandoned. `false` when nothing was waited for or the deadline passed.
+ */
+const awaitNeeds = (parts: Parts, flightFor: FlightFor, pass: Pass, local: Map<string, Entry>, deadline: number) =>
+  Effect.gen(function* () {
+    const waits: Array<Effect.Effect<void>> = []
+    const awaited: Array<readonly [string, Flight]> = []
+    for (const need of pass.needs.values()) {
+      const flight = yield* flightFor(need)
+      // Slow, or held back by the request rate past this chunk's deadline: it goes on in the background.
+      if (flight.abandoned || flight.sendsAt >= deadline) continue
+      awaited.push([need.key, flight])
+      waits.push(Effect.map(Deferred.await(flight.done), (entry) => void local.set(need.key, entry)))
+    }
+    pass.needs.clear()
+    const remaining = deadline - parts.clock.unsafeCurrentTimeMillis()
+    if (waits.length === 0 || remaining <= 0) return false
+    const answered = yield* Effect.all(waits, { concurrency: "unbounded", discard: true }).pipe(
+      Effect.timeoutOption(Duration.millis(remaining))
+    )
+    pass.now = parts.clock.unsafeCurrentTimeMillis()
+    if (Option.isNone(answered)) {
+      for (const [key, flight] of awaited) if (!local.has(key)) flight.abandoned = true
+      return false
+    }
+    return true
+  })
+
+/** Walks the events at `indices` again; the indices of those still incomplete. */
+const resolveAt = (
+  resolver: ChainResolver,
+  events: ReadonlyArray<KubeEvent>,
+  results: Array<Enrichment>,
+  indices: Iterable<number>,
+  pass: Pass
+): Array<number> => {
+  const pending: Array<number> = []
+  for (const i of indices) {
+    const event = events[i]
+    const enrichment = event === undefined ? EMPTY_ENRICHMENT : resolver.resolve(event, pass)
+    if (enrichment === undefined) pending.push(i)
+    else results[i] = enrichment
+  }
+  return pending
+}
+
+type ResolveMisses = (
+  events: ReadonlyArray<KubeEvent>,
+  results: Array<Enrichment>,
+  firstPending: ReadonlyArray<number>,
+  pass: Pass
+) => Effect.Effect<Array<Enrichment>>
+
+/** Fetches what the walks need, round after round, until all events are complete or the deadline passes. */
+const resolveMisses = (parts: Parts, flightFor: FlightFor): ResolveMisses => {
+  const { clock, resolver } = parts
+  const timeoutMs = Duration.toMillis(parts.settings.lookupTimeout)
+  return Effect.fn("Enricher.resolveMisses")(function* (events, results, firstPending, pass) {
+    const deadline = pass.now + timeoutMs
+    const local = new Map<string, Entry>()
+    pass.local = local
+    let pending = firstPending
+    for (let round = 0; round < MAX_ROUNDS && pending.length > 0; round++) {
+      if (!(yield* awaitNeeds(parts, flightFor, pass, local, deadline))) break
+      pending = resolveAt(resolver, events, results, pending, pass)
+    }
+    pass.final = true
+    pass.now = clock.unsafeCurrentTimeMillis()
+    for (const i of pending) {
+      const event = events[i]
+      results[i] = (event === undefined ? undefined : resolver.resolve(event, pass)) ?? EMPTY_ENRICHMENT
+    }
+    return results
+  })
+}
+
+/**
+ * One chunk, enriched. No Effect per event: the chunk is walked in one loop, and only a chunk with misses goes
+ * on to wait. A defect costs the chunk its enrichment, not its events.
+ */
+const enrichChunk =
+  ({ clock, resolver, metrics }: Parts, misses: ResolveMisses) =>
+  (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
+    Effect.suspend(() => {
+      const pass = new Pass(clock.unsafeCurrentTimeMillis())
+      const flushCounts = () => pass.forEachCount((kind, result, n) => metrics.lookups.inc({ kind, result }, n))
+      const results = new Array<Enrichment>(events.length)
+      const pending = resolveAt(resolver, events, results, events.keys(), pass)
+      if (pending.length === 0) {
+        flushCounts()
+        return Effect.succeed(results)
+      }
+      return misses(events, results, pending, pass).pipe(Effect.ensuring(Effect.sync(flushCounts)))
+    }).pipe(
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause)
+          ? Effect.failCause(cause)
+          : Effect.logError("enrichment failed; the chunk goes out without it", cause).pipe(
+              Effect.as(events.map(() => EMPTY_ENRICHMENT))
+            )
+      )
+    )

@@ -11,7 +11,7 @@
  */
 import { Deferred, Duration, Effect, Exit, FiberId, Random, type Scope } from "effect"
 import { resourceVersionOf } from "../source/Change.ts"
-import { type Collection, decodeStatus, KubeApiError, type KubeApiShape, type WatchEnd } from "../source/KubeApi.ts"
+import { type Collection, KubeApiError, type KubeApiShape, type WatchEnd } from "../source/KubeApi.ts"
 import { backoffDelay, compareResourceVersions } from "../source/EventSource.ts"
 import type { FoundEntry } from "./ChainResolver.ts"
 import { decodeNamedObject, type NamedObject } from "./OwnerLookup.ts"
@@ -202,17 +202,8 @@ const watchOnce = (
       {
         onEvent: (type, object) => {
           if (type === "ERROR") {
-            const status = decodeStatus(object)
-            const code = status._tag === "Some" ? status.value.code : undefined
-            return end(
-              code === 410
-                ? { _tag: "relist" }
-                : {
-                    _tag: "failed",
-                    from: last,
-                    error: watchError(code, status._tag === "Some" ? status.value.message : undefined)
-                  }
-            )
+            const error = KubeApiError.errorEvent(object)
+            return end(error.reason === "Gone" ? { _tag: "relist" } : { _tag: "failed", from: last, error })
           }
           const rv = resourceVersionOf(object)
           if (rv !== undefined && (compareResourceVersions(rv, last) ?? 1) > 0) last = rv
@@ -226,7 +217,7 @@ const watchOnce = (
         onMalformed: (detail) => skipped.add(detail),
         onEnd: (how: WatchEnd) => {
           if (how._tag !== "Failed") return end({ _tag: "watch", from: last })
-          end(how.error.status === 410 ? { _tag: "relist" } : { _tag: "failed", error: how.error, from: last })
+          end(how.error.reason === "Gone" ? { _tag: "relist" } : { _tag: "failed", error: how.error, from: last })
         }
       }
     )
@@ -254,23 +245,20 @@ class Skipped {
   }
 }
 
-const watchError = (code: number | undefined, message: string | undefined) =>
-  new KubeApiError({ verb: "watch", ...(code === undefined ? {} : { status: code }), detail: message ?? "error event" })
-
 /** Failures that will not go away by themselves: the first events do not wait for that collection. */
-const refused = (e: KubeApiError) => e.status === 401 || e.status === 403 || e.status === 404
+const refused = (e: KubeApiError) => e.reason === "Unauthorized" || e.reason === "Forbidden" || e.reason === "NotFound"
 
 const failureText = (e: KubeApiError, c: CachedCollection): string => {
   const w = c.workload
   const what = `${e.verb} ${w.resource} ${c.where} for enrichment`
-  if (e.status === 403) {
+  if (e.reason === "Forbidden") {
     const binding =
       c.namespace === undefined ? "a ClusterRole and ClusterRoleBinding" : `a Role and RoleBinding in ${c.namespace}`
     return (
       `not allowed to ${what} (HTTP 403): give the collector ` +
       `{apiGroups: ["${w.group}"], resources: ["${w.resource}"], ` +
       `verbs: ["list", "watch"]} in ${binding}. Until then each object is read with a GET. ` +
-      `The API server said: ${e.detail}`
+      `The API server said: ${e.explanation}`
     )
   }
   return `could not ${what}: ${e.message}; retrying, and reading each object with a GET meanwhile`

@@ -45,18 +45,10 @@ export interface OwnerLookupShape {
 }
 
 /** A GET that hangs must end: while it is in flight, every lookup of that object waits on it. */
-export const REQUEST_TIMEOUT = Duration.seconds(15)
+const REQUEST_TIMEOUT = Duration.seconds(15)
 
 export class OwnerLookup extends Context.Tag("OwnerLookup")<OwnerLookup, OwnerLookupShape>() {
   static readonly layer = (kc: KubeConfig) => Layer.sync(OwnerLookup, () => makeHttp(kc))
-  /** Answers from a fixed set of objects keyed `resource/namespace/name`; anything else is a 404. */
-  static readonly layerTest = (objects: ReadonlyMap<string, WorkloadObject>) =>
-    Layer.succeed(OwnerLookup, {
-      get: (key) => {
-        const object = objects.get(`${key.workload.resource}/${key.namespace}/${key.name}`)
-        return Effect.succeed<LookupAnswer>(object === undefined ? { _tag: "NotFound" } : { _tag: "Found", object })
-      }
-    })
 }
 
 const OptString = Schema.optional(Schema.NullOr(Schema.String))
@@ -100,7 +92,7 @@ export const decodeNamedObject = (u: unknown): NamedObject | undefined => {
 
 const text = (s: string | null | undefined) => (s === null || s === undefined || s === "" ? undefined : s)
 
-export const toWorkloadObject = (o: ObjectJson): WorkloadObject => {
+const toWorkloadObject = (o: ObjectJson): WorkloadObject => {
   const owner = o.metadata.ownerReferences?.find((r) => r.controller === true)
   const controller: ControllerRef | undefined =
     owner === undefined

@@ -32,7 +32,7 @@ const workload = (
 ): Workload => ({ index, kind, group, version: "v1", resource, nameAttribute, uidAttribute, parent })
 
 /** By lower-case kind: core/v1 events from some components spell kinds in lower case. */
-export const WORKLOADS: Readonly<Record<string, Workload>> = {
+const WORKLOADS: Readonly<Record<string, Workload>> = {
   pod: workload(0, "Pod", "", "pods", R.podName, R.podUid),
   replicaset: workload(1, "ReplicaSet", "apps", "replicasets", R.replicaSetName, R.replicaSetUid, "Deployment"),
   deployment: workload(2, "Deployment", "apps", "deployments", R.deploymentName, R.deploymentUid),
@@ -69,7 +69,7 @@ export const ENRICHMENT_API_CALLS: ReadonlyArray<ApiCall> = [
 ]
 
 /** The API group of an `apiVersion` ("v1" → "", "apps/v1" → "apps"); `undefined` stays unknown. */
-export const groupOf = (apiVersion: string | undefined): string | undefined => {
+const groupOf = (apiVersion: string | undefined): string | undefined => {
   if (apiVersion === undefined) return undefined
   const slash = apiVersion.indexOf("/")
   return slash < 0 ? "" : apiVersion.slice(0, slash)
@@ -119,8 +119,8 @@ export interface WorkloadObject {
 export const SERVICE_NAME_ANNOTATION = "resource.opentelemetry.io/service.name"
 export const SERVICE_NAMESPACE_ANNOTATION = "resource.opentelemetry.io/service.namespace"
 /** The well-known labels the k8s-attributes guidance takes `service.name` from, in order. */
-export const SERVICE_NAME_LABELS = ["app.kubernetes.io/instance", "app.kubernetes.io/name"] as const
-export const POD_LABEL_PREFIX = "k8s.pod.label."
+const SERVICE_NAME_LABELS = ["app.kubernetes.io/instance", "app.kubernetes.io/name"] as const
+const POD_LABEL_PREFIX = "k8s.pod.label."
 
 export interface Enrichment {
   /** Resource attributes to merge over the event's own. */

@@ -11,7 +11,7 @@ import { HttpMethod, IsomorphicFetchHttpLibrary, type KubeConfig, RequestContext
  * No HTTP answer: the kubeconfig names no API server (`NoCluster`), or the request failed on the way (`Transport`,
  * with the network error as `cause`).
  */
-export class KubeUnreachable extends Schema.TaggedError<KubeUnreachable>()("KubeUnreachable", {
+class KubeUnreachable extends Schema.TaggedError<KubeUnreachable>()("KubeUnreachable", {
   reason: Schema.Literal("NoCluster", "Transport"),
   cause: Schema.optional(Schema.Defect)
 }) {

@@ -50,7 +50,7 @@ export interface LeaderElectionSettings {
   readonly retryPeriod: Duration.Duration
 }
 
-export type LeaderRole = "leader" | "standby"
+type LeaderRole = "leader" | "standby"
 
 export interface LeaderState {
   /** "leader" exactly while the program guarded by `runWhileLeader` is meant to run here. */
@@ -461,7 +461,7 @@ export class LeaderElection extends Context.Tag("LeaderElection")<LeaderElection
   static readonly layerKube = (kc: KubeConfig, settings: LeaderElectionSettings) =>
     LeaderElection.layer(settings).pipe(Layer.provide(LeaseApi.layer(kc)))
   /** No election: the program runs at once and this replica always reports itself leader (a single replica). */
-  static readonly layerDisabled = (identity: string) =>
+  static readonly layerNoop = (identity: string) =>
     Layer.effect(
       LeaderElection,
       Effect.gen(function* () {

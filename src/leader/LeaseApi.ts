@@ -100,7 +100,7 @@ export interface LeaseApiShape {
 export class LeaseApi extends Context.Tag("LeaseApi")<LeaseApi, LeaseApiShape>() {
   static readonly layer = (kc: KubeConfig) => Layer.sync(LeaseApi, () => makeHttp(kc))
   /** An in-memory Lease store with the same optimistic concurrency, for tests that need no API server. */
-  static readonly layerTest = Layer.effect(
+  static readonly layerMemory = Layer.effect(
     LeaseApi,
     Effect.suspend(() => makeMemory())
   )

@@ -13,13 +13,13 @@ import { parseSeverityName, SEVERITY_NUMBERS, type SeverityName, type SeverityRu
 import { DEFAULT_THROTTLE_KEY, THROTTLE_KEY_FIELDS, type ThrottleKeyField } from "./throttle.ts"
 import { isRecord } from "../domain/isRecord.ts"
 
-export interface SeverityConfig {
+interface SeverityConfig {
   /** Whether DEFAULT_SEVERITY_RULES follow the user's rules. */
   readonly defaults: boolean
   readonly rules: ReadonlyArray<SeverityRule>
 }
 
-export interface ThrottleConfig {
+interface ThrottleConfig {
   readonly enabled: boolean
   readonly limit: number
   readonly windowMs: number

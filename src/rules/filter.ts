@@ -33,7 +33,6 @@ export const RULE_CONDITIONS = [
   "message",
   "labels"
 ] as const
-export type Condition = (typeof RULE_CONDITIONS)[number]
 
 export interface Rule {
   readonly namespace?: Pattern
@@ -53,13 +52,13 @@ export interface FilterConfig {
   readonly maxEventAgeMs?: number
 }
 
-export type Labels = Readonly<Record<string, string>>
+type Labels = Readonly<Record<string, string>>
 
 /** Names `verdict` gives for a dropped event (plus `exclude[i]`), for a counter labelled by rule. */
-export const DROPPED_BY_INCLUDE = "include"
-export const DROPPED_BY_MIN_SEVERITY = "min_severity"
-export const DROPPED_BY_MAX_EVENT_AGE = "max_event_age"
-export const excludeRuleName = (index: number): string => `exclude[${index}]`
+const DROPPED_BY_INCLUDE = "include"
+const DROPPED_BY_MIN_SEVERITY = "min_severity"
+const DROPPED_BY_MAX_EVENT_AGE = "max_event_age"
+const excludeRuleName = (index: number): string => `exclude[${index}]`
 
 export interface Filters {
   /**

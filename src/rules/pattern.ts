@@ -18,16 +18,16 @@ export type Pattern =
 const ALLOWED_FLAGS = "imsu"
 
 export const exact = (text: string): Pattern => ({ _tag: "Exact", text })
-export const substring = (text: string): Pattern => ({ _tag: "Substring", text })
+const substring = (text: string): Pattern => ({ _tag: "Substring", text })
 
 /** A glob; text without `*` or `?` is an exact match (and can be sent to the API server as such). */
 export const glob = (text: string): Pattern => (/[*?]/.test(text) ? { _tag: "Glob", text } : { _tag: "Exact", text })
 
 /** Whether the text is written as a regex, i.e. starts with a slash. */
-export const looksLikeRegex = (text: string): boolean => text.startsWith("/")
+const looksLikeRegex = (text: string): boolean => text.startsWith("/")
 
 /** Parses `/pattern/flags`; the reason is a sentence such as `invalid regex /(/: Unterminated group`. */
-export const regex = (text: string): Either.Either<Pattern, string> => {
+const regex = (text: string): Either.Either<Pattern, string> => {
   const close = text.lastIndexOf("/")
   const flags = close > 0 ? text.slice(close + 1) : ""
   if (!text.startsWith("/") || close <= 0 || !/^[a-z]*$/i.test(flags)) {

@@ -134,7 +134,7 @@ export const isSeriesStyle = (o: KubeObject): boolean =>
 
 let nameCounter = 0
 /** Names like the recorders make: `<involved object name>.<16 hex digits from a nanosecond clock>`. */
-export const eventName = (involvedName: string, nowMs: number): string => {
+const eventName = (involvedName: string, nowMs: number): string => {
   nameCounter = (nameCounter + 1) % 1_000_000
   const nanos = BigInt(nowMs) * 1_000_000n + BigInt(nameCounter)
   return `${involvedName === "" ? "event" : involvedName}.${nanos.toString(16).padStart(16, "0")}`

@@ -77,5 +77,3 @@ const all: ReadonlyArray<ResourceType> = Object.values(Resources)
 /** Finds the resource served at `/api/v1/...` (group "") or `/apis/{group}/{version}/...`. */
 export const lookupResource = (group: string, version: string, plural: string): ResourceType | undefined =>
   all.find((r) => r.group === group && r.version === version && r.plural === plural)
-
-export const resourceByKind = (kind: string): ResourceType | undefined => all.find((r) => r.kind === kind)

@@ -56,10 +56,7 @@ export interface ScenarioTarget {
 
 const KUBELET = (node: string) => ({ component: "kubelet", host: node })
 
-export const buildScenario = (
-  sim: ScenarioTarget,
-  ns: string
-): { steps: ReadonlyArray<ScenarioStep>; loop: () => void } => {
+const buildScenario = (sim: ScenarioTarget, ns: string): { steps: ReadonlyArray<ScenarioStep>; loop: () => void } => {
   const { events, objects } = sim
   const obj = new Map<string, StoredKubeObject>()
   const need = (name: string): StoredKubeObject => {

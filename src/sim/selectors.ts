@@ -141,7 +141,7 @@ const eventFieldValue = (o: StoredKubeObject, field: string): string => {
 }
 
 /** The value of a (converted) field label on a stored object. */
-export const fieldValue = (resource: ResourceType, o: StoredKubeObject, field: string): string => {
+const fieldValue = (resource: ResourceType, o: StoredKubeObject, field: string): string => {
   if (field === "metadata.name") return o.metadata.name
   if (field === "metadata.namespace") return o.metadata.namespace ?? ""
   if (resource.extraFieldLabels === EVENT_FIELD_LABELS) return eventFieldValue(o, field)

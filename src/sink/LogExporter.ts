@@ -37,7 +37,7 @@ export interface LogExporterShape {
 
 export class LogExporter extends Context.Tag("LogExporter")<LogExporter, LogExporterShape>() {
   /** Accepts and forgets everything (`--exporter none`): for measuring the pipeline alone. */
-  static readonly none = Layer.succeed(LogExporter, {
+  static readonly layerNoop = Layer.succeed(LogExporter, {
     name: "none",
     export: () => Effect.succeed(allAccepted),
     shutdown: Effect.void

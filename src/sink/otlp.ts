@@ -8,7 +8,7 @@ import { JsonLogsSerializer, ProtobufLogsSerializer } from "@opentelemetry/otlp-
 import { type Accepted, allAccepted, ExportFailed, LogExporter, type LogExporterShape } from "./LogExporter.ts"
 import { redactUrl } from "../observability/redact.ts"
 
-export type OtlpProtocol = "http/protobuf" | "http/json"
+type OtlpProtocol = "http/protobuf" | "http/json"
 
 /** The TLS files could not be read: start-up stops with the path and the reason. */
 export class ExporterSetupError extends Schema.TaggedError<ExporterSetupError>()("ExporterSetupError", {
@@ -146,7 +146,7 @@ const gzipped = promisify(gzip)
  * not retry: the sink does, so that `--retry-give-up` and shutdown bound every attempt, and it reports the status,
  * the `Retry-After` and any partial success, which the SDK's exporter keeps to itself.
  */
-export const makeOtlpExporter = (settings: OtlpSettings): LogExporterShape => {
+const makeOtlpExporter = (settings: OtlpSettings): LogExporterShape => {
   const url = new URL(settings.endpoint)
   const https = url.protocol === "https:"
   const tls = settings.tls ?? {}

@@ -8,7 +8,6 @@
 import { Deferred, Duration, Effect, Exit, FiberId, Queue, Random, Stream } from "effect"
 import { type Change, resourceVersionOf } from "./Change.ts"
 import {
-  decodeStatus,
   eventCollection,
   KubeApi,
   type KubeApiShape,
@@ -69,8 +68,8 @@ const classifyEnd = (end: KubeWatchEnd): WatchEnd => {
     case "Idle":
       return { _tag: "Closed", cause: "idle" }
     case "Failed":
-      if (end.error.status === 410) return { _tag: "Expired" }
-      return { _tag: "Failed", cause: end.error.status === undefined ? "dropped" : "error", error: end.error }
+      if (end.error.reason === "Gone") return { _tag: "Expired" }
+      return { _tag: "Failed", cause: end.error.reason === "Transport" ? "dropped" : "error", error: end.error }
   }
 }
 
@@ -119,7 +118,7 @@ const readTarget = (
         for (;;) {
           const page = yield* api.list({ collection, limit: settings.pageSize, continueToken }).pipe(
             Effect.catchIf(
-              (e) => e.status === 410 && continueToken !== undefined,
+              (e) => e.reason === "Gone" && continueToken !== undefined,
               () => Effect.succeed(undefined)
             )
           )
@@ -227,20 +226,8 @@ const readTarget = (
             events++
             const rv = resourceVersionOf(item.object)
             if (item.type === "ERROR") {
-              const status = decodeStatus(item.object)
-              const code = status._tag === "Some" ? status.value.code : undefined
-              end =
-                code === 410
-                  ? { _tag: "Expired" }
-                  : {
-                      _tag: "Failed",
-                      cause: "error",
-                      error: new KubeApiError({
-                        verb: "watch",
-                        ...(code === undefined ? {} : { status: code }),
-                        detail: status._tag === "Some" ? (status.value.message ?? "error event") : "error event"
-                      })
-                    }
+              const error = KubeApiError.errorEvent(item.object)
+              end = error.reason === "Gone" ? { _tag: "Expired" } : { _tag: "Failed", cause: "error", error }
               break
             }
             if (rv !== undefined) lastRv = rv

@@ -40,7 +40,7 @@ const SHAPES =
   'or JSON lines of watch events {"type","object"}'
 
 /** Line and column (1-based) of a character offset. */
-export const lineColumn = (text: string, offset: number): string => {
+const lineColumn = (text: string, offset: number): string => {
   let line = 1
   let lineStart = 0
   for (let i = 0; i < offset && i < text.length; i++) {

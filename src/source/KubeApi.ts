@@ -11,9 +11,17 @@
  */
 import * as Http from "node:http"
 import * as Https from "node:https"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { failureDetail, makeKubeHttp, networkDetail, parseJson, type Status } from "../kube/KubeHttp.ts"
+import {
+  decodeStatus,
+  failureDetail,
+  type KubeResponse,
+  makeKubeHttp,
+  networkDetail,
+  parseJson,
+  type Status
+} from "../kube/KubeHttp.ts"
 import type { EventApi } from "../domain/KubeEvent.ts"
 import { isRecord } from "../domain/isRecord.ts"
 
@@ -34,29 +42,107 @@ export interface Collection {
 
 export const targetKey = (t: WatchTarget): string => `${t.api}/${t.namespace ?? "*"}`
 
-export const eventsPath = (t: Pick<WatchTarget, "api" | "namespace">): string => {
+const eventsPath = (t: Pick<WatchTarget, "api" | "namespace">): string => {
   const base = t.api === "core/v1" ? "/api/v1" : "/apis/events.k8s.io/v1"
   return t.namespace === undefined ? `${base}/events` : `${base}/namespaces/${encodeURIComponent(t.namespace)}/events`
 }
 
-/** A failed call, with what the API server said. `status` is absent when no HTTP answer arrived. */
 export const eventCollection = (t: WatchTarget): Collection => ({ path: eventsPath(t), fieldSelector: t.fieldSelector })
 
-export class KubeApiError extends Schema.TaggedError<KubeApiError>()("KubeApiError", {
-  verb: Schema.Literal("list", "watch"),
-  status: Schema.optional(Schema.Number),
-  reason: Schema.optional(Schema.String),
-  detail: Schema.String,
-  retryAfterSeconds: Schema.optional(Schema.Number)
-}) {
-  override get message(): string {
-    const reason = this.reason ? ` ${this.reason}` : ""
-    const status = this.status === undefined ? "" : ` with HTTP ${this.status}${reason}`
-    return `${this.verb} failed${status}: ${this.detail}`
+/**
+ * What kind of failure a list or watch met, the one classification its callers act on: no HTTP answer
+ * (`Transport`), an answer that is not what was asked for (`Decode`), a watch ERROR event without a status code
+ * (`ErrorEvent`), or the HTTP status refused with (`Gone` is 410, an expired resourceVersion or continue token;
+ * `ServerError` any 5xx; `StatusCode` any other).
+ */
+const KubeApiReason = Schema.Literal(
+  "Transport",
+  "Decode",
+  "ErrorEvent",
+  "Unauthorized",
+  "Forbidden",
+  "NotFound",
+  "Gone",
+  "TooManyRequests",
+  "ServerError",
+  "StatusCode"
+)
+type KubeApiReason = typeof KubeApiReason.Type
+
+const reasonOfStatus = (status: number): KubeApiReason => {
+  switch (status) {
+    case 401:
+      return "Unauthorized"
+    case 403:
+      return "Forbidden"
+    case 404:
+      return "NotFound"
+    case 410:
+      return "Gone"
+    case 429:
+      return "TooManyRequests"
+    default:
+      return status >= 500 ? "ServerError" : "StatusCode"
   }
 }
 
-export { decodeStatus, type Status } from "../kube/KubeHttp.ts"
+/**
+ * A failed list or watch: its `reason`, and what there is to say about it: the HTTP `status` and the API server's
+ * `Status` (its `reason` as `statusReason`, its message, else the start of the body, as `description`), or the
+ * network error as `cause`.
+ */
+export class KubeApiError extends Schema.TaggedError<KubeApiError>()("KubeApiError", {
+  verb: Schema.Literal("list", "watch"),
+  reason: KubeApiReason,
+  status: Schema.optional(Schema.Number),
+  statusReason: Schema.optional(Schema.String),
+  description: Schema.optional(Schema.String),
+  retryAfterSeconds: Schema.optional(Schema.Number),
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /** A refusal: the status, and the `Status` in the body if there is one. */
+  static refused(verb: "list" | "watch", response: KubeResponse): KubeApiError {
+    const { detail, status } = failureDetail(response)
+    const retryAfterSeconds = retryAfterOf(response.headers["retry-after"], status)
+    return new KubeApiError({
+      verb,
+      reason: reasonOfStatus(response.status),
+      status: response.status,
+      ...(status?.reason ? { statusReason: status.reason } : {}),
+      description: detail,
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds })
+    })
+  }
+
+  /** No HTTP answer, or the connection was cut: `cause` is the network error, if there is one. */
+  static transport(verb: "list" | "watch", cause: unknown, description?: string): KubeApiError {
+    return new KubeApiError({ verb, reason: "Transport", cause, ...(description === undefined ? {} : { description }) })
+  }
+
+  /** A watch's ERROR event: its object is a `Status`, whose code says what failed. */
+  static errorEvent(object: unknown): KubeApiError {
+    const status = Option.getOrUndefined(decodeStatus(object))
+    const code = status?.code
+    return new KubeApiError({
+      verb: "watch",
+      reason: code === undefined ? "ErrorEvent" : reasonOfStatus(code),
+      ...(code === undefined ? {} : { status: code }),
+      ...(status?.reason ? { statusReason: status.reason } : {}),
+      description: status?.message ?? "error event"
+    })
+  }
+
+  /** What the API server said, else the network error. */
+  get explanation(): string {
+    return this.description ?? networkDetail(this.cause)
+  }
+
+  override get message(): string {
+    const reason = this.statusReason ? ` ${this.statusReason}` : ""
+    const status = this.status === undefined ? "" : ` with HTTP ${this.status}${reason}`
+    return `${this.verb} failed${status}: ${this.explanation}`
+  }
+}
 
 const ListBody = Schema.Struct({
   metadata: Schema.optional(
@@ -69,7 +155,7 @@ const ListBody = Schema.Struct({
 })
 const decodeListBody = Schema.decodeUnknownEither(ListBody)
 
-export interface ListRequest {
+interface ListRequest {
   readonly collection: Collection
   readonly limit: number
   readonly continueToken: string | undefined
@@ -101,7 +187,7 @@ export type WatchEnd =
   | { readonly _tag: "Failed"; readonly error: KubeApiError }
 
 /** What a watch reports: each event as it arrives, each line that is not one, then exactly one end. */
-export interface WatchHandlers {
+interface WatchHandlers {
   readonly onEvent: (type: string, object: unknown) => void
   /** A line that is not a JSON watch event (`{"type": …, "object": …}`); it is skipped. */
   readonly onMalformed: (detail: string) => void
@@ -147,20 +233,17 @@ const make = (kc: KubeConfig): KubeApiShape => {
       const path = `${collection.path}?${query}`
       const response = yield* http
         .request("GET", path, undefined, collection.accept?.list)
-        .pipe(Effect.mapError((e) => new KubeApiError({ verb: "list", detail: e.message })))
-      if (response.status !== 200) {
-        const { detail, status } = failureDetail(response)
-        return yield* new KubeApiError({
-          verb: "list",
-          status: response.status,
-          ...(status?.reason ? { reason: status.reason } : {}),
-          detail,
-          ...optionalRetryAfter(retryAfterOf(response.headers["retry-after"], status))
-        })
-      }
+        .pipe(Effect.mapError((e) => KubeApiError.transport("list", e)))
+      if (response.status !== 200) return yield* KubeApiError.refused("list", response)
       const body = decodeListBody(parseJson(response.text))
       if (body._tag === "Left") {
-        return yield* new KubeApiError({ verb: "list", status: 200, detail: "the answer is not a list" })
+        return yield* new KubeApiError({
+          verb: "list",
+          reason: "Decode",
+          status: 200,
+          description: "the answer is not a list",
+          cause: body.left
+        })
       }
       return {
         items: body.right.items ?? [],
@@ -175,13 +258,16 @@ const make = (kc: KubeConfig): KubeApiShape => {
   return { server: http.server, list, watch }
 }
 
-const optionalRetryAfter = (seconds: number | undefined) =>
-  seconds === undefined ? {} : { retryAfterSeconds: seconds }
-
 /** Bodies of refused watches are read up to this size, for the Status message. */
 const MAX_ERROR_BODY = 64 * 1024
 
 const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handlers: WatchHandlers): WatchHandle => {
+  const watch = new RunningWatch(request, handlers)
+  watch.connect(kc, watchUrl(server, request))
+  return { pause: () => watch.pause(), resume: () => watch.resume(), stop: () => watch.end({ _tag: "Stopped" }) }
+}
+
+const watchUrl = (server: string, request: WatchRequest): URL => {
   const { collection } = request
   const url = new URL(server + collection.path)
   url.searchParams.set("watch", "true")
@@ -189,147 +275,176 @@ const startWatch = (kc: KubeConfig, server: string, request: WatchRequest, handl
   url.searchParams.set("allowWatchBookmarks", "true")
   url.searchParams.set("timeoutSeconds", String(request.timeoutSeconds))
   if (collection.fieldSelector !== undefined) url.searchParams.set("fieldSelector", collection.fieldSelector)
+  return url
+}
 
-  let ended = false
-  let paused = false
-  let outgoing: Http.ClientRequest | undefined
-  let response: Http.IncomingMessage | undefined
-  let lastActivity = Date.now()
+/** One line of a watch stream: a watch event, or why it is not one. */
+const parseWatchLine = (
+  text: string
+): { readonly type: string; readonly object: unknown } | { readonly malformed: string } => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (e) {
+    return {
+      malformed: `a watch line is not JSON (${e instanceof Error ? e.message : String(e)}): ${text.slice(0, 120)}`
+    }
+  }
+  if (!isRecord(parsed) || typeof parsed["type"] !== "string") {
+    return { malformed: `a watch line is not a watch event (no "type"): ${text.slice(0, 120)}` }
+  }
+  return { type: parsed["type"], object: parsed["object"] }
+}
+
+/** One watch connection, from the request to its one end. */
+class RunningWatch {
+  #ended = false
+  #paused = false
+  #outgoing: Http.ClientRequest | undefined
+  #response: Http.IncomingMessage | undefined
+  #lastActivity = Date.now()
   /** Delivers the lines read and not yet delivered (and the end, if the stream ended), until the next pause. */
-  let deliverHeld = () => {}
-  // One cheap check on an interval instead of re-arming a timer for every chunk read.
-  const idleCheck = setInterval(
-    () => {
-      if (!paused && Date.now() - lastActivity > request.idleTimeoutMs) end({ _tag: "Idle" })
-    },
-    Math.max(20, Math.min(1000, request.idleTimeoutMs / 4))
-  )
-  idleCheck.unref()
+  #deliverHeld = () => {}
+  readonly #idleCheck: NodeJS.Timeout
 
-  const end = (how: WatchEnd) => {
-    if (ended) return
-    ended = true
-    clearInterval(idleCheck)
-    outgoing?.destroy()
-    handlers.onEnd(how)
+  readonly #request: WatchRequest
+  readonly #handlers: WatchHandlers
+
+  constructor(request: WatchRequest, handlers: WatchHandlers) {
+    this.#request = request
+    this.#handlers = handlers
+    this.#idleCheck = this.#startIdleCheck()
   }
-  const failed = (detail: string, status?: number, body?: string, retryAfter?: string) => {
-    const parsed = body === undefined ? undefined : failureDetail({ status: status ?? 0, headers: {}, text: body })
-    const retryAfterSeconds = retryAfterOf(retryAfter, parsed?.status)
-    end({
-      _tag: "Failed",
-      error: new KubeApiError({
-        verb: "watch",
-        ...(status === undefined ? {} : { status }),
-        ...(parsed?.status?.reason ? { reason: parsed.status.reason } : {}),
-        detail: parsed?.detail ?? detail,
-        ...optionalRetryAfter(retryAfterSeconds)
+
+  /** One cheap check on an interval instead of re-arming a timer for every chunk read. */
+  #startIdleCheck(): NodeJS.Timeout {
+    const { idleTimeoutMs } = this.#request
+    const timer = setInterval(
+      () => {
+        if (!this.#paused && Date.now() - this.#lastActivity > idleTimeoutMs) this.end({ _tag: "Idle" })
+      },
+      Math.max(20, Math.min(1000, idleTimeoutMs / 4))
+    )
+    timer.unref()
+    return timer
+  }
+
+  /** Sends the GET with the kubeconfig's credentials, TLS and agent. */
+  connect(kc: KubeConfig, url: URL): void {
+    const send = async () => {
+      const options: Https.RequestOptions = {}
+      await kc.applyToHTTPSOptions(options)
+      if (this.#ended) return
+      const request = url.protocol === "https:" ? Https.request : Http.request
+      const req = request(url, {
+        ...options,
+        method: "GET",
+        headers: { ...options.headers, Accept: this.#request.collection.accept?.watch ?? "application/json" }
       })
-    })
+      this.#outgoing = req
+      req.on("response", (res) => this.#answered(res))
+      req.on("error", (e) => this.#failed(KubeApiError.transport("watch", e)))
+      req.end()
+    }
+    send().catch((e: unknown) => this.#failed(KubeApiError.transport("watch", e)))
   }
 
-  const line = (text: string) => {
+  end(how: WatchEnd): void {
+    if (this.#ended) return
+    this.#ended = true
+    clearInterval(this.#idleCheck)
+    this.#outgoing?.destroy()
+    this.#handlers.onEnd(how)
+  }
+
+  pause(): void {
+    if (this.#paused) return
+    this.#paused = true
+    this.#response?.pause()
+  }
+
+  resume(): void {
+    if (!this.#paused) return
+    this.#paused = false
+    this.#lastActivity = Date.now()
+    this.#deliverHeld()
+    if (!this.#paused && !this.#ended) this.#response?.resume()
+  }
+
+  #failed(error: KubeApiError): void {
+    this.end({ _tag: "Failed", error })
+  }
+
+  #line(text: string): void {
     if (text.length === 0 || text === "\r") return
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(text)
-    } catch (e) {
-      handlers.onMalformed(
-        `a watch line is not JSON (${e instanceof Error ? e.message : String(e)}): ${text.slice(0, 120)}`
-      )
-      return
-    }
-    if (!isRecord(parsed) || typeof parsed["type"] !== "string") {
-      handlers.onMalformed(`a watch line is not a watch event (no "type"): ${text.slice(0, 120)}`)
-      return
-    }
-    handlers.onEvent(parsed["type"], parsed["object"])
+    const parsed = parseWatchLine(text)
+    if ("malformed" in parsed) this.#handlers.onMalformed(parsed.malformed)
+    else this.#handlers.onEvent(parsed.type, parsed.object)
   }
 
-  const read = (res: Http.IncomingMessage) => {
-    response = res
-    lastActivity = Date.now()
+  #answered(res: Http.IncomingMessage): void {
+    this.#response = res
+    this.#lastActivity = Date.now()
+    if (res.statusCode === 200) this.#readLines(res)
+    else this.#readRefusal(res)
+  }
+
+  /** A refused watch: its body (a Status, usually) says why. */
+  #readRefusal(res: Http.IncomingMessage): void {
     const status = res.statusCode ?? 0
-    if (status !== 200) {
-      let body = ""
-      res.setEncoding("utf8")
-      res.on("data", (chunk: string) => {
-        if (body.length < MAX_ERROR_BODY) body += chunk
-      })
-      res.on("end", () =>
-        failed(res.statusMessage || `HTTP ${status}`, status, body, headerText(res.headers["retry-after"]))
-      )
-      res.on("error", (e) => failed(networkDetail(e), status))
-      return
-    }
+    let body = ""
+    res.setEncoding("utf8")
+    res.on("data", (chunk: string) => {
+      if (body.length < MAX_ERROR_BODY) body += chunk
+    })
+    res.on("end", () => {
+      const retryAfter = headerText(res.headers["retry-after"])
+      const headers = retryAfter === undefined ? {} : { "retry-after": retryAfter }
+      this.#failed(KubeApiError.refused("watch", { status, headers, text: body }))
+    })
+    res.on("error", (e) =>
+      this.#failed(new KubeApiError({ verb: "watch", reason: reasonOfStatus(status), status, cause: e }))
+    )
+  }
+
+  /** The stream, line by line; a pause holds the lines already read until `resume`. */
+  #readLines(res: Http.IncomingMessage): void {
     // Text read and not yet delivered: complete lines a pause held back, then the start of the next line.
     let rest = ""
     let complete = false
     // Delivers the complete lines in `rest` until a handler pauses or stops the watch; once the stream has ended
     // and nothing is held back, the last line without a newline and the end.
-    deliverHeld = () => {
+    this.#deliverHeld = () => {
       let start = 0
       let nl = rest.indexOf("\n")
-      while (nl !== -1 && !paused && !ended) {
-        line(rest.slice(start, nl))
+      while (nl !== -1 && !this.#paused && !this.#ended) {
+        this.#line(rest.slice(start, nl))
         start = nl + 1
         nl = rest.indexOf("\n", start)
       }
       rest = rest.slice(start)
-      if (!complete || paused || ended) return
-      if (rest.length > 0) line(rest)
-      end({ _tag: "Closed" })
+      if (!complete || this.#paused || this.#ended) return
+      if (rest.length > 0) this.#line(rest)
+      this.end({ _tag: "Closed" })
     }
     res.setEncoding("utf8")
     res.on("data", (chunk: string) => {
-      lastActivity = Date.now()
+      this.#lastActivity = Date.now()
       rest += chunk
-      deliverHeld()
+      this.#deliverHeld()
     })
     res.on("end", () => {
       complete = true
-      deliverHeld()
+      this.#deliverHeld()
     })
     // Destroyed before its end: the connection was cut.
     res.on("close", () => {
-      if (!res.complete) failed("the connection was closed during the watch")
+      if (!res.complete)
+        this.#failed(KubeApiError.transport("watch", undefined, "the connection was closed during the watch"))
     })
-    res.on("error", (e) => failed(networkDetail(e)))
+    res.on("error", (e) => this.#failed(KubeApiError.transport("watch", e)))
     // A `data` listener set the stream flowing; a pause asked before the answer came holds from here.
-    if (paused) res.pause()
-  }
-
-  const connect = async () => {
-    const options: Https.RequestOptions = {}
-    await kc.applyToHTTPSOptions(options)
-    if (ended) return
-    const send = url.protocol === "https:" ? Https.request : Http.request
-    const req = send(url, {
-      ...options,
-      method: "GET",
-      headers: { ...options.headers, Accept: collection.accept?.watch ?? "application/json" }
-    })
-    outgoing = req
-    req.on("response", read)
-    req.on("error", (e) => failed(networkDetail(e)))
-    req.end()
-  }
-  connect().catch((e: unknown) => failed(networkDetail(e)))
-
-  return {
-    pause: () => {
-      if (paused) return
-      paused = true
-      response?.pause()
-    },
-    resume: () => {
-      if (!paused) return
-      paused = false
-      lastActivity = Date.now()
-      deliverHeld()
-      if (!paused && !ended) response?.resume()
-    },
-    stop: () => end({ _tag: "Stopped" })
+    if (this.#paused) res.pause()
   }
 }
 

@@ -15,17 +15,17 @@ const verbsOf = (t: WatchTarget) =>
     .join(", ")
 
 /** What went wrong and what to do about it. */
-export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): string => {
+const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): string => {
   const what = `${e.verb} events (${t.api}) ${scope(t)}`
-  switch (e.status) {
-    case undefined:
-      return `cannot reach the Kubernetes API at ${server} to ${what}: ${e.detail}`
-    case 401:
+  switch (e.reason) {
+    case "Transport":
+      return `cannot reach the Kubernetes API at ${server} to ${what}: ${e.explanation}`
+    case "Unauthorized":
       return (
         `the Kubernetes API at ${server} did not accept the credentials to ${what} (HTTP 401): ` +
         "check the kubeconfig user or the service account token"
       )
-    case 403: {
+    case "Forbidden": {
       const binding =
         t.namespace === undefined
           ? "a ClusterRole bound with a ClusterRoleBinding"
@@ -33,12 +33,12 @@ export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string)
       const rule = `{apiGroups: [${JSON.stringify(groupOf(t))}], resources: ["events"], verbs: [${verbsOf(t)}]}`
       return (
         `not allowed to ${what} (HTTP 403): the identity needs the RBAC rule ${rule} in ${binding}. ` +
-        `The API server said: ${e.detail}`
+        `The API server said: ${e.explanation}`
       )
     }
-    case 429: {
+    case "TooManyRequests": {
       const retry = e.retryAfterSeconds === undefined ? "" : `, retry after ${e.retryAfterSeconds}s`
-      return `the Kubernetes API asked to slow down while trying to ${what} (HTTP 429${retry}): ${e.detail}`
+      return `the Kubernetes API asked to slow down while trying to ${what} (HTTP 429${retry}): ${e.explanation}`
     }
     default:
       return `could not ${what}: ${e.message}`
@@ -46,7 +46,7 @@ export const describeFailure = (e: KubeApiError, t: WatchTarget, server: string)
 }
 
 /** The kind of a failure, for saying it once: the same kind again is quiet until something succeeds. */
-const failureKind = (e: KubeApiError) => `${e.verb}:${e.status ?? "network"}`
+const failureKind = (e: KubeApiError) => `${e.verb}:${e.status ?? e.reason}`
 
 export class ProblemReporter {
   readonly #reported = new Set<string>()
@@ -56,7 +56,7 @@ export class ProblemReporter {
     const text = describeFailure(e, t, server)
     if (this.#reported.has(kind)) return Effect.logDebug(text)
     this.#reported.add(kind)
-    return e.status === 429 ? Effect.logWarning(text) : Effect.logError(`${text}; retrying`)
+    return e.reason === "TooManyRequests" ? Effect.logWarning(text) : Effect.logError(`${text}; retrying`)
   }
 
   succeeded(verb: "list" | "watch", t: WatchTarget): Effect.Effect<void> {

@@ -12,7 +12,7 @@ const setup = () => {
   const checkpoints = new MemoryCheckpoints()
   const logs = captureLogs()
   const layer = Checkpoint.layer({ interval: INTERVAL, ttl: Duration.hours(1), maxOccurrences: 100 }).pipe(
-    Layer.provide(Layer.merge(CheckpointStore.memory(checkpoints), Metrics.layer)),
+    Layer.provide(Layer.merge(CheckpointStore.layerMemory(checkpoints), Metrics.layer)),
     Layer.provideMerge(logs.layer)
   )
   return { checkpoints, logs, layer }

@@ -164,13 +164,13 @@ describe("CheckpointStore.file at start-up", () => {
   )
 })
 
-describe("CheckpointStore.none and memory", () => {
+describe("CheckpointStore.layerNoop and memory", () => {
   it.effect("none loads nothing and saves nowhere", () =>
     Effect.gen(function* () {
       const store = yield* CheckpointStore
       yield* store.save(state(3))
       expect(yield* store.load).toEqual(Option.none())
-    }).pipe(Effect.provide(CheckpointStore.none))
+    }).pipe(Effect.provide(CheckpointStore.layerNoop))
   )
 
   it.effect("memory keeps what was saved, as it would be read back, and can be made to fail", () => {
@@ -186,6 +186,6 @@ describe("CheckpointStore.none and memory", () => {
       checkpoints.failing = "disk on fire"
       const error = yield* Effect.flip(store.save(s))
       expect(error.message).toBe("could not save the checkpoint (memory): disk on fire")
-    }).pipe(Effect.provide(CheckpointStore.memory(checkpoints)))
+    }).pipe(Effect.provide(CheckpointStore.layerMemory(checkpoints)))
   })
 })

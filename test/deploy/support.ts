@@ -16,9 +16,9 @@ import { at, isObject } from "../fixtures/support.ts"
 
 // ---- files ----
 
-export const ROOT = new URL("../../", import.meta.url)
+const ROOT = new URL("../../", import.meta.url)
 
-export const exists = (relative: string): boolean => existsSync(new URL(relative, ROOT))
+const exists = (relative: string): boolean => existsSync(new URL(relative, ROOT))
 export const isFile = (relative: string): boolean => exists(relative) && statSync(new URL(relative, ROOT)).isFile()
 export const isDirectory = (relative: string): boolean =>
   exists(relative) && statSync(new URL(relative, ROOT)).isDirectory()
@@ -211,7 +211,7 @@ export const POD_WARNING: KubeEvent = event(
 export const POD_NORMAL: KubeEvent = event("2", "Normal", "Pulled", ref("Pod", "checkout-7d9f8b6c5d-x2k4p", "shop"))
 
 /** One event per kind that has attributes of its own, so that the union covers every name the translator emits. */
-export const FIXTURE_EVENTS: ReadonlyArray<KubeEvent> = [
+const FIXTURE_EVENTS: ReadonlyArray<KubeEvent> = [
   POD_WARNING,
   POD_NORMAL,
   event("3", "Normal", "ScalingReplicaSet", ref("Deployment", "checkout", "shop")),

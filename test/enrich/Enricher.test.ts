@@ -557,7 +557,7 @@ describe("Enricher", () => {
         { resource: {}, labels: {} },
         { resource: {}, labels: {} }
       ])
-    }).pipe(Effect.provide(Enricher.disabled))
+    }).pipe(Effect.provide(Enricher.layerNoop))
   )
 
   it.scopedLive("enabled: false gives the disabled layer: no request at all", () =>

@@ -55,7 +55,7 @@ export const eventAbout = (
   return decoded.right
 }
 
-export interface Harness {
+interface Harness {
   readonly enricher: EnricherShape
   readonly metrics: CollectorMetrics
 }

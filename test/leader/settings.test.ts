@@ -54,7 +54,7 @@ describe("settingsProblems", () => {
   it.effect("makes the layer fail with all of them", () =>
     Effect.gen(function* () {
       const error = yield* LeaderElection.make({ ...settings("pod-a"), renewDeadline: Duration.seconds(5) }).pipe(
-        Effect.provide(LeaseApi.layerTest),
+        Effect.provide(LeaseApi.layerMemory),
         Effect.flip
       )
       expect(error).toBeInstanceOf(InvalidLeaderElectionSettings)
@@ -89,7 +89,7 @@ describe("microTime", () => {
 describe("LeaderElection over the in-memory Lease store", () => {
   it.scopedLive("elects one replica and hands over when its program ends", () =>
     Effect.gen(function* () {
-      const api = yield* LeaseApi.pipe(Effect.provide(LeaseApi.layerTest))
+      const api = yield* LeaseApi.pipe(Effect.provide(LeaseApi.layerMemory))
       const make = (identity: string) =>
         LeaderElection.make(settings(identity)).pipe(Effect.provideService(LeaseApi, api))
       const t = new Timeline()
@@ -114,6 +114,6 @@ describe("LeaderElection over the in-memory Lease store", () => {
       const election = yield* LeaderElection
       expect(yield* election.state).toEqual({ role: "leader", holder: "solo" })
       expect(yield* election.runWhileLeader(Effect.succeed(42))).toBe(42)
-    }).pipe(Effect.provide(LeaderElection.layerDisabled("solo")))
+    }).pipe(Effect.provide(LeaderElection.layerNoop("solo")))
   )
 })

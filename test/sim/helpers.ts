@@ -1,6 +1,6 @@
 import { ApiException, type KubeConfig, Watch } from "@kubernetes/client-node"
 
-export interface WatchEvent {
+interface WatchEvent {
   readonly type: string
   readonly object: Record<string, unknown>
 }

@@ -160,6 +160,24 @@ const failure = (end: WatchEnd): KubeApiError => {
   return end.error
 }
 
+/** What a refusal says, `undefined` where it says nothing. */
+const refusal = (e: KubeApiError) => ({
+  status: e.status,
+  reason: e.reason,
+  statusReason: e.statusReason,
+  description: e.description,
+  retryAfterSeconds: e.retryAfterSeconds
+})
+
+/** A port that was just free: nothing listens on it. */
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = Net.createServer().listen(0, "127.0.0.1", () => {
+      const address = probe.address()
+      probe.close(() => resolve(address !== null && typeof address !== "string" ? address.port : 0))
+    })
+  })
+
 // --- A raw HTTP server, for what the simulator cannot send ---------------------------------------------------
 
 interface RawServer {
@@ -396,7 +414,8 @@ describe("KubeApi watch against the simulated API server", () => {
     const error = failure(await w.ended)
     expect(error.status).toBe(403)
     expect(error.reason).toBe("Forbidden")
-    expect(error.detail).toMatch(
+    expect(error.statusReason).toBe("Forbidden")
+    expect(error.description).toMatch(
       /^events is forbidden: User ".+" cannot watch resource "events" in API group "" at the cluster scope$/
     )
     expect(error.retryAfterSeconds).toBeUndefined()
@@ -418,10 +437,11 @@ describe("KubeApi watch against the simulated API server", () => {
     })
     const w = watch(s.url, { resourceVersion: "1" })
     const error = failure(await w.ended)
-    expect({ status: error.status, reason: error.reason, detail: error.detail }).toEqual({
+    expect(refusal(error)).toEqual({
       status: 410,
-      reason: "Expired",
-      detail: "too old resource version: 1 (9)"
+      reason: "Gone",
+      statusReason: "Expired",
+      description: "too old resource version: 1 (9)"
     })
     expect(w.events).toEqual([])
   })
@@ -438,7 +458,8 @@ describe("KubeApi watch against the simulated API server", () => {
     expect(fromStatus).toMatchObject({
       status: 429,
       reason: "TooManyRequests",
-      detail: "storage is (re)initializing",
+      statusReason: "TooManyRequests",
+      description: "storage is (re)initializing",
       retryAfterSeconds: 7
     })
 
@@ -449,27 +470,24 @@ describe("KubeApi watch against the simulated API server", () => {
       action: { type: "tooManyRequests", form: "apf", retryAfterSeconds: 3 }
     })
     const fromHeader = failure(await watch(s.url).ended)
-    expect(fromHeader).toMatchObject({
+    expect(refusal(fromHeader)).toEqual({
       status: 429,
-      detail: "Too many requests, please try again later.",
+      reason: "TooManyRequests",
+      statusReason: undefined,
+      description: "Too many requests, please try again later.",
       retryAfterSeconds: 3
     })
-    expect(fromHeader.reason).toBeUndefined()
     expect(s.requests.count({ verb: "watch" })).toBe(2)
   })
 
   it("connection refused fails without a status", async () => {
-    // A port that was just free: nothing listens on it.
-    const port = await new Promise<number>((resolve) => {
-      const probe = Net.createServer().listen(0, "127.0.0.1", () => {
-        const address = probe.address()
-        probe.close(() => resolve(address !== null && typeof address !== "string" ? address.port : 0))
-      })
-    })
+    const port = await freePort()
     const w = watch(`http://127.0.0.1:${port}`)
     const error = failure(await w.ended)
     expect(error.status).toBeUndefined()
-    expect(error.detail).toMatch(/ECONNREFUSED/)
+    expect(error.reason).toBe("Transport")
+    expect(error.cause).toBeInstanceOf(Error)
+    expect(error.message).toMatch(/ECONNREFUSED/)
     expect(w.ends).toHaveLength(1)
   })
 
@@ -481,6 +499,7 @@ describe("KubeApi watch against the simulated API server", () => {
     const w = watch(s.url, { resourceVersion: from })
     const error = failure(await w.ended)
     expect(error.status).toBeUndefined()
+    expect(error.reason).toBe("Transport")
     expect(w.events.map((e) => nameOf(e.object))).toEqual(created.slice(0, 2).map((o) => o.metadata.name))
     expect(w.malformed).toEqual([])
     expect(w.ends).toHaveLength(1)
@@ -492,7 +511,8 @@ describe("KubeApi watch against the simulated API server", () => {
     const w = watch(s.url)
     const error = failure(await w.ended)
     expect(error.status).toBeUndefined()
-    expect(error.detail).not.toBe("")
+    expect(error.reason).toBe("Transport")
+    expect(error.explanation).not.toBe("")
   })
 
   it("stop ends it with Stopped, exactly once, and nothing is delivered after", async () => {
@@ -657,19 +677,25 @@ describe("KubeApi watch, byte by byte", () => {
     const w = watch(server.url)
     const error = failure(await w.ended)
     expect(error.status).toBeUndefined()
+    expect(error.reason).toBe("Transport")
     expect(w.events.map((e) => nameOf(e.object))).toEqual(["whole"])
     expect(w.malformed).toEqual([])
     expect(w.ends).toHaveLength(1)
   })
 
-  it("a refused watch with a body that is not a Status gives the body's start as detail", async () => {
+  it("a refused watch with a body that is not a Status gives the body's start as description", async () => {
     const server = await rawServer((res) => {
       res.writeHead(503, { "Content-Type": "text/plain", "Retry-After": "2" })
       res.end("upstream connect error\n")
     })
     const error = failure(await watch(server.url).ended)
-    expect(error).toMatchObject({ status: 503, detail: "upstream connect error", retryAfterSeconds: 2 })
-    expect(error.reason).toBeUndefined()
+    expect(refusal(error)).toEqual({
+      status: 503,
+      reason: "ServerError",
+      statusReason: undefined,
+      description: "upstream connect error",
+      retryAfterSeconds: 2
+    })
   })
 
   it("paused, it stops reading: the server's writes back up until resume, then every line arrives once, in order", async () => {
@@ -703,5 +729,78 @@ describe("KubeApi watch, byte by byte", () => {
     expect(await w.ended).toEqual({ _tag: "Closed" })
     expect(w.events.map((e) => nameOf(e.object))).toEqual(Array.from({ length: written }, (_, i) => `bp-${i}`))
     expect(server.requests).toHaveLength(1)
+  })
+})
+
+// The Status reasons and codes of k8s.io/apimachinery/pkg/apis/meta/v1 (StatusReasonUnauthorized, …), as the API
+// server sends them for a refused request.
+const refusals = [
+  { code: 401, statusReason: "Unauthorized", reason: "Unauthorized" },
+  { code: 403, statusReason: "Forbidden", reason: "Forbidden" },
+  { code: 404, statusReason: "NotFound", reason: "NotFound" },
+  { code: 410, statusReason: "Expired", reason: "Gone" },
+  { code: 422, statusReason: "Invalid", reason: "StatusCode" },
+  { code: 429, statusReason: "TooManyRequests", reason: "TooManyRequests" },
+  { code: 500, statusReason: "InternalError", reason: "ServerError" },
+  { code: 504, statusReason: "Timeout", reason: "ServerError" }
+] as const
+
+const statusBody = (code: number, reason: string) =>
+  JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "m", reason, code })
+
+describe("KubeApiError: one reason per kind of failure, the same for list, watch and a watch's ERROR event", () => {
+  it.each(refusals)("HTTP $code ($statusReason) is $reason", async ({ code, statusReason, reason }) => {
+    const server = await rawServer((res) => {
+      res.writeHead(code, { "Content-Type": "application/json" })
+      res.end(statusBody(code, statusReason))
+    })
+    const watched = failure(await watch(server.url).ended)
+    const listed = await Effect.runPromise(
+      Effect.flip(
+        apiFor(server.url).list({ collection: eventCollection(ALL_CORE), limit: 1, continueToken: undefined })
+      )
+    )
+    for (const error of [watched, listed]) {
+      expect(error).toMatchObject({ reason, status: code, statusReason, description: "m" })
+    }
+    const event = KubeApiError.errorEvent(JSON.parse(statusBody(code, statusReason)))
+    expect(event).toMatchObject({ verb: "watch", reason, status: code, statusReason, description: "m" })
+  })
+
+  it("a list answered with something that is not a list is Decode, with the decoding error as cause", async () => {
+    const server = await rawServer((res) => {
+      res.writeHead(200, { "Content-Type": "application/json" })
+      res.end(JSON.stringify({ kind: "EventList", items: "not an array" }))
+    })
+    const error = await Effect.runPromise(
+      Effect.flip(
+        apiFor(server.url).list({ collection: eventCollection(ALL_CORE), limit: 1, continueToken: undefined })
+      )
+    )
+    expect(error).toMatchObject({ verb: "list", reason: "Decode", status: 200 })
+    expect(error.cause).toBeDefined()
+    expect(error.message).toBe("list failed with HTTP 200: the answer is not a list")
+  })
+
+  it("a list that gets no answer is Transport, with the network error as cause", async () => {
+    const port = await freePort()
+    const error = await Effect.runPromise(
+      Effect.flip(
+        apiFor(`http://127.0.0.1:${port}`).list({
+          collection: eventCollection(ALL_CORE),
+          limit: 1,
+          continueToken: undefined
+        })
+      )
+    )
+    expect(error).toMatchObject({ verb: "list", reason: "Transport" })
+    expect(error.status).toBeUndefined()
+    expect(error.cause).toBeInstanceOf(Error)
+  })
+
+  it("an ERROR event whose Status has no code is ErrorEvent, with the Status message", () => {
+    const error = KubeApiError.errorEvent({ kind: "Status", status: "Failure", message: "something broke" })
+    expect(error).toMatchObject({ verb: "watch", reason: "ErrorEvent", description: "something broke" })
+    expect(error.status).toBeUndefined()
   })
 })

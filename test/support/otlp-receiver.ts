@@ -21,7 +21,7 @@ import protobuf, { type IConversionOptions } from "protobufjs"
  * plain object. An int and an integral double therefore look alike: use
  * `OtlpLogRecord.kinds` to tell them apart.
  */
-export type AttrValue =
+type AttrValue =
   | string
   | number
   | bigint
@@ -31,7 +31,7 @@ export type AttrValue =
   | ReadonlyArray<AttrValue>
   | { readonly [key: string]: AttrValue }
 
-export type Attributes = { readonly [key: string]: AttrValue }
+type Attributes = { readonly [key: string]: AttrValue }
 
 const KINDS = {
   stringValue: "string",
@@ -44,7 +44,7 @@ const KINDS = {
 } as const
 
 /** Which AnyValue field was set on the wire; "empty" when none was. */
-export type AnyValueKind = (typeof KINDS)[keyof typeof KINDS] | "empty"
+type AnyValueKind = (typeof KINDS)[keyof typeof KINDS] | "empty"
 
 /** One log record as the receiver accepted it; absent fields take their proto3 defaults. */
 export interface OtlpLogRecord {
@@ -66,7 +66,7 @@ export interface OtlpLogRecord {
   readonly kinds: { readonly body: AnyValueKind; readonly attributes: { readonly [key: string]: AnyValueKind } }
 }
 
-export interface ReceivedRequest {
+interface ReceivedRequest {
   readonly method: string
   readonly path: string
   /** When it arrived, in epoch milliseconds. */
@@ -84,7 +84,7 @@ export interface ReceivedRequest {
   readonly error: string | undefined
 }
 
-export interface Behaviour {
+interface Behaviour {
   /** Status to answer; a 2xx accepts the records, anything else rejects them. Default 200. */
   readonly status?: number
   /** Retry-After header value for a non-2xx answer, e.g. "1". */

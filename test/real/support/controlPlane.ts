@@ -422,7 +422,7 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
 }
 
 /** deploy/ as `kubectl apply -k deploy/` sends it: kustomize's output, one object per document. */
-export const renderDeploy = (): ReadonlyArray<KubeObject> => {
+const renderDeploy = (): ReadonlyArray<KubeObject> => {
   const yaml = execFileSync(goBinary("kustomize"), ["build", join(REPO_ROOT, "deploy")], { encoding: "utf8" })
   return parseAllDocuments(yaml).map((doc) => {
     const object: unknown = doc.toJS()

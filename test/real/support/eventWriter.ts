@@ -3,7 +3,7 @@ import type { KubeClient, KubeObject } from "./controlPlane.ts"
 
 export const now = (): string => new Date().toISOString()
 /** events.k8s.io/v1 `eventTime` and `series.lastObservedTime` are MicroTime: six decimals. */
-export const microNow = (): string => new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000Z")
+const microNow = (): string => new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000Z")
 
 /** A core/v1 Event about a pod, with `count` 1. */
 export const coreEvent = (namespace: string, name: string, pod = `${name}-pod`): KubeObject => ({
@@ -23,7 +23,7 @@ export const coreEvent = (namespace: string, name: string, pod = `${name}-pod`):
 })
 
 /** An events.k8s.io/v1 Event about a pod, not yet a series. */
-export const seriesEvent = (namespace: string, name: string): KubeObject => ({
+const seriesEvent = (namespace: string, name: string): KubeObject => ({
   apiVersion: "events.k8s.io/v1",
   kind: "Event",
   metadata: { name, namespace },

@@ -13,7 +13,7 @@ import { homedir } from "node:os"
 import { join, relative } from "node:path"
 import { REPO_ROOT } from "../../support/cli.ts"
 
-export const REAL_DIR = join(REPO_ROOT, "test", "real")
+const REAL_DIR = join(REPO_ROOT, "test", "real")
 
 /** Where built binaries are kept: `$K8S_EVENT_COLLECTOR_REAL_CACHE`, else `~/.cache/k8s-event-collector/real`. */
 const cacheRoot = (): string =>

@@ -18,7 +18,7 @@ import { freePort, stopProcess, track } from "./children.ts"
 export const SHIPPED_CONFIG = join(REPO_ROOT, "otel-collector.yaml")
 
 /** What the `file` exporters write: one OTLP/JSON export request per line. */
-export interface OtelCollectorFiles {
+interface OtelCollectorFiles {
   /** The `logs/loki` pipeline: every record. */
   readonly logs: string
   /** The `logs/warnings` pipeline: what the routing connector sends there. */
