@@ -1,13 +1,15 @@
 /**
  * `npm run bench`: throughput (watch and list) against the floor, latency (watch with default settings and with
  * --batch-linger 50ms, poll mode beside it), memory under churn, resume from a checkpoint, and the footprint at
- * rest. Everything runs on 127.0.0.1: the simulated API server and a counting OTLP receiver in this process, the
- * collector as a child process of its own: by default what the image ships (the bundle scripts/build.ts makes, run
- * with its NODE_FLAGS), with --sources `node src/main.ts`. Prints the machine and a table; writes the figures as
- * JSON, with the collector's command line under run.collector.
+ * rest; and the peers: the OpenTelemetry Collector's k8s_events receiver through the same scenarios, beside
+ * ours (bench/scenarios/peers.ts). Everything runs on 127.0.0.1: the simulated API server and a counting OTLP
+ * receiver in this process, the collector as a child process of its own: by default what the image ships (the
+ * bundle scripts/build.ts makes, run with its NODE_FLAGS), with --sources `node src/main.ts`. Prints the machine
+ * and a table; writes the figures as JSON, with the collector's command line under run.collector.
  *
  *   npm run bench                  # the full run (about 13 minutes on 2 cores)
  *   npm run bench -- --quick       # under two minutes
+ *   npm run bench -- --peers       # the peers alone (--quick --peers: added to the quick run)
  *   npm run bench -- --help
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
