@@ -35,6 +35,8 @@ export interface Subject {
   readonly launch: Launch
   /** Which of the events created while it runs it exports. */
   readonly exports: (event: KubeObject) => boolean
+  /** Whether it exports the events that existed before it started (ours: each once; the peer: none). */
+  readonly exportsExisting: boolean
   /** Flags for a collector that is to be restarted (ours: a checkpoint file; the peer has no equivalent). */
   readonly restartArgs: () => ReadonlyArray<string>
 }
@@ -43,6 +45,7 @@ export const OURS: Subject = {
   name: "ours",
   launch: startCollector,
   exports: () => true,
+  exportsExisting: true,
   restartArgs: () => ["--checkpoint", `file:${join(scratch(), `peers-checkpoint-${Date.now()}.json`)}`]
 }
 
@@ -55,7 +58,13 @@ export const OURS: Subject = {
 export const hasTimestamp = (e: KubeObject): boolean =>
   [e["eventTime"], e["lastTimestamp"], e["firstTimestamp"]].some((t) => typeof t === "string" && t !== "")
 
-export const PEER_SUBJECT: Subject = { name: "peer", launch: startPeer, exports: hasTimestamp, restartArgs: () => [] }
+export const PEER_SUBJECT: Subject = {
+  name: "peer",
+  launch: startPeer,
+  exports: hasTimestamp,
+  exportsExisting: false,
+  restartArgs: () => []
+}
 
 // --- throughput-watch, latency, memory: the shared scenarios with the peer launched -------------------------------
 
@@ -106,8 +115,18 @@ export const peerMemory = async (
 
 // --- helpers ---------------------------------------------------------------------------------------------------
 
-/** Resolves once the receiver has had no new record for `quietMs` (at most `timeoutMs`). */
-const settle = async (receiver: CountingReceiver, quietMs = 1500, timeoutMs = 120_000): Promise<void> => {
+/**
+ * Resolves once the receiver has `atLeast` records (or `waitMs` went by: a collector may drop some) and then
+ * none new for `quietMs` (at most `timeoutMs` in all).
+ */
+const settle = async (
+  receiver: CountingReceiver,
+  quietMs = 1500,
+  timeoutMs = 120_000,
+  atLeast = 0,
+  waitMs = 15_000
+): Promise<void> => {
+  await receiver.waitFor(atLeast, waitMs).catch(() => undefined)
   const deadline = Date.now() + timeoutMs
   let seen = -1
   let since = Date.now()
@@ -163,7 +182,7 @@ export const measureCost = async (s: Subject, live: number, burst: number): Prom
   const collector = s.launch({ simUrl: sim.url, otlpUrl: receiver.url, args: ["--otlp-compression", "none"] })
   try {
     await watching(sim, collector, 300_000)
-    await settle(receiver, 1500, 300_000)
+    await settle(receiver, 1500, 300_000, s.exportsExisting ? live : 0, 300_000)
     const listed = sampleOf(collector)
     const existing = receiver.records
     await nextWholeSecond()
@@ -264,7 +283,7 @@ export const measureCorrectness = async (s: Subject, existing: number): Promise<
   let collector = s.launch({ simUrl: sim.url, otlpUrl: receiver.url, args })
   try {
     await watching(sim, collector, 120_000)
-    await settle(receiver)
+    await settle(receiver, 1500, 120_000, s.exportsExisting ? existing : 0)
     const existingRecords = receiver.records
     await nextWholeSecond()
     // Live: 1 000 new events; 200 of them repeated twice (count 2 and 3).
@@ -273,19 +292,20 @@ export const measureCorrectness = async (s: Subject, existing: number): Promise<
     const again = live.created.slice(0, 200)
     const liveKeys = [...live.keys, ...again.map((e) => occurrence(sim.events.repeat(e.metadata.uid)))]
     liveKeys.push(...again.map((e) => occurrence(sim.events.repeat(e.metadata.uid))))
-    await settle(receiver)
+    await settle(receiver, 1500, 120_000, receiver.records + liveKeys.length)
     const s1 = snapshot(receiver)
     // Restart: stopped (SIGTERM), 200 new events and 100 repeats of live ones while it is down, started again.
     await sleep(1500)
     await collector.stop()
     const down = changes(sim, 200, live.created.slice(200), 100)
+    const beforeRestart = receiver.records
     collector = s.launch({ simUrl: sim.url, otlpUrl: receiver.url, args })
     await watching(sim, collector, 120_000)
-    await settle(receiver, 3000)
+    await settle(receiver, 3000, 120_000, beforeRestart + down.keys.length)
     // And 100 new events once it runs again, which the relist after the 410 reads back.
     await nextWholeSecond()
     const after = changes(sim, 100, [], 0)
-    await settle(receiver)
+    await settle(receiver, 1500, 120_000, receiver.records + after.keys.length)
     const s2 = snapshot(receiver)
     // 410: the watch ends; 100 new events and 50 repeats; the store is compacted past what it has seen.
     // The watch it opens again from its last resourceVersion gets the 410 (an ERROR event, as from the cacher).
@@ -299,7 +319,7 @@ export const measureCorrectness = async (s: Subject, existing: number): Promise<
       60_000
     )
     await watching(sim, collector, 120_000)
-    await settle(receiver, 3000)
+    await settle(receiver, 3000, 120_000, receiver.records + gap.keys.length)
     const s3 = snapshot(receiver)
     const phases = [
       countPhase(liveKeys, s0, s1),
@@ -363,6 +383,9 @@ const tidy = (v: number | null): number | null =>
 const tidied = (o: object): Record<string, number | null> =>
   Object.fromEntries(Object.entries(o).flatMap(([k, v]) => (typeof v === "number" ? [[k, tidy(v)]] : [])))
 
+/** Fields that describe a run rather than measure it: no ratio. */
+const NOT_FIGURES = new Set(["live", "existing_records"])
+
 /** The peer's figures under ours' field names, with ours beside them and `ratio` (ours ÷ peer) per figure. */
 const sideBySide = <T extends object>(ours: T | undefined, peer: T | undefined) =>
   peer === undefined
@@ -373,7 +396,9 @@ const sideBySide = <T extends object>(ours: T | undefined, peer: T | undefined) 
           ? {}
           : {
               ours: tidied(ours),
-              ratio: Object.fromEntries(Object.entries(ratios(ours, peer)).map(([k, v]) => [k, tidy(v)]))
+              ratio: Object.fromEntries(
+                Object.entries(ratios(ours, peer)).flatMap(([k, v]) => (NOT_FIGURES.has(k) ? [] : [[k, tidy(v)]]))
+              )
             })
       }
 
