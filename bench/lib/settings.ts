@@ -75,7 +75,7 @@ const USAGE = `npm run bench -- [options]
                            with --quick, added to the quick run: the OpenTelemetry Collector's k8s_events
                            receiver beside ours (throughput-watch, latency, memory, cost growth, correctness)
   --cost-live N,N          live events of the peers' cost-growth runs (default 10000,100000,500000;
-                           quick 10000,100000)
+                           quick 10000,50000)
   --cost-burst N           events created after the live set is read (default 20000, quick 10000)
 Environment: BENCH_KEEP_SCRATCH=1 keeps the scratch directory (kubeconfigs, the bundle, --profile's .cpuprofile)
 for a closer look, e.g. \`node bench/lib/profile.ts FILE.cpuprofile 40 SKIP_MS\`.
@@ -166,7 +166,7 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     costLive: flags.has("cost-live")
       ? (flags.get("cost-live") ?? "").split(",").map((x) => num("--cost-live", x))
       : quick
-        ? [10_000, 100_000]
+        ? [10_000, 50_000]
         : [10_000, 100_000, 500_000],
     costBurst: get("cost-burst", 20_000, 10_000)
   }
