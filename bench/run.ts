@@ -1,13 +1,15 @@
 /**
  * `npm run bench`: throughput (watch and list) against the floor, latency (watch with default settings and with
  * --batch-linger 50ms, poll mode beside it), memory under churn, resume from a checkpoint, and the footprint at
- * rest. Everything runs on 127.0.0.1: the simulated API server and a counting OTLP receiver in this process, the
- * collector as a child process of its own: by default what the image ships (the bundle scripts/build.ts makes, run
- * with its NODE_FLAGS), with --sources `node src/main.ts`. Prints the machine and a table; writes the figures as
- * JSON, with the collector's command line under run.collector.
+ * rest; and the peers: the OpenTelemetry Collector's k8s_events receiver through the same scenarios, beside
+ * ours (bench/scenarios/peers.ts). Everything runs on 127.0.0.1: the simulated API server and a counting OTLP
+ * receiver in this process, the collector as a child process of its own: by default what the image ships (the
+ * bundle scripts/build.ts makes, run with its NODE_FLAGS), with --sources `node src/main.ts`. Prints the machine
+ * and a table; writes the figures as JSON, with the collector's command line under run.collector.
  *
  *   npm run bench                  # the full run (about 13 minutes on 2 cores)
  *   npm run bench -- --quick       # under two minutes
+ *   npm run bench -- --peers       # the peers alone (--quick --peers: added to the quick run)
  *   npm run bench -- --help
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
@@ -22,6 +24,8 @@ import { measureFloor, type FloorResult } from "./scenarios/floor.ts"
 import { measureFootprint } from "./scenarios/footprint.ts"
 import { measureLatency } from "./scenarios/latency.ts"
 import { measureMemory } from "./scenarios/memory.ts"
+import { measurePeers, peersTable } from "./scenarios/peers.ts"
+import { PEER } from "./lib/peer.ts"
 import { measureResume } from "./scenarios/resume.ts"
 import {
   formatProfile,
@@ -382,6 +386,43 @@ const get = (scenario: string, field: string): number | null => {
   return typeof v === "number" ? v : null
 }
 
+if (wanted("peers")) {
+  // Ours from this run's own scenarios where they ran (the same code, the same sizes); else measured there.
+  const ours = <K extends string>(name: string, fields: ReadonlyArray<K>): Record<K, number> | undefined => {
+    const out: Partial<Record<K, number>> = {}
+    for (const f of fields) {
+      const v = get(name, f)
+      if (v === null) return undefined
+      out[f] = v
+    }
+    return out as Record<K, number>
+  }
+  const peers = await measurePeers(
+    {
+      events,
+      repeats: settings.repeats,
+      latencyRate: settings.latencyRate,
+      latencySeconds: settings.latencySeconds,
+      memory: {
+        live: settings.memoryLive,
+        churnPerS: settings.churnRate,
+        seconds: settings.memorySeconds,
+        warmupSeconds: settings.memoryWarmupSeconds
+      },
+      costLive: settings.costLive,
+      costBurst: settings.costBurst,
+      correctnessExisting: 1000
+    },
+    {
+      throughput: ours("throughput-watch", ["events_per_s", "cpu_s_per_10k", "peak_rss_mb"]),
+      latency: ours("latency", ["p50_ms", "p99_ms", "max_ms"]),
+      memory: ours("memory", ["peak_rss_mb", "rss_end_mb", "rss_after_warmup_mb"])
+    },
+    scenario
+  )
+  scenarios["peers"] = { peer: PEER, ratio: "ours ÷ peer", ...peers }
+}
+
 /** The share of records with the owner chain in the cold start of the default design. */
 function coldStartPct(): number | null {
   const c = scenarios["coldstart"] as { readonly runs: ReadonlyArray<ColdStartRun> } | undefined
@@ -529,6 +570,8 @@ const w0 = Math.max(...rows.map((r) => r[0].length), 8)
 const w1 = Math.max(...rows.map((r) => r[1].length), 6)
 process.stdout.write(`\n${"scenario".padEnd(w0)}  ${"figure".padEnd(w1)}  value\n${"-".repeat(w0 + w1 + 16)}\n`)
 for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`)
+const pe = scenarios["peers"] as Record<string, unknown> | undefined
+if (pe !== undefined) process.stdout.write(`\n${peersTable(pe)}`)
 process.stdout.write(`\ntargets:\n`)
 for (const t of targets) {
   process.stdout.write(

@@ -80,32 +80,28 @@ export interface CollectorOptions {
   readonly runtime?: Runtime
 }
 
+/** A process to measure: what to run, with which arguments and environment. */
+export interface Command {
+  readonly file: string
+  readonly args: ReadonlyArray<string>
+  readonly env: NodeJS.ProcessEnv
+  readonly cwd: string
+}
+
+/** A collector (ours, or a peer) as a child process of its own, so that /proc measures it alone. */
 export class CollectorProcess {
   readonly child: ChildProcess
   readonly spawnedAtMs: number
   readonly stderr: Array<string> = []
   readonly exited: Promise<number | null>
 
-  constructor(options: CollectorOptions) {
-    const runtime = options.runtime ?? collectorDefaults.runtime
-    const args = [
-      ...runtime.nodeArgs,
-      ...(options.nodeArgs ?? []),
-      runtime.entry,
-      "--kubeconfig",
-      writeKubeconfig(options.simUrl),
-      "--otlp-endpoint",
-      options.otlpUrl,
-      "--listen",
-      "off",
-      "--log-level",
-      "warn",
-      ...collectorDefaults.args,
-      ...(options.args ?? [])
-    ]
+  constructor(command: Command) {
     this.spawnedAtMs = Date.now()
-    const env = { ...runtime.envDefaults, ...process.env }
-    this.child = spawn(process.execPath, args, { cwd: REPO, env, stdio: ["ignore", "ignore", "pipe"] })
+    this.child = spawn(command.file, command.args, {
+      cwd: command.cwd,
+      env: command.env,
+      stdio: ["ignore", "ignore", "pipe"]
+    })
     this.child.stderr?.setEncoding("utf8")
     this.child.stderr?.on("data", (s: string) => {
       if (this.stderr.length < 200) this.stderr.push(s)
@@ -139,4 +135,32 @@ export class CollectorProcess {
   }
 }
 
-export const startCollector = (options: CollectorOptions): CollectorProcess => new CollectorProcess(options)
+/** Our collector's command line: the runtime's Node flags, its entry, the simulator's kubeconfig, the receiver. */
+const collectorCommand = (options: CollectorOptions): Command => {
+  const runtime = options.runtime ?? collectorDefaults.runtime
+  return {
+    file: process.execPath,
+    args: [
+      ...runtime.nodeArgs,
+      ...(options.nodeArgs ?? []),
+      runtime.entry,
+      "--kubeconfig",
+      writeKubeconfig(options.simUrl),
+      "--otlp-endpoint",
+      options.otlpUrl,
+      "--listen",
+      "off",
+      "--log-level",
+      "warn",
+      ...collectorDefaults.args,
+      ...(options.args ?? [])
+    ],
+    env: { ...runtime.envDefaults, ...process.env },
+    cwd: REPO
+  }
+}
+
+/** Starts a collector: ours (`startCollector`) or a peer (bench/lib/peer.ts), from the same options. */
+export type Launch = (options: CollectorOptions) => CollectorProcess
+
+export const startCollector: Launch = (options) => new CollectorProcess(collectorCommand(options))

@@ -1,7 +1,8 @@
 /**
  * Just enough protobuf to count the log records of an OTLP ExportLogsServiceRequest without decoding them:
  * request.resource_logs (1) → ResourceLogs.scope_logs (2) → ScopeLogs.log_records (2). Optionally it reads each
- * record's time_unix_nano (field 1, fixed64) and its `log.record.uid` attribute (field 6, KeyValue).
+ * record's time_unix_nano (field 1, fixed64), its `log.record.uid` attribute (field 6, KeyValue), and the event
+ * occurrence it reports: the `k8s.event.uid` and `k8s.event.count` attributes, which ours and the peer both write.
  */
 
 export interface WalkOptions {
@@ -11,6 +12,8 @@ export interface WalkOptions {
   readonly uids?: boolean
   /** Count the records whose resource names an owner workload (`k8s.deployment.name` or `k8s.cronjob.name`). */
   readonly owners?: boolean
+  /** Collect each record's occurrence: `k8s.event.uid` and `k8s.event.count` (0 when absent). */
+  readonly occurrences?: boolean
 }
 
 export interface WalkResult {
@@ -19,9 +22,18 @@ export interface WalkResult {
   withOwner: number
   readonly timesMs: Array<number>
   readonly uids: Array<string>
+  readonly occurrences: Array<Occurrence>
+}
+
+/** The event occurrence a record reports. */
+export interface Occurrence {
+  readonly eventUid: string
+  readonly count: number
 }
 
 const RECORD_UID = Buffer.from("log.record.uid")
+const EVENT_UID = Buffer.from("k8s.event.uid")
+const EVENT_COUNT = Buffer.from("k8s.event.count")
 const OWNER_KEYS = [Buffer.from("k8s.deployment.name"), Buffer.from("k8s.cronjob.name")]
 
 /** Whether the Resource message in [start, end) has an attribute with one of the owner keys. */
@@ -91,8 +103,32 @@ const equalBytes = (b: Uint8Array, start: number, end: number, expected: Uint8Ar
   return true
 }
 
+const text = (b: Uint8Array, [s, e]: readonly [number, number]) =>
+  Buffer.from(b.buffer, b.byteOffset + s, e - s).toString("utf8")
+
+/** The string (AnyValue field 1) or int (field 3) of an AnyValue in [start, end). */
+const anyValue = (b: Uint8Array, start: number, end: number): string | number | undefined => {
+  let pos = start
+  let out: string | number | undefined
+  while (pos < end) {
+    const [tag, next] = readVarint(b, pos)
+    const field = Math.floor(tag / 8)
+    const wireType = tag & 7
+    if (field === 1 && wireType === 2) {
+      const [len, s] = readVarint(b, next)
+      out = text(b, [s, s + len])
+      pos = s + len
+    } else if (field === 3 && wireType === 0) {
+      ;[out, pos] = readVarint(b, next)
+    } else pos = skip(b, next, wireType)
+  }
+  return out
+}
+
 const readRecord = (b: Uint8Array, start: number, end: number, options: WalkOptions, out: WalkResult) => {
   let pos = start
+  let eventUid: string | undefined
+  let count = 0
   while (pos < end) {
     const [tag, next] = readVarint(b, pos)
     const field = Math.floor(tag / 8)
@@ -102,27 +138,30 @@ const readRecord = (b: Uint8Array, start: number, end: number, options: WalkOpti
       const nanos = view.getUint32(4, true) * 4294967296 + view.getUint32(0, true)
       out.timesMs.push(nanos / 1e6)
       pos = next + 8
-    } else if (field === 6 && wireType === 2 && options.uids === true) {
+    } else if (field === 6 && wireType === 2 && (options.uids === true || options.occurrences === true)) {
       const [len, kvStart] = readVarint(b, next)
       const kvEnd = kvStart + len
       let key: [number, number] | undefined
       let value: [number, number] | undefined
       eachMessageField(b, kvStart, kvEnd, 1, (s, e) => (key = [s, e]))
       eachMessageField(b, kvStart, kvEnd, 2, (s, e) => (value = [s, e]))
-      if (key !== undefined && value !== undefined && equalBytes(b, key[0], key[1], RECORD_UID)) {
-        eachMessageField(b, value[0], value[1], 1, (s, e) =>
-          out.uids.push(Buffer.from(b.buffer, b.byteOffset + s, e - s).toString("utf8"))
-        )
+      if (key !== undefined && value !== undefined) {
+        const v = anyValue(b, value[0], value[1])
+        if (options.uids === true && equalBytes(b, key[0], key[1], RECORD_UID) && typeof v === "string")
+          out.uids.push(v)
+        if (equalBytes(b, key[0], key[1], EVENT_UID) && typeof v === "string") eventUid = v
+        if (equalBytes(b, key[0], key[1], EVENT_COUNT) && typeof v === "number") count = v
       }
       pos = kvEnd
     } else pos = skip(b, next, wireType)
   }
+  if (options.occurrences === true && eventUid !== undefined) out.occurrences.push({ eventUid, count })
 }
 
 /** Counts (and optionally reads) the log records of one ExportLogsServiceRequest body. */
 export const walkLogsRequest = (b: Uint8Array, options: WalkOptions = {}): WalkResult => {
-  const out: WalkResult = { records: 0, withOwner: 0, timesMs: [], uids: [] }
-  const detail = options.times === true || options.uids === true
+  const out: WalkResult = { records: 0, withOwner: 0, timesMs: [], uids: [], occurrences: [] }
+  const detail = options.times === true || options.uids === true || options.occurrences === true
   eachMessageField(b, 0, b.length, 1, (rlStart, rlEnd) => {
     let owner = false
     if (options.owners === true) eachMessageField(b, rlStart, rlEnd, 1, (s, e) => (owner = namesOwner(b, s, e)))

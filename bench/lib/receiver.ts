@@ -15,6 +15,8 @@ export interface ReceiverOptions {
   readonly uids?: boolean
   /** Count the records whose resource names a Deployment or a CronJob. */
   readonly owners?: boolean
+  /** Count the records of each event occurrence (`k8s.event.uid` and `k8s.event.count`). */
+  readonly occurrences?: boolean
 }
 
 export class CountingReceiver {
@@ -35,6 +37,8 @@ export class CountingReceiver {
   /** The record's own time (its event's creation, in the latency scenario), parallel to `latenciesMs`. */
   readonly recordTimesMs: Array<number> = []
   readonly uidCounts = new Map<string, number>()
+  /** With `occurrences`: records per event uid, then per `k8s.event.count` (0: the record has none). */
+  readonly occurrenceCounts = new Map<string, Map<number, number>>()
   duplicates = 0
   #waiters: Array<{ readonly n: number; readonly resolve: () => void }> = []
 
@@ -52,8 +56,14 @@ export class CountingReceiver {
         const walked = walkLogsRequest(body, {
           times: this.#options.latencies === true,
           uids: this.#options.uids === true,
-          owners: this.#options.owners === true
+          owners: this.#options.owners === true,
+          occurrences: this.#options.occurrences === true
         })
+        for (const o of walked.occurrences) {
+          const counts = this.occurrenceCounts.get(o.eventUid) ?? new Map<number, number>()
+          counts.set(o.count, (counts.get(o.count) ?? 0) + 1)
+          this.occurrenceCounts.set(o.eventUid, counts)
+        }
         for (const t of walked.timesMs) {
           this.latenciesMs.push(arrival - t)
           this.recordTimesMs.push(t)

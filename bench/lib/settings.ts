@@ -8,7 +8,8 @@ const SCENARIOS = [
   "memory",
   "resume",
   "coldstart",
-  "footprint"
+  "footprint",
+  "peers"
 ] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
@@ -41,6 +42,9 @@ export interface BenchSettings {
   readonly nodeOptions: ReadonlyArray<string> | undefined
   /** Collector flags for every collector process (before the scenario's own), e.g. `--enrichment-timeout 100ms`. */
   readonly collectorArgs: ReadonlyArray<string>
+  /** Live events of the peers' cost-growth runs, and the burst created after they are read. */
+  readonly costLive: ReadonlyArray<number>
+  readonly costBurst: number
 }
 
 const USAGE = `npm run bench -- [options]
@@ -67,6 +71,12 @@ const USAGE = `npm run bench -- [options]
   --node-options "FLAGS"   Node/V8 flags for every collector process instead of those ("" for none),
                            e.g. "--max-semi-space-size=16 --max-old-space-size=128"
   --collector-args "FLAGS" collector flags for every collector process, e.g. "--enrichment-timeout 100ms"
+  --peers                  the peers scenario alone (the same as --only peers; the full run has it too), or
+                           with --quick, added to the quick run: the OpenTelemetry Collector's k8s_events
+                           receiver beside ours (throughput-watch, latency, memory, cost growth, correctness)
+  --cost-live N,N          live events of the peers' cost-growth runs (default 10000,100000,500000;
+                           quick 10000,50000)
+  --cost-burst N           events created after the live set is read (default 20000, quick 10000)
 Environment: BENCH_KEEP_SCRATCH=1 keeps the scratch directory (kubeconfigs, the bundle, --profile's .cpuprofile)
 for a closer look, e.g. \`node bench/lib/profile.ts FILE.cpuprofile 40 SKIP_MS\`.
 `
@@ -85,7 +95,7 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}\n\n${USAGE}`)
     const eq = a.indexOf("=")
     if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1))
-    else if (["quick", "no-gzip", "gzip", "profile", "no-profile", "help", "sources"].includes(a.slice(2)))
+    else if (["quick", "no-gzip", "gzip", "profile", "no-profile", "help", "sources", "peers"].includes(a.slice(2)))
       flags.set(a.slice(2), undefined)
     else flags.set(a.slice(2), argv[++i])
   }
@@ -110,7 +120,10 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     "resume-events",
     "sources",
     "node-options",
-    "collector-args"
+    "collector-args",
+    "peers",
+    "cost-live",
+    "cost-burst"
   ])
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n\n${USAGE}`)
   const quick = flags.has("quick")
@@ -118,9 +131,13 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     flags.has(flag) ? num(`--${flag}`, flags.get(flag)) : quick ? quickValue : full
   const onlyText = flags.get("only")
   const only = new Set<ScenarioName>()
-  // The footprint probes take most of a minute; --quick leaves them out unless asked for by name.
-  const defaults = quick ? SCENARIOS.filter((x) => x !== "footprint") : SCENARIOS
-  for (const s of onlyText === undefined ? defaults : onlyText.split(",")) {
+  // The footprint probes take most of a minute; --quick leaves them out unless asked for by name, and the peers
+  // unless --peers.
+  const defaults = quick
+    ? SCENARIOS.filter((x) => x !== "footprint" && (x !== "peers" || flags.has("peers")))
+    : SCENARIOS
+  const alone = onlyText === undefined && !quick && flags.has("peers") ? ["peers"] : undefined
+  for (const s of alone ?? (onlyText === undefined ? defaults : onlyText.split(","))) {
     const name = SCENARIOS.find((x) => x === s.trim())
     if (name === undefined) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.join(", ")}`)
     only.add(name)
@@ -145,7 +162,13 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     nodeOptions: flags.has("node-options")
       ? (flags.get("node-options") ?? "").split(/\s+/).filter((x) => x !== "")
       : undefined,
-    collectorArgs: (flags.get("collector-args") ?? "").split(/\s+/).filter((x) => x !== "")
+    collectorArgs: (flags.get("collector-args") ?? "").split(/\s+/).filter((x) => x !== ""),
+    costLive: flags.has("cost-live")
+      ? (flags.get("cost-live") ?? "").split(",").map((x) => num("--cost-live", x))
+      : quick
+        ? [10_000, 50_000]
+        : [10_000, 100_000, 500_000],
+    costBurst: get("cost-burst", 20_000, 10_000)
   }
 }
 

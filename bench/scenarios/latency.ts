@@ -9,7 +9,7 @@
  * between polls, so it does not disturb the other); its records go to a receiver of their own.
  */
 import { startSimServer, type SimServer } from "../../src/sim/index.ts"
-import { startCollector } from "../lib/collector.ts"
+import { type Launch, startCollector } from "../lib/collector.ts"
 import { fixtureTemplates } from "../lib/fixtures.ts"
 import { startReceiver } from "../lib/receiver.ts"
 import { quantile, sleep, until } from "../lib/stats.ts"
@@ -94,11 +94,18 @@ const createAtRate = async (
   return created
 }
 
-const phase = async (rate: number, seconds: number, args: ReadonlyArray<string>, pollIntervalS: number | undefined) => {
+/** One latency run: `launch` (ours by default, or a peer) watching, and our poll mode beside it if asked. */
+export const phase = async (
+  rate: number,
+  seconds: number,
+  args: ReadonlyArray<string>,
+  pollIntervalS: number | undefined,
+  launch: Launch = startCollector
+) => {
   const sim = await startSimServer()
   const watchRx = await startReceiver({ latencies: true })
   const pollRx = await startReceiver({ latencies: true })
-  const watch = startCollector({ simUrl: sim.url, otlpUrl: watchRx.url, args })
+  const watch = launch({ simUrl: sim.url, otlpUrl: watchRx.url, args })
   const poll =
     pollIntervalS === undefined
       ? undefined

@@ -9,7 +9,7 @@
  * warm-up (counted from the end of the initial list), RSS at the end, growth between the two, and the heap.
  */
 import { Resources, startSimServer } from "../../src/sim/index.ts"
-import { startCollector } from "../lib/collector.ts"
+import { type Launch, startCollector } from "../lib/collector.ts"
 import { feed } from "../lib/load.ts"
 import { eventShapes } from "./latency.ts"
 import { startReceiver } from "../lib/receiver.ts"
@@ -39,6 +39,8 @@ export const measureMemory = async (o: {
   readonly churnPerS: number
   readonly seconds: number
   readonly warmupSeconds: number
+  /** Another collector than ours (a peer, bench/lib/peer.ts). */
+  readonly launch?: Launch
 }): Promise<MemoryResult> => {
   // Of the churn: 40 % creations, 20 % repeats, 40 % expiries, so that the number of live events stays put.
   const createPerS = Math.round(o.churnPerS * 0.4)
@@ -54,7 +56,7 @@ export const measureMemory = async (o: {
     .sort((a, b) => a.rv - b.rv)
     .map((s) => ({ uid: s.object.metadata.uid, rv: s.rv }))
   const receiver = await startReceiver()
-  const collector = startCollector({ simUrl: sim.url, otlpUrl: receiver.url })
+  const collector = (o.launch ?? startCollector)({ simUrl: sim.url, otlpUrl: receiver.url })
   try {
     const spawned = Date.now()
     const listed = () => {

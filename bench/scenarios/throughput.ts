@@ -7,8 +7,8 @@
 import { spawn } from "node:child_process"
 import { mkdirSync, readdirSync } from "node:fs"
 import { join } from "node:path"
-import { startSimServer } from "../../src/sim/index.ts"
-import { type ProcSample, REPO, type Runtime, scratch, startCollector } from "../lib/collector.ts"
+import { type KubeObject, Resources, type SimServer, startSimServer } from "../../src/sim/index.ts"
+import { type Launch, type ProcSample, REPO, type Runtime, scratch, startCollector } from "../lib/collector.ts"
 import { feed, prewarm } from "../lib/load.ts"
 import { formatProfile, type ProfileSummary, summariseProfile } from "../lib/profile.ts"
 import { startReceiver } from "../lib/receiver.ts"
@@ -37,6 +37,22 @@ export interface RunOptions {
   readonly extraArgs?: ReadonlyArray<string>
   /** Instead of the bench run's runtime (the footprint scenario compares runtimes). */
   readonly runtime?: Runtime
+  /** Another collector than ours (a peer, bench/lib/peer.ts). */
+  readonly launch?: Launch
+  /** The events it exports (default: every one); the run waits for those and counts them. */
+  readonly exports?: (event: KubeObject) => boolean
+}
+
+/** Until the next whole second: events stamped with whole seconds then read as after any earlier moment. */
+export const nextWholeSecond = (): Promise<void> => sleep(1000 - (Date.now() % 1000))
+
+/** How many of the stored events the collector is expected to export. */
+const expectedRecords = (sim: SimServer, o: RunOptions): number => {
+  const exports = o.exports
+  if (exports === undefined) return o.events
+  let n = 0
+  for (const s of sim.store.all(Resources.events)) if (exports(s.object)) n++
+  return n
 }
 
 /** One throughput-watch run. */
@@ -80,7 +96,7 @@ export const runWatchThroughput = async (
 ): Promise<ThroughputRun & { readonly profile?: ProfileSummary }> => {
   const sim = await startSimServer()
   const receiver = await startReceiver()
-  const collector = startCollector({
+  const collector = (o.launch ?? startCollector)({
     simUrl: sim.url,
     otlpUrl: receiver.url,
     args: ["--otlp-compression", o.compression, ...(o.extraArgs ?? [])],
@@ -90,10 +106,12 @@ export const runWatchThroughput = async (
   try {
     await until("the collector's watch", () => sim.requests.count({ verb: "watch", resource: "events" }) > 0, 60_000)
     await sleep(500)
+    // The peer drops events stamped before its start; a whole second later, none is.
+    await nextWholeSecond()
     const before = collector.sample()
     const t0 = Date.now()
     await feed(sim, o.events)
-    const run = await figures(o.events, t0, before, collector, receiver, sim)
+    const run = await figures(expectedRecords(sim, o), t0, before, collector, receiver, sim)
     const skipMs = t0 - collector.spawnedAtMs
     await collector.stop()
     if (o.profileDir !== undefined) {
