@@ -7,9 +7,14 @@
  *
  * Beside the default watch, a collector in `--mode poll` reads the same stream from the same server (it is idle
  * between polls, so it does not disturb the other); its records go to a receiver of their own.
+ *
+ * A quiet cluster (QUIET_RATE events/s) shows what a record waits when exports are not busy: the network round trip
+ * and the pipeline. The round trip is measured after its stream, by a child process posting empty OTLP requests to
+ * the same receiver.
  */
+import { spawn } from "node:child_process"
 import { startSimServer, type SimServer } from "../../src/sim/index.ts"
-import { type Launch, startCollector } from "../lib/collector.ts"
+import { type Launch, REPO, startCollector } from "../lib/collector.ts"
 import { fixtureTemplates } from "../lib/fixtures.ts"
 import { startReceiver } from "../lib/receiver.ts"
 import { quantile, sleep, until } from "../lib/stats.ts"
@@ -20,6 +25,9 @@ interface LatencyFigures {
   readonly p99_ms: number
   readonly max_ms: number
 }
+
+/** Events per second in the quiet phase. */
+export const QUIET_RATE = 10
 
 /** Records created this long after the stream started count as "warm": the enrichment cache is filled by then. */
 const WARM_AFTER_MS = 5_000
@@ -32,8 +40,14 @@ export interface LatencyResult {
   readonly default: LatencyFigures
   /** The same run, only records created WARM_AFTER_MS or more after the start. */
   readonly default_warm: LatencyFigures
+  /** Export requests per 100 000 records with the default settings. */
+  readonly default_requests_per_100k: number
   readonly linger50: LatencyFigures
   readonly linger50_warm: LatencyFigures
+  /** QUIET_RATE events/s for the same duration, default settings. */
+  readonly quiet: LatencyFigures & { readonly rate_per_s: number; readonly requests_per_100k: number }
+  /** Empty OTLP requests from another process to the quiet phase's receiver, one at a time. */
+  readonly round_trip: LatencyFigures
   /** With `--enrichment off` (full runs only): how much of the latency is the enrichment's lookups. */
   readonly enrichment_off?: LatencyFigures
   readonly poll: LatencyFigures & { readonly interval_s: number }
@@ -94,12 +108,28 @@ const createAtRate = async (
   return created
 }
 
+const ROUND_TRIPS = 100
+
+/** ROUND_TRIPS empty OTLP requests, 50 ms apart, from a child process; each one's time in ms. */
+const roundTrips = async (otlpUrl: string): Promise<ReadonlyArray<number>> => {
+  const child = spawn(process.execPath, ["bench/lib/roundTrip.ts", otlpUrl, String(ROUND_TRIPS), "50"], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  let out = ""
+  child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s))
+  const code = await new Promise<number | null>((r) => child.on("exit", r))
+  if (code !== 0) throw new Error(`the round-trip client failed (code ${code})`)
+  return JSON.parse(out) as ReadonlyArray<number>
+}
+
 /** One latency run: `launch` (ours by default, or a peer) watching, and our poll mode beside it if asked. */
 export const phase = async (
   rate: number,
   seconds: number,
   args: ReadonlyArray<string>,
   pollIntervalS: number | undefined,
+  withRoundTrip = false,
   launch: Launch = startCollector
 ) => {
   const sim = await startSimServer()
@@ -131,12 +161,15 @@ export const phase = async (
       figures(rx.latenciesMs.filter((_, i) => (rx.recordTimesMs[i] ?? 0) >= t0 + WARM_AFTER_MS))
     const elapsedS = (Date.now() - t0) / 1000
     await watchRx.waitFor(created, 60_000)
+    const requestsPer100k = (watchRx.requests / watchRx.records) * 100_000
     if (poll !== undefined) await pollRx.waitFor(created, (pollIntervalS ?? 0) * 1000 + 60_000)
     return {
       created,
       achieved: created / elapsedS,
       watch: figures(watchRx.latenciesMs),
       watchWarm: warm(watchRx),
+      requestsPer100k,
+      roundTrip: withRoundTrip ? figures(await roundTrips(watchRx.url)) : undefined,
       poll: poll === undefined ? undefined : figures(pollRx.latenciesMs)
     }
   } finally {
@@ -155,16 +188,20 @@ export const measureLatency = async (
 ): Promise<LatencyResult> => {
   const base = await phase(rate, seconds, [], pollIntervalS)
   const linger = await phase(rate, seconds, ["--batch-linger", "50ms"], undefined)
+  const quiet = await phase(QUIET_RATE, seconds, [], undefined, true)
   const off = withoutEnrichment ? await phase(rate, seconds, ["--enrichment", "off"], undefined) : undefined
-  if (base.poll === undefined) throw new Error("no poll figures")
+  if (base.poll === undefined || quiet.roundTrip === undefined) throw new Error("no poll or round-trip figures")
   return {
     rate_per_s: rate,
     duration_s: seconds,
     achieved_rate_per_s: base.achieved,
     default: base.watch,
     default_warm: base.watchWarm,
+    default_requests_per_100k: base.requestsPer100k,
     linger50: linger.watch,
     linger50_warm: linger.watchWarm,
+    quiet: { ...quiet.watch, rate_per_s: QUIET_RATE, requests_per_100k: quiet.requestsPer100k },
+    round_trip: quiet.roundTrip,
     ...(off === undefined ? {} : { enrichment_off: off.watch }),
     poll: { ...base.poll, interval_s: pollIntervalS }
   }

@@ -94,7 +94,7 @@ export interface LatencyFigures {
 }
 
 export const peerLatency = async (s: Subject, rate: number, seconds: number): Promise<LatencyFigures> => {
-  const r = await phase(rate, seconds, [], undefined, s.launch)
+  const r = await phase(rate, seconds, [], undefined, false, s.launch)
   return { p50_ms: r.watch.p50_ms, p99_ms: r.watch.p99_ms, max_ms: r.watch.max_ms }
 }
 

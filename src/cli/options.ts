@@ -568,7 +568,9 @@ export const OPTIONS = {
     valueName: "DURATION",
     parse: V.duration,
     default: Duration.millis(200),
-    help: "How long a batch waits to fill before it is sent anyway."
+    help:
+      "The longest a batch waits to fill. It waits only while an export is in flight (it goes once that is " +
+      "answered) or while records arrive fast enough to fill it by then; otherwise it is sent at once."
   }),
   exportConcurrency: option({
     flag: "export-concurrency",

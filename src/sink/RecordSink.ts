@@ -6,6 +6,10 @@ import { type Accepted, type ExportFailed, LogExporter } from "./LogExporter.ts"
 export interface SinkSettings {
   readonly queueSize: number
   readonly batchSize: number
+  /**
+   * The longest a record waits for its batch to fill. A batch lingers only while an export is in flight or while
+   * records arrive fast enough to fill it within this time; otherwise it goes at once (`nextBatch`).
+   */
   readonly linger: Duration.Duration
   /**
    * Batches exported at once. A batch's markers still run only after it and every batch before it are done, so
@@ -34,6 +38,37 @@ export interface SinkSettings {
 type Item =
   | { readonly _tag: "Records"; readonly records: ReadonlyArray<ReadableLogRecord> }
   | { readonly _tag: "Marker"; readonly reached: Effect.Effect<void> }
+  /** The last export in flight ended: a batch lingering for it goes now. Carries nothing. */
+  | { readonly _tag: "Idle" }
+
+const idle: Item = { _tag: "Idle" }
+
+/**
+ * Counts what arrives over a sliding window of `windowMs`, estimated from two fixed windows (the current one,
+ * and the previous one weighted by how much of it the sliding window still covers).
+ */
+const slidingCount = (windowMs: number) => {
+  let start = 0
+  let current = 0
+  let previous = 0
+  const roll = (now: number) => {
+    if (now - start < windowMs) return
+    previous = now - start < 2 * windowMs ? current : 0
+    current = 0
+    start = windowMs === 0 ? now : now - ((now - start) % windowMs)
+  }
+  return {
+    add: (count: number, now: number) => {
+      roll(now)
+      current += count
+    },
+    recent: (now: number) => {
+      if (windowMs === 0) return 0
+      roll(now)
+      return current + previous * (1 - (now - start) / windowMs)
+    }
+  }
+}
 
 export interface SinkStats {
   readonly exported: number
@@ -193,17 +228,40 @@ const make = (settings: SinkSettings) =>
 
     /** Records taken from the queue that did not fit into the last batch: the next batch starts with them. */
     let carry: ReadonlyArray<ReadableLogRecord> = []
+    /** Exports started and not yet done with (acknowledged, dropped or given up on). */
+    let inFlight = 0
+    /** Whether `nextBatch` is waiting for more: the end of the last export in flight then wakes it (`Idle`). */
+    let lingering = false
+    const lingerMs = Duration.toMillis(settings.linger)
+    /** Records offered over the last linger time: how fast a batch fills. */
+    const arrivals = slidingCount(lingerMs)
 
     /**
-     * Takes the next batch: at least one item, then whatever arrives within the linger time, up to the size. An
-     * array that does not fit is split and the batch ends there, so a marker never runs before records offered
-     * ahead of it.
+     * Whether a batch holding `taken` records waits `left` ms more: only while an export is in flight (its answer
+     * sends the batch, as TCP's Nagle rule does), or while records arrive fast enough to fill it by then.
+     */
+    const worthWaiting = (taken: number, left: number, now: number) =>
+      taken > 0 && (inFlight > 0 || (settings.batchSize - taken) * lingerMs <= arrivals.recent(now) * left)
+
+    const exportEnded = Effect.suspend(() => {
+      inFlight -= 1
+      return inFlight === 0 && lingering ? Queue.offer(queue, idle) : Effect.void
+    })
+
+    /** The next item with records or a marker (an `Idle` left over from a batch that stopped waiting is skipped). */
+    const takeWork = Queue.take(queue).pipe(Effect.repeat({ until: (item) => item._tag !== "Idle" }))
+
+    /**
+     * Takes the next batch: at least one item and whatever is queued behind it, up to the size; then, only if
+     * `worthWaiting`, what arrives within the linger time. An array that does not fit is split and the batch ends
+     * there, so a marker never runs before records offered ahead of it.
      */
     const nextBatch = Effect.gen(function* () {
       const records: Array<ReadableLogRecord> = []
       const markers: Array<Effect.Effect<void>> = []
       let full = false
       const add = (item: Item) => {
+        if (item._tag === "Idle") return
         if (item._tag === "Marker") {
           markers.push(item.reached)
           return
@@ -222,17 +280,23 @@ const make = (settings: SinkSettings) =>
         const first = carry
         carry = []
         add({ _tag: "Records", records: first })
-      } else add(yield* Queue.take(queue))
-      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.linger)
+      } else add(yield* takeWork)
+      const deadline = (yield* Clock.currentTimeMillis) + lingerMs
       while (!full) {
         const more = yield* Queue.poll(queue)
         if (Option.isSome(more)) {
           add(more.value)
           continue
         }
-        const left = deadline - (yield* Clock.currentTimeMillis)
-        if (left <= 0) break
-        const next = yield* Queue.take(queue).pipe(Effect.timeout(Duration.millis(left)), Effect.option)
+        const now = yield* Clock.currentTimeMillis
+        const left = deadline - now
+        if (left <= 0 || !worthWaiting(records.length, left, now)) break
+        lingering = true
+        const next = yield* Queue.take(queue).pipe(
+          Effect.timeout(Duration.millis(left)),
+          Effect.option,
+          Effect.ensuring(Effect.sync(() => (lingering = false)))
+        )
         if (Option.isNone(next)) break
         add(next.value)
       }
@@ -254,7 +318,10 @@ const make = (settings: SinkSettings) =>
       const { records, markers } = yield* nextBatch
       metrics.queueDepth.set(queued)
       yield* slots.take(1)
-      const exported = yield* Effect.fork(records.length > 0 ? exportBatch(records) : Effect.void)
+      if (records.length > 0) inFlight += 1
+      const exported = yield* Effect.fork(
+        records.length > 0 ? Effect.ensuring(exportBatch(records), exportEnded) : Effect.void
+      )
       yield* Queue.offer(pending, { exported, markers })
     })
 
@@ -282,6 +349,7 @@ const make = (settings: SinkSettings) =>
           yield* room.take(part.length)
           queued += part.length
           offered += part.length
+          arrivals.add(part.length, yield* Clock.currentTimeMillis)
           yield* Queue.offer(queue, { _tag: "Records", records: part })
         }
       })

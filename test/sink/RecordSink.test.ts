@@ -9,7 +9,7 @@ import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { resourceFromAttributes } from "@opentelemetry/resources"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { type Accepted, allAccepted, ExportFailed, LogExporter } from "../../src/sink/LogExporter.ts"
-import { RecordSink, type SinkSettings } from "../../src/sink/RecordSink.ts"
+import { RecordSink, type RecordSinkShape, type SinkSettings } from "../../src/sink/RecordSink.ts"
 
 const resource = resourceFromAttributes({})
 const record = (n: number): ReadableLogRecord => ({
@@ -49,6 +49,33 @@ const scripted = (answers: ReadonlyArray<Answer>) =>
     return { calls, times, layer }
   })
 
+/**
+ * An exporter whose answers wait for `open`: every export started before it is acknowledged then, the ones after
+ * wait for the next. It keeps each call's records and the TestClock's time when it was made.
+ */
+const gated = Effect.gen(function* () {
+  const calls = yield* Ref.make<ReadonlyArray<ReadonlyArray<number>>>([])
+  const times = yield* Ref.make<ReadonlyArray<number>>([])
+  const gate = yield* Ref.make(yield* Deferred.make<void>())
+  const layer = Layer.succeed(LogExporter, {
+    name: "gated",
+    export: (batch) =>
+      Effect.gen(function* () {
+        yield* Ref.update(calls, (c) => [...c, batch.map((r) => Number(r.attributes["n"]))])
+        const now = yield* Clock.currentTimeMillis
+        yield* Ref.update(times, (t) => [...t, now])
+        yield* Deferred.await(yield* Ref.get(gate))
+        return allAccepted
+      }),
+    shutdown: Effect.void
+  })
+  const open = Effect.gen(function* () {
+    const answered = yield* Ref.getAndSet(gate, yield* Deferred.make<void>())
+    yield* Deferred.succeed(answered, undefined)
+  })
+  return { calls, times, layer, open }
+})
+
 const settings: SinkSettings = {
   queueSize: 100,
   batchSize: 10,
@@ -65,6 +92,29 @@ const withSink = <A, E>(
   s: SinkSettings,
   body: Effect.Effect<A, E, RecordSink | Metrics>
 ) => body.pipe(Effect.provide(RecordSink.layer(s).pipe(Layer.provide(exporter), Layer.provideMerge(Metrics.layer))))
+
+/** Runs `body` against a sink with settings `s` and the exporter `make` makes (`scripted`, `gated`). */
+const against = <X extends { readonly layer: Layer.Layer<LogExporter> }, A, E>(
+  make: Effect.Effect<X>,
+  s: SinkSettings,
+  body: (exporter: X, sink: RecordSinkShape) => Effect.Effect<A, E, RecordSink | Metrics>
+) =>
+  Effect.gen(function* () {
+    const exporter = yield* make
+    return yield* withSink(
+      exporter.layer,
+      s,
+      Effect.flatMap(RecordSink, (sink) => body(exporter, sink))
+    )
+  })
+
+/** A sink with the default linger time and four exports at once, before a `gated` exporter. */
+const whileGated = <A, E>(
+  body: (
+    exporter: Effect.Effect.Success<typeof gated>,
+    sink: RecordSinkShape
+  ) => Effect.Effect<A, E, RecordSink | Metrics>
+) => against(gated, { ...settings, concurrency: 4 }, body)
 
 /**
  * Lets the sink's fibers (forked in the layer's scope, not the test's fiber) run until they wait again: a few
@@ -109,7 +159,7 @@ const unavailable = new ExportFailed({ reason: "Service Unavailable", retryable:
 const rejected = new ExportFailed({ reason: "Bad Request", retryable: false, status: 400 })
 
 describe("RecordSink", () => {
-  it.effect("sends a full batch at once and a partial one after the linger time", () =>
+  it.effect("sends a full batch at once and, while records arrive fast, a partial one after the linger time", () =>
     Effect.gen(function* () {
       const { calls, layer } = yield* scripted([])
       yield* withSink(
@@ -456,4 +506,115 @@ describe("RecordSink", () => {
       )
     })
   )
+
+  describe("adaptive batching (linger only while an export is in flight or a batch fills fast)", () => {
+    it.effect("sends a lone record at once, without waiting for the linger time", () =>
+      against(scripted([]), settings, ({ calls, times }, sink) =>
+        Effect.gen(function* () {
+          yield* sink.offer(record(0))
+          yield* advance(Duration.millis(1))
+          yield* advance(Duration.millis(999))
+          yield* sink.offer(record(1))
+          yield* advance(Duration.millis(1))
+          expect(yield* Ref.get(calls)).toEqual([[0], [1]])
+          expect(yield* Ref.get(times)).toEqual([0, 1000])
+        })
+      )
+    )
+
+    it.effect("batches the records that arrive while an export is in flight and sends them when it is answered", () =>
+      whileGated(({ calls, times, open }, sink) =>
+        Effect.gen(function* () {
+          yield* sink.offer(record(0))
+          for (const n of [1, 2, 3]) {
+            yield* advance(Duration.millis(10))
+            yield* sink.offer(record(n))
+          }
+          yield* advance(Duration.millis(10))
+          // Slots are free, yet the records wait for the answer to the export in flight.
+          expect(yield* Ref.get(calls)).toEqual([[0]])
+          yield* open
+          yield* advance(Duration.millis(1))
+          expect(yield* Ref.get(calls)).toEqual([[0], [1, 2, 3]])
+          expect(yield* Ref.get(times)).toEqual([0, 40])
+        })
+      )
+    )
+
+    it.effect("while an export is in flight, sends a full batch at once and a partial one after the linger time", () =>
+      whileGated(({ calls, times }, sink) =>
+        Effect.gen(function* () {
+          yield* sink.offer(record(0))
+          yield* advance(Duration.millis(1))
+          yield* sink.offerAll(Array.from({ length: 11 }, (_, i) => record(i + 1)))
+          yield* advance(Duration.millis(1))
+          expect(yield* Ref.get(calls)).toEqual([[0], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]])
+          // The eleventh, taken at 1 ms, waits for the answers (none comes) for at most the linger time.
+          yield* advance(Duration.millis(198))
+          expect(yield* Ref.get(calls)).toHaveLength(2)
+          yield* advance(Duration.millis(2))
+          expect(yield* Ref.get(calls)).toEqual([[0], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [11]])
+          expect(yield* Ref.get(times)).toEqual([0, 1, 201])
+        })
+      )
+    )
+
+    it.effect("lingers to fill a batch while records arrive fast, and not once they come slowly again", () =>
+      against(scripted([]), settings, ({ calls, times }, sink) =>
+        Effect.gen(function* () {
+          yield* sink.offerAll(Array.from({ length: 10 }, (_, i) => record(i)))
+          yield* advance(Duration.millis(1))
+          // 10 records in the last 200 ms: at that pace the next batch of 10 fills within its linger time.
+          yield* sink.offer(record(10))
+          yield* advance(Duration.millis(49))
+          expect(yield* Ref.get(calls)).toHaveLength(1)
+          yield* sink.offerAll(Array.from({ length: 9 }, (_, i) => record(i + 11)))
+          yield* advance(Duration.millis(1))
+          expect((yield* Ref.get(calls)).map((b) => b.length)).toEqual([10, 10])
+          yield* advance(Duration.millis(1000))
+          yield* sink.offer(record(20))
+          yield* advance(Duration.millis(1))
+          expect(yield* Ref.get(calls)).toHaveLength(3)
+          expect(yield* Ref.get(times)).toEqual([0, 50, 1051])
+        })
+      )
+    )
+
+    it.effect("runs markers in order while batches wait for exports in flight", () =>
+      whileGated(({ calls, open }, sink) =>
+        Effect.gen(function* () {
+          const reached = yield* Ref.make<ReadonlyArray<string>>([])
+          const mark = (name: string) => sink.mark(Ref.update(reached, (r) => [...r, name]))
+          yield* sink.offer(record(0))
+          yield* advance(Duration.millis(1))
+          yield* mark("after 0")
+          yield* sink.offer(record(1))
+          yield* mark("after 1")
+          yield* advance(Duration.millis(10))
+          expect(yield* Ref.get(calls)).toEqual([[0]])
+          expect(yield* Ref.get(reached)).toEqual([])
+          yield* open
+          yield* advance(Duration.millis(1))
+          // The answer for 0 sends the batch that waited for it; the markers taken with it wait for its answer.
+          expect(yield* Ref.get(calls)).toEqual([[0], [1]])
+          expect(yield* Ref.get(reached)).toEqual([])
+          yield* open
+          yield* advance(Duration.millis(1))
+          expect(yield* Ref.get(reached)).toEqual(["after 0", "after 1"])
+          expect((yield* sink.stats).exported).toBe(2)
+        })
+      )
+    )
+
+    it.effect("on a stop, sends a lone record at once instead of lingering past a short timeout", () =>
+      against(scripted([]), settings, ({ calls }, sink) =>
+        Effect.gen(function* () {
+          yield* sink.offer(record(0))
+          expect(yield* within(Duration.millis(150), sink.drain(Duration.millis(100)))).toBe(0)
+          expect(yield* Ref.get(calls)).toEqual([[0]])
+          expect((yield* sink.stats).dropped).toEqual({})
+        })
+      )
+    )
+  })
 })
