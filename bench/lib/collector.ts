@@ -41,7 +41,7 @@ let workDir: string | undefined
 /** One scratch directory per bench run, for kubeconfigs, checkpoints and profiles. */
 export const scratch = (): string => (workDir ??= mkdtempSync(join(tmpdir(), "k8s-event-collector-bench-")))
 
-const writeKubeconfig = (simUrl: string, name = "kubeconfig"): string => {
+export const writeKubeconfig = (simUrl: string, name = "kubeconfig"): string => {
   const path = join(scratch(), `${name}-${simUrl.replace(/\W+/g, "_")}.yaml`)
   writeFileSync(path, simKubeConfigYaml(simUrl))
   return path
