@@ -1,6 +1,6 @@
-import { Duration, Effect, Either, Fiber, Stream } from "effect"
+import { Duration, Effect, Fiber, Stream } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
-import { decodeKubeEvent, type KubeEvent } from "../domain/KubeEvent.ts"
+import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { RecordAttr as A } from "../domain/attributes.ts"
 import { type Enrichment, Enricher } from "../enrich/Enricher.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -8,9 +8,9 @@ import type { Filters } from "../rules/filter.ts"
 import type { SeverityClassifier } from "../rules/severity.ts"
 import { type Summary, Throttle, type ThrottleSettings } from "../rules/throttle.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
-import { type Change, resourceVersionOf } from "../source/Change.ts"
+import { type Change, resourceVersionOfChange } from "../source/Change.ts"
 import { Translator } from "../translate/Translator.ts"
-import { occurrenceTime } from "../domain/eventTimes.ts"
+import { occurrenceMs } from "../domain/eventTimes.ts"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
 import type { ExportedOccurrence } from "../checkpoint/CheckpointState.ts"
 import { OccurrenceWindow } from "./OccurrenceWindow.ts"
@@ -24,11 +24,6 @@ export interface PipelineSettings {
   readonly throttle: ThrottleSettings | undefined
   /** Whether the enricher can know labels (label filters never match unknown labels). */
   readonly labelsKnown: boolean
-}
-
-const timeMsOf = (e: KubeEvent): number => {
-  const time = occurrenceTime(e)
-  return time === undefined ? Date.now() : time.seconds * 1000 + Math.floor(time.nanos / 1e6)
 }
 
 /**
@@ -106,24 +101,23 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
         const received = new Map<string, { api: string; type: string; n: number }>()
         for (const change of chunk) {
           if (change.stream !== undefined) {
-            const rv = resourceVersionOf(change.object)
+            const rv = resourceVersionOfChange(change)
             if (rv !== undefined) streams[change.stream] = rv
           }
-          if (change.type === "BOOKMARK") continue
-          const decoded = decodeKubeEvent(change.object, change.api)
-          if (Either.isLeft(decoded)) {
+          if (change._tag === "Bookmark") continue
+          if (change._tag === "Undecodable") {
             metrics.decodeFailures.inc()
-            yield* Effect.logWarning(decoded.left.message)
+            yield* Effect.logWarning(change.message)
             continue
           }
-          const event = decoded.right
+          const { event } = change
           const key = event.api + change.type
           const seen = received.get(key)
           if (seen === undefined) received.set(key, { api: event.api, type: change.type, n: 1 })
           else seen.n++
           if (!window.admit(event)) continue
           admitted.push(event)
-          occurrences.push({ uid: event.uid, count: event.count ?? 1, timeMs: timeMsOf(event) })
+          occurrences.push({ uid: event.uid, count: event.count ?? 1, timeMs: occurrenceMs(event) ?? nowMs })
         }
         for (const r of received.values()) metrics.eventsReceived.inc({ api: r.api, type: r.type }, r.n)
         const severities = admitted.map((e) => settings.severity.classify(e))

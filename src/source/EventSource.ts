@@ -6,7 +6,7 @@
  * pipeline's once-only window.
  */
 import { Deferred, Duration, Effect, Exit, FiberId, Queue, Random, Stream } from "effect"
-import { type Change, resourceVersionOf } from "./Change.ts"
+import { type Change, decodeChange, resourceVersionOf } from "./Change.ts"
 import {
   decodeStatus,
   eventCollection,
@@ -142,19 +142,12 @@ const readTarget = (
           if (items.length > 0) {
             yield* Queue.offer(
               out,
-              items.map((object): Change => ({ type: "ADDED", object, api: target.api, stream }))
+              items.map((object) => decodeChange("ADDED", object, target.api, stream))
             )
           }
           if (page.continueToken === undefined) {
             // The list's own resourceVersion is progress too: nothing at or below it is still to come.
-            yield* Queue.offer(out, [
-              {
-                type: "BOOKMARK",
-                object: { metadata: { resourceVersion: page.resourceVersion } },
-                api: target.api,
-                stream
-              }
-            ])
+            yield* Queue.offer(out, [{ _tag: "Bookmark", stream, resourceVersion: page.resourceVersion }])
             return page.resourceVersion
           }
           continueToken = page.continueToken
@@ -217,10 +210,8 @@ const readTarget = (
               break
             }
             if (item._tag === "Malformed") {
-              metrics.decodeFailures.inc()
-              yield* Effect.logWarning(
-                `${target.api} events ${target.namespace ?? "(all namespaces)"}: ${item.detail}; skipped`
-              )
+              const where = `${target.api} events ${target.namespace ?? "(all namespaces)"}`
+              changes.push({ _tag: "Undecodable", message: `${where}: ${item.detail}; skipped`, stream })
               continue
             }
             received++
@@ -244,8 +235,10 @@ const readTarget = (
               break
             }
             if (rv !== undefined) lastRv = rv
-            if (item.type === "ADDED" || item.type === "MODIFIED" || item.type === "BOOKMARK") {
-              changes.push({ type: item.type, object: item.object, api: target.api, stream })
+            if (item.type === "ADDED" || item.type === "MODIFIED") {
+              changes.push(decodeChange(item.type, item.object, target.api, stream))
+            } else if (item.type === "BOOKMARK" && rv !== undefined) {
+              changes.push({ _tag: "Bookmark", stream, resourceVersion: rv })
             }
           }
           if (events > 0) {
