@@ -35,7 +35,7 @@ import { describeKey, OwnerLookup, type OwnerLookupError } from "./OwnerLookup.t
 import { TokenBucket } from "./TokenBucket.ts"
 import { EMPTY_ENRICHMENT, type Enrichment, type Workload } from "./workloads.ts"
 
-export { type ApiCall, EMPTY_ENRICHMENT, ENRICHMENT_API_CALLS, type Enrichment } from "./workloads.ts"
+export { EMPTY_ENRICHMENT, ENRICHMENT_API_CALLS, type Enrichment } from "./workloads.ts"
 
 export interface EnrichSettings {
   readonly enabled: boolean

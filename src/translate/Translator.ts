@@ -4,7 +4,7 @@ import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { Resource as R } from "../domain/attributes.ts"
 import { ResourceCache } from "./resource.ts"
-import { type Enrichment, toLogRecord } from "./toLogRecord.ts"
+import { type RecordParts, toLogRecord } from "./toLogRecord.ts"
 
 export interface TranslatorSettings {
   /** Attributes every record's resource starts from: `OTEL_RESOURCE_ATTRIBUTES`, service and cluster name. */
@@ -16,20 +16,16 @@ export interface TranslatorSettings {
 export class Translator extends Context.Tag("Translator")<
   Translator,
   {
-    readonly translate: (e: KubeEvent, enrichment?: Enrichment) => ReadableLogRecord
+    readonly translate: (e: KubeEvent, parts?: RecordParts) => ReadableLogRecord
   }
 >() {
   static readonly layer = (settings: TranslatorSettings) =>
     Layer.sync(Translator, () => {
       const resources = new ResourceCache(settings.baseAttributes, settings.resourceCacheSize)
       return {
-        translate: (e, enrichment) => {
+        translate: (e, parts) => {
           const now = Date.now()
-          return toLogRecord(
-            e,
-            { resources, observedAt: [Math.floor(now / 1000), (now % 1000) * 1_000_000] },
-            enrichment
-          )
+          return toLogRecord(e, { resources, observedAt: [Math.floor(now / 1000), (now % 1000) * 1_000_000] }, parts)
         }
       }
     })
