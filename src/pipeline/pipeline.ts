@@ -1,7 +1,6 @@
 import { Duration, Effect, Fiber, Stream } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
-import { RecordAttr as A } from "../domain/attributes.ts"
 import { type Enrichment, Enricher } from "../enrich/Enricher.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import type { Filters } from "../rules/filter.ts"
@@ -47,31 +46,19 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
     const { filters } = settings
     const throttle = settings.throttle === undefined ? undefined : new Throttle(settings.throttle)
 
-    /** One record standing for the occurrences a window held back. */
-    const summaryRecord = (s: Summary, enrichment: { readonly resource: Readonly<Record<string, string>> }) => {
-      const e = s.event
-      return translator.translate(e, {
-        resource: enrichment.resource,
-        severity: settings.severity.classify(e),
-        attributes: {
-          [A.suppressedCount]: s.suppressed,
-          [A.suppressedWindowStart]: new Date(s.windowStartMs).toISOString(),
-          [A.suppressedWindowSeconds]: s.windowMs / 1000,
-          [A.recordUid]: `${e.uid}:${e.resourceVersion}:suppressed:${s.windowStartMs}`
-        },
-        body:
-          `${s.suppressed} more occurrences of ${e.reason ?? "this event"} held back between ` +
-          `${new Date(s.firstSuppressedMs).toISOString()} and ${new Date(s.lastSuppressedMs).toISOString()} ` +
-          `(noise control: ${s.passed} sent in the window); last message: ${e.message ?? ""}`
-      })
-    }
-
     const emitSummaries = (summaries: ReadonlyArray<Summary>) =>
       summaries.length === 0
         ? Effect.void
         : Effect.gen(function* () {
             const enrichments = yield* enricher.enrichAll(summaries.map((s) => s.event))
-            yield* sink.offerAll(summaries.map((s, i) => summaryRecord(s, enrichments[i] ?? { resource: {} })))
+            yield* sink.offerAll(
+              summaries.map((s, i) =>
+                translator.summarize(s, {
+                  resource: enrichments[i]?.resource ?? {},
+                  severity: settings.severity.classify(s.event)
+                })
+              )
+            )
           })
 
     if (throttle !== undefined) {
