@@ -11,7 +11,7 @@ import { type Change, resourceVersionOfChange } from "../source/Change.ts"
 import { Translator } from "../translate/Translator.ts"
 import { occurrenceMs } from "../domain/eventTimes.ts"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
-import type { ExportedOccurrence } from "../checkpoint/CheckpointState.ts"
+import type { ExportedOccurrence, Progress } from "../checkpoint/CheckpointState.ts"
 import { OccurrenceWindow } from "./OccurrenceWindow.ts"
 
 export interface PipelineSettings {
@@ -177,8 +177,9 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
         }
         if (newestMs > 0) metrics.lastEventTimestamp.set(newestMs / 1000)
         if (records.length > 0) yield* sink.offerAll(records)
+        const progress: Progress = { streams, occurrences }
         if (occurrences.length > 0 || Object.keys(streams).length > 0) {
-          yield* sink.mark(checkpoint.acknowledged({ streams, occurrences }))
+          yield* sink.mark(checkpoint.acknowledged(progress))
         }
       })
 

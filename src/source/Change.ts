@@ -32,12 +32,7 @@ export const resourceVersionOfChange = (change: Change): string | undefined =>
  * Decodes one object a source read (a list item, a watch event's object, an object of a dump) into a change.
  * `api` is the API it was read from, when the source knows it (list items carry no `apiVersion`).
  */
-export const decodeChange = (
-  type: "ADDED" | "MODIFIED",
-  object: unknown,
-  api?: EventApi,
-  stream?: string
-): Change =>
+export const decodeChange = (type: "ADDED" | "MODIFIED", object: unknown, api?: EventApi, stream?: string): Change =>
   Either.match(decodeKubeEvent(object, api), {
     onRight: (event): Change => ({ _tag: "Event", type, event, stream }),
     onLeft: (error): Change => ({

@@ -19,6 +19,7 @@ import {
   type WatchTarget
 } from "./KubeApi.ts"
 import { ProblemReporter } from "./KubeProblems.ts"
+import type { StreamPositions } from "../checkpoint/CheckpointState.ts"
 import { Health } from "../observability/Health.ts"
 import { Metrics } from "../observability/Metrics.ts"
 
@@ -35,7 +36,7 @@ export interface SourceSettings {
   /** Events read but not yet taken by the pipeline at which the watch stops reading until it catches up. */
   readonly highWater: number
   /** Where a previous run stopped, by stream key: watch from there instead of listing first. */
-  readonly resumeFrom: Readonly<Record<string, string>>
+  readonly resumeFrom: StreamPositions
 }
 
 /**
@@ -98,7 +99,7 @@ const readTarget = (
     const failed = (error: KubeApiError) =>
       Effect.gen(function* () {
         metrics.apiErrors.inc({ verb: error.verb, status: String(error.status ?? 0) })
-        health.apiReachable = false
+        health.unreachable()
         yield* reporter.failed(error, target, api.server)
         const delay = yield* backoffDelay(settings, attempt++)
         const retryAfter = Duration.seconds(error.retryAfterSeconds ?? 0)
