@@ -126,6 +126,45 @@ const sourceRetry = (settings: Pick<SourceSettings, "retryInitial" | "retryMax">
 
 const where = (target: WatchTarget) => `${target.api} events ${target.namespace ?? "(all namespaces)"}`
 
+/** The list's items above `watermark` (what was already passed on, in this run or before a restart). */
+const newerThan = (items: ReadonlyArray<unknown>, watermark: string | undefined) =>
+  watermark === undefined
+    ? items
+    : items.filter((object) => {
+        const rv = resourceVersionOf(object)
+        return rv === undefined || (compareResourceVersions(rv, watermark) ?? 1) > 0
+      })
+
+/** A batch of arrivals as changes, how the watch ended if it did, and the last resourceVersion seen. */
+const toChanges = (target: WatchTarget, stream: string, arrivals: Chunk.Chunk<Arrival>, lastRv: string) => {
+  const changes: Array<Change> = []
+  let end: WatchEnd | undefined
+  let events = 0
+  for (const item of arrivals) {
+    if (item._tag === "End") {
+      end = classifyEnd(item.end)
+      break
+    }
+    if (item._tag === "Malformed") {
+      changes.push({ _tag: "Undecodable", message: `${where(target)}: ${item.detail}; skipped`, stream })
+      continue
+    }
+    events++
+    if (item.type === "ERROR") {
+      end = errorEventEnd(item.object)
+      break
+    }
+    const rv = resourceVersionOf(item.object)
+    if (rv !== undefined) lastRv = rv
+    if (item.type === "ADDED" || item.type === "MODIFIED") {
+      changes.push(decodeChange(item.type, item.object, target.api, stream))
+    } else if (item.type === "BOOKMARK" && rv !== undefined) {
+      changes.push({ _tag: "Bookmark", stream, resourceVersion: rv })
+    }
+  }
+  return { changes, end, events, lastRv }
+}
+
 const readTarget = (
   api: KubeApiShape,
   settings: SourceSettings,
@@ -149,15 +188,6 @@ const readTarget = (
             metrics.apiErrors.inc({ verb: error.verb, status: String(error.status ?? 0) })
             health.unreachable()
             yield* reporter.failed(error, target, api.server)
-          })
-
-    /** The list's items above `watermark` (what was already passed on, in this run or before a restart). */
-    const newerThan = (items: ReadonlyArray<unknown>, watermark: string | undefined) =>
-      watermark === undefined
-        ? items
-        : items.filter((object) => {
-            const rv = resourceVersionOf(object)
-            return rv === undefined || (compareResourceVersions(rv, watermark) ?? 1) > 0
           })
 
     /**
@@ -203,36 +233,6 @@ const readTarget = (
         }
       }).pipe(Effect.tap(() => reporter.succeeded("list", target)))
 
-    /** A batch of arrivals as changes, and how the watch ended if it did; the last resourceVersion seen. */
-    const toChanges = (arrivals: Chunk.Chunk<Arrival>, lastRv: string) => {
-      const changes: Array<Change> = []
-      let end: WatchEnd | undefined
-      let events = 0
-      for (const item of arrivals) {
-        if (item._tag === "End") {
-          end = classifyEnd(item.end)
-          break
-        }
-        if (item._tag === "Malformed") {
-          changes.push({ _tag: "Undecodable", message: `${where(target)}: ${item.detail}; skipped`, stream })
-          continue
-        }
-        events++
-        if (item.type === "ERROR") {
-          end = errorEventEnd(item.object)
-          break
-        }
-        const rv = resourceVersionOf(item.object)
-        if (rv !== undefined) lastRv = rv
-        if (item.type === "ADDED" || item.type === "MODIFIED") {
-          changes.push(decodeChange(item.type, item.object, target.api, stream))
-        } else if (item.type === "BOOKMARK" && rv !== undefined) {
-          changes.push({ _tag: "Bookmark", stream, resourceVersion: rv })
-        }
-      }
-      return { changes, end, events, lastRv }
-    }
-
     /**
      * One watch from `resourceVersion` until it ends: how it ended, the last resourceVersion seen, and how many
      * watch events came. What the connection delivered waits in an inbox until taken; past `highWater` the watch
@@ -269,13 +269,15 @@ const readTarget = (
         let lastRv = resourceVersion
         let received = 0
         for (;;) {
-          const arrivals = yield* Queue.takeBetween(inbox, 1, MAX_TAKE)
+          // Waits for one, then takes what else has arrived meanwhile: a burst goes on as one array.
+          const first = yield* Queue.take(inbox)
+          const arrivals = Chunk.prepend(yield* Queue.takeUpTo(inbox, MAX_TAKE - 1), first)
           waiting -= Chunk.size(arrivals)
           if (paused && waiting < settings.highWater) {
             paused = false
             handle.resume()
           }
-          const taken = toChanges(arrivals, lastRv)
+          const taken = toChanges(target, stream, arrivals, lastRv)
           lastRv = taken.lastRv
           received += taken.events
           if (taken.events > 0) {
