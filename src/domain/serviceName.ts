@@ -10,7 +10,7 @@ import { Resource as R } from "./attributes.ts"
 export const SERVICE_NAME_ANNOTATION = "resource.opentelemetry.io/service.name"
 export const SERVICE_NAMESPACE_ANNOTATION = "resource.opentelemetry.io/service.namespace"
 /** The well-known labels the k8s-attributes guidance takes `service.name` from, in order. */
-export const SERVICE_NAME_LABELS = ["app.kubernetes.io/instance", "app.kubernetes.io/name"] as const
+const SERVICE_NAME_LABELS = ["app.kubernetes.io/instance", "app.kubernetes.io/name"] as const
 
 /** Workload name attributes, in the order the guidance takes them. */
 const SERVICE_NAME_WORKLOADS = [
@@ -22,7 +22,7 @@ const SERVICE_NAME_WORKLOADS = [
   R.jobName
 ]
 
-export interface ServiceNameSources {
+interface ServiceNameSources {
   /** The object's `resource.opentelemetry.io/service.name` annotation. */
   readonly annotation?: string | undefined
   /** The object's labels, when `service.name` may come from them. */

@@ -62,7 +62,7 @@ const jsonErrorAt = (text: string, error: unknown, lineOffset = 0): string => {
 }
 
 /** One object of a dump as it was read, before decoding. */
-export interface DumpObject {
+interface DumpObject {
   readonly type: "ADDED" | "MODIFIED"
   readonly object: unknown
 }
