@@ -8,6 +8,7 @@
 import { Chunk, Duration, Effect, Queue, Random, Schedule, Stream } from "effect"
 import { type Change, decodeChange, resourceVersionOf } from "./Change.ts"
 import {
+  type Collection,
   decodeStatus,
   eventCollection,
   KubeApi,
@@ -20,8 +21,8 @@ import {
 } from "./KubeApi.ts"
 import { ProblemReporter } from "./KubeProblems.ts"
 import type { StreamPositions } from "../checkpoint/CheckpointState.ts"
-import { Health } from "../observability/Health.ts"
-import { Metrics } from "../observability/Metrics.ts"
+import { Health, type HealthState } from "../observability/Health.ts"
+import { type CollectorMetrics, Metrics } from "../observability/Metrics.ts"
 
 export interface SourceSettings {
   readonly targets: ReadonlyArray<WatchTarget>
@@ -165,146 +166,158 @@ const toChanges = (target: WatchTarget, stream: string, arrivals: Chunk.Chunk<Ar
   return { changes, end, events, lastRv }
 }
 
-const readTarget = (
-  api: KubeApiShape,
-  settings: SourceSettings,
-  target: WatchTarget,
-  out: Queue.Enqueue<ReadonlyArray<Change>>
-) =>
+/** What every step of reading one target uses. */
+interface Reader {
+  readonly api: KubeApiShape
+  readonly settings: SourceSettings
+  readonly target: WatchTarget
+  /** The target's stream key (`targetKey`), whose resourceVersion the checkpoint keeps. */
+  readonly stream: string
+  readonly collection: Collection
+  readonly out: Queue.Enqueue<ReadonlyArray<Change>>
+  readonly metrics: CollectorMetrics
+  readonly health: HealthState
+  readonly reporter: ProblemReporter
+}
+
+/** Counted, said once per kind, and the API marked unreachable; the retry waits. */
+const report =
+  (r: Reader) =>
+  (setback: Setback): Effect.Effect<void> =>
+    setback._tag === "ExpiredAgain"
+      ? Effect.void
+      : Effect.gen(function* () {
+          const { error } = setback
+          r.metrics.apiErrors.inc({ verb: error.verb, status: String(error.status ?? 0) })
+          r.health.unreachable()
+          yield* r.reporter.failed(error, r.target, r.api.server)
+        })
+
+/**
+ * Lists every page into the pipeline; the resourceVersion to watch from. Starts over on an expired continue.
+ * Items at or below `watermark` are left out.
+ */
+const listAll = (
+  r: Reader,
+  cause: "start" | "expired" | "poll",
+  watermark: string | undefined
+): Effect.Effect<string, KubeApiError> =>
   Effect.gen(function* () {
-    const metrics = yield* Metrics
-    const health = yield* Health
-    const reporter = new ProblemReporter()
-    const stream = targetKey(target)
-    const collection = eventCollection(target)
-    const retry = sourceRetry(settings)
-
-    /** Counted, said once per kind, and the API marked unreachable; the retry waits. */
-    const report = (setback: Setback) =>
-      setback._tag === "ExpiredAgain"
-        ? Effect.void
-        : Effect.gen(function* () {
-            const { error } = setback
-            metrics.apiErrors.inc({ verb: error.verb, status: String(error.status ?? 0) })
-            health.unreachable()
-            yield* reporter.failed(error, target, api.server)
-          })
-
-    /**
-     * Lists every page into the pipeline; the resourceVersion to watch from. Starts over on an expired continue.
-     * Items at or below `watermark` are left out.
-     */
-    const listAll = (
-      cause: "start" | "expired" | "poll",
-      watermark: string | undefined
-    ): Effect.Effect<string, KubeApiError> =>
-      Effect.gen(function* () {
-        metrics.relists.inc({ cause })
-        let continueToken: string | undefined
-        for (;;) {
-          const page = yield* api.list({ collection, limit: settings.pageSize, continueToken }).pipe(
-            Effect.catchIf(
-              (e) => e.status === 410 && continueToken !== undefined,
-              () => Effect.succeed(undefined)
-            )
-          )
-          if (page === undefined) {
-            // The continue token outlived the server's window: a consistent list has to start over.
-            yield* Effect.logInfo(
-              `the list of events ${target.namespace ?? "(all namespaces)"} expired between pages; listing again`
-            )
-            continueToken = undefined
-            continue
-          }
-          health.activity()
-          const items = newerThan(page.items, watermark)
-          if (items.length > 0) {
-            yield* Queue.offer(
-              out,
-              items.map((object) => decodeChange("ADDED", object, target.api, stream))
-            )
-          }
-          if (page.continueToken === undefined) {
-            // The list's own resourceVersion is progress too: nothing at or below it is still to come.
-            yield* Queue.offer(out, [{ _tag: "Bookmark", stream, resourceVersion: page.resourceVersion }])
-            return page.resourceVersion
-          }
-          continueToken = page.continueToken
-        }
-      }).pipe(Effect.tap(() => reporter.succeeded("list", target)))
-
-    /**
-     * One watch from `resourceVersion` until it ends: how it ended, the last resourceVersion seen, and how many
-     * watch events came. What the connection delivered waits in an inbox until taken; past `highWater` the watch
-     * stops reading its socket until the source catches up: the server waits, nothing is dropped or read twice.
-     */
-    const watchOnce = (resourceVersion: string) =>
-      Effect.gen(function* () {
-        const inbox = yield* Queue.unbounded<Arrival>()
-        let waiting = 0
-        let paused = false
-        const arrived = (item: Arrival) => {
-          Queue.unsafeOffer(inbox, item)
-          waiting++
-          if (item._tag === "Event" && waiting >= settings.highWater && !paused) {
-            paused = true
-            handle.pause()
-          }
-        }
-        const stretch = 1 + (yield* Random.next)
-        const handle: WatchHandle = yield* api.watch(
-          {
-            collection,
-            resourceVersion,
-            timeoutSeconds: Math.max(1, Math.round(Duration.toSeconds(settings.watchTimeout) * stretch)),
-            idleTimeoutMs: Duration.toMillis(settings.watchIdleTimeout)
-          },
-          {
-            onEvent: (type, object) => arrived({ _tag: "Event", type, object }),
-            onMalformed: (detail) => arrived({ _tag: "Malformed", detail }),
-            onEnd: (end) => arrived({ _tag: "End", end })
-          }
+    const { api, target, stream, out } = r
+    r.metrics.relists.inc({ cause })
+    let continueToken: string | undefined
+    for (;;) {
+      const page = yield* api.list({ collection: r.collection, limit: r.settings.pageSize, continueToken }).pipe(
+        Effect.catchIf(
+          (e) => e.status === 410 && continueToken !== undefined,
+          () => Effect.succeed(undefined)
         )
-        yield* Effect.addFinalizer(() => Effect.sync(handle.stop))
-        let lastRv = resourceVersion
-        let received = 0
-        for (;;) {
-          // Waits for one, then takes what else has arrived meanwhile: a burst goes on as one array.
-          const first = yield* Queue.take(inbox)
-          const arrivals = Chunk.prepend(yield* Queue.takeUpTo(inbox, MAX_TAKE - 1), first)
-          waiting -= Chunk.size(arrivals)
-          if (paused && waiting < settings.highWater) {
-            paused = false
-            handle.resume()
-          }
-          const taken = toChanges(target, stream, arrivals, lastRv)
-          lastRv = taken.lastRv
-          received += taken.events
-          if (taken.events > 0) {
-            health.activity()
-            // Said as soon as a watch delivers after a failure, not when it ends (minutes later).
-            yield* reporter.succeeded("watch", target)
-          }
-          if (taken.changes.length > 0) yield* Queue.offer(out, taken.changes)
-          if (taken.end !== undefined) return { end: taken.end, resourceVersion: lastRv, received }
-        }
-      }).pipe(Effect.scoped)
-
-    /** Poll mode: a paged list every interval, of what is newer than the last list. */
-    const pollEvery = Effect.gen(function* () {
-      let watermark = settings.resumeFrom[stream]
-      for (;;) {
-        watermark = yield* listAll("poll", watermark).pipe(
-          Effect.mapError((error): Setback => ({ _tag: "Failed", error, progressed: false })),
-          Effect.tapError(report),
-          Effect.retry(retry)
+      )
+      if (page === undefined) {
+        // The continue token outlived the server's window: a consistent list has to start over.
+        yield* Effect.logInfo(
+          `the list of events ${target.namespace ?? "(all namespaces)"} expired between pages; listing again`
         )
-        yield* Effect.sleep(settings.pollInterval)
+        continueToken = undefined
+        continue
       }
-    })
+      r.health.activity()
+      const items = newerThan(page.items, watermark)
+      if (items.length > 0) {
+        yield* Queue.offer(
+          out,
+          items.map((object) => decodeChange("ADDED", object, target.api, stream))
+        )
+      }
+      if (page.continueToken === undefined) {
+        // The list's own resourceVersion is progress too: nothing at or below it is still to come.
+        yield* Queue.offer(out, [{ _tag: "Bookmark", stream, resourceVersion: page.resourceVersion }])
+        return page.resourceVersion
+      }
+      continueToken = page.continueToken
+    }
+  }).pipe(Effect.tap(() => r.reporter.succeeded("list", r.target)))
 
-    // Watch mode. Resuming, the watch starts from where the last run stopped; the server says 410 if that is gone.
-    let resourceVersion: string | undefined = settings.resumeFrom[stream]
+/**
+ * One watch from `resourceVersion` until it ends: how it ended, the last resourceVersion seen, and how many
+ * watch events came. What the connection delivered waits in an inbox until taken; past `highWater` the watch
+ * stops reading its socket until the source catches up: the server waits, nothing is dropped or read twice.
+ */
+const watchOnce = (r: Reader, resourceVersion: string) =>
+  Effect.gen(function* () {
+    const { settings } = r
+    const inbox = yield* Queue.unbounded<Arrival>()
+    let waiting = 0
+    let paused = false
+    const arrived = (item: Arrival) => {
+      Queue.unsafeOffer(inbox, item)
+      waiting++
+      if (item._tag === "Event" && waiting >= settings.highWater && !paused) {
+        paused = true
+        handle.pause()
+      }
+    }
+    const stretch = 1 + (yield* Random.next)
+    const handle: WatchHandle = yield* r.api.watch(
+      {
+        collection: r.collection,
+        resourceVersion,
+        timeoutSeconds: Math.max(1, Math.round(Duration.toSeconds(settings.watchTimeout) * stretch)),
+        idleTimeoutMs: Duration.toMillis(settings.watchIdleTimeout)
+      },
+      {
+        onEvent: (type, object) => arrived({ _tag: "Event", type, object }),
+        onMalformed: (detail) => arrived({ _tag: "Malformed", detail }),
+        onEnd: (end) => arrived({ _tag: "End", end })
+      }
+    )
+    yield* Effect.addFinalizer(() => Effect.sync(handle.stop))
+    let lastRv = resourceVersion
+    let received = 0
+    for (;;) {
+      // Waits for one, then takes what else has arrived meanwhile: a burst goes on as one array.
+      const first = yield* Queue.take(inbox)
+      const arrivals = Chunk.prepend(yield* Queue.takeUpTo(inbox, MAX_TAKE - 1), first)
+      waiting -= Chunk.size(arrivals)
+      if (paused && waiting < settings.highWater) {
+        paused = false
+        handle.resume()
+      }
+      const taken = toChanges(r.target, r.stream, arrivals, lastRv)
+      lastRv = taken.lastRv
+      received += taken.events
+      if (taken.events > 0) {
+        r.health.activity()
+        // Said as soon as a watch delivers after a failure, not when it ends (minutes later).
+        yield* r.reporter.succeeded("watch", r.target)
+      }
+      if (taken.changes.length > 0) yield* Queue.offer(r.out, taken.changes)
+      if (taken.end !== undefined) return { end: taken.end, resourceVersion: lastRv, received }
+    }
+  }).pipe(Effect.scoped)
+
+/** Poll mode: a paged list every interval, of what is newer than the last list. */
+const pollEvery = (r: Reader) =>
+  Effect.gen(function* () {
+    let watermark = r.settings.resumeFrom[r.stream]
+    for (;;) {
+      watermark = yield* listAll(r, "poll", watermark).pipe(
+        Effect.mapError((error): Setback => ({ _tag: "Failed", error, progressed: false })),
+        Effect.tapError(report(r)),
+        Effect.retry(sourceRetry(r.settings))
+      )
+      yield* Effect.sleep(r.settings.pollInterval)
+    }
+  })
+
+/**
+ * Watch mode: list when there is nothing to watch from, watch, and again, for ever. Resuming, the watch starts
+ * from where the last run stopped; the server says 410 if that is gone.
+ */
+const watchOnAndOn = (r: Reader) =>
+  Effect.suspend(() => {
+    const { metrics, health } = r
+    let resourceVersion: string | undefined = r.settings.resumeFrom[r.stream]
     let watermark: string | undefined = resourceVersion
     let listCause: "start" | "expired" = "start"
     let expiredInARow = 0
@@ -326,7 +339,9 @@ const readTarget = (
             return
           case "Expired":
             metrics.watchRestarts.inc({ cause: "expired" })
-            yield* Effect.logInfo(`resourceVersion ${resourceVersion} of ${where(target)} is gone (410); listing again`)
+            yield* Effect.logInfo(
+              `resourceVersion ${resourceVersion} of ${where(r.target)} is gone (410); listing again`
+            )
             resourceVersion = undefined
             listCause = "expired"
             // Relist at once the first time; a server that answers 410 again straight away gets backoff, not a loop.
@@ -338,15 +353,14 @@ const readTarget = (
         }
       })
 
-    /** List when there is nothing to watch from, then watch once. */
     const listThenWatch: Effect.Effect<void, Setback> = Effect.gen(function* () {
       if (resourceVersion === undefined) {
-        resourceVersion = yield* listAll(listCause, watermark).pipe(
+        resourceVersion = yield* listAll(r, listCause, watermark).pipe(
           Effect.catchAll((error) => setback({ _tag: "Failed", error, progressed }))
         )
         progressed = true
       }
-      const watched = yield* watchOnce(resourceVersion)
+      const watched = yield* watchOnce(r, resourceVersion)
       resourceVersion = watched.resourceVersion
       watermark = watched.resourceVersion
       if (watched.received > 0) {
@@ -356,11 +370,30 @@ const readTarget = (
       yield* afterWatch(watched.end)
     })
 
-    if (settings.mode === "poll") return yield* pollEvery
     // Retried as a whole: the backoff carries over from one watch to the next until something is read.
-    return yield* Effect.forever(listThenWatch).pipe(Effect.tapError(report), Effect.retry(retry))
+    return Effect.forever(listThenWatch).pipe(Effect.tapError(report(r)), Effect.retry(sourceRetry(r.settings)))
   })
 
+const readTarget = (
+  api: KubeApiShape,
+  settings: SourceSettings,
+  target: WatchTarget,
+  out: Queue.Enqueue<ReadonlyArray<Change>>
+) =>
+  Effect.gen(function* () {
+    const reader: Reader = {
+      api,
+      settings,
+      target,
+      stream: targetKey(target),
+      collection: eventCollection(target),
+      out,
+      metrics: yield* Metrics,
+      health: yield* Health,
+      reporter: new ProblemReporter()
+    }
+    return yield* settings.mode === "poll" ? pollEvery(reader) : watchOnAndOn(reader)
+  })
 /**
  * The changes of every target, merged, in the arrays they were read in. Never fails: every failure is reported and
  * retried.
