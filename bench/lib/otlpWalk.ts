@@ -26,7 +26,7 @@ export interface WalkResult {
 }
 
 /** The event occurrence a record reports. */
-export interface Occurrence {
+interface Occurrence {
   readonly eventUid: string
   readonly count: number
 }

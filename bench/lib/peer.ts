@@ -20,7 +20,7 @@ export const PEER = {
 
 let binary: string | undefined
 /** The Collector binary: `OTELCOL_BIN`, else the one test/real/otelcol builds (built now if not cached yet). */
-export const peerBinary = (): string => {
+const peerBinary = (): string => {
   if (binary !== undefined) return binary
   if (process.env["OTELCOL_BIN"] === undefined) buildGoBinaries()
   binary = goBinary("otelcol")

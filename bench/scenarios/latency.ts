@@ -27,7 +27,7 @@ interface LatencyFigures {
 }
 
 /** Events per second in the quiet phase. */
-export const QUIET_RATE = 10
+const QUIET_RATE = 10
 
 /** Records created this long after the stream started count as "warm": the enrichment cache is filled by then. */
 const WARM_AFTER_MS = 5_000

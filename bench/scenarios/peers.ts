@@ -41,7 +41,7 @@ export interface Subject {
   readonly restartArgs: () => ReadonlyArray<string>
 }
 
-export const OURS: Subject = {
+const OURS: Subject = {
   name: "ours",
   launch: startCollector,
   exports: () => true,
@@ -55,10 +55,10 @@ export const OURS: Subject = {
  * e.g. the API server's `TerminationStart`) is never exported. The bench creates events a whole second after the
  * peer started, so the start filter drops nothing else.
  */
-export const hasTimestamp = (e: KubeObject): boolean =>
+const hasTimestamp = (e: KubeObject): boolean =>
   [e["eventTime"], e["lastTimestamp"], e["firstTimestamp"]].some((t) => typeof t === "string" && t !== "")
 
-export const PEER_SUBJECT: Subject = {
+const PEER_SUBJECT: Subject = {
   name: "peer",
   launch: startPeer,
   exports: hasTimestamp,
@@ -74,13 +74,13 @@ export interface ThroughputFigures {
   readonly peak_rss_mb: number
 }
 
-export const throughputOf = (runs: ReadonlyArray<ThroughputRun>): ThroughputFigures => ({
+const throughputOf = (runs: ReadonlyArray<ThroughputRun>): ThroughputFigures => ({
   events_per_s: median(runs.map((r) => r.events_per_s)),
   cpu_s_per_10k: median(runs.map((r) => r.cpu_s_per_10k)),
   peak_rss_mb: median(runs.map((r) => r.peak_rss_mb))
 })
 
-export const peerWatchThroughput = async (s: Subject, events: number, repeats: number) => {
+const peerWatchThroughput = async (s: Subject, events: number, repeats: number) => {
   const runs: Array<ThroughputRun> = []
   for (let i = 0; i < repeats; i++)
     runs.push(await runWatchThroughput({ events, compression: "none", launch: s.launch, exports: s.exports }))
@@ -93,7 +93,7 @@ export interface LatencyFigures {
   readonly max_ms: number
 }
 
-export const peerLatency = async (s: Subject, rate: number, seconds: number): Promise<LatencyFigures> => {
+const peerLatency = async (s: Subject, rate: number, seconds: number): Promise<LatencyFigures> => {
   const r = await phase(rate, seconds, [], undefined, false, s.launch)
   return { p50_ms: r.watch.p50_ms, p99_ms: r.watch.p99_ms, max_ms: r.watch.max_ms }
 }
@@ -105,7 +105,7 @@ export interface MemoryFigures {
   readonly rss_after_warmup_mb: number
 }
 
-export const peerMemory = async (
+const peerMemory = async (
   s: Subject,
   o: { readonly live: number; readonly churnPerS: number; readonly seconds: number; readonly warmupSeconds: number }
 ): Promise<MemoryFigures> => {
@@ -174,7 +174,7 @@ export interface CostRun {
 }
 
 /** `live` events exist when the collector starts; once it has read them, `burst` new ones are created. */
-export const measureCost = async (s: Subject, live: number, burst: number): Promise<CostRun> => {
+const measureCost = async (s: Subject, live: number, burst: number): Promise<CostRun> => {
   const sim = await startSimServer()
   await feed(sim, live)
   prewarm(sim)
@@ -209,7 +209,7 @@ export const measureCost = async (s: Subject, live: number, burst: number): Prom
 
 // --- correctness -----------------------------------------------------------------------------------------------
 
-export interface PhaseCount {
+interface PhaseCount {
   /** Occurrences the bench made in this phase (each creation and each `count` step). */
   readonly occurrences: number
   /** Of those, how many reached the receiver at least once. */
@@ -275,7 +275,7 @@ const changes = (sim: SimServer, n: number, earlier: ReadonlyArray<StoredKubeObj
   return { created, keys: [...created, ...repeats].map(occurrence) }
 }
 
-export const measureCorrectness = async (s: Subject, existing: number): Promise<Correctness> => {
+const measureCorrectness = async (s: Subject, existing: number): Promise<Correctness> => {
   const sim = await startSimServer()
   await feed(sim, existing)
   const receiver = await startReceiver({ occurrences: true })
@@ -346,7 +346,7 @@ export const measureCorrectness = async (s: Subject, existing: number): Promise<
 }
 
 /** `ours ÷ peer` for each figure both have. */
-export const ratios = <T extends object>(ours: T, peer: T): Record<string, number | null> =>
+const ratios = <T extends object>(ours: T, peer: T): Record<string, number | null> =>
   Object.fromEntries(
     Object.entries(ours).flatMap(([k, v]) => {
       const p: unknown = (peer as Record<string, unknown>)[k]

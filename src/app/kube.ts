@@ -55,10 +55,8 @@ const followElection = Effect.gen(function* () {
   yield* leader.changes.pipe(
     Stream.runForEach((s) =>
       Effect.sync(() => {
-        health.role = s.role
-        health.holder = s.holder
+        health.elected(s.role, s.holder)
         metrics.leader.set(s.role === "leader" ? 1 : 0)
-        if (s.role === "standby") health.apiReachable = true
       })
     ),
     Effect.forkScoped

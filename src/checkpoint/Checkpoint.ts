@@ -4,7 +4,7 @@
  * backend acknowledged every record before it; saves are coalesced (one at a time, at most one per interval).
  */
 import { Context, Duration, Effect, Layer, Option, Queue } from "effect"
-import { type CheckpointState, emptyState, type ExportedOccurrence, prune } from "./CheckpointState.ts"
+import { type CheckpointState, emptyState, type ExportedOccurrence, type Progress, prune } from "./CheckpointState.ts"
 import { type CheckpointError, CheckpointStore } from "./CheckpointStore.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { BoundedMap } from "../domain/BoundedMap.ts"
@@ -14,12 +14,6 @@ export interface CheckpointSettings {
   readonly interval: Duration.Duration
   readonly ttl: Duration.Duration
   readonly maxOccurrences: number
-}
-
-/** What one acknowledged stretch of records adds. */
-interface Progress {
-  readonly streams: Readonly<Record<string, string>>
-  readonly occurrences: ReadonlyArray<ExportedOccurrence>
 }
 
 export interface CheckpointShape {

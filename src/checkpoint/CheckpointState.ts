@@ -13,9 +13,22 @@ export interface ExportedOccurrence {
   readonly timeMs: number
 }
 
-export interface CheckpointState {
-  /** Watch stream key (e.g. "core/v1/*", "core/v1/shop") → resourceVersion acknowledged through. */
-  readonly streams: Readonly<Record<string, string>>
+/** Watch stream key (e.g. "core/v1/*", "core/v1/shop") → resourceVersion read or acknowledged through. */
+export type StreamPositions = Readonly<Record<string, string>>
+
+/**
+ * How far the collector has got, the one path of checkpoint progress: the source gives each change its stream and
+ * resourceVersion, the pipeline gathers a chunk's `Progress` and puts it in the sink behind the chunk's records as
+ * a marker, the checkpoint takes it when the backend has acknowledged them all, and a later run's source resumes
+ * from its `streams`.
+ */
+export interface Progress {
+  readonly streams: StreamPositions
+  /** The occurrences handled (exported, filtered or held back): a relist must not send them again. */
+  readonly occurrences: ReadonlyArray<ExportedOccurrence>
+}
+
+export interface CheckpointState extends Progress {
   /** Recently exported occurrences, oldest first; at most one per uid (the latest). */
   readonly occurrences: ReadonlyArray<ExportedOccurrence>
   readonly savedAtMs: number

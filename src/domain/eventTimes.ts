@@ -11,3 +11,9 @@ export const occurrenceTime = (e: KubeEvent): Timestamp | undefined =>
 
 /** When the event (the series of occurrences) started. */
 export const startTime = (e: KubeEvent): Timestamp | undefined => e.firstTimestamp ?? e.eventTime ?? e.creationTimestamp
+
+/** `occurrenceTime` in whole milliseconds since the epoch, as the checkpoint and the age filter count it. */
+export const occurrenceMs = (e: KubeEvent): number | undefined => {
+  const t = occurrenceTime(e)
+  return t === undefined ? undefined : t.seconds * 1000 + Math.floor(t.nanos / 1e6)
+}

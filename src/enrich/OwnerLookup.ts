@@ -6,14 +6,8 @@
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { failureDetail, makeKubeHttp, parseJson } from "../kube/KubeHttp.ts"
-import {
-  type ControllerRef,
-  objectPath,
-  SERVICE_NAME_ANNOTATION,
-  SERVICE_NAMESPACE_ANNOTATION,
-  type Workload,
-  type WorkloadObject
-} from "./workloads.ts"
+import { SERVICE_NAME_ANNOTATION, SERVICE_NAMESPACE_ANNOTATION } from "../domain/serviceName.ts"
+import { type ControllerRef, objectPath, type Workload, type WorkloadObject } from "./workloads.ts"
 
 export interface ObjectKey {
   readonly workload: Workload

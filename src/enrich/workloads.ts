@@ -2,7 +2,9 @@
  * The owner chain, as data and pure functions: which kinds are looked up, where they are served, which
  * attributes name them, and how one event's enrichment follows from the objects read for it.
  */
+import type { ApiCall } from "../domain/apiCalls.ts"
 import { Resource as R } from "../domain/attributes.ts"
+import { serviceNameOf } from "../domain/serviceName.ts"
 
 /** One kind the enricher reads with a GET. */
 export interface Workload {
@@ -43,12 +45,6 @@ const WORKLOADS: Readonly<Record<string, Workload>> = {
 }
 export const WORKLOAD_LIST: ReadonlyArray<Workload> = Object.values(WORKLOADS).sort((a, b) => a.index - b.index)
 
-export interface ApiCall {
-  readonly verb: "get" | "list" | "watch"
-  readonly group: string
-  readonly resource: string
-}
-
 /** The kinds kept by list+watch caches (`OwnerCaches`): every owner chain goes through them. */
 export const WATCHED_WORKLOADS: ReadonlyArray<Workload> = WORKLOAD_LIST.filter(
   (w) => w.parent !== undefined || w.kind === "Pod"
@@ -62,9 +58,14 @@ export const WATCHED_WORKLOADS: ReadonlyArray<Workload> = WORKLOAD_LIST.filter(
  * one of these rules, events about that kind go out without what it would have added; nothing else breaks.
  */
 export const ENRICHMENT_API_CALLS: ReadonlyArray<ApiCall> = [
-  ...WORKLOAD_LIST.map((w): ApiCall => ({ verb: "get", group: w.group, resource: w.resource })),
+  ...WORKLOAD_LIST.map((w): ApiCall => ({ feature: "enrichment", verb: "get", group: w.group, resource: w.resource })),
   ...WATCHED_WORKLOADS.flatMap((w) =>
-    (["list", "watch"] as const).map((verb): ApiCall => ({ verb, group: w.group, resource: w.resource }))
+    (["list", "watch"] as const).map((verb): ApiCall => ({
+      feature: "enrichment",
+      verb,
+      group: w.group,
+      resource: w.resource
+    }))
   )
 ]
 
@@ -116,10 +117,6 @@ export interface WorkloadObject {
   readonly nodeName: string | undefined
 }
 
-export const SERVICE_NAME_ANNOTATION = "resource.opentelemetry.io/service.name"
-export const SERVICE_NAMESPACE_ANNOTATION = "resource.opentelemetry.io/service.namespace"
-/** The well-known labels the k8s-attributes guidance takes `service.name` from, in order. */
-const SERVICE_NAME_LABELS = ["app.kubernetes.io/instance", "app.kubernetes.io/name"] as const
 const POD_LABEL_PREFIX = "k8s.pod.label."
 
 export interface Enrichment {
@@ -175,14 +172,8 @@ export const deriveEnrichment = (
       }
     }
   }
-  let serviceName = object.serviceName
-  if (serviceName === undefined && settings.serviceNameFromLabels) {
-    for (const label of SERVICE_NAME_LABELS) {
-      serviceName = object.labels[label]
-      if (serviceName !== undefined && serviceName !== "") break
-    }
-  }
-  put(attrs, R.serviceName, serviceName)
+  const labels = settings.serviceNameFromLabels ? object.labels : undefined
+  put(attrs, R.serviceName, serviceNameOf({ annotation: object.serviceName, labels }))
   put(attrs, R.serviceNamespace, object.serviceNamespace)
   return { resource: attrs, labels: object.labels }
 }

@@ -1,21 +1,49 @@
 /**
  * What /healthz and /readyz answer from: when the source last heard from the API server, whether the API is
- * reachable, and whether this replica leads. The source and the leader election write it; the probes read it.
+ * reachable, and whether this replica leads. The source and the leader election change it through its methods;
+ * the probes read it.
  */
 import { Context, Layer } from "effect"
 
 export type Role = "leader" | "standby" | "starting"
 
 export class HealthState {
-  /** Last sign of a working watch or list: an event, a bookmark, a list page, a watch the server ended. */
-  lastActivityMs = Date.now()
-  apiReachable = false
-  role: Role = "starting"
-  holder: string | undefined = undefined
+  #lastActivityMs = Date.now()
+  #apiReachable = false
+  #role: Role = "starting"
+  #holder: string | undefined = undefined
 
+  /** Last sign of a working watch or list: an event, a bookmark, a list page, a watch the server ended. */
+  get lastActivityMs(): number {
+    return this.#lastActivityMs
+  }
+  get apiReachable(): boolean {
+    return this.#apiReachable
+  }
+  get role(): Role {
+    return this.#role
+  }
+  /** Who leads, as the Lease says. */
+  get holder(): string | undefined {
+    return this.#holder
+  }
+
+  /** The API answered: a sign of life, and reachable. */
   activity(now = Date.now()): void {
-    this.lastActivityMs = now
-    this.apiReachable = true
+    this.#lastActivityMs = now
+    this.#apiReachable = true
+  }
+
+  /** A call to the API failed. */
+  unreachable(): void {
+    this.#apiReachable = false
+  }
+
+  /** The leader election's verdict; a standby read the Lease, so the API answers. */
+  elected(role: Role, holder: string | undefined): void {
+    this.#role = role
+    this.#holder = holder
+    if (role === "standby") this.#apiReachable = true
   }
 }
 

@@ -1,18 +1,18 @@
-import { Duration, Effect, Either, Fiber, Stream } from "effect"
+import { Duration, Effect, Fiber, Stream } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
-import { decodeKubeEvent, type KubeEvent } from "../domain/KubeEvent.ts"
-import { RecordAttr as A } from "../domain/attributes.ts"
+import type { KubeEvent } from "../domain/KubeEvent.ts"
+import type { Severity } from "../domain/defaultSeverity.ts"
 import { type Enrichment, Enricher } from "../enrich/Enricher.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import type { Filters } from "../rules/filter.ts"
 import type { SeverityClassifier } from "../rules/severity.ts"
 import { type Summary, Throttle, type ThrottleSettings } from "../rules/throttle.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
-import { type Change, resourceVersionOf } from "../source/Change.ts"
+import { type Change, resourceVersionOfChange } from "../source/Change.ts"
 import { Translator } from "../translate/Translator.ts"
-import { occurrenceTime } from "../domain/eventTimes.ts"
+import { occurrenceMs } from "../domain/eventTimes.ts"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
-import type { ExportedOccurrence } from "../checkpoint/CheckpointState.ts"
+import type { ExportedOccurrence, Progress } from "../checkpoint/CheckpointState.ts"
 import { OccurrenceWindow } from "./OccurrenceWindow.ts"
 
 export interface PipelineSettings {
@@ -26,19 +26,37 @@ export interface PipelineSettings {
   readonly labelsKnown: boolean
 }
 
-const timeMsOf = (e: KubeEvent): number => {
-  const time = occurrenceTime(e)
-  return time === undefined ? Date.now() : time.seconds * 1000 + Math.floor(time.nanos / 1e6)
+/** One occurrence on its way through the stages, with what each of them decided about it. */
+interface Occurrence {
+  readonly event: KubeEvent
+  readonly severity: Severity
+  /** When it happened; when the event says nothing, when it was read. */
+  readonly timeMs: number
+  /** What the enricher found; `undefined` until it answers, or when it was not asked (a dropped event). */
+  enrichment: Enrichment | undefined
+  /** The filter rule that drops it; `undefined` while it is kept. */
+  droppedBy: string | undefined
 }
 
+/** A chunk after stage one: its occurrences, the progress it makes, and the lookups started for it. */
+interface Prepared {
+  readonly nowMs: number
+  readonly progress: Progress
+  readonly occurrences: ReadonlyArray<Occurrence>
+  readonly enriching: ReadonlyArray<Occurrence>
+  readonly enrichment: Fiber.Fiber<ReadonlyArray<Enrichment>> | undefined
+}
+
+const kept = (o: Occurrence): boolean => o.droppedBy === undefined
+
 /**
- * Runs changes (in the arrays a source reads them in) through decode → once-only → classify → filter → enrich →
- * throttle → translate → sink, a chunk at a time, in two stages: the first starts a chunk's lookups and goes on with
- * the next chunks while the second waits for them, so that chunks waiting for the API server wait together rather
- * than one after another. A change that does not decode is counted, logged with its name and skipped; it never stops
- * the stream. After each chunk's records a marker goes into the sink: when the backend has acknowledged them, the
- * checkpoint moves to the chunk's last resourceVersion per stream and learns the occurrences it handled
- * (filtered and held-back ones included: they were dealt with, not lost).
+ * Runs changes (in the arrays a source reads them in) through once-only → classify → filter → enrich → throttle →
+ * translate → sink, a chunk at a time, in two stages: the first starts a chunk's lookups and goes on with the next
+ * chunks while the second waits for them, so that chunks waiting for the API server wait together rather than one
+ * after another. An undecodable change is counted, logged with its name and skipped; it never stops the stream.
+ * After each chunk's records a marker goes into the sink: when the backend has acknowledged them, the checkpoint
+ * takes the chunk's `Progress`: the last resourceVersion per stream and the occurrences it handled (filtered and
+ * held-back ones included: they were dealt with, not lost).
  */
 export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, E, R>, settings: PipelineSettings) =>
   Effect.gen(function* () {
@@ -52,152 +70,121 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
     const { filters } = settings
     const throttle = settings.throttle === undefined ? undefined : new Throttle(settings.throttle)
 
-    /** One record standing for the occurrences a window held back. */
-    const summaryRecord = (s: Summary, enrichment: { readonly resource: Readonly<Record<string, string>> }) => {
-      const e = s.event
-      return translator.translate(e, {
-        resource: enrichment.resource,
-        severity: settings.severity.classify(e),
-        attributes: {
-          [A.suppressedCount]: s.suppressed,
-          [A.suppressedWindowStart]: new Date(s.windowStartMs).toISOString(),
-          [A.suppressedWindowSeconds]: s.windowMs / 1000,
-          [A.recordUid]: `${e.uid}:${e.resourceVersion}:suppressed:${s.windowStartMs}`
-        },
-        body:
-          `${s.suppressed} more occurrences of ${e.reason ?? "this event"} held back between ` +
-          `${new Date(s.firstSuppressedMs).toISOString()} and ${new Date(s.lastSuppressedMs).toISOString()} ` +
-          `(noise control: ${s.passed} sent in the window); last message: ${e.message ?? ""}`
-      })
-    }
-
     const emitSummaries = (summaries: ReadonlyArray<Summary>) =>
       summaries.length === 0
         ? Effect.void
         : Effect.gen(function* () {
             const enrichments = yield* enricher.enrichAll(summaries.map((s) => s.event))
-            yield* sink.offerAll(summaries.map((s, i) => summaryRecord(s, enrichments[i] ?? { resource: {} })))
+            yield* sink.offerAll(
+              summaries.map((s, i) =>
+                translator.summarize(s, {
+                  resource: enrichments[i]?.resource ?? {},
+                  severity: settings.severity.classify(s.event)
+                })
+              )
+            )
           })
 
-    if (throttle !== undefined) {
-      // Windows end on time, not only when the next event comes: a summary must not wait for a quiet key.
-      yield* Effect.gen(function* () {
-        for (;;) {
-          const next = throttle.nextDueMs()
-          yield* Effect.sleep(
-            Duration.millis(Math.max(50, Math.min(1000, next === undefined ? 1000 : next - Date.now())))
-          )
-          yield* emitSummaries(throttle.due(Date.now()))
-        }
-      }).pipe(Effect.forkScoped)
-      yield* Effect.addFinalizer(() => emitSummaries(throttle.flush()))
-    }
+    if (throttle !== undefined) yield* summariesOnTime(throttle, emitSummaries)
 
-    type Enrichments = ReadonlyArray<Enrichment>
-
-    /** Stage one: decode, once-only, classify, filter (unless label filters need the labels), and start enrichment. */
-    const prepare = (chunk: ReadonlyArray<Change>) =>
+    /**
+     * The chunk's new occurrences, in order, and its progress. Undecodable changes are counted and skipped; what
+     * was received is counted per chunk (a labelled counter's increment is a hash lookup, too dear per event).
+     */
+    const admit = (chunk: ReadonlyArray<Change>, nowMs: number) =>
       Effect.gen(function* () {
-        const nowMs = Date.now()
         const streams: Record<string, string> = {}
-        const occurrences: Array<ExportedOccurrence> = []
-        const admitted: Array<KubeEvent> = []
-        // Counted per chunk: a labelled counter's increment is a hash lookup, too dear per event.
+        const handled: Array<ExportedOccurrence> = []
+        const occurrences: Array<Occurrence> = []
         const received = new Map<string, { api: string; type: string; n: number }>()
         for (const change of chunk) {
           if (change.stream !== undefined) {
-            const rv = resourceVersionOf(change.object)
+            const rv = resourceVersionOfChange(change)
             if (rv !== undefined) streams[change.stream] = rv
           }
-          if (change.type === "BOOKMARK") continue
-          const decoded = decodeKubeEvent(change.object, change.api)
-          if (Either.isLeft(decoded)) {
+          if (change._tag === "Bookmark") continue
+          if (change._tag === "Undecodable") {
             metrics.decodeFailures.inc()
-            yield* Effect.logWarning(decoded.left.message)
+            yield* Effect.logWarning(change.message)
             continue
           }
-          const event = decoded.right
+          const { event } = change
           const key = event.api + change.type
           const seen = received.get(key)
           if (seen === undefined) received.set(key, { api: event.api, type: change.type, n: 1 })
           else seen.n++
           if (!window.admit(event)) continue
-          admitted.push(event)
-          occurrences.push({ uid: event.uid, count: event.count ?? 1, timeMs: timeMsOf(event) })
+          const timeMs = occurrenceMs(event) ?? nowMs
+          const severity = settings.severity.classify(event)
+          occurrences.push({ event, severity, timeMs, enrichment: undefined, droppedBy: undefined })
+          handled.push({ uid: event.uid, count: event.count ?? 1, timeMs })
         }
         for (const r of received.values()) metrics.eventsReceived.inc({ api: r.api, type: r.type }, r.n)
-        const severities = admitted.map((e) => settings.severity.classify(e))
+        const progress: Progress = { streams, occurrences: handled }
+        return { occurrences, progress }
+      })
+
+    /** Marks the occurrences a filter rule drops, and counts them by rule. */
+    const filter = (occurrences: ReadonlyArray<Occurrence>, nowMs: number, withLabels: boolean) => {
+      for (const o of occurrences) {
+        const labels = withLabels && settings.labelsKnown ? o.enrichment?.labels : undefined
+        o.droppedBy = filters.verdict(o.event, labels, o.severity.number, nowMs)
+        if (o.droppedBy !== undefined) metrics.recordsFiltered.inc({ rule: o.droppedBy })
+      }
+    }
+
+    /** Stage one: admit, classify, filter (unless label filters need the labels), and start enrichment. */
+    const prepare = (chunk: ReadonlyArray<Change>) =>
+      Effect.gen(function* () {
+        const nowMs = Date.now()
+        const { occurrences, progress } = yield* admit(chunk, nowMs)
         // Label filters need the labels first; otherwise filter first and look up only what is kept.
-        const kept: Array<number> = []
-        if (!filters.needsLabels) {
-          admitted.forEach((e, i) => {
-            const rule = filters.verdict(e, undefined, severities[i]?.number, nowMs)
-            if (rule === undefined) kept.push(i)
-            else metrics.recordsFiltered.inc({ rule })
-          })
-        }
-        const lookedUp = filters.needsLabels ? admitted : kept.map((i) => admitted[i] as KubeEvent)
+        if (!filters.needsLabels) filter(occurrences, nowMs, false)
+        const enriching = occurrences.filter(kept)
         // Started now, awaited in stage two: the next chunks are prepared while this one's lookups are answered.
         // In the pipeline's scope, not stage one's fiber: that fiber may end (a finite source) before stage two
         // has taken the chunk.
-        const enrichment = lookedUp.length === 0 ? undefined : yield* Effect.forkScoped(enricher.enrichAll(lookedUp))
-        return { nowMs, streams, occurrences, admitted, severities, kept, enrichment }
+        const enrichment =
+          enriching.length === 0
+            ? undefined
+            : yield* Effect.forkScoped(enricher.enrichAll(enriching.map((o) => o.event)))
+        return { nowMs, progress, occurrences, enriching, enrichment } satisfies Prepared
       })
 
-    /** Stage two: wait for the enrichment, filter by labels, hold back noise, translate, send, mark. */
-    const deliver = (prepared: Effect.Effect.Success<ReturnType<typeof prepare>>) =>
+    /** Waits for a chunk's lookups and gives each occurrence its enrichment. */
+    const enrich = (prepared: Prepared) =>
       Effect.gen(function* () {
-        const { nowMs, streams, occurrences, admitted, severities } = prepared
-        const found: Enrichments = prepared.enrichment === undefined ? [] : yield* Fiber.join(prepared.enrichment)
-        let kept = prepared.kept
-        let enrichments: ReadonlyArray<Enrichment | undefined>
-        if (filters.needsLabels) {
-          enrichments = found
-          kept = []
-          admitted.forEach((e, i) => {
-            const rule = filters.verdict(
-              e,
-              settings.labelsKnown ? found[i]?.labels : undefined,
-              severities[i]?.number,
-              nowMs
-            )
-            if (rule === undefined) kept.push(i)
-            else metrics.recordsFiltered.inc({ rule })
-          })
-        } else {
-          const byIndex = new Array<Enrichment | undefined>(admitted.length)
-          kept.forEach((i, k) => {
-            byIndex[i] = found[k]
-          })
-          enrichments = byIndex
-        }
-        if (throttle !== undefined) {
-          kept = kept.filter((i) => {
-            const pass = throttle.admit(admitted[i] as KubeEvent, nowMs) === "pass"
-            if (!pass) metrics.recordsSuppressed.inc()
-            return pass
-          })
-        }
+        if (prepared.enrichment === undefined) return
+        const found = yield* Fiber.join(prepared.enrichment)
+        prepared.enriching.forEach((o, i) => {
+          o.enrichment = found[i]
+        })
+      })
 
-        const records: Array<ReadableLogRecord> = []
-        let newestMs = 0
-        for (const i of kept) {
-          const event = admitted[i] as KubeEvent
-          const severity = severities[i]
-          const resource = enrichments[i]?.resource
-          records.push(
-            translator.translate(event, {
-              ...(resource === undefined ? {} : { resource }),
-              ...(severity === undefined ? {} : { severity })
-            })
-          )
-          const t = occurrences[i]?.timeMs ?? 0
-          if (t > newestMs) newestMs = t
-        }
+    /** Whether noise control lets an occurrence through; what it holds back is counted. */
+    const throttled = (nowMs: number) => (o: Occurrence) => {
+      if (throttle === undefined || throttle.admit(o.event, nowMs) === "pass") return true
+      metrics.recordsSuppressed.inc()
+      return false
+    }
+
+    const translate = (o: Occurrence): ReadableLogRecord => {
+      const resource = o.enrichment?.resource
+      return translator.translate(o.event, { ...(resource === undefined ? {} : { resource }), severity: o.severity })
+    }
+
+    /** Stage two: wait for the enrichment, filter by labels, hold back noise, translate, send, mark. */
+    const deliver = (prepared: Prepared) =>
+      Effect.gen(function* () {
+        const { nowMs, occurrences, progress } = prepared
+        yield* enrich(prepared)
+        if (filters.needsLabels) filter(occurrences, nowMs, true)
+        const sent = occurrences.filter(kept).filter(throttled(nowMs))
+        const newestMs = sent.reduce((newest, o) => Math.max(newest, o.timeMs), 0)
         if (newestMs > 0) metrics.lastEventTimestamp.set(newestMs / 1000)
-        if (records.length > 0) yield* sink.offerAll(records)
-        if (occurrences.length > 0 || Object.keys(streams).length > 0) {
-          yield* sink.mark(checkpoint.acknowledged({ streams, occurrences }))
+        if (sent.length > 0) yield* sink.offerAll(sent.map(translate))
+        if (progress.occurrences.length > 0 || Object.keys(progress.streams).length > 0) {
+          yield* sink.mark(checkpoint.acknowledged(progress))
         }
       })
 
@@ -208,3 +195,24 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
       Stream.runForEach(deliver)
     )
   }).pipe(Effect.scoped)
+
+/**
+ * Windows end on time, not only when the next event comes: a summary must not wait for a quiet key. What is
+ * still held back when the pipeline stops is summed up then.
+ */
+const summariesOnTime = <R>(
+  throttle: Throttle,
+  emit: (summaries: ReadonlyArray<Summary>) => Effect.Effect<void, never, R>
+) =>
+  Effect.gen(function* () {
+    yield* Effect.gen(function* () {
+      for (;;) {
+        const next = throttle.nextDueMs()
+        yield* Effect.sleep(
+          Duration.millis(Math.max(50, Math.min(1000, next === undefined ? 1000 : next - Date.now())))
+        )
+        yield* emit(throttle.due(Date.now()))
+      }
+    }).pipe(Effect.forkScoped)
+    yield* Effect.addFinalizer(() => emit(throttle.flush()))
+  })

@@ -20,7 +20,7 @@
  */
 import type { SeverityNumber } from "@opentelemetry/api-logs"
 import type { EventApi, KubeEvent } from "../domain/KubeEvent.ts"
-import { occurrenceTime } from "../domain/eventTimes.ts"
+import { occurrenceMs } from "../domain/eventTimes.ts"
 import { compilePattern, type Pattern } from "./pattern.ts"
 
 export const RULE_CONDITIONS = [
@@ -139,11 +139,6 @@ export const compileRule = (rule: Rule): EventTest => {
     for (let i = 0; i < n; i++) if (!(tests[i] as EventTest)(e, labels)) return false
     return true
   }
-}
-
-const occurrenceMs = (e: KubeEvent): number | undefined => {
-  const t = occurrenceTime(e)
-  return t === undefined ? undefined : t.seconds * 1000 + Math.floor(t.nanos / 1e6)
 }
 
 export const compileFilters = (config: FilterConfig): Filters => {

@@ -18,7 +18,7 @@ export {
   StoredObject,
   StoreError,
   objectKey,
-  type Change,
+  type StoreChange,
   type ChangeType,
   type CompactionPolicy,
   type KubeObject,

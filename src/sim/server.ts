@@ -43,7 +43,7 @@ import {
   tooManyRequests
 } from "./status.ts"
 import {
-  type Change,
+  type StoreChange,
   type CompactionPolicy,
   type KubeObject,
   StoreError,
@@ -633,7 +633,7 @@ export class SimServer {
     const namespace = route.info.namespace
 
     let initial: ReadonlyArray<StoredObject> | undefined
-    let replay: ReadonlyArray<Change> | undefined
+    let replay: ReadonlyArray<StoreChange> | undefined
     let fromRv = current
     const withInitial = sendInitialEvents ?? (rv === undefined || rv === 0)
     if (withInitial) {

@@ -101,7 +101,7 @@ export class StoredObject {
 
 export type ChangeType = "ADDED" | "MODIFIED" | "DELETED"
 
-export interface Change {
+export interface StoreChange {
   readonly rv: number
   readonly type: ChangeType
   readonly resource: ResourceType
@@ -321,10 +321,10 @@ export class VersionedStore {
   #rv = 0
   #compactedRv = 0
   readonly #keyspaces = new Map<string, Keyspace>()
-  #log: Change[] = []
+  #log: StoreChange[] = []
   #logHead = 0
   #policy: CompactionPolicy
-  readonly #subscribers = new Set<(c: Change) => void>()
+  readonly #subscribers = new Set<(c: StoreChange) => void>()
   readonly #ttls = new Map<string, number>()
   readonly #expiries = new ExpiryHeap()
   #expiryTimer: NodeJS.Timeout | undefined
@@ -376,7 +376,7 @@ export class VersionedStore {
     else this.#ttls.set(resourceId(resource), ttlMs)
   }
 
-  subscribe(listener: (c: Change) => void): () => void {
+  subscribe(listener: (c: StoreChange) => void): () => void {
     this.#subscribers.add(listener)
     return () => {
       this.#subscribers.delete(listener)
@@ -523,7 +523,7 @@ export class VersionedStore {
    * Changes after `rv` (exclusive), oldest first, or "expired" when some of them were compacted away.
    * `rv` greater than the current one yields nothing (the caller waits for changes).
    */
-  changesAfter(rv: number): ReadonlyArray<Change> | "expired" {
+  changesAfter(rv: number): ReadonlyArray<StoreChange> | "expired" {
     this.#enforcePolicy()
     if (rv < this.#compactedRv) return "expired"
     const start = this.#logIndexAfter(rv)
@@ -572,7 +572,7 @@ export class VersionedStore {
     const rid = resourceId(resource)
     const overlay = new Map<string, StoredObject | undefined>()
     for (let i = this.#logIndexAfter(atRv); i < this.#log.length; i++) {
-      const c = this.#log[i] as Change
+      const c = this.#log[i] as StoreChange
       if (resourceId(c.resource) === rid && !overlay.has(c.key)) overlay.set(c.key, c.prev)
     }
     const inRange = (k: string) => k >= from && (prefix === "" || k.startsWith(prefix))
@@ -626,13 +626,13 @@ export class VersionedStore {
     let hi = this.#log.length
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      if ((this.#log[mid] as Change).rv <= rv) lo = mid + 1
+      if ((this.#log[mid] as StoreChange).rv <= rv) lo = mid + 1
       else hi = mid
     }
     return lo
   }
 
-  #append(c: Change): void {
+  #append(c: StoreChange): void {
     this.#log.push(c)
     this.#enforcePolicy()
     if (c.type !== "DELETED") this.#scheduleExpiry(c)
@@ -652,13 +652,13 @@ export class VersionedStore {
     let target = -1
     if (maxChanges !== undefined && this.#log.length - this.#logHead > maxChanges) {
       const drop = this.#log.length - this.#logHead - maxChanges
-      target = (this.#log[this.#logHead + drop - 1] as Change).rv
+      target = (this.#log[this.#logHead + drop - 1] as StoreChange).rv
     }
     if (maxAgeMs !== undefined) {
       const cutoff = this.now() - maxAgeMs
       let i = this.#logHead
-      while (i < this.#log.length && (this.#log[i] as Change).at < cutoff) i++
-      if (i > this.#logHead) target = Math.max(target, (this.#log[i - 1] as Change).rv)
+      while (i < this.#log.length && (this.#log[i] as StoreChange).at < cutoff) i++
+      if (i > this.#logHead) target = Math.max(target, (this.#log[i - 1] as StoreChange).rv)
     }
     if (target >= 0) this.compact(target)
   }
@@ -670,7 +670,7 @@ export class VersionedStore {
     }
   }
 
-  #scheduleExpiry(c: Change): void {
+  #scheduleExpiry(c: StoreChange): void {
     const ttl = this.#ttls.get(resourceId(c.resource))
     if (ttl === undefined || this.#closed) return
     this.#expiries.push({ at: c.at + ttl, resource: c.resource, key: c.key, rv: c.rv })

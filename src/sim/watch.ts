@@ -4,7 +4,7 @@
  * and the watch faults (drop the connection after K events, stay silent).
  */
 import type { ServerResponse } from "node:http"
-import type { Change, StoredObject, VersionedStore } from "./store.ts"
+import type { StoreChange, StoredObject, VersionedStore } from "./store.ts"
 import type { ResourceType } from "./resources.ts"
 import type { Status } from "./status.ts"
 
@@ -26,7 +26,7 @@ export interface WatchSetup {
   /** Objects to send as synthetic ADDED events first (RV unset / "0" / sendInitialEvents). */
   readonly initial: ReadonlyArray<StoredObject> | undefined
   /** Changes to replay first (RV=N). */
-  readonly replay: ReadonlyArray<Change> | undefined
+  readonly replay: ReadonlyArray<StoreChange> | undefined
   /** Only changes with a greater resourceVersion are sent live. */
   readonly fromRv: number
   readonly allowBookmarks: boolean
@@ -121,7 +121,7 @@ export class WatchStream {
     this.#setup.onClose()
   }
 
-  #onChange(c: Change): void {
+  #onChange(c: StoreChange): void {
     const s = this.#setup
     if (c.rv <= s.fromRv || c.resource !== s.resource) return
     if (s.namespace !== undefined && c.object.namespace !== s.namespace) return

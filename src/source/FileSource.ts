@@ -1,7 +1,7 @@
 import { Effect, Either, Schema } from "effect"
 import { readFile } from "node:fs/promises"
 import { parseAllDocuments } from "yaml"
-import type { Change } from "./Change.ts"
+import { type Change, decodeChange } from "./Change.ts"
 import { jsonErrorOffset } from "./jsonSyntax.ts"
 import { decodeKubeEvent } from "../domain/KubeEvent.ts"
 import { errorText } from "../domain/errorText.ts"
@@ -61,11 +61,17 @@ const jsonErrorAt = (text: string, error: unknown, lineOffset = 0): string => {
   return `invalid JSON at ${where} (near ${near}): ${message}`
 }
 
-const watchEventChange = (e: typeof WatchEvent.Type): Change | undefined =>
+/** One object of a dump as it was read, before decoding. */
+interface DumpObject {
+  readonly type: "ADDED" | "MODIFIED"
+  readonly object: unknown
+}
+
+const watchEventChange = (e: typeof WatchEvent.Type): DumpObject | undefined =>
   e.type === "ADDED" || e.type === "MODIFIED" ? { type: e.type, object: e.object } : undefined
 
 /** Turns one parsed document into changes, or says why its shape is not a dump. */
-const fromDocument = (doc: unknown): Either.Either<ReadonlyArray<Change>, string> =>
+const fromDocument = (doc: unknown): Either.Either<ReadonlyArray<DumpObject>, string> =>
   Either.match(decodeDump(doc), {
     onLeft: () => {
       const found = Array.isArray(doc)
@@ -78,8 +84,8 @@ const fromDocument = (doc: unknown): Either.Either<ReadonlyArray<Change>, string
       return Either.left(`expected ${SHAPES}; found ${found}`)
     },
     onRight: (d) => {
-      if (Array.isArray(d)) return Either.right(d.map((object): Change => ({ type: "ADDED", object })))
-      if ("items" in d) return Either.right(d.items.map((object): Change => ({ type: "ADDED", object })))
+      if (Array.isArray(d)) return Either.right(d.map((object): DumpObject => ({ type: "ADDED", object })))
+      if ("items" in d) return Either.right(d.items.map((object): DumpObject => ({ type: "ADDED", object })))
       if ("type" in d && "object" in d) {
         const change = watchEventChange(d)
         return Either.right(change === undefined ? [] : [change])
@@ -90,8 +96,8 @@ const fromDocument = (doc: unknown): Either.Either<ReadonlyArray<Change>, string
   })
 
 /** JSON lines: one watch event (or one Event) per line. */
-const fromJsonLines = (text: string): Either.Either<ReadonlyArray<Change>, string> => {
-  const changes: Array<Change> = []
+const fromJsonLines = (text: string): Either.Either<ReadonlyArray<DumpObject>, string> => {
+  const changes: Array<DumpObject> = []
   const lines = text.split("\n")
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]?.trim() ?? ""
@@ -126,7 +132,7 @@ const kindOf = (u: unknown): string =>
         : typeof u
 
 /** "3 objects: 2 ConfigMap, 1 number", the commonest kinds first. */
-const describeFound = (changes: ReadonlyArray<Change>): string => {
+const describeFound = (changes: ReadonlyArray<DumpObject>): string => {
   if (changes.length === 0) return "it holds no objects"
   const counts = new Map<string, number>()
   for (const { object } of changes) counts.set(kindOf(object), (counts.get(kindOf(object)) ?? 0) + 1)
@@ -143,10 +149,10 @@ const describeFound = (changes: ReadonlyArray<Change>): string => {
  * A dump must hold at least one Event the collector can read: one that holds none (a list of ConfigMaps, an
  * array of junk) was not the file meant, and saying "exported 0" would hide that.
  */
-const requireAnEvent = (changes: ReadonlyArray<Change>): Either.Either<ReadonlyArray<Change>, string> => {
+const requireAnEvent = (changes: ReadonlyArray<DumpObject>): Either.Either<ReadonlyArray<DumpObject>, string> => {
   let firstFailure: string | undefined
-  for (const { object, api } of changes) {
-    const decoded = decodeKubeEvent(object, api)
+  for (const { object } of changes) {
+    const decoded = decodeKubeEvent(object)
     if (Either.isRight(decoded)) return Either.right(changes)
     if (firstFailure === undefined && kindOf(object) === "Event") firstFailure = decoded.left.message
   }
@@ -161,10 +167,10 @@ const BOM = "\uFEFF"
  * Parses a dump's text into its changes; at least one of them is an Event. A leading byte order mark is skipped.
  * JSON first (a document or JSON lines), YAML when it does not look like JSON.
  */
-export const parseDump = (text: string): Either.Either<ReadonlyArray<Change>, string> =>
+export const parseDump = (text: string): Either.Either<ReadonlyArray<DumpObject>, string> =>
   Either.flatMap(parseDocuments(text.startsWith(BOM) ? text.slice(BOM.length) : text), requireAnEvent)
 
-const parseDocuments = (text: string): Either.Either<ReadonlyArray<Change>, string> => {
+const parseDocuments = (text: string): Either.Either<ReadonlyArray<DumpObject>, string> => {
   const trimmed = text.trimStart()
   if (trimmed === "") return Either.left(`the file is empty; expected ${SHAPES}`)
   if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
@@ -179,7 +185,7 @@ const parseDocuments = (text: string): Either.Either<ReadonlyArray<Change>, stri
   }
   const docs = parseAllDocuments(text)
   const all = Array.isArray(docs) ? docs : [docs]
-  const changes: Array<Change> = []
+  const changes: Array<DumpObject> = []
   for (const doc of all) {
     const error = doc.errors[0]
     if (error !== undefined) {
@@ -208,7 +214,7 @@ const isJson = (text: string): boolean => {
   }
 }
 
-/** Reads a `kubectl get events` dump into changes. */
+/** Reads a `kubectl get events` dump into decoded changes. */
 export const readDump = (path: string): Effect.Effect<ReadonlyArray<Change>, DumpError> =>
   Effect.tryPromise({
     try: () => readFile(path, "utf8"),
@@ -217,7 +223,7 @@ export const readDump = (path: string): Effect.Effect<ReadonlyArray<Change>, Dum
     Effect.flatMap((text) =>
       Either.match(parseDump(text), {
         onLeft: (description) => Effect.fail(new DumpError({ path, reason: "Malformed", description })),
-        onRight: Effect.succeed
+        onRight: (objects) => Effect.succeed(objects.map(({ type, object }) => decodeChange(type, object)))
       })
     )
   )

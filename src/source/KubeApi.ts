@@ -155,7 +155,7 @@ const ListBody = Schema.Struct({
 })
 const decodeListBody = Schema.decodeUnknownEither(ListBody)
 
-interface ListRequest {
+export interface ListRequest {
   readonly collection: Collection
   readonly limit: number
   readonly continueToken: string | undefined

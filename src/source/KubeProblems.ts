@@ -5,6 +5,7 @@
 import { Effect } from "effect"
 import { SOURCE_API_CALLS } from "../domain/apiCalls.ts"
 import { type KubeApiError, type WatchTarget } from "./KubeApi.ts"
+import { ReportOnce } from "../observability/reportOnce.ts"
 
 const scope = (t: WatchTarget) => (t.namespace === undefined ? "at the cluster scope" : `in namespace ${t.namespace}`)
 const groupOf = (t: WatchTarget) => (t.api === "core/v1" ? "" : "events.k8s.io")
@@ -48,20 +49,17 @@ const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): strin
 /** The kind of a failure, for saying it once: the same kind again is quiet until something succeeds. */
 const failureKind = (e: KubeApiError) => `${e.verb}:${e.status ?? e.reason}`
 
+/** Says each kind of failure of one target's list and watch once, and once that they work again. */
 export class ProblemReporter {
-  readonly #reported = new Set<string>()
+  readonly #once = new ReportOnce()
 
   failed(e: KubeApiError, t: WatchTarget, server: string): Effect.Effect<void> {
-    const kind = failureKind(e)
     const text = describeFailure(e, t, server)
-    if (this.#reported.has(kind)) return Effect.logDebug(text)
-    this.#reported.add(kind)
-    return e.reason === "TooManyRequests" ? Effect.logWarning(text) : Effect.logError(`${text}; retrying`)
+    const loud = e.reason === "TooManyRequests" ? Effect.logWarning(text) : Effect.logError(`${text}; retrying`)
+    return this.#once.failed(failureKind(e), loud, Effect.logDebug(text))
   }
 
   succeeded(verb: "list" | "watch", t: WatchTarget): Effect.Effect<void> {
-    if (this.#reported.size === 0) return Effect.void
-    this.#reported.clear()
-    return Effect.logInfo(`${verb} events (${t.api}) ${scope(t)} works again`)
+    return this.#once.succeeded(Effect.logInfo(`${verb} events (${t.api}) ${scope(t)} works again`))
   }
 }

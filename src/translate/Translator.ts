@@ -4,7 +4,9 @@ import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { Resource as R } from "../domain/attributes.ts"
 import { ResourceCache } from "./resource.ts"
-import { type Enrichment, toLogRecord } from "./toLogRecord.ts"
+import type { Summary } from "../rules/throttle.ts"
+import { summaryParts } from "./summary.ts"
+import { type RecordParts, toLogRecord } from "./toLogRecord.ts"
 
 export interface TranslatorSettings {
   /** Attributes every record's resource starts from: `OTEL_RESOURCE_ATTRIBUTES`, service and cluster name. */
@@ -16,22 +18,19 @@ export interface TranslatorSettings {
 export class Translator extends Context.Tag("Translator")<
   Translator,
   {
-    readonly translate: (e: KubeEvent, enrichment?: Enrichment) => ReadableLogRecord
+    readonly translate: (e: KubeEvent, parts?: RecordParts) => ReadableLogRecord
+    /** The record standing for what noise control held back: the summary's last event, said as a summary. */
+    readonly summarize: (s: Summary, parts: Pick<RecordParts, "resource" | "severity">) => ReadableLogRecord
   }
 >() {
   static readonly layer = (settings: TranslatorSettings) =>
     Layer.sync(Translator, () => {
       const resources = new ResourceCache(settings.baseAttributes, settings.resourceCacheSize)
-      return {
-        translate: (e, enrichment) => {
-          const now = Date.now()
-          return toLogRecord(
-            e,
-            { resources, observedAt: [Math.floor(now / 1000), (now % 1000) * 1_000_000] },
-            enrichment
-          )
-        }
+      const translate = (e: KubeEvent, parts?: RecordParts) => {
+        const now = Date.now()
+        return toLogRecord(e, { resources, observedAt: [Math.floor(now / 1000), (now % 1000) * 1_000_000] }, parts)
       }
+      return { translate, summarize: (s, parts) => translate(s.event, { ...parts, ...summaryParts(s) }) }
     })
 }
 

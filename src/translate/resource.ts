@@ -2,6 +2,7 @@ import type { Attributes } from "@opentelemetry/api"
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources"
 import { Resource as R } from "../domain/attributes.ts"
 import { BoundedMap } from "../domain/BoundedMap.ts"
+import { serviceNameOf } from "../domain/serviceName.ts"
 import type { KubeEvent, ObjectRef } from "../domain/KubeEvent.ts"
 
 /** Attributes that an enrichment step learned about the involved object (owner chain, labels, service). */
@@ -50,20 +51,6 @@ const CLUSTER_SCOPED = new Set([
   "machineconfig"
 ])
 
-/**
- * Workload names in the order the OpenTelemetry k8s-attributes guidance uses to derive `service.name`.
- * It continues with the pod and container names; those are left out on purpose: Loki indexes `service.name`
- * as a label, and a label per pod would be unbounded cardinality.
- */
-const SERVICE_NAME_SOURCES = [
-  R.deploymentName,
-  R.replicaSetName,
-  R.statefulSetName,
-  R.daemonSetName,
-  R.cronJobName,
-  R.jobName
-]
-
 /** `spec.containers{name}`, `spec.initContainers{name}`, `spec.ephemeralContainers{name}` → the container name. */
 const CONTAINER_FIELD_PATH = /^spec\.(?:initContainers|containers|ephemeralContainers)\{([^}]+)\}/
 export const containerNameOf = (fieldPath: string | undefined): string | undefined =>
@@ -98,10 +85,7 @@ export const eventResourceAttributes = (e: KubeEvent, enrichment: ResourceAttrib
   if (attrs[R.nodeName] === undefined) put(attrs, R.nodeName, e.sourceHost)
   put(attrs, R.containerName, containerNameOf(o.fieldPath))
   Object.assign(attrs, enrichment)
-  if (attrs[R.serviceName] === undefined) {
-    const source = SERVICE_NAME_SOURCES.find((k) => attrs[k] !== undefined)
-    if (source !== undefined) put(attrs, R.serviceName, attrs[source])
-  }
+  if (attrs[R.serviceName] === undefined) put(attrs, R.serviceName, serviceNameOf({ workloads: attrs }))
   if (attrs[R.serviceName] !== undefined && attrs[R.serviceNamespace] === undefined) {
     put(attrs, R.serviceNamespace, attrs[R.namespaceName])
   }

@@ -14,8 +14,8 @@ export interface TranslateContext {
   readonly observedAt: HrTime
 }
 
-/** What the pipeline stages learned about an event before translation. */
-export interface Enrichment {
+/** What the pipeline's stages decided about a record beyond the event itself. */
+export interface RecordParts {
   readonly resource?: ResourceAttributes
   /** A severity rule's verdict, replacing the one derived from the event's type. */
   readonly severity?: Severity
@@ -31,7 +31,7 @@ export const INSTRUMENTATION_SCOPE = { name: SCOPE_NAME }
  * Translates one event occurrence into a log record. Pure and total: no field of a decoded event can make it
  * throw, and the same input gives the same record (the resource cache only interns equal objects).
  */
-export const toLogRecord = (e: KubeEvent, ctx: TranslateContext, enrichment: Enrichment = {}): ReadableLogRecord => {
+export const toLogRecord = (e: KubeEvent, ctx: TranslateContext, parts: RecordParts = {}): ReadableLogRecord => {
   const attributes: Record<string, string | number> = {}
   const put = (key: string, value: string | number | undefined) => {
     if (value !== undefined) attributes[key] = value
@@ -49,18 +49,18 @@ export const toLogRecord = (e: KubeEvent, ctx: TranslateContext, enrichment: Enr
   put(A.startTime, start === undefined ? undefined : toUtcIso(start))
   put(A.recordUid, occurrenceId(e))
   const when = occurrenceTime(e)
-  const severity = enrichment.severity ?? severityOfType(e.type)
+  const severity = parts.severity ?? severityOfType(e.type)
   const record: ReadableLogRecord = {
     hrTime: when === undefined ? ctx.observedAt : toHrTime(when),
     hrTimeObserved: ctx.observedAt,
-    resource: ctx.resources.resourceOf(e, enrichment.resource),
+    resource: ctx.resources.resourceOf(e, parts.resource),
     instrumentationScope: INSTRUMENTATION_SCOPE,
-    attributes: enrichment.attributes === undefined ? attributes : { ...attributes, ...enrichment.attributes },
+    attributes: parts.attributes === undefined ? attributes : { ...attributes, ...parts.attributes },
     droppedAttributesCount: 0,
     eventName: EVENT_NAME,
     ...(severity.number === undefined ? {} : { severityNumber: severity.number }),
     ...(severity.text === undefined ? {} : { severityText: severity.text }),
-    ...(enrichment.body !== undefined ? { body: enrichment.body } : e.message === undefined ? {} : { body: e.message })
+    ...(parts.body !== undefined ? { body: parts.body } : e.message === undefined ? {} : { body: e.message })
   }
   return record
 }

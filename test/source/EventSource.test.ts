@@ -1,0 +1,303 @@
+/**
+ * The event source on its own, against a scripted `KubeApi` (list pages, watch lines, errors). What it must do
+ * is what the Kubernetes API Concepts page asks of a client (/work/shared/reference/kubernetes-watch-semantics.md):
+ * watch from the resourceVersion the list returned; on 410 Gone list again and watch from the new list's
+ * resourceVersion; a BOOKMARK only moves the resourceVersion; an expired `continue` token means listing from the
+ * beginning. Retry-After comes from the API server's 429 (apiserver-error-shapes.md). Time is the TestClock's.
+ */
+import { expect, layer } from "@effect/vitest"
+import { Chunk, Duration, Effect, Fiber, Layer, Stream, TestClock } from "effect"
+import { Health } from "../../src/observability/Health.ts"
+import { Metrics } from "../../src/observability/Metrics.ts"
+import type { Change } from "../../src/source/Change.ts"
+import { eventChanges, type SourceSettings } from "../../src/source/EventSource.ts"
+import {
+  KubeApi,
+  KubeApiError,
+  type ListPage,
+  type ListRequest,
+  type WatchEnd,
+  type WatchRequest
+} from "../../src/source/KubeApi.ts"
+
+/** What one scripted watch delivers, in order; without `end` it stays open and silent. */
+interface WatchScript {
+  readonly lines: ReadonlyArray<{ readonly type: string; readonly object: unknown } | { readonly malformed: string }>
+  readonly end?: WatchEnd
+}
+
+/**
+ * A `KubeApi` that answers from a script: each list takes the next answer, each watch the next script; past the
+ * end a list or a watch never answers. It keeps the requests it was sent.
+ */
+class ScriptedKubeApi {
+  readonly lists: Array<ListRequest> = []
+  readonly watches: Array<WatchRequest> = []
+  readonly #listAnswers: Array<ListPage | KubeApiError>
+  readonly #watchScripts: Array<WatchScript>
+
+  constructor(listAnswers: ReadonlyArray<ListPage | KubeApiError>, watchScripts: ReadonlyArray<WatchScript>) {
+    this.#listAnswers = [...listAnswers]
+    this.#watchScripts = [...watchScripts]
+  }
+
+  readonly layer = Layer.succeed(KubeApi, {
+    server: "https://api.scripted:6443",
+    list: (request) =>
+      Effect.suspend(() => {
+        this.lists.push(request)
+        const answer = this.#listAnswers.shift()
+        if (answer === undefined) return Effect.never
+        return answer instanceof KubeApiError ? Effect.fail(answer) : Effect.succeed(answer)
+      }),
+    watch: (request, handlers) =>
+      Effect.sync(() => {
+        this.watches.push(request)
+        const script = this.#watchScripts.shift()
+        // Delivered after the watch call returned, as a connection's data arrives.
+        queueMicrotask(() => {
+          for (const line of script?.lines ?? []) {
+            if ("malformed" in line) handlers.onMalformed(line.malformed)
+            else handlers.onEvent(line.type, line.object)
+          }
+          if (script?.end !== undefined) handlers.onEnd(script.end)
+        })
+        return { pause: () => {}, resume: () => {}, stop: () => {} }
+      })
+  })
+}
+
+/** A core/v1 Event as a list item or a watch event's object. */
+const event = (name: string, resourceVersion: string) => ({
+  apiVersion: "v1",
+  kind: "Event",
+  metadata: { name, namespace: "shop", uid: `uid-${name}`, resourceVersion },
+  involvedObject: { kind: "Pod", namespace: "shop", name: "web-1" },
+  reason: "BackOff",
+  type: "Warning",
+  count: 1
+})
+const page = (resourceVersion: string, items: ReadonlyArray<unknown>, continueToken?: string): ListPage => ({
+  resourceVersion,
+  items,
+  continueToken
+})
+/** The in-band ERROR of a watch whose resourceVersion is gone, as kube-apiserver sends it. */
+const expired = {
+  type: "ERROR",
+  object: {
+    kind: "Status",
+    apiVersion: "v1",
+    status: "Failure",
+    message: "too old resource version: 657887 (680402)",
+    reason: "Expired",
+    code: 410
+  }
+}
+const closed: WatchEnd = { _tag: "Closed" }
+
+const settings: SourceSettings = {
+  targets: [{ api: "core/v1", namespace: undefined, fieldSelector: undefined }],
+  mode: "watch",
+  pageSize: 500,
+  watchTimeout: Duration.minutes(5),
+  watchIdleTimeout: Duration.minutes(10),
+  retryInitial: Duration.seconds(1),
+  retryMax: Duration.seconds(30),
+  pollInterval: Duration.seconds(10),
+  highWater: 10_000,
+  resumeFrom: {}
+}
+const STREAM = "core/v1/*"
+
+/** Each change as a short text: `ADDED a@5`, `bookmark 9`, `undecodable: …`. */
+const show = (c: Change): string =>
+  c._tag === "Event"
+    ? `${c.type} ${c.event.name}@${c.event.resourceVersion}`
+    : c._tag === "Bookmark"
+      ? `bookmark ${c.resourceVersion}`
+      : `undecodable: ${c.message}`
+
+/** The first `n` changes the source gives. */
+const firstChanges = (api: ScriptedKubeApi, n: number, s: SourceSettings = settings) =>
+  eventChanges(s).pipe(
+    Stream.flattenIterables,
+    Stream.take(n),
+    Stream.runCollect,
+    Effect.map((changes) => Chunk.toReadonlyArray(changes)),
+    Effect.provide(api.layer)
+  )
+
+layer(Layer.mergeAll(Metrics.layer, Health.layer))("eventChanges", (it) => {
+  it.effect("lists, then watches from the list's resourceVersion; the list's own version is a bookmark", () =>
+    Effect.gen(function* () {
+      const api = new ScriptedKubeApi(
+        [page("100", [event("a", "90"), event("b", "95")])],
+        [{ lines: [{ type: "ADDED", object: event("c", "101") }] }]
+      )
+      const changes = yield* firstChanges(api, 4)
+      expect(changes.map(show)).toEqual(["ADDED a@90", "ADDED b@95", "bookmark 100", "ADDED c@101"])
+      expect(changes.every((c) => c.stream === STREAM)).toBe(true)
+      expect(api.watches.map((w) => w.resourceVersion)).toEqual(["100"])
+    })
+  )
+
+  it.effect("reads every page with its continue token, and lists from the start when the token expired", () =>
+    Effect.gen(function* () {
+      const goneToken = new KubeApiError({
+        verb: "list",
+        reason: "Gone",
+        status: 410,
+        description: "continue parameter is too old"
+      })
+      const api = new ScriptedKubeApi(
+        [
+          page("100", [event("a", "90")], "token-1"),
+          goneToken,
+          page("120", [event("a", "90")], "token-2"),
+          page("120", [event("b", "110")])
+        ],
+        []
+      )
+      const changes = yield* firstChanges(api, 4)
+      expect(changes.map(show)).toEqual(["ADDED a@90", "ADDED a@90", "ADDED b@110", "bookmark 120"])
+      expect(api.lists.map((l) => l.continueToken)).toEqual([undefined, "token-1", undefined, "token-2"])
+      expect(api.watches.map((w) => w.resourceVersion)).toEqual(["120"])
+    })
+  )
+
+  it.effect("resumes a watch from the checkpoint's resourceVersion without listing", () =>
+    Effect.gen(function* () {
+      const api = new ScriptedKubeApi([], [{ lines: [{ type: "MODIFIED", object: event("a", "501") }] }])
+      const changes = yield* firstChanges(api, 1, { ...settings, resumeFrom: { [STREAM]: "500" } })
+      expect(changes.map(show)).toEqual(["MODIFIED a@501"])
+      expect(api.lists).toEqual([])
+      expect(api.watches.map((w) => w.resourceVersion)).toEqual(["500"])
+    })
+  )
+
+  it.effect("passes a BOOKMARK on as progress only, and the next watch starts from it", () =>
+    Effect.gen(function* () {
+      const api = new ScriptedKubeApi(
+        [page("100", [])],
+        [
+          {
+            lines: [
+              { type: "ADDED", object: event("a", "101") },
+              { type: "BOOKMARK", object: { kind: "Event", apiVersion: "v1", metadata: { resourceVersion: "150" } } }
+            ],
+            end: closed
+          },
+          { lines: [{ type: "ADDED", object: event("b", "151") }] }
+        ]
+      )
+      const changes = yield* firstChanges(api, 4)
+      expect(changes.map(show)).toEqual(["bookmark 100", "ADDED a@101", "bookmark 150", "ADDED b@151"])
+      expect(api.watches.map((w) => w.resourceVersion)).toEqual(["100", "150"])
+      expect(api.lists).toHaveLength(1)
+    })
+  )
+
+  it.effect("on an in-band 410 lists again, leaves out what it already passed on, and watches from the new list", () =>
+    Effect.gen(function* () {
+      const api = new ScriptedKubeApi(
+        [page("100", [event("a", "90")]), page("300", [event("a", "90"), event("b", "101"), event("c", "250")])],
+        [
+          { lines: [{ type: "ADDED", object: event("b", "101") }, expired] },
+          { lines: [{ type: "ADDED", object: event("d", "301") }] }
+        ]
+      )
+      const changes = yield* firstChanges(api, 6)
+      expect(changes.map(show)).toEqual([
+        "ADDED a@90",
+        "bookmark 100",
+        "ADDED b@101",
+        "ADDED c@250",
+        "bookmark 300",
+        "ADDED d@301"
+      ])
+      expect(api.watches.map((w) => w.resourceVersion)).toEqual(["100", "300"])
+    })
+  )
+
+  it.effect("passes on what it cannot decode as undecodable, with where it came from, and goes on", () =>
+    Effect.gen(function* () {
+      const noUid = { apiVersion: "v1", kind: "Event", metadata: { name: "x", resourceVersion: "102" } }
+      const api = new ScriptedKubeApi(
+        [page("100", [])],
+        [
+          {
+            lines: [
+              { malformed: "not a JSON watch event" },
+              { type: "ADDED", object: noUid },
+              { type: "ADDED", object: event("a", "103") }
+            ]
+          }
+        ]
+      )
+      const changes = yield* firstChanges(api, 4)
+      expect(changes.map((c) => c._tag)).toEqual(["Bookmark", "Undecodable", "Undecodable", "Event"])
+      expect(show(changes[1] as Change)).toMatch(/core\/v1 events \(all namespaces\): not a JSON watch event/)
+      expect(changes[2]).toMatchObject({ _tag: "Undecodable", resourceVersion: "102", stream: STREAM })
+    })
+  )
+
+  it.effect("retries a failed list after a backoff from retryInitial, and waits out a longer Retry-After", () =>
+    Effect.gen(function* () {
+      const api = new ScriptedKubeApi(
+        [
+          new KubeApiError({
+            verb: "list",
+            reason: "ServerError",
+            status: 500,
+            description: "etcdserver: request timed out"
+          }),
+          new KubeApiError({
+            verb: "list",
+            reason: "TooManyRequests",
+            status: 429,
+            description: "Too many requests",
+            retryAfterSeconds: 20
+          }),
+          page("100", [event("a", "90")])
+        ],
+        []
+      )
+      const running = yield* Effect.fork(firstChanges(api, 1))
+      yield* TestClock.adjust(Duration.millis(400))
+      // The first delay is retryInitial, jittered into [1/2, 1) of it.
+      expect(api.lists).toHaveLength(1)
+      yield* TestClock.adjust(Duration.millis(600))
+      expect(api.lists).toHaveLength(2)
+      yield* TestClock.adjust(Duration.seconds(19))
+      expect(api.lists).toHaveLength(2)
+      yield* TestClock.adjust(Duration.seconds(1))
+      expect((yield* Fiber.join(running)).map(show)).toEqual(["ADDED a@90"])
+      expect(api.lists).toHaveLength(3)
+    })
+  )
+
+  it.effect("relists at once after a 410, but backs off when the fresh list's version is refused with 410 too", () =>
+    Effect.gen(function* () {
+      const gone: WatchEnd = {
+        _tag: "Failed",
+        error: new KubeApiError({ verb: "watch", reason: "Gone", status: 410, description: "too old resource version" })
+      }
+      const api = new ScriptedKubeApi(
+        [page("100", []), page("200", []), page("300", [])],
+        [{ lines: [], end: gone }, { lines: [], end: gone }, { lines: [{ type: "ADDED", object: event("a", "301") }] }]
+      )
+      const running = yield* Effect.fork(firstChanges(api, 4))
+      yield* TestClock.adjust(Duration.millis(1))
+      expect(api.lists).toHaveLength(2)
+      yield* TestClock.adjust(Duration.millis(1000))
+      expect((yield* Fiber.join(running)).map(show)).toEqual([
+        "bookmark 100",
+        "bookmark 200",
+        "bookmark 300",
+        "ADDED a@301"
+      ])
+      expect(api.watches.map((w) => w.resourceVersion)).toEqual(["100", "200", "300"])
+    })
+  )
+})
