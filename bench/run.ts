@@ -421,7 +421,7 @@ const targets: Array<Target> = [
   target("throughput-watch events/s", ">= 50000", get("throughput-watch", "events_per_s"), (v) => v >= 50_000),
   target("throughput-watch ratio to floor", ">= 0.5", get("throughput-watch", "ratio_to_floor"), (v) => v >= 0.5),
   target("latency p99 (default settings)", "<= 1000 ms", get("latency", "p99_ms"), (v) => v <= 1000),
-  target("memory peak RSS (200 000 live)", "<= 200 MB", get("memory", "peak_rss_mb"), (v) => v <= 200),
+  target("memory peak RSS (200 000 live)", "<= 150 MB", get("memory", "peak_rss_mb"), (v) => v <= 150),
   target("memory RSS growth after warm-up", "~0 % (<= 5 %)", get("memory", "rss_growth_pct"), (v) => v <= 5),
   target("resume first export", "<= 2 s", get("resume", "first_export_s"), (v) => v <= 2),
   target("resume records re-sent", "0", get("resume", "resent"), (v) => v === 0),
