@@ -19,9 +19,9 @@ const REPO = fileURLToPath(new URL("..", import.meta.url))
 
 /**
  * The V8 flags the shipped collector runs with: semi-spaces of 4 MB instead of up to 64 MB (V8 sizes them from the
- * machine's memory; 8 MB peaked 8–12 MB higher with 200 000 live events), and an old generation capped at 128 MB,
- * above the largest live heap measured (74 MB, a 100 000-event watch burst with the default --queue-size). A
- * larger --queue-size needs a larger cap.
+ * machine's memory; with 8 MB the peak with 200 000 live events was 5–8 MB higher), and an old generation capped at
+ * 128 MB, above the largest live heap measured (74 MB, a 100 000-event watch burst with the default --queue-size).
+ * A larger --queue-size needs a larger cap.
  */
 export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=4", "--max-old-space-size=128"]
 
