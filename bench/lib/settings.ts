@@ -31,6 +31,8 @@ export interface BenchSettings {
   readonly memorySeconds: number
   readonly memoryWarmupSeconds: number
   readonly memoryLive: number
+  /** Live events at start of each point of the RSS curve (each a collector of its own, 10 s of churn). */
+  readonly memoryCurve: ReadonlyArray<number>
   readonly churnRate: number
   readonly resumeEvents: number
   /**
@@ -63,6 +65,8 @@ const USAGE = `npm run bench -- [options]
   --memory-duration S      seconds of churn (default 300, quick 30)
   --memory-warmup S        RSS is compared with its value this long into the churn (default 60, quick 10)
   --memory-live N          live events at start (default 200000)
+  --memory-curve N,N,...   also the peak and end RSS at these live events, 10 s of churn each (default
+                           10000,100000,200000,500000; quick: none); "none" for none
   --churn-rate N           changes per second: creations, repeats, expiries (default 1000)
   --resume-events N        live events in the resume scenario (default 100000)
   --sources                run the collector as \`node src/main.ts\` with V8's default heap sizes, instead of
@@ -116,6 +120,7 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     "memory-duration",
     "memory-warmup",
     "memory-live",
+    "memory-curve",
     "churn-rate",
     "resume-events",
     "sources",
@@ -156,6 +161,7 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     memorySeconds: get("memory-duration", 300, 30),
     memoryWarmupSeconds: get("memory-warmup", 60, 10),
     memoryLive: get("memory-live", 200_000, 200_000),
+    memoryCurve: curve(flags.get("memory-curve") ?? (quick ? "none" : "10000,100000,200000,500000")),
     churnRate: get("churn-rate", 1000, 1000),
     resumeEvents: get("resume-events", 100_000, 100_000),
     sources: flags.has("sources"),
@@ -171,5 +177,9 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     costBurst: get("cost-burst", 20_000, 10_000)
   }
 }
+
+/** `--memory-curve`: whole numbers separated by commas, or "none". */
+const curve = (text: string): ReadonlyArray<number> =>
+  text.trim() === "none" ? [] : text.split(",").map((n) => num("--memory-curve", n.trim()))
 
 export const usage = USAGE

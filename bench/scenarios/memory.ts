@@ -59,13 +59,14 @@ export const measureMemory = async (o: {
   const collector = (o.launch ?? startCollector)({ simUrl: sim.url, otlpUrl: receiver.url })
   try {
     const spawned = Date.now()
+    // At least 2 minutes, and a millisecond per event on a loaded machine (500 000 events: over 8 minutes).
     const listed = () => {
       // A collector that died (out of heap, say) fails the scenario at once instead of at the timeout.
       if (collector.child.exitCode !== null || collector.child.signalCode !== null)
         throw new Error("the collector exited")
       return sim.requests.count({ verb: "watch", resource: "events" }) > 0
     }
-    await until("the collector's initial list", listed, 120_000, 50).catch((e: unknown) => {
+    await until("the collector's initial list", listed, Math.max(120_000, o.live), 50).catch((e: unknown) => {
       throw new Error(`${String(e)}; receiver has ${receiver.records}; collector log:\n${collector.log}`)
     })
     const listS = (Date.now() - spawned) / 1000

@@ -1,55 +1,78 @@
-import { compareTimestamps, type Timestamp } from "../domain/Timestamp.ts"
-import { BoundedMap } from "../domain/BoundedMap.ts"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { occurrenceTime } from "../domain/eventTimes.ts"
 
-interface Seen {
-  /** Empty for an occurrence known from the checkpoint, which keeps no resourceVersion. */
-  readonly resourceVersion: string
-  readonly count: number | undefined
-  readonly time: Timestamp | undefined
-}
+/** The most slots the columns grow by at once, so that a small window stays small. */
+const MIN_COLUMN_LENGTH = 1024
+
+/**
+ * A resourceVersion as a number when it is a decimal of at most 15 digits (exact in a double; kube-apiserver's
+ * are etcd revisions), otherwise `NaN`: such a version is kept as text beside the columns.
+ */
+const numericVersion = (rv: string): number => (/^[1-9]\d{0,14}$/.test(rv) ? Number(rv) : NaN)
 
 /**
  * Remembers the latest occurrence emitted per event uid, so a relist, a replayed watch or a MODIFIED that only
  * touched metadata emits nothing, while a repeat (count or observation time raised) is a new occurrence.
  * Bounded: the least recently emitted uids go first once `capacity` is reached.
+ *
+ * What it keeps of an occurrence is its uid, count, time and resourceVersion, no object: a `Map` from uid to a
+ * slot, and one typed-array column per field. The window holds up to 100 000 uids while events stream through, so
+ * an object per entry (with its time and version texts) would be most of the collector's long-lived heap.
  */
 export class OccurrenceWindow {
-  readonly #seen: BoundedMap<string, Seen>
+  readonly #capacity: number
+  /** uid → slot; the Map's insertion order is the eviction order (a remembered uid is re-inserted). */
+  readonly #slots = new Map<string, number>()
+  #count = new Float64Array(0)
+  /** Seconds of the occurrence time; `NaN` when the event has none. */
+  #seconds = new Float64Array(0)
+  #nanos = new Uint32Array(0)
+  /** `numericVersion` of the resourceVersion; `NaN` when unknown (from the checkpoint) or kept in `#textVersions`. */
+  #versions = new Float64Array(0)
+  /** The resourceVersions that are not short decimals (an aggregated API server), by slot. */
+  readonly #textVersions = new Map<number, string>()
 
   constructor(capacity: number) {
-    this.#seen = new BoundedMap(capacity)
+    this.#capacity = Math.max(0, Math.floor(capacity))
   }
 
   get size(): number {
-    return this.#seen.size
+    return this.#slots.size
   }
 
   /** Whether `e` is an occurrence not emitted before. */
   isNew(e: KubeEvent): boolean {
-    const seen = this.#seen.get(e.uid)
-    if (seen === undefined) return true
-    if (seen.resourceVersion === e.resourceVersion) return false
+    const slot = this.#slots.get(e.uid)
+    if (slot === undefined) return true
+    if (this.#sameVersion(slot, e.resourceVersion)) return false
     // An event without a count is its first occurrence: a new-style event gets `series.count: 2` when it repeats.
     const count = e.count ?? 1
-    const seenCount = seen.count ?? 1
+    const seenCount = this.#count[slot] ?? 1
     if (count !== seenCount) return count > seenCount
     const time = occurrenceTime(e)
-    if (time !== undefined && seen.time !== undefined) return compareTimestamps(time, seen.time) > 0
+    const seenSeconds = this.#seconds[slot] ?? NaN
+    if (time !== undefined && !Number.isNaN(seenSeconds)) {
+      return time.seconds !== seenSeconds ? time.seconds > seenSeconds : time.nanos > (this.#nanos[slot] ?? 0)
+    }
     // Neither a count nor a time tells: a new resourceVersion is all there is to go on.
     return time === undefined
   }
 
   remember(e: KubeEvent): void {
-    this.#seen.set(e.uid, { resourceVersion: e.resourceVersion, count: e.count, time: occurrenceTime(e) })
+    const time = occurrenceTime(e)
+    const slot = this.#slotFor(e.uid)
+    this.#put(slot, e.count ?? 1, time?.seconds ?? NaN, time?.nanos ?? 0)
+    const version = numericVersion(e.resourceVersion)
+    this.#versions[slot] = version
+    if (Number.isNaN(version)) this.#textVersions.set(slot, e.resourceVersion)
   }
 
-  /** Remembers an occurrence exported by an earlier run (from the checkpoint). */
+  /** Remembers an occurrence exported by an earlier run (from the checkpoint), whose resourceVersion is unknown. */
   seed(uid: string, count: number, timeMs: number): void {
     const seconds = Math.floor(timeMs / 1000)
-    const time = { seconds, nanos: (timeMs - seconds * 1000) * 1_000_000, iso: new Date(timeMs).toISOString() }
-    this.#seen.set(uid, { resourceVersion: "", count, time })
+    const slot = this.#slotFor(uid)
+    this.#put(slot, count, seconds, Math.round((timeMs - seconds * 1000) * 1_000_000))
+    this.#versions[slot] = NaN
   }
 
   /** Emits-once check and record in one step. */
@@ -57,5 +80,52 @@ export class OccurrenceWindow {
     if (!this.isNew(e)) return false
     this.remember(e)
     return true
+  }
+
+  #sameVersion(slot: number, rv: string): boolean {
+    const seen = this.#versions[slot] ?? NaN
+    return Number.isNaN(seen) ? this.#textVersions.get(slot) === rv : seen === numericVersion(rv)
+  }
+
+  #put(slot: number, count: number, seconds: number, nanos: number): void {
+    this.#count[slot] = count
+    this.#seconds[slot] = seconds
+    this.#nanos[slot] = nanos
+    this.#textVersions.delete(slot)
+  }
+
+  /** The uid's slot, now the newest: its own, a new one, or the oldest uid's once the window is full. */
+  #slotFor(uid: string): number {
+    const slots = this.#slots
+    let slot = slots.get(uid)
+    if (slot !== undefined) {
+      slots.delete(uid)
+    } else if (slots.size < this.#capacity) {
+      slot = slots.size
+      this.#reserve(slot + 1)
+    } else {
+      const oldest = slots.entries().next()
+      // A window of capacity 0 remembers nothing: a write past the columns' end is dropped.
+      if (oldest.done === true) return this.#capacity
+      slots.delete(oldest.value[0])
+      slot = oldest.value[1]
+    }
+    slots.set(uid, slot)
+    return slot
+  }
+
+  /** Grows the columns (doubling, up to the capacity) to hold `length` slots. */
+  #reserve(length: number): void {
+    if (length <= this.#count.length) return
+    const grown = Math.min(this.#capacity, Math.max(MIN_COLUMN_LENGTH, this.#count.length * 2))
+    const grow = <A extends Float64Array | Uint32Array>(column: A, make: (n: number) => A): A => {
+      const next = make(grown)
+      next.set(column)
+      return next
+    }
+    this.#count = grow(this.#count, (n) => new Float64Array(n))
+    this.#seconds = grow(this.#seconds, (n) => new Float64Array(n))
+    this.#nanos = grow(this.#nanos, (n) => new Uint32Array(n))
+    this.#versions = grow(this.#versions, (n) => new Float64Array(n))
   }
 }
