@@ -194,6 +194,26 @@ class Writer {
     }
   }
 
+  /** A string field, left out when empty or absent (proto3's default), as the exporter leaves it out. */
+  optionalString(tag: number, value: string | undefined): void {
+    if (!value) return
+    this.byte(tag)
+    this.string(value)
+  }
+
+  /** A varint field, left out when 0 or absent (proto3's default). */
+  optionalVarint(tag: number, value: number | undefined): void {
+    if (!value) return
+    this.byte(tag)
+    this.varint(value)
+  }
+
+  /** A length-delimited field's tag and room for its length, which `end` writes. */
+  field(tag: number, reserved: number): number {
+    this.byte(tag)
+    return this.begin(reserved)
+  }
+
   /** Reserves `reserved` bytes for the length of what follows; `end` writes it there. */
   begin(reserved: number): number {
     this.ensure(reserved)
@@ -258,18 +278,15 @@ const anyValue = (w: Writer, value: AnyValue): void => {
     w.byte(Tag.bytesValue)
     w.bytes(value)
   } else if (Array.isArray(value)) {
-    w.byte(Tag.arrayValue)
-    const array = w.begin(1)
+    const array = w.field(Tag.arrayValue, 1)
     for (const item of value) {
-      w.byte(Tag.field1)
-      const at = w.begin(1)
+      const at = w.field(Tag.field1, 1)
       anyValue(w, item)
       w.end(at, 1)
     }
     w.end(array, 1)
   } else if (typeof value === "object" && value !== null) {
-    w.byte(Tag.kvlistValue)
-    const list = w.begin(1)
+    const list = w.field(Tag.kvlistValue, 1)
     attributes(w, value, Tag.field1)
     w.end(list, 1)
   }
@@ -279,12 +296,10 @@ const anyValue = (w: Writer, value: AnyValue): void => {
 const attributes = (w: Writer, attrs: LogAttributes, tag: number): void => {
   for (const key in attrs) {
     if (!Object.hasOwn(attrs, key)) continue
-    w.byte(tag)
-    const kv = w.begin(1)
+    const kv = w.field(tag, 1)
     w.byte(Tag.field1)
     w.string(key)
-    w.byte(Tag.field2)
-    const value = w.begin(1)
+    const value = w.field(Tag.field2, 1)
     anyValue(w, attrs[key])
     w.end(value, 1)
     w.end(kv, 1)
@@ -296,8 +311,7 @@ type Scope = ReadableLogRecord["instrumentationScope"]
 
 /** `ResourceLogs.resource` with its tag, as bytes. */
 const resourceField = (w: Writer, resource: Resource): void => {
-  w.byte(Tag.field1)
-  const at = w.begin(2)
+  const at = w.field(Tag.field1, 2)
   attributes(w, resource.attributes, Tag.field1)
   w.byte(Tag.resourceDroppedAttributesCount)
   w.byte(0)
@@ -306,38 +320,23 @@ const resourceField = (w: Writer, resource: Resource): void => {
 
 /** `ScopeLogs.scope` with its tag, as bytes. */
 const scopeField = (w: Writer, scope: Scope): void => {
-  w.byte(Tag.field1)
-  const at = w.begin(1)
+  const at = w.field(Tag.field1, 1)
   w.byte(Tag.field1)
   w.string(scope.name)
-  if (scope.version) {
-    w.byte(Tag.scopeVersion)
-    w.string(scope.version)
-  }
+  w.optionalString(Tag.scopeVersion, scope.version)
   if (scope.attributes) attributes(w, scope.attributes, Tag.scopeAttributes)
-  if (scope.droppedAttributesCount) {
-    w.byte(Tag.scopeDroppedAttributesCount)
-    w.varint(scope.droppedAttributesCount)
-  }
+  w.optionalVarint(Tag.scopeDroppedAttributesCount, scope.droppedAttributesCount)
   w.end(at, 1)
 }
 
 const logRecord = (w: Writer, r: ReadableLogRecord): void => {
-  w.byte(Tag.field2)
-  const at = w.begin(2)
+  const at = w.field(Tag.field2, 2)
   w.byte(Tag.timeUnixNano)
   w.hrTime(r.hrTime)
-  if (r.severityNumber !== undefined && r.severityNumber !== 0) {
-    w.byte(Tag.severityNumber)
-    w.varint(r.severityNumber)
-  }
-  if (r.severityText) {
-    w.byte(Tag.severityText)
-    w.string(r.severityText)
-  }
+  w.optionalVarint(Tag.severityNumber, r.severityNumber)
+  w.optionalString(Tag.severityText, r.severityText)
   if (r.body !== undefined) {
-    w.byte(Tag.body)
-    const body = w.begin(1)
+    const body = w.field(Tag.body, 1)
     anyValue(w, r.body)
     w.end(body, 1)
   }
@@ -359,10 +358,7 @@ const logRecord = (w: Writer, r: ReadableLogRecord): void => {
   }
   w.byte(Tag.observedTimeUnixNano)
   w.hrTime(r.hrTimeObserved)
-  if (r.eventName) {
-    w.byte(Tag.eventName)
-    w.string(r.eventName)
-  }
+  w.optionalString(Tag.eventName, r.eventName)
   w.end(at, 2)
 }
 
@@ -431,27 +427,19 @@ export const encodeLogsRequest = (records: ReadonlyArray<ReadableLogRecord>): Ui
   const w = writer
   w.reset()
   for (const [resource, byScope] of groupRecords(records, next)) {
-    w.byte(Tag.resourceLogs)
-    const resourceLogs = w.begin(3)
+    const resourceLogs = w.field(Tag.resourceLogs, 3)
     resources.write(w, resource)
     for (const group of byScope.values()) {
-      w.byte(Tag.field2)
-      const scopeLogs = w.begin(3)
+      const scopeLogs = w.field(Tag.field2, 3)
       scopes.write(w, group.scope)
       for (let i = group.first; i !== -1; i = next[i] ?? -1) {
         const record = records[i]
         if (record !== undefined) logRecord(w, record)
       }
-      if (group.scope.schemaUrl) {
-        w.byte(Tag.schemaUrl)
-        w.string(group.scope.schemaUrl)
-      }
+      w.optionalString(Tag.schemaUrl, group.scope.schemaUrl)
       w.end(scopeLogs, 3)
     }
-    if (resource.schemaUrl) {
-      w.byte(Tag.schemaUrl)
-      w.string(resource.schemaUrl)
-    }
+    w.optionalString(Tag.schemaUrl, resource.schemaUrl)
     w.end(resourceLogs, 3)
   }
   return w.takeFrom(0)
