@@ -161,7 +161,9 @@ describe("the real Collector running otel-collector.yaml", () => {
   })
 
   describe("text beyond ASCII over http/protobuf", () => {
-    it("is accepted, UTF-8 as written; a lone surrogate arrives as U+FFFD (the Collector refuses invalid UTF-8)", async () => {
+    // Protobuf strings must be UTF-8. The Collector does not check (open-telemetry/opentelemetry-collector#11449),
+    // a backend behind it may: each lone surrogate must arrive as one U+FFFD, not as the three bytes of a surrogate.
+    it("is accepted, UTF-8 as written; a lone surrogate arrives as U+FFFD", async () => {
       const [first] = loadOpenShiftEvents()
       if (first === undefined) throw new Error("no fixtures")
       const texts = ["é, 日本語, 😀 and a tab\t", "lone \ud800 high, lone \udfff low, swapped \udc00\ud800 end"]
