@@ -160,6 +160,36 @@ describe("the real Collector running otel-collector.yaml", () => {
     }
   })
 
+  describe("text beyond ASCII over http/protobuf", () => {
+    // Protobuf strings must be UTF-8. The Collector does not check (open-telemetry/opentelemetry-collector#11449),
+    // a backend behind it may: each lone surrogate must arrive as one U+FFFD, not as the three bytes of a surrogate.
+    it("is accepted, UTF-8 as written; a lone surrogate arrives as U+FFFD", async () => {
+      const [first] = loadOpenShiftEvents()
+      if (first === undefined) throw new Error("no fixtures")
+      const texts = ["é, 日本語, 😀 and a tab\t", "lone \ud800 high, lone \udfff low, swapped \udc00\ud800 end"]
+      const raws = texts.map((message, i) => ({
+        ...Object(first.raw),
+        message,
+        metadata: { ...Object(at(first.raw, "metadata")), uid: `surrogates-${i}`, resourceVersion: "1" }
+      }))
+      const dump = join(dir, "events.json")
+      writeFileSync(dump, JSON.stringify(raws))
+      const run = await runCli(["--source", `file:${dump}`, "--otlp-endpoint", otelcol.otlpHttpEndpoint])
+      expect(run.code, run.stderr).toBe(0)
+      expect(await otelcol.counter("otelcol_receiver_accepted_log_records")).toBe(texts.length)
+      expect(await otelcol.counter("otelcol_receiver_refused_log_records")).toBe(0)
+      await eventually(() => expect(exportedRecords(otelcol.files.logs)).toHaveLength(texts.length), 20_000, 100)
+      const bodies = exportedRecords(otelcol.files.logs).map((r) => r.record.body)
+      // WHATWG Encoding, UTF-8 encode: each lone surrogate is U+FFFD.
+      expect(bodies).toEqual(
+        expect.arrayContaining([
+          { stringValue: texts[0] },
+          { stringValue: "lone \ufffd high, lone \ufffd low, swapped \ufffd\ufffd end" }
+        ])
+      )
+    })
+  })
+
   describe("the real Collector stopped for 30 s mid-run", () => {
     let sim: SimServer
     let generator: EventGenerator

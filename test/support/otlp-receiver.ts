@@ -350,7 +350,8 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   }
 }
 
-function decodeProtobuf(bytes: Uint8Array): WireRequest {
+/** An `ExportLogsServiceRequest` in protobuf, decoded with the proto definitions alone. */
+export function decodeProtobuf(bytes: Uint8Array): WireRequest {
   return ExportRequest.toObject(ExportRequest.decode(bytes), TO_OBJECT)
 }
 
