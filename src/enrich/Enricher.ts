@@ -34,6 +34,7 @@ import { type ListWatchSettings, OwnerCaches } from "./OwnerCaches.ts"
 import { describeKey, OwnerLookup, type OwnerLookupError, type OwnerLookupShape } from "./OwnerLookup.ts"
 import { TokenBucket } from "./TokenBucket.ts"
 import { EMPTY_ENRICHMENT, type Enrichment, type Workload } from "./workloads.ts"
+import { ReportOnce } from "../observability/reportOnce.ts"
 
 export { ENRICHMENT_API_CALLS, type Enrichment } from "./workloads.ts"
 
@@ -156,36 +157,29 @@ const resolverSettings = (settings: EnrichSettings) => ({
   serviceNameFromLabels: settings.serviceNameFromLabels
 })
 
-/** Warnings about failing reads, each said once per resource until a read of it works again. */
+/** Warnings about failing reads, each kind said once per resource until a read of it works again. */
 const readReports = (cacheTtl: Duration.Duration) => {
-  /** Resources a 403 or an error was reported for, so each is said once until reads work again. */
-  const forbiddenReported = new Set<string>()
-  const failingReported = new Set<string>()
+  const byResource = new Map<string, ReportOnce>()
+  const of = (w: Workload) => {
+    const found = byResource.get(w.resource)
+    if (found !== undefined) return found
+    const made = new ReportOnce()
+    byResource.set(w.resource, made)
+    return made
+  }
 
-  const worksAgain = (w: Workload) =>
-    Effect.suspend(() => {
-      const wasForbidden = forbiddenReported.delete(w.resource)
-      const wasFailing = failingReported.delete(w.resource)
-      return wasForbidden || wasFailing ? Effect.logInfo(`enrichment: get ${w.resource} works again`) : Effect.void
-    })
+  const worksAgain = (w: Workload) => of(w).succeeded(Effect.logInfo(`enrichment: get ${w.resource} works again`))
 
-  const failed = (need: Need, error: OwnerLookupError) =>
-    Effect.suspend(() => {
-      const w = need.object.workload
-      const text =
-        `enrichment: ${error.message}; ` + "events about it go out without what it would add until a read succeeds"
-      if (failingReported.has(w.resource)) return Effect.logDebug(text)
-      failingReported.add(w.resource)
-      return Effect.logWarning(text)
-    })
+  const failed = (need: Need, error: OwnerLookupError) => {
+    const text =
+      `enrichment: ${error.message}; ` + "events about it go out without what it would add until a read succeeds"
+    return of(need.object.workload).failed("failing", Effect.logWarning(text), Effect.logDebug(text))
+  }
 
-  const denied = (need: Need, said: string) =>
-    Effect.suspend(() => {
-      const text = forbiddenMessage(need, cacheTtl, said)
-      if (forbiddenReported.has(need.object.workload.resource)) return Effect.logDebug(text)
-      forbiddenReported.add(need.object.workload.resource)
-      return Effect.logWarning(text)
-    })
+  const denied = (need: Need, said: string) => {
+    const text = forbiddenMessage(need, cacheTtl, said)
+    return of(need.object.workload).failed("forbidden", Effect.logWarning(text), Effect.logDebug(text))
+  }
 
   return { worksAgain, failed, denied }
 }

@@ -16,6 +16,7 @@ import { backoffDelay, compareResourceVersions } from "../source/EventSource.ts"
 import type { FoundEntry } from "./ChainResolver.ts"
 import { decodeNamedObject, type NamedObject } from "./OwnerLookup.ts"
 import { collectionPath, WATCHED_WORKLOADS, type Workload } from "./workloads.ts"
+import { ReportOnce } from "../observability/reportOnce.ts"
 
 export interface ListWatchSettings {
   /** Namespaces to cache (one list+watch each per kind); empty: all namespaces, one cluster-wide list+watch. */
@@ -269,21 +270,18 @@ const follow = (api: KubeApiShape, settings: ListWatchSettings, c: CachedCollect
   Effect.gen(function* () {
     let from: string | undefined
     let attempt = 0
-    let reported = false
+    const reports = new ReportOnce()
     const failed = (e: KubeApiError) =>
       Effect.gen(function* () {
         if (refused(e)) Deferred.unsafeDone(c.warm, Exit.void)
-        if (!reported) yield* Effect.logWarning(`enrichment: ${failureText(e, c)}`)
-        else yield* Effect.logDebug(`enrichment: ${failureText(e, c)}`)
-        reported = true
+        const text = `enrichment: ${failureText(e, c)}`
+        yield* reports.failed("failed", Effect.logWarning(text), Effect.logDebug(text))
         const retryAfter = Duration.seconds(e.retryAfterSeconds ?? 0)
         yield* Effect.sleep(Duration.max(yield* backoffDelay(settings, attempt++), retryAfter))
       })
     const succeeded = Effect.suspend(() => {
       attempt = 0
-      if (!reported) return Effect.void
-      reported = false
-      return Effect.logInfo(`enrichment: ${c.workload.resource} ${c.where} are cached again`)
+      return reports.succeeded(Effect.logInfo(`enrichment: ${c.workload.resource} ${c.where} are cached again`))
     })
     for (;;) {
       if (from === undefined) {
