@@ -49,6 +49,18 @@ interface Prepared {
 
 const kept = (o: Occurrence): boolean => o.droppedBy === undefined
 
+/** What every step of a running pipeline uses. */
+interface Parts {
+  readonly settings: PipelineSettings
+  readonly metrics: Metrics["Type"]
+  readonly translator: Translator["Type"]
+  readonly sink: RecordSink["Type"]
+  readonly checkpoint: Checkpoint["Type"]
+  readonly enricher: Enricher["Type"]
+  readonly window: OccurrenceWindow
+  readonly throttle: Throttle | undefined
+}
+
 /**
  * Runs changes (in the arrays a source reads them in) through once-only → classify → filter → enrich → throttle →
  * translate → sink, a chunk at a time, in two stages: the first starts a chunk's lookups and goes on with the next
@@ -60,141 +72,154 @@ const kept = (o: Occurrence): boolean => o.droppedBy === undefined
  */
 export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, E, R>, settings: PipelineSettings) =>
   Effect.gen(function* () {
-    const metrics = yield* Metrics
-    const translator = yield* Translator
-    const sink = yield* RecordSink
     const checkpoint = yield* Checkpoint
-    const enricher = yield* Enricher
     const window = new OccurrenceWindow(settings.windowSize)
     for (const o of checkpoint.initial.occurrences) window.seed(o.uid, o.count, o.timeMs)
-    const { filters } = settings
-    const throttle = settings.throttle === undefined ? undefined : new Throttle(settings.throttle)
-
-    const emitSummaries = (summaries: ReadonlyArray<Summary>) =>
-      summaries.length === 0
-        ? Effect.void
-        : Effect.gen(function* () {
-            const enrichments = yield* enricher.enrichAll(summaries.map((s) => s.event))
-            yield* sink.offerAll(
-              summaries.map((s, i) =>
-                translator.summarize(s, {
-                  resource: enrichments[i]?.resource ?? {},
-                  severity: settings.severity.classify(s.event)
-                })
-              )
-            )
-          })
-
-    if (throttle !== undefined) yield* summariesOnTime(throttle, emitSummaries)
-
-    /**
-     * The chunk's new occurrences, in order, and its progress. Undecodable changes are counted and skipped; what
-     * was received is counted per chunk (a labelled counter's increment is a hash lookup, too dear per event).
-     */
-    const admit = (chunk: ReadonlyArray<Change>, nowMs: number) =>
-      Effect.gen(function* () {
-        const streams: Record<string, string> = {}
-        const handled: Array<ExportedOccurrence> = []
-        const occurrences: Array<Occurrence> = []
-        const received = new Map<string, { api: string; type: string; n: number }>()
-        for (const change of chunk) {
-          if (change.stream !== undefined) {
-            const rv = resourceVersionOfChange(change)
-            if (rv !== undefined) streams[change.stream] = rv
-          }
-          if (change._tag === "Bookmark") continue
-          if (change._tag === "Undecodable") {
-            metrics.decodeFailures.inc()
-            yield* Effect.logWarning(change.message)
-            continue
-          }
-          const { event } = change
-          const key = event.api + change.type
-          const seen = received.get(key)
-          if (seen === undefined) received.set(key, { api: event.api, type: change.type, n: 1 })
-          else seen.n++
-          if (!window.admit(event)) continue
-          const timeMs = occurrenceMs(event) ?? nowMs
-          const severity = settings.severity.classify(event)
-          occurrences.push({ event, severity, timeMs, enrichment: undefined, droppedBy: undefined })
-          handled.push({ uid: event.uid, count: event.count ?? 1, timeMs })
-        }
-        for (const r of received.values()) metrics.eventsReceived.inc({ api: r.api, type: r.type }, r.n)
-        const progress: Progress = { streams, occurrences: handled }
-        return { occurrences, progress }
-      })
-
-    /** Marks the occurrences a filter rule drops, and counts them by rule. */
-    const filter = (occurrences: ReadonlyArray<Occurrence>, nowMs: number, withLabels: boolean) => {
-      for (const o of occurrences) {
-        const labels = withLabels && settings.labelsKnown ? o.enrichment?.labels : undefined
-        o.droppedBy = filters.verdict(o.event, labels, o.severity.number, nowMs)
-        if (o.droppedBy !== undefined) metrics.recordsFiltered.inc({ rule: o.droppedBy })
-      }
+    const parts: Parts = {
+      settings,
+      metrics: yield* Metrics,
+      translator: yield* Translator,
+      sink: yield* RecordSink,
+      checkpoint,
+      enricher: yield* Enricher,
+      window,
+      throttle: settings.throttle === undefined ? undefined : new Throttle(settings.throttle)
     }
-
-    /** Stage one: admit, classify, filter (unless label filters need the labels), and start enrichment. */
-    const prepare = (chunk: ReadonlyArray<Change>) =>
-      Effect.gen(function* () {
-        const nowMs = Date.now()
-        const { occurrences, progress } = yield* admit(chunk, nowMs)
-        // Label filters need the labels first; otherwise filter first and look up only what is kept.
-        if (!filters.needsLabels) filter(occurrences, nowMs, false)
-        const enriching = occurrences.filter(kept)
-        // Started now, awaited in stage two: the next chunks are prepared while this one's lookups are answered.
-        // In the pipeline's scope, not stage one's fiber: that fiber may end (a finite source) before stage two
-        // has taken the chunk.
-        const enrichment =
-          enriching.length === 0
-            ? undefined
-            : yield* Effect.forkScoped(enricher.enrichAll(enriching.map((o) => o.event)))
-        return { nowMs, progress, occurrences, enriching, enrichment } satisfies Prepared
-      })
-
-    /** Waits for a chunk's lookups and gives each occurrence its enrichment. */
-    const enrich = (prepared: Prepared) =>
-      Effect.gen(function* () {
-        if (prepared.enrichment === undefined) return
-        const found = yield* Fiber.join(prepared.enrichment)
-        prepared.enriching.forEach((o, i) => {
-          o.enrichment = found[i]
-        })
-      })
-
-    /** Whether noise control lets an occurrence through; what it holds back is counted. */
-    const throttled = (nowMs: number) => (o: Occurrence) => {
-      if (throttle === undefined || throttle.admit(o.event, nowMs) === "pass") return true
-      metrics.recordsSuppressed.inc()
-      return false
-    }
-
-    const translate = (o: Occurrence): ReadableLogRecord => {
-      const resource = o.enrichment?.resource
-      return translator.translate(o.event, { ...(resource === undefined ? {} : { resource }), severity: o.severity })
-    }
-
-    /** Stage two: wait for the enrichment, filter by labels, hold back noise, translate, send, mark. */
-    const deliver = (prepared: Prepared) =>
-      Effect.gen(function* () {
-        const { nowMs, occurrences, progress } = prepared
-        yield* enrich(prepared)
-        if (filters.needsLabels) filter(occurrences, nowMs, true)
-        const sent = occurrences.filter(kept).filter(throttled(nowMs))
-        const newestMs = sent.reduce((newest, o) => Math.max(newest, o.timeMs), 0)
-        if (newestMs > 0) metrics.lastEventTimestamp.set(newestMs / 1000)
-        if (sent.length > 0) yield* sink.offerAll(sent.map(translate))
-        if (progress.occurrences.length > 0 || Object.keys(progress.streams).length > 0) {
-          yield* sink.mark(checkpoint.acknowledged(progress))
-        }
-      })
-
+    if (parts.throttle !== undefined) yield* summariesOnTime(parts.throttle, (s) => emitSummaries(parts, s))
     yield* changes.pipe(
-      Stream.mapEffect(prepare),
+      Stream.mapEffect((chunk) => prepare(parts, chunk)),
       // Stage one runs ahead by this many chunks while stage two waits for lookups or for the sink.
       Stream.buffer({ capacity: 2 }),
-      Stream.runForEach(deliver)
+      Stream.runForEach((prepared) => deliver(parts, prepared))
     )
   }).pipe(Effect.scoped)
+
+/** The summary records of what noise control held back. */
+const emitSummaries = ({ enricher, sink, translator, settings }: Parts, summaries: ReadonlyArray<Summary>) =>
+  summaries.length === 0
+    ? Effect.void
+    : Effect.gen(function* () {
+        const enrichments = yield* enricher.enrichAll(summaries.map((s) => s.event))
+        yield* sink.offerAll(
+          summaries.map((s, i) =>
+            translator.summarize(s, {
+              resource: enrichments[i]?.resource ?? {},
+              severity: settings.severity.classify(s.event)
+            })
+          )
+        )
+      })
+
+/**
+ * The chunk's new occurrences, in order, and its progress. Undecodable changes are counted and skipped; what
+ * was received is counted per chunk (a labelled counter's increment is a hash lookup, too dear per event).
+ */
+const admit = ({ metrics, window, settings }: Parts, chunk: ReadonlyArray<Change>, nowMs: number) =>
+  Effect.gen(function* () {
+    const streams: Record<string, string> = {}
+    const handled: Array<ExportedOccurrence> = []
+    const occurrences: Array<Occurrence> = []
+    const received = new Map<string, { api: string; type: string; n: number }>()
+    for (const change of chunk) {
+      if (change.stream !== undefined) {
+        const rv = resourceVersionOfChange(change)
+        if (rv !== undefined) streams[change.stream] = rv
+      }
+      if (change._tag === "Bookmark") continue
+      if (change._tag === "Undecodable") {
+        metrics.decodeFailures.inc()
+        yield* Effect.logWarning(change.message)
+        continue
+      }
+      const { event } = change
+      const key = event.api + change.type
+      const seen = received.get(key)
+      if (seen === undefined) received.set(key, { api: event.api, type: change.type, n: 1 })
+      else seen.n++
+      if (!window.admit(event)) continue
+      const timeMs = occurrenceMs(event) ?? nowMs
+      const severity = settings.severity.classify(event)
+      occurrences.push({ event, severity, timeMs, enrichment: undefined, droppedBy: undefined })
+      handled.push({ uid: event.uid, count: event.count ?? 1, timeMs })
+    }
+    for (const r of received.values()) metrics.eventsReceived.inc({ api: r.api, type: r.type }, r.n)
+    const progress: Progress = { streams, occurrences: handled }
+    return { occurrences, progress }
+  })
+
+/** Marks the occurrences a filter rule drops, and counts them by rule. */
+const filter = (
+  { settings, metrics }: Parts,
+  occurrences: ReadonlyArray<Occurrence>,
+  nowMs: number,
+  withLabels: boolean
+) => {
+  for (const o of occurrences) {
+    const labels = withLabels && settings.labelsKnown ? o.enrichment?.labels : undefined
+    o.droppedBy = settings.filters.verdict(o.event, labels, o.severity.number, nowMs)
+    if (o.droppedBy !== undefined) metrics.recordsFiltered.inc({ rule: o.droppedBy })
+  }
+}
+
+/** Stage one: admit, classify, filter (unless label filters need the labels), and start enrichment. */
+const prepare = (parts: Parts, chunk: ReadonlyArray<Change>) =>
+  Effect.gen(function* () {
+    const nowMs = Date.now()
+    const { occurrences, progress } = yield* admit(parts, chunk, nowMs)
+    // Label filters need the labels first; otherwise filter first and look up only what is kept.
+    if (!parts.settings.filters.needsLabels) filter(parts, occurrences, nowMs, false)
+    const enriching = occurrences.filter(kept)
+    // Started now, awaited in stage two: the next chunks are prepared while this one's lookups are answered.
+    // In the pipeline's scope, not stage one's fiber: that fiber may end (a finite source) before stage two
+    // has taken the chunk.
+    const enrichment =
+      enriching.length === 0
+        ? undefined
+        : yield* Effect.forkScoped(parts.enricher.enrichAll(enriching.map((o) => o.event)))
+    return { nowMs, progress, occurrences, enriching, enrichment } satisfies Prepared
+  })
+
+/** Waits for a chunk's lookups and gives each occurrence its enrichment. */
+const enrich = (prepared: Prepared) =>
+  Effect.gen(function* () {
+    if (prepared.enrichment === undefined) return
+    const found = yield* Fiber.join(prepared.enrichment)
+    prepared.enriching.forEach((o, i) => {
+      o.enrichment = found[i]
+    })
+  })
+
+/** Whether noise control lets an occurrence through; what it holds back is counted. */
+const throttled =
+  ({ throttle, metrics }: Parts, nowMs: number) =>
+  (o: Occurrence) => {
+    if (throttle === undefined || throttle.admit(o.event, nowMs) === "pass") return true
+    metrics.recordsSuppressed.inc()
+    return false
+  }
+
+const translate =
+  ({ translator }: Parts) =>
+  (o: Occurrence): ReadableLogRecord => {
+    const resource = o.enrichment?.resource
+    return translator.translate(o.event, { ...(resource === undefined ? {} : { resource }), severity: o.severity })
+  }
+
+/** Stage two: wait for the enrichment, filter by labels, hold back noise, translate, send, mark. */
+const deliver = (parts: Parts, prepared: Prepared) =>
+  Effect.gen(function* () {
+    const { metrics, sink, checkpoint } = parts
+    const { nowMs, occurrences, progress } = prepared
+    yield* enrich(prepared)
+    if (parts.settings.filters.needsLabels) filter(parts, occurrences, nowMs, true)
+    const sent = occurrences.filter(kept).filter(throttled(parts, nowMs))
+    const newestMs = sent.reduce((newest, o) => Math.max(newest, o.timeMs), 0)
+    if (newestMs > 0) metrics.lastEventTimestamp.set(newestMs / 1000)
+    if (sent.length > 0) yield* sink.offerAll(sent.map(translate(parts)))
+    if (progress.occurrences.length > 0 || Object.keys(progress.streams).length > 0) {
+      yield* sink.mark(checkpoint.acknowledged(progress))
+    }
+  })
 
 /**
  * Windows end on time, not only when the next event comes: a summary must not wait for a quiet key. What is
