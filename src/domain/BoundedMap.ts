@@ -2,10 +2,16 @@
  * A `Map` of at most `capacity` entries that drops the oldest first. Setting a key (and `use`) re-inserts it,
  * which moves it to the end of the Map's insertion order: the eviction order is the order of last setting or use.
  * Synchronous on purpose: a hit is one `Map` lookup, not an Effect.
+ *
+ * The oldest key is read from one iterator kept across calls: everything before it has been evicted, deleted or
+ * re-inserted further on, and a Map iterator skips what is deleted ahead of it and reaches what is added behind.
+ * A new iterator per eviction would start at the table's first slot and step over every deleted slot before the
+ * first live one, thousands per call in a full map.
  */
 export class BoundedMap<K, V> {
   readonly #entries = new Map<K, V>()
   readonly #capacity: number
+  #oldest: Iterator<K> = this.#entries.keys()
 
   constructor(capacity: number) {
     this.#capacity = Math.max(0, Math.floor(capacity))
@@ -31,10 +37,18 @@ export class BoundedMap<K, V> {
   set(key: K, value: V): void {
     this.#entries.delete(key)
     this.#entries.set(key, value)
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.#capacity) break
-      this.#entries.delete(oldest)
+    while (this.#entries.size > this.#capacity) this.#entries.delete(this.#nextOldest())
+  }
+
+  /** The oldest key; the map holds at least one. */
+  #nextOldest(): K {
+    let next = this.#oldest.next()
+    if (next.done === true) {
+      // An iterator that reached the end stays done, even once keys are added.
+      this.#oldest = this.#entries.keys()
+      next = this.#oldest.next()
     }
+    return next.value
   }
 
   delete(key: K): void {
