@@ -117,6 +117,13 @@ const buildScenario = (sim: ScenarioTarget, ns: string): { steps: ReadonlyArray<
     source: { component }
   })
 
+  /** The checkout ReplicaSet's `SuccessfulCreate` for pod `p`. */
+  const emitPodCreated = (p: string) =>
+    emit(
+      `rs/SuccessfulCreate/${p}`,
+      controllerEvent("checkout-7d9f8b6c5d", "replicaset-controller", "SuccessfulCreate", `Created pod: ${p}`)
+    )
+
   const checkoutImage = "registry.example.com/shop/checkout:1.4.2"
   const paymentsImage = "registry.example.com/shop/payments:2.0.0-rc.1"
   const cartImage = "registry.example.com/shop/cart:3.1.0"
@@ -334,12 +341,7 @@ const buildScenario = (sim: ScenarioTarget, ns: string): { steps: ReadonlyArray<
       )
     ),
     ...checkoutPods.map((p, i) =>
-      s(1400 + i * 100, `checkout-7d9f8b6c5d SuccessfulCreate ${p}`, () =>
-        emit(
-          `rs/SuccessfulCreate/${p}`,
-          controllerEvent("checkout-7d9f8b6c5d", "replicaset-controller", "SuccessfulCreate", `Created pod: ${p}`)
-        )
-      )
+      s(1400 + i * 100, `checkout-7d9f8b6c5d SuccessfulCreate ${p}`, () => emitPodCreated(p))
     ),
     ...containerStart(
       2000,
@@ -453,10 +455,7 @@ const buildScenario = (sim: ScenarioTarget, ns: string): { steps: ReadonlyArray<
             containers: ["checkout"]
           })
         )
-        emit(
-          `rs/SuccessfulCreate/${p}`,
-          controllerEvent("checkout-7d9f8b6c5d", "replicaset-controller", "SuccessfulCreate", `Created pod: ${p}`)
-        )
+        emitPodCreated(p)
       }
     }),
     ...containerStart(

@@ -14,6 +14,7 @@ import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.t
 import {
   type CollectorProcess,
   EventGenerator,
+  leaseArgs,
   sleep,
   spawnCollector,
   tally,
@@ -218,19 +219,7 @@ describe("watch expiry while down", () => {
 
 describe("failover between two replicas", () => {
   it("the standby takes over within the lease duration from the shared ConfigMap checkpoint; nothing lost", async () => {
-    const args = [
-      "--leader-elect",
-      "--lease",
-      "default/kec",
-      "--checkpoint",
-      "configmap:default/kec-checkpoint",
-      "--lease-duration",
-      "3s",
-      "--lease-renew-deadline",
-      "2s",
-      "--lease-retry-period",
-      "400ms"
-    ]
+    const args = [...leaseArgs("3s", "2s", "400ms"), "--checkpoint", "configmap:default/kec-checkpoint"]
     generator.step()
     const a = start(args, { POD_NAME: "replica-a" })
     await eventually(() => expect(received().length).toBe(1), 20_000)

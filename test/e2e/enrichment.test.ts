@@ -9,7 +9,7 @@ import { Resource as R } from "../../src/domain/attributes.ts"
 import { objectReference, Resources } from "../../src/sim/index.ts"
 import { workloads } from "../enrich/support.ts"
 import { eventually, useSimAndReceiver } from "../support/collector.ts"
-import { type CollectorProcess, sleep, spawnCollector, writeKubeconfig } from "../support/processes.ts"
+import { type CollectorProcess, leaseArgs, sleep, spawnCollector, writeKubeconfig } from "../support/processes.ts"
 
 const env = useSimAndReceiver()
 
@@ -111,19 +111,11 @@ describe("enrichment right after a failover", () => {
           "--otlp-endpoint",
           env.receiver.url,
           ...FAST,
-          "--leader-elect",
-          "--lease",
-          "default/kec",
+          ...leaseArgs("3s", "2s", "400ms"),
           "--checkpoint",
           "configmap:default/kec-checkpoint",
           "--checkpoint-interval",
-          "0s",
-          "--lease-duration",
-          "3s",
-          "--lease-renew-deadline",
-          "2s",
-          "--lease-retry-period",
-          "400ms"
+          "0s"
         ],
         { POD_NAME: name }
       )

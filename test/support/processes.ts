@@ -96,18 +96,21 @@ export class EventGenerator {
   }
 }
 
-/** Leader election over the Lease `default/kec` with short timings, for tests of two replicas. */
-export const FAST_LEASE_ARGS: ReadonlyArray<string> = [
+/** Leader election over the Lease `default/kec` with the given timings. */
+export const leaseArgs = (duration: string, renewDeadline: string, retryPeriod: string): ReadonlyArray<string> => [
   "--leader-elect",
   "--lease",
   "default/kec",
   "--lease-duration",
-  "2s",
+  duration,
   "--lease-renew-deadline",
-  "1500ms",
+  renewDeadline,
   "--lease-retry-period",
-  "200ms"
+  retryPeriod
 ]
+
+/** Leader election over the Lease `default/kec` with short timings, for tests of two replicas. */
+export const FAST_LEASE_ARGS: ReadonlyArray<string> = leaseArgs("2s", "1500ms", "200ms")
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
