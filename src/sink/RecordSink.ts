@@ -233,6 +233,8 @@ const make = (settings: SinkSettings) =>
     /** Whether `nextBatch` is waiting for more: the end of the last export in flight then wakes it (`Idle`). */
     let lingering = false
     const lingerMs = Duration.toMillis(settings.linger)
+    // A batch holds its records' room until it is taken: one larger than the queue could never fill.
+    const batchSize = Math.max(1, Math.min(settings.batchSize, settings.queueSize))
     /** Records offered over the last linger time: how fast a batch fills. */
     const arrivals = slidingCount(lingerMs)
 
@@ -241,7 +243,7 @@ const make = (settings: SinkSettings) =>
      * sends the batch, as TCP's Nagle rule does), or while records arrive fast enough to fill it by then.
      */
     const worthWaiting = (taken: number, left: number, now: number) =>
-      taken > 0 && (inFlight > 0 || (settings.batchSize - taken) * lingerMs <= arrivals.recent(now) * left)
+      taken > 0 && (inFlight > 0 || (batchSize - taken) * lingerMs <= arrivals.recent(now) * left)
 
     const exportEnded = Effect.suspend(() => {
       inFlight -= 1
@@ -266,7 +268,7 @@ const make = (settings: SinkSettings) =>
           markers.push(item.reached)
           return
         }
-        const space = settings.batchSize - records.length
+        const space = batchSize - records.length
         if (item.records.length <= space) {
           for (const r of item.records) records.push(r)
         } else {
@@ -274,7 +276,7 @@ const make = (settings: SinkSettings) =>
           carry = item.records.slice(space)
           full = true
         }
-        if (records.length >= settings.batchSize) full = true
+        if (records.length >= batchSize) full = true
       }
       if (carry.length > 0) {
         const first = carry
@@ -341,7 +343,7 @@ const make = (settings: SinkSettings) =>
     const mark = (reached: Effect.Effect<void>) => Queue.offer(queue, { _tag: "Marker", reached }).pipe(Effect.asVoid)
     // Offers go in pieces of at most a batch: each piece waits only for its own room (a whole chunk waiting for a
     // queue's worth of room would stall the pipeline until the queue was empty), and makes one batch.
-    const piece = Math.max(1, Math.min(settings.batchSize, settings.queueSize))
+    const piece = batchSize
     const offerAll = (records: ReadonlyArray<ReadableLogRecord>) =>
       Effect.gen(function* () {
         for (let at = 0; at < records.length; at += piece) {

@@ -580,6 +580,23 @@ describe("RecordSink", () => {
       )
     )
 
+    it.effect(
+      "with a queue smaller than a batch, sends a batch once it holds the whole queue, not after the linger",
+      () =>
+        // Queue 4, batch 10: a batch holds the room of what it took until it is sent, so it never holds more than 4.
+        against(gated, { ...settings, concurrency: 4, queueSize: 4 }, ({ calls, times }, sink) =>
+          Effect.gen(function* () {
+            yield* sink.offer(record(0))
+            yield* advance(Duration.millis(1))
+            const producer = yield* Effect.fork(sink.offerAll(Array.from({ length: 8 }, (_, i) => record(i + 1))))
+            yield* advance(Duration.millis(1))
+            expect(yield* Ref.get(calls)).toEqual([[0], [1, 2, 3, 4], [5, 6, 7, 8]])
+            expect(yield* Ref.get(times)).toEqual([0, 1, 1])
+            yield* Fiber.join(producer)
+          })
+        )
+    )
+
     it.effect("runs markers in order while batches wait for exports in flight", () =>
       whileGated(({ calls, open }, sink) =>
         Effect.gen(function* () {
