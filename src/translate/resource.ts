@@ -92,8 +92,32 @@ export const eventResourceAttributes = (e: KubeEvent, enrichment: ResourceAttrib
   return attrs
 }
 
-/** One text of a key: length-prefixed, so that no field can run into the next; absent is not empty. */
-const part = (text: string | undefined): string => (text === undefined ? "|-" : `|${text.length}:${text}`)
+/** What a resource is made of besides the base attributes: the event's object reference, node and enrichment. */
+interface Inputs {
+  readonly regarding: ObjectRef
+  readonly sourceHost: string | undefined
+  readonly enrichment: ResourceAttributes | undefined
+  readonly resource: Resource
+}
+
+/** How many input sets one object keeps (its container field paths, resourceVersions, nodes), newest first. */
+const INPUTS_PER_OBJECT = 4
+
+const sameInputs = (a: Inputs, e: KubeEvent, enrichment: ResourceAttributes | undefined): boolean => {
+  const x = a.regarding
+  const y = e.regarding
+  return (
+    a.enrichment === enrichment &&
+    x.uid === y.uid &&
+    x.name === y.name &&
+    x.kind === y.kind &&
+    x.namespace === y.namespace &&
+    x.apiVersion === y.apiVersion &&
+    x.fieldPath === y.fieldPath &&
+    x.resourceVersion === y.resourceVersion &&
+    a.sourceHost === e.sourceHost
+  )
+}
 
 /**
  * Interns `Resource` objects by attribute set. The OTLP encoder groups a batch's records by `Resource`
@@ -102,15 +126,14 @@ const part = (text: string | undefined): string => (text === undefined ? "|-" : 
  */
 export class ResourceCache {
   readonly #entries: BoundedMap<string, Resource>
-  readonly #byInputs: BoundedMap<string, Resource>
-  readonly #enrichmentIds = new WeakMap<ResourceAttributes, number>()
-  #lastEnrichmentId = 0
+  /** By the object's uid (or name): the input sets of its recent events, compared field by field, no key built. */
+  readonly #byObject: BoundedMap<string, Array<Inputs>>
   readonly #base: Attributes
 
   constructor(base: Attributes, capacity = 10_000) {
     this.#base = base
     this.#entries = new BoundedMap(capacity)
-    this.#byInputs = new BoundedMap(capacity)
+    this.#byObject = new BoundedMap(capacity)
   }
 
   get size(): number {
@@ -120,27 +143,22 @@ export class ResourceCache {
   /**
    * The resource of an event: looked up first by what it is made of (the event's object reference and node, and
    * the enrichment object, which the enricher shares between the events of one object), so that a repeat costs
-   * one key and no attribute set; built and interned by attribute set on a miss.
+   * a lookup and a few comparisons and no attribute set; built and interned by attribute set on a miss.
    */
   resourceOf(e: KubeEvent, enrichment: ResourceAttributes | undefined): Resource {
-    const o = e.regarding
-    const key =
-      `${enrichment === undefined ? 0 : this.#idOf(enrichment)}${part(o.kind)}${part(o.namespace)}${part(o.name)}` +
-      `${part(o.uid)}${part(o.apiVersion)}${part(o.fieldPath)}${part(o.resourceVersion)}${part(e.sourceHost)}`
-    const hit = this.#byInputs.get(key)
-    if (hit !== undefined) return hit
-    const resource = this.resourceFor(eventResourceAttributes(e, enrichment))
-    this.#byInputs.set(key, resource)
-    return resource
-  }
-
-  #idOf(enrichment: ResourceAttributes): number {
-    let id = this.#enrichmentIds.get(enrichment)
-    if (id === undefined) {
-      id = ++this.#lastEnrichmentId
-      this.#enrichmentIds.set(enrichment, id)
+    const objectKey = e.regarding.uid ?? e.regarding.name ?? ""
+    const known = this.#byObject.get(objectKey)
+    if (known !== undefined) {
+      for (const inputs of known) if (sameInputs(inputs, e, enrichment)) return inputs.resource
     }
-    return id
+    const resource = this.resourceFor(eventResourceAttributes(e, enrichment))
+    const inputs: Inputs = { regarding: e.regarding, sourceHost: e.sourceHost, enrichment, resource }
+    if (known === undefined) this.#byObject.set(objectKey, [inputs])
+    else {
+      known.unshift(inputs)
+      if (known.length > INPUTS_PER_OBJECT) known.pop()
+    }
+    return resource
   }
 
   resourceFor(attrs: Readonly<Record<string, string>>): Resource {

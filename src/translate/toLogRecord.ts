@@ -33,34 +33,36 @@ export const INSTRUMENTATION_SCOPE = { name: SCOPE_NAME }
  */
 export const toLogRecord = (e: KubeEvent, ctx: TranslateContext, parts: RecordParts = {}): ReadableLogRecord => {
   const attributes: Record<string, string | number> = {}
-  const put = (key: string, value: string | number | undefined) => {
-    if (value !== undefined) attributes[key] = value
-  }
-  put(A.reason, e.reason)
-  put(A.action, e.action)
-  put(A.name, e.name)
-  put(A.uid, e.uid)
-  put(A.count, e.count)
-  put(A.reportingController, e.reportingController)
-  put(A.reportingInstance, e.reportingInstance)
-  put(A.sourceComponent, e.sourceComponent)
-  put(A.sourceHost, e.sourceHost)
+  if (e.reason !== undefined) attributes[A.reason] = e.reason
+  if (e.action !== undefined) attributes[A.action] = e.action
+  attributes[A.name] = e.name
+  attributes[A.uid] = e.uid
+  if (e.count !== undefined) attributes[A.count] = e.count
+  if (e.reportingController !== undefined) attributes[A.reportingController] = e.reportingController
+  if (e.reportingInstance !== undefined) attributes[A.reportingInstance] = e.reportingInstance
+  if (e.sourceComponent !== undefined) attributes[A.sourceComponent] = e.sourceComponent
+  if (e.sourceHost !== undefined) attributes[A.sourceHost] = e.sourceHost
   const start = startTime(e)
-  put(A.startTime, start === undefined ? undefined : toUtcIso(start))
-  put(A.recordUid, occurrenceId(e))
+  if (start !== undefined) attributes[A.startTime] = toUtcIso(start)
+  attributes[A.recordUid] = occurrenceId(e)
+  if (parts.attributes !== undefined) Object.assign(attributes, parts.attributes)
   const when = occurrenceTime(e)
   const severity = parts.severity ?? severityOfType(e.type)
-  const record: ReadableLogRecord = {
+  const body = parts.body ?? e.message
+  const record: Mutable<ReadableLogRecord> = {
     hrTime: when === undefined ? ctx.observedAt : toHrTime(when),
     hrTimeObserved: ctx.observedAt,
     resource: ctx.resources.resourceOf(e, parts.resource),
     instrumentationScope: INSTRUMENTATION_SCOPE,
-    attributes: parts.attributes === undefined ? attributes : { ...attributes, ...parts.attributes },
+    attributes,
     droppedAttributesCount: 0,
-    eventName: EVENT_NAME,
-    ...(severity.number === undefined ? {} : { severityNumber: severity.number }),
-    ...(severity.text === undefined ? {} : { severityText: severity.text }),
-    ...(parts.body !== undefined ? { body: parts.body } : e.message === undefined ? {} : { body: e.message })
+    eventName: EVENT_NAME
   }
+  // Absent, not undefined: the exporter's JSON serializer writes what is present.
+  if (severity.number !== undefined) record.severityNumber = severity.number
+  if (severity.text !== undefined) record.severityText = severity.text
+  if (body !== undefined) record.body = body
   return record
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
