@@ -258,7 +258,7 @@ const watchOnce = (r: Reader, resourceVersion: string) =>
         idleTimeoutMs: Duration.toMillis(settings.watchIdleTimeout)
       },
       {
-        onEvent: (type, object) => arrived({ _tag: "Event", type, object }),
+        onEvent: ({ type, object }) => arrived({ _tag: "Event", type, object }),
         onMalformed: (detail) => arrived({ _tag: "Malformed", detail }),
         onEnd: (end) => arrived({ _tag: "End", end })
       }

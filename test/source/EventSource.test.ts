@@ -58,7 +58,7 @@ class ScriptedKubeApi {
         queueMicrotask(() => {
           for (const line of script?.lines ?? []) {
             if ("malformed" in line) handlers.onMalformed(line.malformed)
-            else handlers.onEvent(line.type, line.object)
+            else handlers.onEvent(line)
           }
           if (script?.end !== undefined) handlers.onEnd(script.end)
         })
