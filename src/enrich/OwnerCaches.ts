@@ -201,7 +201,7 @@ const watchOnce = (
         idleTimeoutMs: Duration.toMillis(settings.watchIdleTimeout)
       },
       {
-        onEvent: (type, object) => {
+        onEvent: ({ type, object }) => {
           if (type === "ERROR") {
             const error = KubeApiError.errorEvent(object)
             return end(error.reason === "Gone" ? { _tag: "relist" } : { _tag: "failed", from: last, error })

@@ -5,7 +5,7 @@
  * backoff. Or, in poll mode, a paged list every interval. Deduplication of what a relist repeats is the
  * pipeline's once-only window.
  */
-import { Chunk, Duration, Effect, Queue, Random, Schedule, Stream } from "effect"
+import { Duration, Effect, Queue, Random, Schedule, Stream } from "effect"
 import { type Change, decodeChange, resourceVersionOf } from "./Change.ts"
 import {
   type Collection,
@@ -15,6 +15,7 @@ import {
   KubeApiError,
   targetKey,
   type WatchEnd as KubeWatchEnd,
+  type WatchEvent,
   type WatchHandle,
   type WatchTarget
 } from "./KubeApi.ts"
@@ -48,11 +49,8 @@ export const compareResourceVersions = (a: string, b: string): number | undefine
   return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0
 }
 
-/** What a watch connection delivered, in order, until the source takes it. */
-type Arrival =
-  | { readonly _tag: "Event"; readonly type: string; readonly object: unknown }
-  | { readonly _tag: "Malformed"; readonly detail: string }
-  | { readonly _tag: "End"; readonly end: KubeWatchEnd }
+/** What a watch connection delivered, in order, until the source takes it: an event, or a line that is not one. */
+type Arrival = WatchEvent | { readonly malformed: string }
 
 /** The most arrivals the source takes at once: one pipeline chunk's worth. */
 const MAX_TAKE = 4096
@@ -128,18 +126,23 @@ const newerThan = (items: ReadonlyArray<unknown>, watermark: string | undefined)
         return rv === undefined || (compareResourceVersions(rv, watermark) ?? 1) > 0
       })
 
-/** A batch of arrivals as changes, how the watch ended if it did, and the last resourceVersion seen. */
-const toChanges = (target: WatchTarget, stream: string, arrivals: Chunk.Chunk<Arrival>, lastRv: string) => {
+/**
+ * A batch of arrivals as changes, how the watch ended if it did (an ERROR event, else `closed`, how the connection
+ * ended if that came after the batch), and the last resourceVersion seen.
+ */
+const toChanges = (
+  target: WatchTarget,
+  stream: string,
+  arrivals: ReadonlyArray<Arrival>,
+  closed: KubeWatchEnd | undefined,
+  lastRv: string
+) => {
   const changes: Array<Change> = []
-  let end: WatchEnd | undefined
+  let end: WatchEnd | undefined = closed === undefined ? undefined : classifyEnd(closed)
   let events = 0
   for (const item of arrivals) {
-    if (item._tag === "End") {
-      end = classifyEnd(item.end)
-      break
-    }
-    if (item._tag === "Malformed") {
-      changes.push({ _tag: "Undecodable", message: `${where(target)}: ${item.detail}; skipped`, stream })
+    if ("malformed" in item) {
+      changes.push({ _tag: "Undecodable", message: `${where(target)}: ${item.malformed}; skipped`, stream })
       continue
     }
     events++
@@ -238,16 +241,20 @@ const listAll = (
 const watchOnce = (r: Reader, resourceVersion: string) =>
   Effect.gen(function* () {
     const { settings } = r
-    const inbox = yield* Queue.unbounded<Arrival>()
-    let waiting = 0
+    // What arrived and is not yet taken, in order; the connection's end, which comes after all of it.
+    let inbox: Array<Arrival> = []
+    let closed: KubeWatchEnd | undefined
     let paused = false
+    // Set while the source waits for an arrival: the first one wakes it, the others only join the inbox.
+    let resumeTaking: (() => void) | undefined
+    const wakeUp = () => {
+      const resume = resumeTaking
+      resumeTaking = undefined
+      resume?.()
+    }
     const arrived = (item: Arrival) => {
-      Queue.unsafeOffer(inbox, item)
-      waiting++
-      if (item._tag === "Event" && waiting >= settings.highWater && !paused) {
-        paused = true
-        handle.pause()
-      }
+      inbox.push(item)
+      if (inbox.length === 1) wakeUp()
     }
     const stretch = 1 + (yield* Random.next)
     const handle: WatchHandle = yield* r.api.watch(
@@ -258,24 +265,46 @@ const watchOnce = (r: Reader, resourceVersion: string) =>
         idleTimeoutMs: Duration.toMillis(settings.watchIdleTimeout)
       },
       {
-        onEvent: (type, object) => arrived({ _tag: "Event", type, object }),
-        onMalformed: (detail) => arrived({ _tag: "Malformed", detail }),
-        onEnd: (end) => arrived({ _tag: "End", end })
+        onEvent: (event) => {
+          arrived(event)
+          if (inbox.length >= settings.highWater && !paused) {
+            paused = true
+            handle.pause()
+          }
+        },
+        onMalformed: (detail) => arrived({ malformed: detail }),
+        onEnd: (end) => {
+          closed = end
+          wakeUp()
+        }
       }
     )
     yield* Effect.addFinalizer(() => Effect.sync(handle.stop))
+    /** Done at once when something is waiting to be taken, else at the next arrival. */
+    const arrival = Effect.async<void>((resume) => {
+      if (inbox.length > 0 || closed !== undefined) resume(Effect.void)
+      else resumeTaking = () => resume(Effect.void)
+      return Effect.sync(() => {
+        resumeTaking = undefined
+      })
+    })
+    /** The oldest arrivals, up to one pipeline chunk's worth: a burst goes on as one array; the rest wait. */
+    const take = (): ReadonlyArray<Arrival> => {
+      if (inbox.length > MAX_TAKE) return inbox.splice(0, MAX_TAKE)
+      const all = inbox
+      inbox = []
+      return all
+    }
     let lastRv = resourceVersion
     let received = 0
     for (;;) {
-      // Waits for one, then takes what else has arrived meanwhile: a burst goes on as one array.
-      const first = yield* Queue.take(inbox)
-      const arrivals = Chunk.prepend(yield* Queue.takeUpTo(inbox, MAX_TAKE - 1), first)
-      waiting -= Chunk.size(arrivals)
-      if (paused && waiting < settings.highWater) {
+      yield* arrival
+      const arrivals = take()
+      if (paused && inbox.length < settings.highWater) {
         paused = false
         handle.resume()
       }
-      const taken = toChanges(r.target, r.stream, arrivals, lastRv)
+      const taken = toChanges(r.target, r.stream, arrivals, inbox.length === 0 ? closed : undefined, lastRv)
       lastRv = taken.lastRv
       received += taken.events
       if (taken.events > 0) {

@@ -24,6 +24,7 @@ import {
 } from "../kube/KubeHttp.ts"
 import type { EventApi } from "../domain/KubeEvent.ts"
 import { isRecord } from "../domain/isRecord.ts"
+import { LineSplitter } from "./lines.ts"
 
 /** One watched collection: an API and a namespace (or all of them), with an optional server-side filter. */
 export interface WatchTarget {
@@ -186,9 +187,15 @@ export type WatchEnd =
   /** Refused (`status`), or the connection failed or was cut (no `status`). */
   | { readonly _tag: "Failed"; readonly error: KubeApiError }
 
+/** One event of a watch stream: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`, and its object. */
+export interface WatchEvent {
+  readonly type: string
+  readonly object: unknown
+}
+
 /** What a watch reports: each event as it arrives, each line that is not one, then exactly one end. */
 interface WatchHandlers {
-  readonly onEvent: (type: string, object: unknown) => void
+  readonly onEvent: (event: WatchEvent) => void
   /** A line that is not a JSON watch event (`{"type": …, "object": …}`); it is skipped. */
   readonly onMalformed: (detail: string) => void
   readonly onEnd: (end: WatchEnd) => void
@@ -278,10 +285,11 @@ const watchUrl = (server: string, request: WatchRequest): URL => {
   return url
 }
 
+/** A JSON object with a string `type`: a watch event as the server sent it, used as it was parsed. */
+const isWatchEvent = (u: unknown): u is WatchEvent => isRecord(u) && typeof u["type"] === "string"
+
 /** One line of a watch stream: a watch event, or why it is not one. */
-const parseWatchLine = (
-  text: string
-): { readonly type: string; readonly object: unknown } | { readonly malformed: string } => {
+const parseWatchLine = (text: string): WatchEvent | { readonly malformed: string } => {
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -290,10 +298,10 @@ const parseWatchLine = (
       malformed: `a watch line is not JSON (${e instanceof Error ? e.message : String(e)}): ${text.slice(0, 120)}`
     }
   }
-  if (!isRecord(parsed) || typeof parsed["type"] !== "string") {
+  if (!isWatchEvent(parsed)) {
     return { malformed: `a watch line is not a watch event (no "type"): ${text.slice(0, 120)}` }
   }
-  return { type: parsed["type"], object: parsed["object"] }
+  return parsed
 }
 
 /** One watch connection, from the request to its one end. */
@@ -376,10 +384,10 @@ class RunningWatch {
   }
 
   #line(text: string): void {
-    if (text.length === 0 || text === "\r") return
+    if (text.length === 0) return
     const parsed = parseWatchLine(text)
     if ("malformed" in parsed) this.#handlers.onMalformed(parsed.malformed)
-    else this.#handlers.onEvent(parsed.type, parsed.object)
+    else this.#handlers.onEvent(parsed)
   }
 
   #answered(res: Http.IncomingMessage): void {
@@ -409,32 +417,28 @@ class RunningWatch {
 
   /** The stream, line by line; a pause holds the lines already read until `resume`. */
   #readLines(res: Http.IncomingMessage): void {
-    // Text read and not yet delivered: complete lines a pause held back, then the start of the next line.
-    let rest = ""
+    const lines = new LineSplitter()
     let complete = false
-    // Delivers the complete lines in `rest` until a handler pauses or stops the watch; once the stream has ended
-    // and nothing is held back, the last line without a newline and the end.
+    // Delivers the lines read and not yet delivered until a handler pauses or stops the watch; once the stream has
+    // ended and every line is delivered, the end.
     this.#deliverHeld = () => {
-      let start = 0
-      let nl = rest.indexOf("\n")
-      while (nl !== -1 && !this.#paused && !this.#ended) {
-        this.#line(rest.slice(start, nl))
-        start = nl + 1
-        nl = rest.indexOf("\n", start)
+      while (!this.#paused && !this.#ended) {
+        const line = lines.next()
+        if (line === undefined) {
+          if (complete) this.end({ _tag: "Closed" })
+          return
+        }
+        this.#line(line)
       }
-      rest = rest.slice(start)
-      if (!complete || this.#paused || this.#ended) return
-      if (rest.length > 0) this.#line(rest)
-      this.end({ _tag: "Closed" })
     }
-    res.setEncoding("utf8")
-    res.on("data", (chunk: string) => {
+    res.on("data", (chunk: Buffer) => {
       this.#lastActivity = Date.now()
-      rest += chunk
+      lines.push(chunk)
       this.#deliverHeld()
     })
     res.on("end", () => {
       complete = true
+      lines.end()
       this.#deliverHeld()
     })
     // Destroyed before its end: the connection was cut.

@@ -28,11 +28,13 @@ interface WatchScript {
 
 /**
  * A `KubeApi` that answers from a script: each list takes the next answer, each watch the next script; past the
- * end a list or a watch never answers. It keeps the requests it was sent.
+ * end a list or a watch never answers. It keeps the requests it was sent, and the pauses and resumes asked of its
+ * watches (which go on delivering their script).
  */
 class ScriptedKubeApi {
   readonly lists: Array<ListRequest> = []
   readonly watches: Array<WatchRequest> = []
+  readonly flowControl: Array<"pause" | "resume"> = []
   readonly #listAnswers: Array<ListPage | KubeApiError>
   readonly #watchScripts: Array<WatchScript>
 
@@ -58,11 +60,15 @@ class ScriptedKubeApi {
         queueMicrotask(() => {
           for (const line of script?.lines ?? []) {
             if ("malformed" in line) handlers.onMalformed(line.malformed)
-            else handlers.onEvent(line.type, line.object)
+            else handlers.onEvent(line)
           }
           if (script?.end !== undefined) handlers.onEnd(script.end)
         })
-        return { pause: () => {}, resume: () => {}, stop: () => {} }
+        return {
+          pause: () => this.flowControl.push("pause"),
+          resume: () => this.flowControl.push("resume"),
+          stop: () => {}
+        }
       })
   })
 }
@@ -217,6 +223,36 @@ layer(Layer.mergeAll(Metrics.layer, Health.layer))("eventChanges", (it) => {
         "ADDED d@301"
       ])
       expect(api.watches.map((w) => w.resourceVersion)).toEqual(["100", "300"])
+    })
+  )
+
+  it.effect("pauses the watch when highWater events wait, and resumes it once the source has taken them", () =>
+    Effect.gen(function* () {
+      const names = ["a", "b", "c", "d", "e"]
+      const api = new ScriptedKubeApi(
+        [page("100", [])],
+        [{ lines: names.map((name, i) => ({ type: "ADDED", object: event(name, String(101 + i)) })) }]
+      )
+      const changes = yield* firstChanges(api, 6, { ...settings, highWater: 3 })
+      expect(changes.map(show)).toEqual(["bookmark 100", ...names.map((name, i) => `ADDED ${name}@${101 + i}`)])
+      expect(api.flowControl).toEqual(["pause", "resume"])
+    })
+  )
+
+  it.effect("passes a burst of more than one take on whole and in order before the watch's end", () =>
+    Effect.gen(function* () {
+      const burst = Array.from({ length: 10_000 }, (_, i) => ({ type: "ADDED", object: event(`n${i}`, `${101 + i}`) }))
+      const api = new ScriptedKubeApi(
+        [page("100", [])],
+        [{ lines: burst, end: closed }, { lines: [{ type: "ADDED", object: event("next", "20000") }] }]
+      )
+      const changes = yield* firstChanges(api, 1 + burst.length + 1, { ...settings, highWater: 20_000 })
+      expect(changes.map(show)).toEqual([
+        "bookmark 100",
+        ...burst.map((_, i) => `ADDED n${i}@${101 + i}`),
+        "ADDED next@20000"
+      ])
+      expect(api.watches.map((w) => w.resourceVersion)).toEqual(["100", "10100"])
     })
   )
 

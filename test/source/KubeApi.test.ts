@@ -109,10 +109,10 @@ const watch = (
         ...request
       },
       {
-        onEvent: (type, object) => {
-          events.push({ type, object })
+        onEvent: (event) => {
+          events.push(event)
           at.lastEvent = Date.now()
-          if (w !== undefined) onEvent?.(w, type)
+          if (w !== undefined) onEvent?.(w, event.type)
         },
         onMalformed: (detail) => malformed.push(detail),
         onEnd: (end) => {
