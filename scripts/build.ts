@@ -106,7 +106,9 @@ export const buildCollector = async (outdir: string = join(REPO, "dist")): Promi
     banner: {
       js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);"
     },
-    legalComments: "eof",
+    // The licences in a file of their own beside each chunk: one non-ASCII character among them (there is one)
+    // makes V8 hold the whole chunk's source as UTF-16, twice its size in the heap (3.3 MB instead of 1.7).
+    legalComments: "external",
     // Shorter source for V8 to hold and parse (the idle process is 7 MB smaller); names are kept for stack traces.
     minifyWhitespace: true,
     minifySyntax: true,

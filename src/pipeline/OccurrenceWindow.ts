@@ -1,8 +1,6 @@
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { occurrenceTime } from "../domain/eventTimes.ts"
-
-/** The most slots the columns grow by at once, so that a small window stays small. */
-const MIN_COLUMN_LENGTH = 1024
+import { UidIndex } from "./UidIndex.ts"
 
 /**
  * A resourceVersion as a number when it is a decimal of at most 15 digits (exact in a double; kube-apiserver's
@@ -15,14 +13,13 @@ const numericVersion = (rv: string): number => (/^[1-9]\d{0,14}$/.test(rv) ? Num
  * touched metadata emits nothing, while a repeat (count or observation time raised) is a new occurrence.
  * Bounded: the least recently emitted uids go first once `capacity` is reached.
  *
- * What it keeps of an occurrence is its uid, count, time and resourceVersion, no object: a `Map` from uid to a
- * slot, and one typed-array column per field. The window holds up to 100 000 uids while events stream through, so
- * an object per entry (with its time and version texts) would be most of the collector's long-lived heap.
+ * What it keeps of an occurrence is its uid, count, time and resourceVersion, no object and no string: a
+ * `UidIndex` from uid to a slot (which also keeps the eviction order), and one typed-array column per field. The
+ * window holds up to 100 000 uids while events stream through, so an object per entry (with its time and version
+ * texts), or even a `Map` of uid strings, would be most of the collector's long-lived heap.
  */
 export class OccurrenceWindow {
-  readonly #capacity: number
-  /** uid → slot; the Map's insertion order is the eviction order (a remembered uid is re-inserted). */
-  readonly #slots = new Map<string, number>()
+  readonly #index: UidIndex
   #count = new Float64Array(0)
   /** Seconds of the occurrence time; `NaN` when the event has none. */
   #seconds = new Float64Array(0)
@@ -33,16 +30,16 @@ export class OccurrenceWindow {
   readonly #textVersions = new Map<number, string>()
 
   constructor(capacity: number) {
-    this.#capacity = Math.max(0, Math.floor(capacity))
+    this.#index = new UidIndex(capacity)
   }
 
   get size(): number {
-    return this.#slots.size
+    return this.#index.size
   }
 
   /** Whether `e` is an occurrence not emitted before. */
   isNew(e: KubeEvent): boolean {
-    const slot = this.#slots.get(e.uid)
+    const slot = this.#index.get(e.uid)
     if (slot === undefined) return true
     if (this.#sameVersion(slot, e.resourceVersion)) return false
     // An event without a count is its first occurrence: a new-style event gets `series.count: 2` when it repeats.
@@ -96,30 +93,17 @@ export class OccurrenceWindow {
 
   /** The uid's slot, now the newest: its own, a new one, or the oldest uid's once the window is full. */
   #slotFor(uid: string): number {
-    const slots = this.#slots
-    let slot = slots.get(uid)
-    if (slot !== undefined) {
-      slots.delete(uid)
-    } else if (slots.size < this.#capacity) {
-      slot = slots.size
-      this.#reserve(slot + 1)
-    } else {
-      const oldest = slots.entries().next()
-      // A window of capacity 0 remembers nothing: a write past the columns' end is dropped.
-      if (oldest.done === true) return this.#capacity
-      slots.delete(oldest.value[0])
-      slot = oldest.value[1]
-    }
-    slots.set(uid, slot)
+    const { slot } = this.#index.set(uid)
+    this.#reserve(this.#index.length)
+    // A window of capacity 0 remembers nothing: a write to slot -1 of a typed array is dropped.
     return slot
   }
 
-  /** Grows the columns (doubling, up to the capacity) to hold `length` slots. */
+  /** Grows the columns to the index's `length`. */
   #reserve(length: number): void {
     if (length <= this.#count.length) return
-    const grown = Math.min(this.#capacity, Math.max(MIN_COLUMN_LENGTH, this.#count.length * 2))
     const grow = <A extends Float64Array | Uint32Array>(column: A, make: (n: number) => A): A => {
-      const next = make(grown)
+      const next = make(length)
       next.set(column)
       return next
     }

@@ -91,6 +91,22 @@ describe("the bundle (npm run build)", () => {
     }
   })
 
+  it("is ASCII only, so that V8 holds each chunk's source at one byte per character; the licences are kept beside", () => {
+    const chunks = filesIn(built.outdir)
+    for (const file of chunks) {
+      const bytes = readFileSync(file)
+      expect(
+        bytes.findIndex((b) => b >= 0x80),
+        file
+      ).toBe(-1)
+    }
+    const licences = readdirSync(join(built.outdir, "chunks")).filter((f) => f.endsWith(".LEGAL.txt"))
+    expect(licences.length).toBeGreaterThan(0)
+    const text = licences.map((f) => readFileSync(join(built.outdir, "chunks", f), "utf8")).join("\n")
+    // The licence comments of the bundled dependencies (undici's among them), moved out of the chunks.
+    expect(text).toContain("undici")
+  })
+
   it("replays a dump to an OTLP/HTTP receiver (protobuf, gzip) and exits 0", async () => {
     const result = await runLauncher([
       "--source",

@@ -1,0 +1,219 @@
+/**
+ * Event uid → slot, for up to `capacity` uids, least recently set first out, in typed arrays only.
+ *
+ * Kubernetes uids are UUIDs: 36 characters, which as a JS string and a `Map` entry cost about 130 bytes a uid
+ * and stay in the heap as long as the uid is known (100 000 of them in the once-only window). Here a lower-case
+ * UUID is kept as its 16 bytes, in an open-addressed table of slot numbers (linear probing, deletion by shifting
+ * back), about 30 bytes a uid, and no object the garbage collector has to trace. Any other uid text (a dump may
+ * have anything) goes in a `Map` beside it. The eviction order is a doubly linked list through the slots.
+ */
+export class UidIndex {
+  readonly #capacity: number
+  #used = 0
+  /** Slot → its uid's 16 bytes as four 32-bit words; the uid of a slot in `#texts` is there instead. */
+  #words = new Int32Array(0)
+  /** Hash table of slot numbers; -1 is empty. Never more than half full. */
+  #table = new Int32Array(0)
+  #mask = 0
+  readonly #texts = new Map<string, number>()
+  readonly #textOfSlot = new Map<number, string>()
+  /** Least recently set first: `#older`/`#newer` link the slots, -1 ends the list. */
+  #older = new Int32Array(0)
+  #newer = new Int32Array(0)
+  #oldest = -1
+  #newest = -1
+
+  constructor(capacity: number) {
+    this.#capacity = Math.max(0, Math.floor(capacity))
+  }
+
+  get size(): number {
+    return this.#used
+  }
+
+  /** How many slots the arrays hold now (they grow by doubling up to the capacity). */
+  get length(): number {
+    return this.#older.length
+  }
+
+  /** The uid's slot, or `undefined`. */
+  get(uid: string): number | undefined {
+    return parseUuid(uid) ? this.#found() : this.#texts.get(uid)
+  }
+
+  /**
+   * The uid's slot, now the newest: its own (`known`), a new one, or the oldest uid's, which is forgotten, once
+   * the index is full. The slot arrays may have grown (`length`). With a capacity of 0 nothing is kept: -1.
+   */
+  set(uid: string): { readonly slot: number; readonly known: boolean } {
+    if (this.#capacity === 0) return { slot: -1, known: false }
+    const uuid = parseUuid(uid)
+    const known = uuid ? this.#found() : this.#texts.get(uid)
+    if (known !== undefined) {
+      this.#unlink(known)
+      this.#append(known)
+      return { slot: known, known: true }
+    }
+    let slot: number
+    if (this.#used < this.#capacity) {
+      slot = this.#used++
+      if (slot >= this.#older.length) this.#grow()
+    } else {
+      slot = this.#oldest
+      this.#forget(slot)
+    }
+    if (uuid) this.#insert(slot)
+    else {
+      this.#texts.set(uid, slot)
+      this.#textOfSlot.set(slot, uid)
+    }
+    this.#append(slot)
+    return { slot, known: false }
+  }
+
+  /** The table position of the uid in `scratch`, or -1. */
+  #find(): number {
+    const words = this.#words
+    for (let at = hash() & this.#mask; ; at = (at + 1) & this.#mask) {
+      const slot = this.#table[at] ?? -1
+      if (slot === -1) return -1
+      const w = slot * 4
+      if (
+        words[w] === scratch[0] &&
+        words[w + 1] === scratch[1] &&
+        words[w + 2] === scratch[2] &&
+        words[w + 3] === scratch[3]
+      ) {
+        return at
+      }
+    }
+  }
+
+  #found(): number | undefined {
+    if (this.#table.length === 0) return undefined
+    const at = this.#find()
+    return at === -1 ? undefined : this.#table[at]
+  }
+
+  #insert(slot: number): void {
+    this.#words.set(scratch, slot * 4)
+    let at = hash() & this.#mask
+    while (this.#table[at] !== -1) at = (at + 1) & this.#mask
+    this.#table[at] = slot
+  }
+
+  /** Takes a slot's uid out of the index and the list. */
+  #forget(slot: number): void {
+    this.#unlink(slot)
+    const text = this.#textOfSlot.get(slot)
+    if (text !== undefined) {
+      this.#texts.delete(text)
+      this.#textOfSlot.delete(slot)
+      return
+    }
+    let at = hashOfSlot(this.#words, slot) & this.#mask
+    while (this.#table[at] !== slot) at = (at + 1) & this.#mask
+    this.#remove(at)
+  }
+
+  /** Empties a table position, moving back the entries after it that probing would no longer reach. */
+  #remove(at: number): void {
+    const table = this.#table
+    const mask = this.#mask
+    let hole = at
+    for (let next = (hole + 1) & mask; ; next = (next + 1) & mask) {
+      const slot = table[next] ?? -1
+      if (slot === -1) break
+      const home = hashOfSlot(this.#words, slot) & mask
+      // The entry stays unless the hole lies between its home and where it is (cyclically).
+      if (((next - home) & mask) >= ((next - hole) & mask)) {
+        table[hole] = slot
+        hole = next
+      }
+    }
+    table[hole] = -1
+  }
+
+  #unlink(slot: number): void {
+    const older = this.#older[slot] ?? -1
+    const newer = this.#newer[slot] ?? -1
+    if (older === -1) this.#oldest = newer
+    else this.#newer[older] = newer
+    if (newer === -1) this.#newest = older
+    else this.#older[newer] = older
+  }
+
+  #append(slot: number): void {
+    this.#older[slot] = this.#newest
+    this.#newer[slot] = -1
+    if (this.#newest === -1) this.#oldest = slot
+    else this.#newer[this.#newest] = slot
+    this.#newest = slot
+  }
+
+  /** Doubles the slot arrays (up to the capacity) and rebuilds the table at twice their length. */
+  #grow(): void {
+    const length = Math.min(this.#capacity, Math.max(MIN_LENGTH, this.#older.length * 2))
+    const grown = (a: Int32Array, n: number) => {
+      const next = new Int32Array(n)
+      next.set(a)
+      return next
+    }
+    this.#older = grown(this.#older, length)
+    this.#newer = grown(this.#newer, length)
+    this.#words = grown(this.#words, length * 4)
+    let size = MIN_LENGTH
+    while (size < length * 2) size *= 2
+    this.#table = new Int32Array(size).fill(-1)
+    this.#mask = size - 1
+    for (let slot = this.#oldest; slot !== -1; slot = this.#newer[slot] ?? -1) {
+      if (this.#textOfSlot.has(slot)) continue
+      let at = hashOfSlot(this.#words, slot) & this.#mask
+      while (this.#table[at] !== -1) at = (at + 1) & this.#mask
+      this.#table[at] = slot
+    }
+  }
+}
+
+const MIN_LENGTH = 1024
+
+/** The words of the uid last parsed, which `#found` and `#insert` read. */
+const scratch = new Int32Array(4)
+
+const mix = (a: number, b: number, c: number, d: number): number =>
+  Math.imul(a ^ Math.imul(b, 0x85ebca6b) ^ Math.imul(c, 0xc2b2ae35) ^ Math.imul(d, 0x27d4eb2f), 0x9e3779b1) >>> 0
+
+const hash = (): number => mix(scratch[0] ?? 0, scratch[1] ?? 0, scratch[2] ?? 0, scratch[3] ?? 0)
+
+const hashOfSlot = (words: Int32Array, slot: number): number => {
+  const w = slot * 4
+  return mix(words[w] ?? 0, words[w + 1] ?? 0, words[w + 2] ?? 0, words[w + 3] ?? 0)
+}
+
+/** A lower-case hex digit's value, or -1. */
+const hexDigit = (c: number): number => (c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1)
+
+/**
+ * Whether `uid` is a UUID in lower case (`8-4-4-4-12` hex digits), as the API server writes them; its 128 bits go
+ * into `scratch`. Only that one spelling: a uid in capitals is another text, and is kept as text.
+ */
+const parseUuid = (uid: string): boolean => {
+  if (uid.length !== 36) return false
+  let word = 0
+  let digits = 0
+  for (let i = 0; i < 36; i++) {
+    const c = uid.charCodeAt(i)
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 45) return false
+      continue
+    }
+    const v = hexDigit(c)
+    if (v === -1) return false
+    word = (word << 4) | v
+    if (++digits % 8 === 0) {
+      scratch[digits / 8 - 1] = word
+      word = 0
+    }
+  }
+  return true
+}
