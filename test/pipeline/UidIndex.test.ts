@@ -7,7 +7,10 @@ class Model {
   readonly slots = new Map<string, number>()
   /** Kept across evictions: a new iterator would step over every deleted entry before the first live one. */
   #oldest = this.slots.entries()
-  constructor(readonly capacity: number) {}
+  readonly capacity: number
+  constructor(capacity: number) {
+    this.capacity = capacity
+  }
   set(uid: string): { slot: number; known: boolean } {
     const known = this.slots.get(uid)
     if (known !== undefined) {
