@@ -560,7 +560,7 @@ export const OPTIONS = {
     valueName: "N",
     parse: V.wholeNumber(1, 100_000),
     default: 512,
-    help: "Most records in one export request."
+    help: "Most records in one export request; never more than --queue-size."
   }),
   batchLinger: option({
     flag: "batch-linger",

@@ -193,11 +193,23 @@ const hashOfSlot = (words: Int32Array, slot: number): number => {
 /** A lower-case hex digit's value, or -1. */
 const hexDigit = (c: number): number => (c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1)
 
+/** The uid `scratch` holds, and whether it is a UUID: the window asks `get` and then `set` for the same uid. */
+let lastUid: string | undefined
+let lastIsUuid = false
+
 /**
  * Whether `uid` is a UUID in lower case (`8-4-4-4-12` hex digits), as the API server writes them; its 128 bits go
  * into `scratch`. Only that one spelling: a uid in capitals is another text, and is kept as text.
  */
 const parseUuid = (uid: string): boolean => {
+  if (uid !== lastUid) {
+    lastUid = uid
+    lastIsUuid = parseInto(uid)
+  }
+  return lastIsUuid
+}
+
+const parseInto = (uid: string): boolean => {
   if (uid.length !== 36) return false
   let word = 0
   let digits = 0
