@@ -19,7 +19,7 @@ import { LogExporter } from "../sink/LogExporter.ts"
 import { type ExporterSetupError, otlpLayer, readTlsFiles } from "../sink/otlp.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
 import { baseAttributes, Translator } from "../translate/Translator.ts"
-import { type DeliveryDefaults, enrichSettings, sinkSettings } from "./settings.ts"
+import { checkpointSettings, type DeliveryDefaults, enrichSettings, sinkSettings } from "./settings.ts"
 
 const LOG_LEVELS = {
   debug: LogLevel.Debug,
@@ -84,7 +84,7 @@ export const FileLive = (values: OptionValues) =>
 export const LeaderTermLive = (values: OptionValues, kc: KubeConfig) =>
   Layer.mergeAll(
     pipelineLayer(values, { retryGiveUp: undefined, maxRecordAge: values.eventTtl }),
-    Checkpoint.layer({ interval: values.checkpointInterval, ttl: values.eventTtl, maxOccurrences: 10_000 }).pipe(
+    Checkpoint.layer(checkpointSettings(values)).pipe(
       Layer.provide(CheckpointStore.fromSpec(values.checkpoint, () => kc))
     )
   )

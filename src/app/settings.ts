@@ -1,5 +1,6 @@
 /** The loaded options turned into the settings each part of the collector takes. */
 import type { Duration } from "effect"
+import type { CheckpointSettings } from "../checkpoint/Checkpoint.ts"
 import type { EnrichSettings } from "../enrich/Enricher.ts"
 import type { PipelineSettings } from "../pipeline/pipeline.ts"
 import type { RulesConfig } from "../rules/config.ts"
@@ -31,6 +32,17 @@ export interface DeliveryDefaults {
   readonly retryGiveUp: Duration.Duration | undefined
   readonly maxRecordAge: Duration.Duration | undefined
 }
+
+/**
+ * The checkpoint keeps the latest 10 000 occurrences to save with the resourceVersions; with nowhere to save them
+ * (no `--checkpoint`) it keeps none: each would live some seconds, long enough to be promoted and then collected
+ * from the old generation.
+ */
+export const checkpointSettings = (values: OptionValues): CheckpointSettings => ({
+  interval: values.checkpointInterval,
+  ttl: values.eventTtl,
+  maxOccurrences: values.checkpoint._tag === "None" ? 0 : 10_000
+})
 
 export const sinkSettings = (values: OptionValues, defaults: DeliveryDefaults): SinkSettings => ({
   queueSize: values.queueSize,
