@@ -58,6 +58,10 @@ const launcherScript = (): string =>
     ""
   ].join("\n")
 
+const CLIENT_NODE = "@kubernetes/client-node"
+/** Marks the plugin's own resolution of a path, which it leaves to esbuild. */
+const RESOLVING = Symbol("resolving")
+
 /**
  * The collector uses `KubeConfig` alone of `@kubernetes/client-node`, whose index re-exports the whole generated
  * API (every model and API class, about a third of the bundle). Its modules have no side effects at import, but
@@ -82,9 +86,6 @@ const clientNodeWithoutSideEffects: Plugin = {
     })
   }
 }
-const CLIENT_NODE = "@kubernetes/client-node"
-const RESOLVING = Symbol("resolving")
-
 /** Bundles the collector into `outdir` (emptied first). */
 export const buildCollector = async (outdir: string = join(REPO, "dist")): Promise<Built> => {
   rmSync(outdir, { recursive: true, force: true })

@@ -71,12 +71,12 @@ export class UidIndex {
     return { slot, known: false }
   }
 
-  /** The table position of the uid in `scratch`, or -1. */
-  #find(): number {
+  /** The slot of the uid in `scratch`, or `undefined`. */
+  #found(): number | undefined {
     const words = this.#words
     for (let at = hash() & this.#mask; ; at = (at + 1) & this.#mask) {
       const slot = this.#table[at] ?? -1
-      if (slot === -1) return -1
+      if (slot === -1) return undefined
       const w = slot * 4
       if (
         words[w] === scratch[0] &&
@@ -84,20 +84,20 @@ export class UidIndex {
         words[w + 2] === scratch[2] &&
         words[w + 3] === scratch[3]
       ) {
-        return at
+        return slot
       }
     }
   }
 
-  #found(): number | undefined {
-    if (this.#table.length === 0) return undefined
-    const at = this.#find()
-    return at === -1 ? undefined : this.#table[at]
-  }
-
+  /** Keeps the uid in `scratch` as the slot's. */
   #insert(slot: number): void {
     this.#words.set(scratch, slot * 4)
-    let at = hash() & this.#mask
+    this.#place(slot)
+  }
+
+  /** Puts a slot whose words are written at the first free position from its home. */
+  #place(slot: number): void {
+    let at = hashOfSlot(this.#words, slot) & this.#mask
     while (this.#table[at] !== -1) at = (at + 1) & this.#mask
     this.#table[at] = slot
   }
@@ -167,17 +167,14 @@ export class UidIndex {
     this.#table = new Int32Array(size).fill(-1)
     this.#mask = size - 1
     for (let slot = this.#oldest; slot !== -1; slot = this.#newer[slot] ?? -1) {
-      if (this.#textOfSlot.has(slot)) continue
-      let at = hashOfSlot(this.#words, slot) & this.#mask
-      while (this.#table[at] !== -1) at = (at + 1) & this.#mask
-      this.#table[at] = slot
+      if (!this.#textOfSlot.has(slot)) this.#place(slot)
     }
   }
 }
 
 const MIN_LENGTH = 1024
 
-/** The words of the uid last parsed, which `#found` and `#insert` read. */
+/** The words of the uid last parsed, which `#found`, `#insert` and `hash` read. */
 const scratch = new Int32Array(4)
 
 const mix = (a: number, b: number, c: number, d: number): number =>

@@ -3,7 +3,7 @@
  * `--exclude` flag values, decoded into the rule modules' types. Every problem is reported, each as
  * `path: what is wrong`, so that one run of the collector lists them all.
  */
-import { Duration, Either } from "effect"
+import { Duration, Either, type Types } from "effect"
 import type { SeverityNumber } from "@opentelemetry/api-logs"
 import * as V from "../domain/valueText.ts"
 import { closest } from "../domain/closest.ts"
@@ -133,7 +133,7 @@ const decodeRuleAt = (u: unknown, path: string, problems: Problems): Rule | unde
   const before = problems.length
   const m = mapping(u, path, RULE_CONDITIONS, problems)
   if (m === undefined) return undefined
-  const rule: { -readonly [K in keyof Rule]: Rule[K] } = {}
+  const rule: Types.Mutable<Rule> = {}
   const text = (key: string, trim = true) =>
     m[key] === undefined ? undefined : conditionText(m[key], child(path, key), problems, trim)
   const namespace = text("namespace")

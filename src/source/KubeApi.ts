@@ -418,14 +418,13 @@ class RunningWatch {
   /** The stream, line by line; a pause holds the lines already read until `resume`. */
   #readLines(res: Http.IncomingMessage): void {
     const lines = new LineSplitter()
-    let complete = false
     // Delivers the lines read and not yet delivered until a handler pauses or stops the watch; once the stream has
     // ended and every line is delivered, the end.
     this.#deliverHeld = () => {
       while (!this.#paused && !this.#ended) {
         const line = lines.next()
         if (line === undefined) {
-          if (complete) this.end({ _tag: "Closed" })
+          if (lines.ended) this.end({ _tag: "Closed" })
           return
         }
         this.#line(line)
@@ -437,7 +436,6 @@ class RunningWatch {
       this.#deliverHeld()
     })
     res.on("end", () => {
-      complete = true
       lines.end()
       this.#deliverHeld()
     })

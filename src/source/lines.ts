@@ -31,6 +31,11 @@ export class LineSplitter {
     this.#ended = true
   }
 
+  /** Whether `end` was called: once `next` gives no more, there is no more. */
+  get ended(): boolean {
+    return this.#ended
+  }
+
   /**
    * The next line, without its line end: a complete one, or after `end` the last one, which had no newline.
    * Undefined when the bytes pushed so far hold no more.

@@ -1,3 +1,4 @@
+import type { Types } from "effect"
 import type { HrTime } from "@opentelemetry/api"
 import type { LogAttributes } from "@opentelemetry/api-logs"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
@@ -49,7 +50,7 @@ export const toLogRecord = (e: KubeEvent, ctx: TranslateContext, parts: RecordPa
   const when = occurrenceTime(e)
   const severity = parts.severity ?? severityOfType(e.type)
   const body = parts.body ?? e.message
-  const record: Mutable<ReadableLogRecord> = {
+  const record: Types.Mutable<ReadableLogRecord> = {
     hrTime: when === undefined ? ctx.observedAt : toHrTime(when),
     hrTimeObserved: ctx.observedAt,
     resource: ctx.resources.resourceOf(e, parts.resource),
@@ -64,5 +65,3 @@ export const toLogRecord = (e: KubeEvent, ctx: TranslateContext, parts: RecordPa
   if (body !== undefined) record.body = body
   return record
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] }
