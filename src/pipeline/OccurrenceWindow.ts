@@ -1,6 +1,6 @@
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { occurrenceTime } from "../domain/eventTimes.ts"
-import { UidIndex } from "./UidIndex.ts"
+import { lengthened, UidIndex } from "./UidIndex.ts"
 
 /**
  * A resourceVersion as a number when it is a decimal of at most 15 digits (exact in a double; kube-apiserver's
@@ -102,14 +102,10 @@ export class OccurrenceWindow {
   /** Grows the columns to the index's `length`. */
   #reserve(length: number): void {
     if (length <= this.#count.length) return
-    const grow = <A extends Float64Array | Uint32Array>(column: A, make: (n: number) => A): A => {
-      const next = make(length)
-      next.set(column)
-      return next
-    }
-    this.#count = grow(this.#count, (n) => new Float64Array(n))
-    this.#seconds = grow(this.#seconds, (n) => new Float64Array(n))
-    this.#nanos = grow(this.#nanos, (n) => new Uint32Array(n))
-    this.#versions = grow(this.#versions, (n) => new Float64Array(n))
+    const doubles = (n: number) => new Float64Array(n)
+    this.#count = lengthened(this.#count, length, doubles)
+    this.#seconds = lengthened(this.#seconds, length, doubles)
+    this.#nanos = lengthened(this.#nanos, length, (n) => new Uint32Array(n))
+    this.#versions = lengthened(this.#versions, length, doubles)
   }
 }

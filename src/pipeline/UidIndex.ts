@@ -74,7 +74,7 @@ export class UidIndex {
   /** The slot of the uid in `scratch`, or `undefined`. */
   #found(): number | undefined {
     const words = this.#words
-    for (let at = hash() & this.#mask; ; at = (at + 1) & this.#mask) {
+    for (let at = hashOf(scratch, 0) & this.#mask; ; at = (at + 1) & this.#mask) {
       const slot = this.#table[at] ?? -1
       if (slot === -1) return undefined
       const w = slot * 4
@@ -97,7 +97,7 @@ export class UidIndex {
 
   /** Puts a slot whose words are written at the first free position from its home. */
   #place(slot: number): void {
-    let at = hashOfSlot(this.#words, slot) & this.#mask
+    let at = hashOf(this.#words, slot) & this.#mask
     while (this.#table[at] !== -1) at = (at + 1) & this.#mask
     this.#table[at] = slot
   }
@@ -111,7 +111,7 @@ export class UidIndex {
       this.#textOfSlot.delete(slot)
       return
     }
-    let at = hashOfSlot(this.#words, slot) & this.#mask
+    let at = hashOf(this.#words, slot) & this.#mask
     while (this.#table[at] !== slot) at = (at + 1) & this.#mask
     this.#remove(at)
   }
@@ -124,7 +124,7 @@ export class UidIndex {
     for (let next = (hole + 1) & mask; ; next = (next + 1) & mask) {
       const slot = table[next] ?? -1
       if (slot === -1) break
-      const home = hashOfSlot(this.#words, slot) & mask
+      const home = hashOf(this.#words, slot) & mask
       // The entry stays unless the hole lies between its home and where it is (cyclically).
       if (((next - home) & mask) >= ((next - hole) & mask)) {
         table[hole] = slot
@@ -154,14 +154,10 @@ export class UidIndex {
   /** Doubles the slot arrays (up to the capacity) and rebuilds the table at twice their length. */
   #grow(): void {
     const length = Math.min(this.#capacity, Math.max(MIN_LENGTH, this.#older.length * 2))
-    const grown = (a: Int32Array, n: number) => {
-      const next = new Int32Array(n)
-      next.set(a)
-      return next
-    }
-    this.#older = grown(this.#older, length)
-    this.#newer = grown(this.#newer, length)
-    this.#words = grown(this.#words, length * 4)
+    const ints = (n: number) => new Int32Array(n)
+    this.#older = lengthened(this.#older, length, ints)
+    this.#newer = lengthened(this.#newer, length, ints)
+    this.#words = lengthened(this.#words, length * 4, ints)
     let size = MIN_LENGTH
     while (size < length * 2) size *= 2
     this.#table = new Int32Array(size).fill(-1)
@@ -174,17 +170,28 @@ export class UidIndex {
 
 const MIN_LENGTH = 1024
 
-/** The words of the uid last parsed, which `#found`, `#insert` and `hash` read. */
+/** A copy of `array` in a new one of `length` (at least its own), made by `make`; the rest is zeros. */
+export const lengthened = <A extends Int32Array | Uint32Array | Float64Array>(
+  array: A,
+  length: number,
+  make: (n: number) => A
+): A => {
+  const next = make(length)
+  next.set(array)
+  return next
+}
+
+/** The words of the uid last parsed, which `#found` and `#insert` read. */
 const scratch = new Int32Array(4)
 
-const mix = (a: number, b: number, c: number, d: number): number =>
-  Math.imul(a ^ Math.imul(b, 0x85ebca6b) ^ Math.imul(c, 0xc2b2ae35) ^ Math.imul(d, 0x27d4eb2f), 0x9e3779b1) >>> 0
-
-const hash = (): number => mix(scratch[0] ?? 0, scratch[1] ?? 0, scratch[2] ?? 0, scratch[3] ?? 0)
-
-const hashOfSlot = (words: Int32Array, slot: number): number => {
+/** The hash of the uid at `slot` of `words` (four words a uid; `scratch` is one slot long). */
+const hashOf = (words: Int32Array, slot: number): number => {
   const w = slot * 4
-  return mix(words[w] ?? 0, words[w + 1] ?? 0, words[w + 2] ?? 0, words[w + 3] ?? 0)
+  const a = words[w] ?? 0
+  const b = Math.imul(words[w + 1] ?? 0, 0x85ebca6b)
+  const c = Math.imul(words[w + 2] ?? 0, 0xc2b2ae35)
+  const d = Math.imul(words[w + 3] ?? 0, 0x27d4eb2f)
+  return Math.imul(a ^ b ^ c ^ d, 0x9e3779b1) >>> 0
 }
 
 /** A lower-case hex digit's value, or -1. */
