@@ -19,7 +19,7 @@ import { LogExporter } from "../sink/LogExporter.ts"
 import { type ExporterSetupError, otlpLayer, readTlsFiles } from "../sink/otlp.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
 import { baseAttributes, Translator } from "../translate/Translator.ts"
-import { checkpointSettings, type DeliveryDefaults, enrichSettings, sinkSettings } from "./settings.ts"
+import { checkpointSettings, type DeliveryDefaults, enrichSettings, exportHeaders, sinkSettings } from "./settings.ts"
 
 const LOG_LEVELS = {
   debug: LogLevel.Debug,
@@ -49,7 +49,7 @@ const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter, ExporterS
             otlpLayer({
               endpoint: values.otlpEndpoint,
               protocol: values.otlpProtocol,
-              headers: values.otlpHeaders,
+              headers: exportHeaders(values),
               compression: values.otlpCompression,
               timeoutMs: Duration.toMillis(values.otlpTimeout),
               concurrency: values.exportConcurrency,

@@ -92,3 +92,17 @@ export const sourceSettings = (values: OptionValues, rules: RulesConfig): Source
     resumeFrom: {}
   }
 }
+
+/**
+ * The headers of every export: `--otlp-headers`, and `Authorization: Basic ...` from `--otlp-username` and
+ * `--otlp-password` (RFC 7617: user-id ":" password, UTF-8, base64), which wins over an Authorization header.
+ */
+export const exportHeaders = (
+  values: Pick<OptionValues, "otlpHeaders" | "otlpUsername" | "otlpPassword">
+): Readonly<Record<string, string>> =>
+  values.otlpUsername === undefined || values.otlpPassword === undefined
+    ? values.otlpHeaders
+    : {
+        ...Object.fromEntries(Object.entries(values.otlpHeaders).filter(([k]) => k.toLowerCase() !== "authorization")),
+        Authorization: `Basic ${Buffer.from(`${values.otlpUsername}:${values.otlpPassword}`, "utf8").toString("base64")}`
+      }

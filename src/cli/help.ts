@@ -62,6 +62,8 @@ const GROUP_OF: Record<OptionKey, keyof typeof GROUPS> = {
   otlpEndpoint: "export",
   otlpProtocol: "export",
   otlpHeaders: "export",
+  otlpUsername: "export",
+  otlpPassword: "export",
   otlpCompression: "export",
   otlpTimeout: "export",
   otlpCertificate: "export",

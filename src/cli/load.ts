@@ -208,6 +208,9 @@ const crossChecks = (v: Record<string, unknown>): ReadonlyArray<string> => {
       "--stall-timeout: must be longer than --watch-idle-timeout, so that a silent watch is restarted before the pod is"
     )
   }
+  if ((v["otlpUsername"] === undefined) !== (v["otlpPassword"] === undefined)) {
+    problems.push("--otlp-username and --otlp-password: basic authentication needs both")
+  }
   if (v["leaderElect"] === true) {
     if (v["lease"] === undefined) problems.push("--leader-elect: needs --lease NAMESPACE/NAME")
     const timings = {

@@ -494,6 +494,21 @@ export const OPTIONS = {
     secret: true,
     help: "Headers sent with every export (e.g. Authorization=Bearer%20TOKEN). Never printed."
   }),
+  otlpUsername: option({
+    flag: "otlp-username",
+    env: [{ name: "K8S_EVENT_COLLECTOR_OTLP_USERNAME" }],
+    valueName: "NAME",
+    parse: V.text,
+    help: "HTTP basic authentication to the endpoint: the user name (with --otlp-password)."
+  }),
+  otlpPassword: option({
+    flag: "otlp-password",
+    env: [{ name: "K8S_EVENT_COLLECTOR_OTLP_PASSWORD" }],
+    valueName: "TEXT",
+    parse: V.text,
+    secret: true,
+    help: "HTTP basic authentication to the endpoint: the password (with --otlp-username). Never printed."
+  }),
   otlpCompression: option({
     flag: "otlp-compression",
     env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION" }, { name: "OTEL_EXPORTER_OTLP_COMPRESSION" }],

@@ -17,3 +17,14 @@ describe("checkpointSettings", () => {
     expect(checkpointSettings(valuesOf([])).maxOccurrences).toBe(0)
   })
 })
+
+describe("basic authentication", () => {
+  it("needs both the user name and the password", () => {
+    for (const argv of [["--otlp-username", "a"], ["--otlp-password", "b"]]) {
+      const loaded = loadConfig({ argv, env: {}, readText: () => "" })
+      expect(Either.isLeft(loaded) ? loaded.left.message : "accepted").toContain(
+        "--otlp-username and --otlp-password: basic authentication needs both"
+      )
+    }
+  })
+})

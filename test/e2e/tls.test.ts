@@ -47,6 +47,28 @@ describe("OTLP over TLS", () => {
     expect(receiver.requests.at(-1)?.headers["authorization"]).toBe("Bearer s3cret-token")
   })
 
+  it("sends HTTP basic authentication from the environment the chart fills from a Secret (RFC 7617's example)", async () => {
+    const before = receiver.requests.length
+    const result = await runCli(["--source", "file:examples/kubectl-events.json", "--otlp-endpoint", receiver.url], {
+      env: cleanEnv({
+        OTEL_EXPORTER_OTLP_CERTIFICATE: file("ca.crt"),
+        OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: file("client.crt"),
+        OTEL_EXPORTER_OTLP_CLIENT_KEY: file("client.key"),
+        OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20replaced,x-scope-orgid=team-a",
+        K8S_EVENT_COLLECTOR_OTLP_USERNAME: "Aladdin",
+        K8S_EVENT_COLLECTOR_OTLP_PASSWORD: "open sesame"
+      })
+    })
+    expect(result.code).toBe(0)
+    expect(result.stderr).not.toContain("open sesame")
+    const sent = receiver.requests.slice(before)
+    expect(sent.length).toBeGreaterThan(0)
+    for (const request of sent) {
+      expect(request.headers["authorization"]).toBe("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+      expect(request.headers["x-scope-orgid"]).toBe("team-a")
+    }
+  })
+
   it("is refused without the client certificate, and says so", async () => {
     const before = receiver.records.length
     const result = await runCli([
