@@ -95,6 +95,14 @@ export class CollectorMetrics {
     help: "Records waiting in the sink queue",
     registers: [this.registry]
   })
+  /** Set from `HealthState.lastActivityMs` when /metrics is scraped, not on the watch path. */
+  readonly sourceLastActivity = new Gauge({
+    name: `${PREFIX}source_last_activity_timestamp_seconds`,
+    help:
+      "Last sign of a working watch or list: an event, a bookmark, a list page, a watch the server ended " +
+      "(the process start until then)",
+    registers: [this.registry]
+  })
 }
 
 export class Metrics extends Context.Tag("Metrics")<Metrics, CollectorMetrics>() {
