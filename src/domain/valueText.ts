@@ -20,8 +20,12 @@ export const oneOf =
       : Either.left(`must be one of ${choices.join(", ")}; got ${show(raw)}`)
   }
 
-/** `on` or `off`, as true or false. */
-export const onOff = (raw: unknown): Parsed<boolean> => Either.map(oneOf("on", "off")(raw), (v) => v === "on")
+/**
+ * `on` or `off`, as true or false. A YAML 1.1 reader (Helm's, kustomize's) turns a bare `on` into true, so a
+ * boolean is taken too.
+ */
+export const onOff = (raw: unknown): Parsed<boolean> =>
+  typeof raw === "boolean" ? Either.right(raw) : Either.map(oneOf("on", "off")(raw), (v) => v === "on")
 
 export const text = (raw: unknown): Parsed<string> =>
   typeof raw === "string" && raw.trim() !== ""

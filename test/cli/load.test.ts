@@ -23,6 +23,16 @@ const problems = (r: Either.Either<Loaded, { problems: ReadonlyArray<string> }>)
 }
 
 describe("loadConfig", () => {
+  it("takes on/off as YAML 1.1 writers (Helm, kustomize) emit them: booleans", () => {
+    const file = { "/c.yaml": "enrichment: false\nenrichmentWatch: true\n" }
+    const { values } = ok(load(["--config", "/c.yaml"], {}, file))
+    expect(values.enrichment).toBe(false)
+    expect(values.enrichmentWatch).toBe(true)
+    expect(problems(load(["--config", "/c.yaml"], {}, { "/c.yaml": "enrichment: maybe\n" }))[0]).toContain(
+      "must be one of on, off"
+    )
+  })
+
   it("gives the documented defaults", () => {
     const { values, command } = ok(load([]))
     expect(command).toBe("run")
