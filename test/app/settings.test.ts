@@ -20,7 +20,10 @@ describe("checkpointSettings", () => {
 
 describe("basic authentication", () => {
   it("needs both the user name and the password", () => {
-    for (const argv of [["--otlp-username", "a"], ["--otlp-password", "b"]]) {
+    for (const argv of [
+      ["--otlp-username", "a"],
+      ["--otlp-password", "b"]
+    ]) {
       const loaded = loadConfig({ argv, env: {}, readText: () => "" })
       expect(Either.isLeft(loaded) ? loaded.left.message : "accepted").toContain(
         "--otlp-username and --otlp-password: basic authentication needs both"

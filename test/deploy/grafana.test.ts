@@ -42,10 +42,13 @@ const metrics = new CollectorMetrics().registry.getMetricsAsArray()
 const METRIC_NAMES = new Set(metrics.map((m) => m.name))
 const HISTOGRAMS = new Set(metrics.filter((m) => String(m.type) === "histogram").map((m) => m.name))
 
-const DASHBOARD_FILES = readdirSync(new URL("../../grafana/dashboards/", import.meta.url)).filter((f) =>
-  f.endsWith(".json")
+const DASHBOARD_FILES = readdirSync(new URL("../../charts/k8s-event-collector/dashboards/", import.meta.url)).filter(
+  (f) => f.endsWith(".json")
 )
-const dashboards = DASHBOARD_FILES.map((f) => ({ file: f, json: obj(readJson(`grafana/dashboards/${f}`), f) }))
+const dashboards = DASHBOARD_FILES.map((f) => ({
+  file: f,
+  json: obj(readJson(`charts/k8s-event-collector/dashboards/${f}`), f)
+}))
 const alerting = readYaml("grafana/provisioning/alerting/k8s-event-alerts.yaml")
 const rules = arr(at(alerting, "groups"))
   .flatMap((g) => arr(at(g, "rules")))
@@ -114,9 +117,9 @@ describe("data sources", () => {
 describe("dashboards", () => {
   const provider = arr(at(readYaml("grafana/provisioning/dashboards/dashboards.yaml"), "providers"))[0]
 
-  it("are loaded from the directory docker-compose.yml mounts grafana/dashboards at", () => {
+  it("are loaded from the directory docker-compose.yml mounts the chart's dashboards/ at", () => {
     const grafana = obj(at(readYaml("docker-compose.yml"), "services", "grafana"), "grafana service")
-    const mount = strings(grafana["volumes"]).find((v) => v.startsWith("./grafana/dashboards:"))
+    const mount = strings(grafana["volumes"]).find((v) => v.startsWith("./charts/k8s-event-collector/dashboards:"))
     expect(mount?.split(":")[1]).toBe(at(provider, "options", "path"))
     expect(dashboards.length).toBeGreaterThan(0)
   })

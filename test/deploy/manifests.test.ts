@@ -1,34 +1,31 @@
 /**
- * deploy/: `kubectl apply -k deploy/` takes every file, each is a well-formed Kubernetes object, and the
- * Deployment runs the collector with a configuration the collector's own loader accepts.
+ * deploy/: the Namespace and the chart's default rendering, each a well-formed Kubernetes object, and a
+ * Deployment that runs the collector with a configuration the collector's own loader accepts. (That the rendering
+ * is what `helm template` makes of the chart today is checked in npm run test:real, where helm is built.)
  */
 import { readdirSync } from "node:fs"
 import { Duration } from "effect"
 import { describe, expect, it } from "vitest"
 import { parse } from "yaml"
 import { OPTIONS } from "../../src/cli/options.ts"
-import { arr, at, type Obj, obj, loadCommandLine, readYaml, readYamlDocuments, str, strings, text } from "./support.ts"
+import {
+  arr,
+  at,
+  DEPLOY_FILES,
+  deployManifests,
+  deployObject,
+  loadCommandLine,
+  obj,
+  readJson,
+  readYaml,
+  str,
+  strings,
+  text
+} from "./support.ts"
 
-const kustomization = obj(readYaml("deploy/kustomization.yaml"), "kustomization")
-const namespace = text(kustomization["namespace"], "kustomization namespace")
-const resources = strings(kustomization["resources"])
-
-interface Manifest {
-  readonly file: string
-  readonly object: Obj
-}
-const MANIFESTS: ReadonlyArray<Manifest> = resources.flatMap((file) =>
-  readYamlDocuments(`deploy/${file}`)
-    .filter((d) => d !== null)
-    .map((d) => ({ file, object: obj(d, file) }))
-)
-const one = (kind: string): Obj => {
-  const found = MANIFESTS.filter((m) => m.object["kind"] === kind)
-  expect(found, kind).toHaveLength(1)
-  const [m] = found
-  if (m === undefined) throw new Error(kind)
-  return m.object
-}
+const MANIFESTS = deployManifests()
+const one = deployObject
+const namespace = text(at(one("Namespace"), "metadata", "name"), "Namespace name")
 
 const deployment = one("Deployment")
 const podSpec = obj(at(deployment, "spec", "template", "spec"), "pod spec")
@@ -63,16 +60,14 @@ const env = (): Record<string, string> => {
 const args = strings(container["args"])
 const loaded = loadCommandLine(args, env(), mountedFiles())
 
-describe("kustomization", () => {
-  it("lists every file in deploy/, and only those", () => {
-    const files = readdirSync(new URL("../../deploy/", import.meta.url))
-      .filter((f) => f !== "kustomization.yaml")
-      .sort()
-    expect([...resources].sort()).toEqual(files)
+describe("deploy/", () => {
+  it("holds the Namespace and the chart's rendering, nothing else", () => {
+    const files = readdirSync(new URL("../../deploy/", import.meta.url)).map((f) => `deploy/${f}`)
+    expect(files.sort()).toEqual([...DEPLOY_FILES].sort())
   })
 
   it("every manifest parses as Kubernetes objects with apiVersion, kind and metadata.name", () => {
-    expect(MANIFESTS.length).toBeGreaterThanOrEqual(resources.length)
+    expect(MANIFESTS.length).toBeGreaterThanOrEqual(DEPLOY_FILES.length)
     for (const { file, object } of MANIFESTS) {
       expect(typeof object["apiVersion"], file).toBe("string")
       expect(typeof object["kind"], file).toBe("string")
@@ -81,17 +76,17 @@ describe("kustomization", () => {
     }
   })
 
-  it("puts every namespaced object in the Namespace it creates", () => {
-    expect(at(one("Namespace"), "metadata", "name")).toBe(namespace)
+  it("puts every namespaced object in the Namespace deploy/ creates", () => {
     const clusterScoped = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding"])
     for (const { file, object } of MANIFESTS.filter((m) => !clusterScoped.has(text(m.object["kind"], "kind")))) {
       expect(at(object, "metadata", "namespace"), file).toBe(namespace)
     }
   })
 
-  it("names the Deployment's image in images:, so that `kustomize edit set image` retargets it", () => {
-    const names = arr(kustomization["images"]).map((i) => at(i, "name"))
-    for (const c of containers) expect(names).toContain(text(c["image"], "image").split(":")[0])
+  it("runs the image of this version: the chart's appVersion is package.json's", () => {
+    const version = text(at(readJson("package.json"), "version"), "package.json version")
+    expect(at(readYaml("charts/k8s-event-collector/Chart.yaml"), "appVersion")).toBe(version)
+    for (const c of containers) expect(text(c["image"], "image")).toBe(`k8s-event-collector:${version}`)
   })
 })
 
@@ -154,11 +149,9 @@ describe("Deployment", () => {
     }
   })
 
-  it("has resource requests and limits", () => {
-    for (const kind of ["requests", "limits"]) {
-      expect(at(container, "resources", kind, "cpu"), kind).toBeDefined()
-      expect(at(container, "resources", kind, "memory"), kind).toBeDefined()
-    }
+  it("requests CPU and memory and limits memory (a CPU limit would only throttle the bursts of a relist)", () => {
+    for (const kind of ["cpu", "memory"]) expect(at(container, "resources", "requests", kind), kind).toBeDefined()
+    expect(at(container, "resources", "limits", "memory")).toBeDefined()
   })
 
   it("runs as non-root on a read-only root filesystem, without privileges or capabilities, under RuntimeDefault seccomp", () => {

@@ -1,5 +1,5 @@
 /**
- * The RBAC in deploy/ grants exactly the Kubernetes API calls the collector makes, as src/domain/apiCalls.ts (and
+ * The RBAC in deploy/ (the chart's default rendering) grants exactly the Kubernetes API calls the collector makes, as src/domain/apiCalls.ts (and
  * the enricher) list them: cluster-wide reads in the ClusterRole, the checkpoint and the Lease in a Role in the
  * collector's own namespace. A call added to the code without its rule, or a rule with no call behind it, fails.
  */
@@ -18,7 +18,7 @@ import {
   SOURCE_API_CALLS
 } from "../../src/domain/apiCalls.ts"
 import { Enricher, ENRICHMENT_API_CALLS } from "../../src/enrich/Enricher.ts"
-import { arr, at, type Obj, obj, readYaml, readYamlDocuments, str, strings, text } from "./support.ts"
+import { arr, at, deployObject, type Obj, obj, str, strings, text } from "./support.ts"
 
 /** What RBAC needs of a call (the enricher's own call type has no `feature`). */
 type Call = Pick<ApiCall, "verb" | "group" | "resource">
@@ -54,19 +54,13 @@ const grantsOfRules = (rules: ReadonlyArray<Rule>): ReadonlySet<Grant> =>
     rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => grant(g, res, v)))))
   )
 
-const single = (file: string, kind: string): Obj => {
-  const docs = readYamlDocuments(file).filter((d) => at(d, "kind") === kind)
-  expect(docs, `${file} holds one ${kind}`).toHaveLength(1)
-  return obj(docs[0], kind)
-}
-
-const clusterRole = single("deploy/clusterrole.yaml", "ClusterRole")
-const role = single("deploy/role.yaml", "Role")
-const clusterRoleBinding = single("deploy/clusterrolebinding.yaml", "ClusterRoleBinding")
-const roleBinding = single("deploy/rolebinding.yaml", "RoleBinding")
-const serviceAccount = single("deploy/serviceaccount.yaml", "ServiceAccount")
-const configMap = single("deploy/configmap.yaml", "ConfigMap")
-const namespace = text(at(readYaml("deploy/kustomization.yaml"), "namespace"), "kustomization namespace")
+const clusterRole = deployObject("ClusterRole")
+const role = deployObject("Role")
+const clusterRoleBinding = deployObject("ClusterRoleBinding")
+const roleBinding = deployObject("RoleBinding")
+const serviceAccount = deployObject("ServiceAccount")
+const configMap = deployObject("ConfigMap")
+const namespace = text(at(deployObject("Namespace"), "metadata", "name"), "Namespace name")
 
 /** The collector's configuration in the ConfigMap: where the checkpoint and the Lease are. */
 const collectorConfig = obj(parse(text(at(configMap, "data", "config.yaml"), "config.yaml")), "config.yaml")
@@ -168,7 +162,7 @@ describe("bindings", () => {
   })
 
   it("the ServiceAccount is the one the Deployment runs as", () => {
-    const deployment = single("deploy/deployment.yaml", "Deployment")
+    const deployment = deployObject("Deployment")
     expect(at(deployment, "spec", "template", "spec", "serviceAccountName")).toBe(account.name)
     expect(at(serviceAccount, "metadata", "namespace")).toBe(namespace)
   })

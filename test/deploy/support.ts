@@ -28,7 +28,7 @@ export const readText = (relative: string): string => readFileSync(new URL(relat
 export const readYaml = (relative: string): unknown => parse(readText(relative), { prettyErrors: true })
 
 /** Every document of a multi-document YAML file; a syntax error in any of them throws. */
-export const readYamlDocuments = (relative: string): ReadonlyArray<unknown> =>
+const readYamlDocuments = (relative: string): ReadonlyArray<unknown> =>
   parseAllDocuments(readText(relative)).map((doc, i) => {
     const error = doc.errors[0]
     if (error !== undefined) throw new Error(`${relative} document ${i + 1}: ${error.message}`)
@@ -36,6 +36,31 @@ export const readYamlDocuments = (relative: string): ReadonlyArray<unknown> =>
   })
 
 export const readJson = (relative: string): unknown => JSON.parse(readText(relative))
+
+/** deploy/: the Namespace, and the Helm chart rendered with its default values (`npm run chart:deploy`). */
+export const DEPLOY_FILES = ["deploy/namespace.yaml", "deploy/k8s-event-collector.yaml"] as const
+
+export interface Manifest {
+  readonly file: string
+  readonly object: Obj
+}
+
+/** Every object of deploy/, in the order `kubectl apply -f` sends them. */
+export const deployManifests = (): ReadonlyArray<Manifest> =>
+  DEPLOY_FILES.flatMap((file) =>
+    readYamlDocuments(file)
+      .filter((d) => d !== null)
+      .map((d) => ({ file, object: obj(d, file) }))
+  )
+
+/** The one object of deploy/ of this kind; throws when there are none or several. */
+export const deployObject = (kind: string): Obj => {
+  const found = deployManifests().filter((m) => m.object["kind"] === kind)
+  if (found.length !== 1) throw new Error(`deploy/ holds ${found.length} ${kind} objects, not one`)
+  const [m] = found
+  if (m === undefined) throw new Error(kind)
+  return m.object
+}
 
 // ---- walking parsed documents ----
 

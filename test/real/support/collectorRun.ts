@@ -23,9 +23,8 @@ export const runCollector = async (
   receiver: OtlpReceiver,
   args: ReadonlyArray<string>,
   env: Record<string, string> = {}
-): Promise<RealCollector> => {
-  const port = await freePort()
-  const collector = spawnCollector(
+): Promise<RealCollector> =>
+  startCollector(
     [
       "--source",
       "kube",
@@ -33,8 +32,6 @@ export const runCollector = async (
       kubeconfig,
       "--otlp-endpoint",
       receiver.url,
-      "--listen",
-      `127.0.0.1:${port}`,
       "--batch-linger",
       "50ms",
       "--cluster-name",
@@ -43,6 +40,14 @@ export const runCollector = async (
     ],
     env
   )
+
+/** The collector with exactly these arguments, serving its probes and /metrics on a free port of 127.0.0.1. */
+export const startCollector = async (
+  args: ReadonlyArray<string>,
+  env: Record<string, string>
+): Promise<RealCollector> => {
+  const port = await freePort()
+  const collector = spawnCollector([...args, "--listen", `127.0.0.1:${port}`], env)
   track(collector.child)
   const metricsUrl = `http://127.0.0.1:${port}/metrics`
   const metric = async (name: string, labels: Readonly<Record<string, string>> = {}) => {
@@ -64,7 +69,11 @@ export const runCollector = async (
   // Up once its probe server answers.
   await eventually(
     async () => {
-      if (collector.child.exitCode !== null) throw new Error(`the collector exited:\n${collector.output.stderr}`)
+      const { exitCode } = collector.child
+      if (exitCode !== null) {
+        const { stdout, stderr } = collector.output
+        throw new Error(`the collector exited with ${exitCode}:\n${stderr}${stdout}\n(arguments: ${args.join(" ")})`)
+      }
       await fetch(`http://127.0.0.1:${port}/healthz`)
     },
     30_000,

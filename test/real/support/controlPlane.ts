@@ -4,19 +4,20 @@
  * signing key are made at start with the `openssl` CLI; every port is a free one; there are no kubelets.
  *
  * It writes an admin kubeconfig (a client certificate in `system:masters`) and applies deploy/'s RBAC and
- * ServiceAccount, rendered by kustomize, through the API, so that a test can run the collector with exactly the
- * rights the shipped manifests give it. Everything it starts is stopped by `stop()`, and killed when the test
+ * ServiceAccount (the Helm chart rendered with its default values) through the API, so that a test can run the
+ * collector with exactly the rights the shipped manifests give it. Everything it starts is stopped by `stop()`, and killed when the test
  * process exits however it ends.
  */
-import { type ChildProcess, execFileSync } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Https from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { parseAllDocuments, stringify } from "yaml"
+import { stringify } from "yaml"
 import { eventually } from "../../support/collector.ts"
-import { REPO_ROOT } from "../../support/cli.ts"
 import { goBinary } from "./goBinaries.ts"
+import { deployObjects } from "./chart.ts"
+import { isKubeObject, type KubeObject } from "./kubeObject.ts"
 import { CLIENT_AUTH, issueCertificate, makeCa, openssl } from "../../support/certificates.ts"
 import { freePort, startTracked, stopProcess } from "./children.ts"
 
@@ -46,6 +47,8 @@ export interface KubeResponse {
   readonly text: string
   /** The JSON body, or undefined when it is not JSON. */
   readonly body: unknown
+  /** The `Warning` headers (RFC 7234 form: `299 - "text"`), e.g. what Pod Security admission says of a Deployment. */
+  readonly warnings: ReadonlyArray<string>
 }
 
 export type Credentials = { readonly cert: string; readonly key: string } | { readonly token: string }
@@ -84,7 +87,9 @@ export class KubeClient {
             } catch {
               parsed = undefined
             }
-            resolve({ status: res.statusCode ?? 0, text, body: parsed })
+            const warning = res.headers["warning"]
+            const warnings = warning === undefined ? [] : [warning].flat()
+            resolve({ status: res.statusCode ?? 0, text, body: parsed, warnings })
           })
         }
       )
@@ -108,15 +113,23 @@ export class KubeClient {
     return this.ok("POST", collectionPath(object), object)
   }
 
+  /** Server-side apply, as `kubectl apply --server-side` sends it: the whole object, owned by one field manager. */
+  async apply(object: KubeObject, fieldManager = "test-real"): Promise<KubeResponse> {
+    const path = `${objectPath(object)}?fieldManager=${fieldManager}&force=true`
+    const response = await this.request("PATCH", path, object, "application/apply-patch+yaml")
+    if (response.status < 200 || response.status > 299) {
+      throw new Error(`apply ${path}: HTTP ${response.status} ${response.text.slice(0, 1000)}`)
+    }
+    return response
+  }
+
   /** A JSON merge patch of the named object. */
   patch(object: KubeObject, patch: unknown, subresource = ""): Promise<KubeObject> {
     return this.ok("PATCH", `${objectPath(object)}${subresource}`, patch, "application/merge-patch+json")
   }
 }
 
-export type KubeObject = { readonly [key: string]: unknown }
-
-export const isKubeObject = (u: unknown): u is KubeObject => typeof u === "object" && u !== null && !Array.isArray(u)
+export { isKubeObject, type KubeObject } from "./kubeObject.ts"
 
 /** A string at a path of a decoded object; throws when it is not one, so a test fails with the path. */
 export const field = (object: unknown, ...path: ReadonlyArray<string>): string => {
@@ -142,7 +155,14 @@ const PLURALS: Readonly<Record<string, string>> = {
   ReplicaSet: "replicasets",
   Job: "jobs",
   CronJob: "cronjobs",
-  Lease: "leases"
+  Lease: "leases",
+  Secret: "secrets",
+  Service: "services",
+  PodDisruptionBudget: "poddisruptionbudgets",
+  NetworkPolicy: "networkpolicies",
+  CustomResourceDefinition: "customresourcedefinitions",
+  ServiceMonitor: "servicemonitors",
+  PrometheusRule: "prometheusrules"
 }
 
 const collectionPath = (object: KubeObject): string => {
@@ -184,7 +204,7 @@ export interface ControlPlaneOptions {
   readonly scheduler?: boolean
 }
 
-/** deploy/'s objects that give the collector its rights, as kustomize renders them. */
+/** deploy/'s objects that give the collector its rights. */
 const RBAC_KINDS = new Set(["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"])
 
 export interface ControlPlane {
@@ -194,8 +214,6 @@ export interface ControlPlane {
   readonly adminKubeconfig: string
   /** kube-apiserver's audit log: one JSON line per request and stage (`collectorRun.ts` reads it). */
   readonly auditLog: string
-  /** deploy/'s rendered objects that were applied (Namespace, ServiceAccount, roles and bindings). */
-  readonly deployObjects: ReadonlyArray<KubeObject>
   /** The namespace deploy/ creates, with its ServiceAccount. */
   readonly deployNamespace: string
   readonly deployServiceAccount: string
@@ -357,9 +375,9 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
       ])
     }
 
-    const deployObjects = renderDeploy().filter((o) => RBAC_KINDS.has(field(o, "kind")))
-    for (const object of deployObjects) await admin.create(object)
-    const serviceAccount = deployObjects.find((o) => field(o, "kind") === "ServiceAccount")
+    const rights = deployObjects().filter((o) => RBAC_KINDS.has(field(o, "kind")))
+    for (const object of rights) await admin.create(object)
+    const serviceAccount = rights.find((o) => field(o, "kind") === "ServiceAccount")
     if (serviceAccount === undefined) throw new Error("deploy/ has no ServiceAccount")
 
     const serviceAccountKubeconfig = async (namespace: string, name: string) => {
@@ -379,7 +397,6 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
       admin,
       adminKubeconfig,
       auditLog,
-      deployObjects,
       deployNamespace: field(serviceAccount, "metadata", "namespace"),
       deployServiceAccount: field(serviceAccount, "metadata", "name"),
       serviceAccountKubeconfig,
@@ -421,19 +438,9 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
   }
 }
 
-/** deploy/ as `kubectl apply -k deploy/` sends it: kustomize's output, one object per document. */
-const renderDeploy = (): ReadonlyArray<KubeObject> => {
-  const yaml = execFileSync(goBinary("kustomize"), ["build", join(REPO_ROOT, "deploy")], { encoding: "utf8" })
-  return parseAllDocuments(yaml).map((doc) => {
-    const object: unknown = doc.toJS()
-    if (!isKubeObject(object)) throw new Error(`kustomize printed a document that is not an object: ${String(object)}`)
-    return object
-  })
-}
-
-/** One object of deploy/'s kustomize output. */
+/** One object of deploy/. */
 export const deployObject = (kind: string, name: string): KubeObject => {
-  const found = renderDeploy().find((o) => field(o, "kind") === kind && field(o, "metadata", "name") === name)
+  const found = deployObjects().find((o) => field(o, "kind") === kind && field(o, "metadata", "name") === name)
   if (found === undefined) throw new Error(`deploy/ renders no ${kind} ${name}`)
   return found
 }
