@@ -4,19 +4,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { eventually, useSimAndReceiver } from "../support/collector.ts"
+import { samples } from "../support/prometheusText.ts"
 
 const env = useSimAndReceiver()
-
-/** `name{labels} value` lines of the Prometheus text format, by series. */
-const parse = (text: string): Map<string, number> => {
-  const out = new Map<string, number>()
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue
-    const at = line.lastIndexOf(" ")
-    out.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return out
-}
 
 describe("/metrics after a scripted run", () => {
   it("counts what was received, exported, filtered, dropped, looked up, restarted and committed", async () => {
@@ -64,7 +54,7 @@ describe("/metrics after a scripted run", () => {
     let m = new Map<string, number>()
     await eventually(async () => {
       const res = await fetch(`${c.probeUrl() ?? ""}/metrics`)
-      m = parse(await res.text())
+      m = samples(await res.text())
       expect(m.get('k8s_event_collector_checkpoint_commits_total{result="success"}')).toBeGreaterThan(0)
       expect(m.get('k8s_event_collector_watch_restarts_total{cause="timeout"}')).toBe(1)
     })
@@ -106,7 +96,7 @@ describe("/metrics after a scripted run", () => {
     expect(env.receiver.requests[0]?.records).toBe(4)
     let m = new Map<string, number>()
     await eventually(async () => {
-      m = parse(await (await fetch(`${c.probeUrl() ?? ""}/metrics`)).text())
+      m = samples(await (await fetch(`${c.probeUrl() ?? ""}/metrics`)).text())
       expect(m.get(`k8s_event_collector_records_dropped_total{reason="rejected_by_backend"}`)).toBe(3)
     })
     expect(m.get("k8s_event_collector_records_exported_total")).toBe(1)

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest"
 import { Health, type HealthState } from "../../src/observability/Health.ts"
 import { httpServerLayer } from "../../src/observability/HttpServer.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
+import { samples } from "../support/prometheusText.ts"
 
 /** Runs `use` against a probe server listening on 127.0.0.1, with its own health state and registry. */
 const withServer = <A>(use: (scrape: () => Promise<Map<string, number>>, health: HealthState) => Promise<A>) => {
@@ -25,17 +26,6 @@ const withServer = <A>(use: (scrape: () => Promise<Map<string, number>>, health:
       return yield* Effect.promise(() => use(scrape, health))
     }).pipe(Effect.provide(server), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
   )
-}
-
-/** `name{labels} value` lines of the Prometheus text format, by series. */
-const samples = (text: string): Map<string, number> => {
-  const out = new Map<string, number>()
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue
-    const at = line.lastIndexOf(" ")
-    out.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return out
 }
 
 const LAST_ACTIVITY = "k8s_event_collector_source_last_activity_timestamp_seconds"

@@ -36,6 +36,7 @@ import {
 import { coreEvent } from "./support/eventWriter.ts"
 import { monitoringCrds } from "./support/monitoringCrds.ts"
 import { type Pod, runPod } from "./support/podRun.ts"
+import { createDeploymentChain } from "./support/workloads.ts"
 
 let cp: ControlPlane
 /** An OTLP endpoint behind TLS with a private CA that requires a client certificate. */
@@ -239,44 +240,6 @@ const readConfig = (configMap: KubeObject): KubeObject => {
   return config
 }
 
-const ownedBy = (owner: KubeObject) => [
-  {
-    apiVersion: field(owner, "apiVersion"),
-    kind: field(owner, "kind"),
-    name: field(owner, "metadata", "name"),
-    uid: field(owner, "metadata", "uid"),
-    controller: true
-  }
-]
-
-/** A Deployment → ReplicaSet → Pod chain, created through the API as the controllers would; the pod's name. */
-const createWorkload = async (ns: string, app: string): Promise<string> => {
-  const labels = { app }
-  const podSpec = { containers: [{ name: "app", image: "registry.invalid/app:1" }] }
-  const template = { metadata: { labels }, spec: podSpec }
-  const selector = { matchLabels: labels }
-  const deployment = await cp.admin.create({
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name: app, namespace: ns },
-    spec: { replicas: 1, selector, template }
-  })
-  const replicaSet = await cp.admin.create({
-    apiVersion: "apps/v1",
-    kind: "ReplicaSet",
-    metadata: { name: `${app}-7d9f8b6c5d`, namespace: ns, ownerReferences: ownedBy(deployment) },
-    spec: { replicas: 1, selector, template }
-  })
-  const pod = `${app}-7d9f8b6c5d-x2k4p`
-  await cp.admin.create({
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name: pod, namespace: ns, labels, ownerReferences: ownedBy(replicaSet) },
-    spec: podSpec
-  })
-  return pod
-}
-
 const startPod = async (objects: ReadonlyArray<KubeObject>, name: string): Promise<Pod> => {
   const pod = await runPod(cp, objects, name)
   pods.push(pod)
@@ -315,7 +278,7 @@ describe("the collector as the chart runs it", () => {
     })
     expect(await applyAll(objects)).toEqual([])
     await plainNamespace("shop")
-    const workloadPod = await createWorkload("shop", "checkout")
+    const workloadPod = await createDeploymentChain(cp.admin, "shop", "checkout")
 
     const a = await startPod(objects, `${fullname}-5c7d8-aaaaa`)
     await eventually(async () => expect(await leads(a)).toBe(true), 30_000, 200)
@@ -386,7 +349,7 @@ describe("the collector as the chart runs it", () => {
     })
     expect(objects.filter((o) => o["kind"] === "ClusterRole")).toEqual([])
     expect(await applyAll(objects)).toEqual([])
-    const pods = await Promise.all(namespaces.map((name) => createWorkload(name, `app-${name}`)))
+    const pods = await Promise.all(namespaces.map((name) => createDeploymentChain(cp.admin, name, `app-${name}`)))
     const pod = await startPod(objects, `${fullname}-6f9c7-ccccc`)
     for (const [i, name] of namespaces.entries()) await cp.admin.create(coreEvent(name, `in-${name}`, pods[i]))
     await eventually(

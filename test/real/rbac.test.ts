@@ -15,12 +15,12 @@ import {
   deployObject,
   field,
   isKubeObject,
-  type KubeObject,
   objectPath,
   startControlPlane,
   writeDeployConfig
 } from "./support/controlPlane.ts"
 import { coreEvent } from "./support/eventWriter.ts"
+import { createDeploymentChain, ownedBy, POD_SPEC } from "./support/workloads.ts"
 
 let cp: ControlPlane
 let receiver: OtlpReceiver
@@ -55,40 +55,10 @@ const start = async (
   return c
 }
 
-const ownedBy = (owner: KubeObject) => [
-  {
-    apiVersion: field(owner, "apiVersion"),
-    kind: field(owner, "kind"),
-    name: field(owner, "metadata", "name"),
-    uid: field(owner, "metadata", "uid"),
-    controller: true
-  }
-]
-
-const podSpec = { containers: [{ name: "app", image: "registry.invalid/app:1" }] }
-
 /** A Deployment → ReplicaSet → Pod chain and a CronJob → Job → Pod chain, created through the API as the controllers would. */
 const createWorkloads = async (ns: string) => {
-  const labels = { app: "checkout" }
-  const deployment = await cp.admin.create({
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name: "checkout", namespace: ns },
-    spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } }
-  })
-  const replicaSet = await cp.admin.create({
-    apiVersion: "apps/v1",
-    kind: "ReplicaSet",
-    metadata: { name: "checkout-7d9f8b6c5d", namespace: ns, ownerReferences: ownedBy(deployment) },
-    spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } }
-  })
-  await cp.admin.create({
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name: "checkout-7d9f8b6c5d-x2k4p", namespace: ns, labels, ownerReferences: ownedBy(replicaSet) },
-    spec: podSpec
-  })
-  const jobTemplate = { spec: { template: { spec: { ...podSpec, restartPolicy: "Never" } } } }
+  await createDeploymentChain(cp.admin, ns, "checkout")
+  const jobTemplate = { spec: { template: { spec: { ...POD_SPEC, restartPolicy: "Never" } } } }
   const cronJob = await cp.admin.create({
     apiVersion: "batch/v1",
     kind: "CronJob",
@@ -103,14 +73,14 @@ const createWorkloads = async (ns: string) => {
       ...jobTemplate.spec,
       manualSelector: true,
       selector: { matchLabels: { job: "report-29172000" } },
-      template: { metadata: { labels: { job: "report-29172000" } }, spec: { ...podSpec, restartPolicy: "Never" } }
+      template: { metadata: { labels: { job: "report-29172000" } }, spec: { ...POD_SPEC, restartPolicy: "Never" } }
     }
   })
   await cp.admin.create({
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name: "report-29172000-q8v2n", namespace: ns, ownerReferences: ownedBy(job) },
-    spec: { ...podSpec, restartPolicy: "Never" }
+    spec: { ...POD_SPEC, restartPolicy: "Never" }
   })
   // A pod that names its service, as the OpenTelemetry Operator's annotation does.
   await cp.admin.create({
@@ -121,7 +91,7 @@ const createWorkloads = async (ns: string) => {
       namespace: ns,
       annotations: { "resource.opentelemetry.io/service.name": "payments" }
     },
-    spec: podSpec
+    spec: POD_SPEC
   })
 }
 
