@@ -24,6 +24,8 @@ export const runDemo = (values: OptionValues, origins: Readonly<Partial<Record<s
       Effect.promise(() => startSimServer({ bookmarkIntervalMs: 5_000 })),
       (s) => Effect.promise(() => s.close())
     )
+    // The namespace whose uid is k8s.cluster.uid: the records name the simulated cluster as a real one's would.
+    sim.objects.kubeSystemNamespace()
     yield* Effect.acquireRelease(
       Effect.sync(() => runScenario(sim, { loop: true, speed: 2 })),
       (h) => Effect.sync(() => h.stop())

@@ -6,14 +6,13 @@ import { Effect, Either } from "effect"
 import { readFileSync } from "node:fs"
 import { renderConfig, renderHelp } from "../cli/help.ts"
 import { type Loaded, loadConfig } from "../cli/load.ts"
+import { COLLECTOR_VERSION } from "../domain/version.ts"
 import { loadKubeConfig } from "../source/kubeconfig.ts"
 import { runDemo } from "./demo.ts"
 import { processExitCode, toExitCode } from "./exitCodes.ts"
 import { runFile } from "./file.ts"
 import { runKube } from "./kube.ts"
 import { LoggingLive } from "./layers.ts"
-
-const VERSION = "0.1.0"
 
 /** `demo`, a dump (`--source file:PATH`) or a cluster (`--source kube`). */
 const runCommand = ({ command, values, origins, rules }: Loaded & { readonly command: "run" | "demo" }) => {
@@ -39,8 +38,8 @@ const main: Effect.Effect<number> = Either.match(loaded, {
   onLeft: (problems) => Effect.sync(() => (process.stderr.write(`k8s-event-collector: ${problems.message}\n`), 2)),
   onRight: (config) => {
     const { command, values, origins, rules } = config
-    if (command === "help") return Effect.sync(() => (process.stdout.write(renderHelp(VERSION)), 0))
-    if (command === "version") return Effect.sync(() => (process.stdout.write(`${VERSION}\n`), 0))
+    if (command === "help") return Effect.sync(() => (process.stdout.write(renderHelp(COLLECTOR_VERSION)), 0))
+    if (command === "version") return Effect.sync(() => (process.stdout.write(`${COLLECTOR_VERSION}\n`), 0))
     if (values.printConfig) return Effect.sync(() => (process.stdout.write(renderConfig(values, origins, rules)), 0))
     return runCommand({ ...config, command })
   }

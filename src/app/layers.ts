@@ -1,13 +1,14 @@
 /**
  * The composition root: the layers of a run, built from the loaded options. `KubeLive` holds what lives as long
- * as the process (election, probe server, enricher, health, metrics), `LeaderTermLive` what is built anew for each
- * term as leader, `FileLive` everything a dump replay needs.
+ * as the process (election, probe server, enricher, the cluster's uid, health, metrics), `LeaderTermLive` what is
+ * built anew for each term as leader, `FileLive` everything a dump replay needs.
  */
 import { Duration, Effect, Layer, Logger, LogLevel } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
 import { CheckpointStore } from "../checkpoint/CheckpointStore.ts"
 import type { OptionValues } from "../cli/options.ts"
+import { ClusterIdentity } from "../enrich/ClusterIdentity.ts"
 import { Enricher } from "../enrich/Enricher.ts"
 import { defaultIdentity, LeaderElection } from "../leader/LeaderElection.ts"
 import { Health } from "../observability/Health.ts"
@@ -60,17 +61,27 @@ const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter, ExporterS
   }
 }
 
+/** Translation, with the cluster's uid as it was read when the process started. */
+const translatorLayer = (values: OptionValues): Layer.Layer<Translator, never, ClusterIdentity> =>
+  Layer.unwrapEffect(
+    Effect.map(ClusterIdentity, (cluster) =>
+      Translator.layer({ baseAttributes: baseAttributes(values, cluster.uid), resourceCacheSize: 10_000 })
+    )
+  )
+
 /** Everything a pipeline needs: translation and the sink in front of the chosen exporter. */
 const pipelineLayer = (values: OptionValues, defaults: DeliveryDefaults) =>
   Layer.mergeAll(
     RecordSink.layer(sinkSettings(values, defaults)).pipe(Layer.provide(exporterLayer(values))),
-    Translator.layer({ baseAttributes: baseAttributes(values), resourceCacheSize: 10_000 })
+    translatorLayer(values)
   )
 
-/** A dump: every batch given up after 2 minutes, no checkpoint kept, no enrichment. */
+/** A dump: every batch given up after 2 minutes, no checkpoint kept, no enrichment, no cluster to ask for its uid. */
 export const FileLive = (values: OptionValues) =>
   Layer.mergeAll(
-    pipelineLayer(values, { retryGiveUp: Duration.minutes(2), maxRecordAge: undefined }),
+    pipelineLayer(values, { retryGiveUp: Duration.minutes(2), maxRecordAge: undefined }).pipe(
+      Layer.provide(ClusterIdentity.layerNoop)
+    ),
     Checkpoint.layer({ interval: Duration.zero, ttl: values.eventTtl, maxOccurrences: 0 }).pipe(
       Layer.provide(CheckpointStore.layerNoop)
     ),
@@ -109,10 +120,14 @@ const probeServerLayer = (values: OptionValues) =>
     : httpServerLayer({ ...values.listen, stallMs: Duration.toMillis(values.stallTimeout) })
 
 /**
- * What lives as long as the process reading a cluster: leader election, the probe server, the enricher, and one
- * registry and one health state, which the server reads and each leadership term writes.
+ * What lives as long as the process reading a cluster: leader election, the probe server, the enricher, the
+ * cluster's uid (read once, at start, by standbys too), and one registry and one health state, which the server
+ * reads and each leadership term writes.
  */
 export const KubeLive = (values: OptionValues, kc: KubeConfig) =>
-  Layer.mergeAll(electionLayer(values, kc), probeServerLayer(values), Enricher.layer(kc, enrichSettings(values))).pipe(
-    Layer.provideMerge(Layer.merge(Health.layer, Metrics.layer))
-  )
+  Layer.mergeAll(
+    electionLayer(values, kc),
+    probeServerLayer(values),
+    Enricher.layer(kc, enrichSettings(values)),
+    ClusterIdentity.layer(kc)
+  ).pipe(Layer.provideMerge(Layer.merge(Health.layer, Metrics.layer)))

@@ -3,11 +3,13 @@
  * this list (a test checks the ClusterRole and Role grant exactly these), so a new call must be added here.
  */
 export interface ApiCall {
-  readonly feature: "source" | "enrichment" | "checkpoint" | "leader-election"
+  readonly feature: "source" | "enrichment" | "cluster-uid" | "checkpoint" | "leader-election"
   readonly verb: "get" | "list" | "watch" | "create" | "update"
   /** API group: "" for core. */
   readonly group: string
   readonly resource: string
+  /** The one object the call reads, when it is always the same (the rule then names it in `resourceNames`). */
+  readonly resourceName?: string
 }
 
 export const SOURCE_API_CALLS: ReadonlyArray<ApiCall> = [
@@ -15,6 +17,14 @@ export const SOURCE_API_CALLS: ReadonlyArray<ApiCall> = [
   { feature: "source", verb: "watch", group: "", resource: "events" },
   { feature: "source", verb: "list", group: "events.k8s.io", resource: "events" },
   { feature: "source", verb: "watch", group: "events.k8s.io", resource: "events" }
+]
+
+/**
+ * `k8s.cluster.uid` is the uid of the `kube-system` namespace (OpenTelemetry semantic conventions), read once at
+ * start. A Namespace is a cluster-scoped object: a ClusterRole grants this, whatever the scope of the other rules.
+ */
+export const CLUSTER_UID_API_CALLS: ReadonlyArray<ApiCall> = [
+  { feature: "cluster-uid", verb: "get", group: "", resource: "namespaces", resourceName: "kube-system" }
 ]
 
 export const CHECKPOINT_API_CALLS: ReadonlyArray<ApiCall> = [

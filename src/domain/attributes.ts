@@ -1,6 +1,7 @@
 /** Attribute names the records carry. Semantic-convention names where one exists; the rest under `k8s.event.*`. */
 export const Resource = {
   clusterName: "k8s.cluster.name",
+  clusterUid: "k8s.cluster.uid",
   namespaceName: "k8s.namespace.name",
   objectKind: "k8s.object.kind",
   objectName: "k8s.object.name",

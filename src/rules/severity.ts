@@ -1,7 +1,8 @@
 /**
- * Severity rules: the first rule that matches an event sets its severity number; the text stays the event's
- * type. The user's rules come first, then (unless `defaults: false`) DEFAULT_SEVERITY_RULES; an event no rule
- * matches gets the type's severity (Normal → INFO, Warning → WARN, anything else unset).
+ * Severity rules: the first rule that matches an event sets its severity number, and the text then names that
+ * level (ERROR), so that the text and the number never disagree; a rule that keeps the type's own level keeps the
+ * type as the text. The user's rules come first, then (unless `defaults: false`) DEFAULT_SEVERITY_RULES; an event
+ * no rule matches gets the type's severity (Normal → INFO, Warning → WARN, anything else unset).
  */
 import { Either } from "effect"
 import { SeverityNumber } from "@opentelemetry/api-logs"
@@ -77,14 +78,18 @@ export const compileSeverityRules = (
       ...(r.kind !== undefined ? { kind: r.kind } : {}),
       ...(r.type !== undefined ? { type: r.type } : {})
     }),
-    number: SEVERITY_NUMBERS[r.severity]
+    number: SEVERITY_NUMBERS[r.severity],
+    text: r.severity.toUpperCase()
   }))
   const n = compiled.length
   return {
     classify: (e) => {
       for (let i = 0; i < n; i++) {
         const rule = compiled[i]
-        if (rule !== undefined && rule.test(e, undefined)) return { number: rule.number, text: e.type }
+        if (rule !== undefined && rule.test(e, undefined)) {
+          const own = severityOfType(e.type)
+          return own.number === rule.number ? own : { number: rule.number, text: rule.text }
+        }
       }
       return severityOfType(e.type)
     }

@@ -49,6 +49,7 @@ export {
 } from "./events.ts"
 export {
   SimObjects,
+  KUBE_SYSTEM_UID,
   NAME_LABEL,
   SERVICE_NAME_ANNOTATION,
   objectReference,

@@ -7,6 +7,11 @@ import { type ResourceType, Resources } from "./resources.ts"
 import type { KubeObject, OwnerReference, StoredKubeObject, VersionedStore } from "./store.ts"
 
 export const NAME_LABEL = "app.kubernetes.io/name"
+/**
+ * The uid of the simulated cluster's `kube-system` namespace, and so its `k8s.cluster.uid`: fixed, so that every
+ * run of the demo names its cluster the same way, as a real cluster's namespace keeps its uid.
+ */
+export const KUBE_SYSTEM_UID = "2f6d3b8e-5a1c-4e7f-9b0d-8c4a6e2f1d35"
 export const SERVICE_NAME_ANNOTATION = "resource.opentelemetry.io/service.name"
 
 /** A controller owner reference to a stored object, as controllers set it. */
@@ -100,6 +105,20 @@ export class SimObjects {
       spec: { finalizers: ["kubernetes"] },
       status: { phase: "Active" }
     })
+  }
+
+  /** `kube-system`, which every cluster has, with the fixed uid `KUBE_SYSTEM_UID`. */
+  kubeSystemNamespace(): StoredKubeObject {
+    const name = "kube-system"
+    return this.#store.create(
+      Resources.namespaces,
+      {
+        metadata: { name, uid: KUBE_SYSTEM_UID, labels: { "kubernetes.io/metadata.name": name } },
+        spec: { finalizers: ["kubernetes"] },
+        status: { phase: "Active" }
+      },
+      { keepUid: true }
+    ).object
   }
 
   node(name: string, labels: Readonly<Record<string, string>> = {}): StoredKubeObject {

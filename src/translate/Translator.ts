@@ -34,13 +34,20 @@ export class Translator extends Context.Tag("Translator")<
     })
 }
 
-/** The base resource attributes from the configuration: explicit settings win over `OTEL_RESOURCE_ATTRIBUTES`. */
-export const baseAttributes = (opts: {
-  readonly resourceAttributes: Readonly<Record<string, string>>
-  readonly serviceName: string | undefined
-  readonly clusterName: string | undefined
-}): Attributes => ({
+/**
+ * The base resource attributes from the configuration and the cluster: explicit settings, and the uid read from
+ * the cluster, win over `OTEL_RESOURCE_ATTRIBUTES`.
+ */
+export const baseAttributes = (
+  opts: {
+    readonly resourceAttributes: Readonly<Record<string, string>>
+    readonly serviceName: string | undefined
+    readonly clusterName: string | undefined
+  },
+  clusterUid?: string
+): Attributes => ({
   ...opts.resourceAttributes,
   ...(opts.serviceName === undefined ? {} : { [R.serviceName]: opts.serviceName }),
-  ...(opts.clusterName === undefined ? {} : { [R.clusterName]: opts.clusterName })
+  ...(opts.clusterName === undefined ? {} : { [R.clusterName]: opts.clusterName }),
+  ...(clusterUid === undefined ? {} : { [R.clusterUid]: clusterUid })
 })

@@ -60,6 +60,23 @@ const put = (attrs: Record<string, string>, key: string, value: string | undefin
   if (value !== undefined && value !== "") attrs[key] = value
 }
 
+const KUBELET = "kubelet"
+
+/**
+ * The node the event itself names for its object: the kubelet's `source.host`, when a kubelet reports about a Pod
+ * or a Node. A kubelet reports only about its own node and the pods bound to it, so its host is where that object
+ * runs. Any other reporter's `source.host` is where the reporter runs (an API server's host name, a pod's
+ * hostname), not where the object is: it names no node.
+ */
+export const kubeletNodeOf = (e: KubeEvent): string | undefined => {
+  if (e.sourceHost === undefined || (e.sourceComponent !== KUBELET && e.reportingController !== KUBELET)) return
+  // Asked for every record: the usual spelling is compared before any lower-case copy is made.
+  const kind = e.regarding.kind
+  if (kind === "Pod" || kind === "Node") return e.sourceHost
+  const lower = kind?.toLowerCase()
+  return lower === "pod" || lower === "node" ? e.sourceHost : undefined
+}
+
 /** The resource attributes of one event, before the base attributes (cluster, `OTEL_RESOURCE_ATTRIBUTES`). */
 export const eventResourceAttributes = (e: KubeEvent, enrichment: ResourceAttributes = {}): Record<string, string> => {
   const o: ObjectRef = e.regarding
@@ -81,8 +98,8 @@ export const eventResourceAttributes = (e: KubeEvent, enrichment: ResourceAttrib
     put(attrs, kindAttrs[0], o.name)
     put(attrs, kindAttrs[1], o.uid)
   }
-  // The kubelet names its node in `source.host`; for any other object that is where the event happened.
-  if (attrs[R.nodeName] === undefined) put(attrs, R.nodeName, e.sourceHost)
+  // A Node is itself (above); a Pod is where its kubelet says, unless the enrichment read its `spec.nodeName`.
+  if (attrs[R.nodeName] === undefined) put(attrs, R.nodeName, kubeletNodeOf(e))
   put(attrs, R.containerName, containerNameOf(o.fieldPath))
   Object.assign(attrs, enrichment)
   if (attrs[R.serviceName] === undefined) put(attrs, R.serviceName, serviceNameOf({ workloads: attrs }))
@@ -95,7 +112,7 @@ export const eventResourceAttributes = (e: KubeEvent, enrichment: ResourceAttrib
 /** What a resource is made of besides the base attributes: the event's object reference, node and enrichment. */
 interface Inputs {
   readonly regarding: ObjectRef
-  readonly sourceHost: string | undefined
+  readonly kubeletNode: string | undefined
   readonly enrichment: ResourceAttributes | undefined
   readonly resource: Resource
 }
@@ -103,7 +120,12 @@ interface Inputs {
 /** How many input sets one object keeps (its container field paths, resourceVersions, nodes), newest first. */
 const INPUTS_PER_OBJECT = 4
 
-const sameInputs = (a: Inputs, e: KubeEvent, enrichment: ResourceAttributes | undefined): boolean => {
+const sameInputs = (
+  a: Inputs,
+  e: KubeEvent,
+  kubeletNode: string | undefined,
+  enrichment: ResourceAttributes | undefined
+): boolean => {
   const x = a.regarding
   const y = e.regarding
   return (
@@ -115,7 +137,7 @@ const sameInputs = (a: Inputs, e: KubeEvent, enrichment: ResourceAttributes | un
     x.apiVersion === y.apiVersion &&
     x.fieldPath === y.fieldPath &&
     x.resourceVersion === y.resourceVersion &&
-    a.sourceHost === e.sourceHost
+    a.kubeletNode === kubeletNode
   )
 }
 
@@ -148,11 +170,12 @@ export class ResourceCache {
   resourceOf(e: KubeEvent, enrichment: ResourceAttributes | undefined): Resource {
     const objectKey = e.regarding.uid ?? e.regarding.name ?? ""
     const known = this.#byObject.get(objectKey)
+    const kubeletNode = kubeletNodeOf(e)
     if (known !== undefined) {
-      for (const inputs of known) if (sameInputs(inputs, e, enrichment)) return inputs.resource
+      for (const inputs of known) if (sameInputs(inputs, e, kubeletNode, enrichment)) return inputs.resource
     }
     const resource = this.resourceFor(eventResourceAttributes(e, enrichment))
-    const inputs: Inputs = { regarding: e.regarding, sourceHost: e.sourceHost, enrichment, resource }
+    const inputs: Inputs = { regarding: e.regarding, kubeletNode, enrichment, resource }
     if (known === undefined) this.#byObject.set(objectKey, [inputs])
     else {
       known.unshift(inputs)

@@ -5,6 +5,7 @@ import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { EVENT_NAME, RecordAttr as A, SCOPE_NAME } from "../domain/attributes.ts"
 import { type KubeEvent, occurrenceId } from "../domain/KubeEvent.ts"
 import { toHrTime, toUtcIso } from "../domain/Timestamp.ts"
+import { COLLECTOR_VERSION } from "../domain/version.ts"
 import { type ResourceAttributes, type ResourceCache } from "./resource.ts"
 import { severityOfType, type Severity } from "../domain/defaultSeverity.ts"
 import { occurrenceTime, startTime } from "../domain/eventTimes.ts"
@@ -25,8 +26,8 @@ export interface RecordParts {
   readonly body?: string
 }
 
-/** One scope object for every record: the encoder groups by scope identity too. */
-export const INSTRUMENTATION_SCOPE = { name: SCOPE_NAME }
+/** One scope object for every record (the encoder groups by scope identity too): the collector and its version. */
+export const INSTRUMENTATION_SCOPE = { name: SCOPE_NAME, version: COLLECTOR_VERSION }
 
 /**
  * Translates one event occurrence into a log record. Pure and total: no field of a decoded event can make it

@@ -15,6 +15,8 @@ import { eventually } from "../support/collector.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
 
 const EXAMPLE = join(REPO_ROOT, "examples/kubectl-events.json")
+/** What package.json declares, read here as text: the bundle must carry it without reading package.json itself. */
+const VERSION = String(JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).version)
 interface ExampleEvent {
   readonly metadata: { readonly uid: string; readonly resourceVersion: string }
   readonly message: string
@@ -119,6 +121,8 @@ describe("the bundle (npm run build)", () => {
     expect(result.stderr).not.toMatch(/"logLevel":"(ERROR|WARN)"/)
     expect(result.code).toBe(0)
     expect(receiver.records).toHaveLength(exampleEvents.length)
+    // The instrumentation scope names the collector and the version package.json declares, embedded in the bundle.
+    for (const r of receiver.records) expect(r.scope).toMatchObject({ name: "k8s-event-collector", version: VERSION })
     const bodies = new Map(receiver.records.map((r) => [r.attributes["log.record.uid"], r.body]))
     for (const e of exampleEvents) expect(bodies.get(`${e.metadata.uid}:${e.metadata.resourceVersion}`)).toBe(e.message)
     expect(
@@ -176,9 +180,13 @@ describe("the bundle (npm run build)", () => {
     expect(stderr).toMatch(/stopped after exporting \d+ records/)
   }, 30_000)
 
-  it("prints the same --help as the sources", async () => {
+  it("prints the same --help as the sources, and package.json's version for --version", async () => {
     const result = await runLauncher(["--help"])
     expect(result.code).toBe(0)
-    expect(result.stdout).toBe(renderHelp("0.1.0"))
+    expect(result.stdout).toBe(renderHelp(VERSION))
+    expect(result.stdout).toContain(`k8s-event-collector ${VERSION}:`)
+    const version = await runLauncher(["--version"])
+    expect(version.code).toBe(0)
+    expect(version.stdout).toBe(`${VERSION}\n`)
   })
 })

@@ -1,7 +1,8 @@
 /**
- * The RBAC in deploy/ (the chart's default rendering) grants exactly the Kubernetes API calls the collector makes, as src/domain/apiCalls.ts (and
- * the enricher) list them: cluster-wide reads in the ClusterRole, the checkpoint and the Lease in a Role in the
- * collector's own namespace. A call added to the code without its rule, or a rule with no call behind it, fails.
+ * The RBAC in deploy/ (the chart's default rendering) grants exactly the Kubernetes API calls the collector makes,
+ * as src/domain/apiCalls.ts (and the enricher) list them: cluster-wide reads (and the get of the one namespace whose
+ * uid is the cluster's) in the ClusterRole, the checkpoint and the Lease in a Role in the collector's own namespace.
+ * A call added to the code without its rule, or a rule with no call behind it, fails.
  */
 import { describe, expect, it } from "vitest"
 import { Context, Duration, Effect, Either, Layer } from "effect"
@@ -14,6 +15,7 @@ import { eventAbout } from "../enrich/support.ts"
 import {
   type ApiCall,
   CHECKPOINT_API_CALLS,
+  CLUSTER_UID_API_CALLS,
   LEADER_ELECTION_API_CALLS,
   SOURCE_API_CALLS
 } from "../../src/domain/apiCalls.ts"
@@ -21,13 +23,18 @@ import { Enricher, ENRICHMENT_API_CALLS } from "../../src/enrich/Enricher.ts"
 import { arr, at, deployObject, type Obj, obj, str, strings, text } from "./support.ts"
 
 /** What RBAC needs of a call (the enricher's own call type has no `feature`). */
-type Call = Pick<ApiCall, "verb" | "group" | "resource">
+type Call = Pick<ApiCall, "verb" | "group" | "resource" | "resourceName">
 
-/** `group|resource|verb` for every permission. */
+/** `group|resource|verb` for every permission, and `|name` when it is limited to one object. */
 type Grant = string
-const grant = (group: string, resource: string, verb: string): Grant => `${group}|${resource}|${verb}`
+const grant = (group: string, resource: string, verb: string, name = ""): Grant =>
+  `${group}|${resource}|${verb}${name === "" ? "" : `|${name}`}`
+const verbOf = (g: Grant): string => g.split("|")[2] ?? ""
+/** The grant whatever object it is limited to (the Role's names are checked against the configuration instead). */
+const anyName = (grants: ReadonlySet<Grant>): ReadonlySet<Grant> =>
+  new Set([...grants].map((g) => g.split("|").slice(0, 3).join("|")))
 const grantsOfCalls = (calls: ReadonlyArray<Call>): ReadonlySet<Grant> =>
-  new Set(calls.map((c) => grant(c.group, c.resource, c.verb)))
+  new Set(calls.map((c) => grant(c.group, c.resource, c.verb, c.resourceName)))
 
 interface Rule {
   readonly apiGroups: ReadonlyArray<string>
@@ -51,7 +58,15 @@ const rulesOf = (role: Obj): ReadonlyArray<Rule> =>
 
 const grantsOfRules = (rules: ReadonlyArray<Rule>): ReadonlySet<Grant> =>
   new Set(
-    rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => grant(g, res, v)))))
+    rules.flatMap((r) =>
+      r.apiGroups.flatMap((g) =>
+        r.resources.flatMap((res) =>
+          r.verbs.flatMap((v) =>
+            r.resourceNames.length === 0 ? [grant(g, res, v)] : r.resourceNames.map((n) => grant(g, res, v, n))
+          )
+        )
+      )
+    )
   )
 
 const clusterRole = deployObject("ClusterRole")
@@ -71,9 +86,16 @@ const [checkpointNamespace, checkpointName] = text(collectorConfig["checkpoint"]
 const [leaseNamespace, leaseName] = text(collectorConfig["lease"], "lease").split("/")
 
 describe("ClusterRole: cluster-wide reads", () => {
-  it("grants exactly the source and enrichment calls", async () => {
-    const required = grantsOfCalls([...SOURCE_API_CALLS, ...ENRICHMENT_API_CALLS])
+  it("grants exactly the source, enrichment and cluster uid calls", async () => {
+    const required = grantsOfCalls([...SOURCE_API_CALLS, ...ENRICHMENT_API_CALLS, ...CLUSTER_UID_API_CALLS])
     expect([...grantsOfRules(rulesOf(clusterRole))].sort()).toEqual([...required].sort())
+  })
+
+  it("reads no namespace but kube-system, whose uid is k8s.cluster.uid", () => {
+    const namespaceRules = rulesOf(clusterRole).filter((r) => r.resources.includes("namespaces"))
+    expect(namespaceRules.map((r) => ({ resources: r.resources, names: r.resourceNames, verbs: r.verbs }))).toEqual([
+      { resources: ["namespaces"], names: ["kube-system"], verbs: ["get"] }
+    ])
   })
 
   it("only reads", () => {
@@ -84,7 +106,7 @@ describe("ClusterRole: cluster-wide reads", () => {
 describe("Role: the checkpoint ConfigMap and the leader election Lease, in the collector's namespace", () => {
   it("grants exactly the checkpoint and leader election calls", () => {
     const required = grantsOfCalls([...CHECKPOINT_API_CALLS, ...LEADER_ELECTION_API_CALLS])
-    expect([...grantsOfRules(rulesOf(role))].sort()).toEqual([...required].sort())
+    expect([...anyName(grantsOfRules(rulesOf(role)))].sort()).toEqual([...required].sort())
   })
 
   it("lives in the namespace of the checkpoint and the Lease the configuration names", () => {
@@ -205,8 +227,8 @@ describe("the enricher's calls, as an API server sees them", () => {
     const seen = new Set(requests.map((r) => grant(r.group ?? "", r.resource ?? "", r.verb ?? "")))
     const granted = grantsOfRules(rulesOf(clusterRole))
     for (const g of seen) expect(granted, g).toContain(g)
-    const watchGrants = [...granted].filter((g) => !g.endsWith("|get") && !g.includes("|events|"))
-    expect(watchGrants.sort()).toEqual([...seen].filter((g) => !g.endsWith("|get")).sort())
+    const watchGrants = [...granted].filter((g) => verbOf(g) !== "get" && !g.includes("|events|"))
+    expect(watchGrants.sort()).toEqual([...seen].filter((g) => verbOf(g) !== "get").sort())
   })
 
   it("with --namespaces, every call is inside those namespaces: a Role in each is enough", async () => {

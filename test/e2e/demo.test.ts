@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { type SimServer, simKubeConfigYaml, startSimServer } from "../../src/sim/index.ts"
+import { KUBE_SYSTEM_UID, type SimServer, simKubeConfigYaml, startSimServer } from "../../src/sim/index.ts"
 import { cleanEnv, MAIN, REPO_ROOT } from "../support/cli.ts"
 import { startOtlpReceiver } from "../support/otlp-receiver.ts"
 import { eventually } from "../support/collector.ts"
@@ -25,7 +25,8 @@ describe("k8s-event-collector demo", () => {
     const { child, out, exited } = spawnCli(["demo"])
     await eventually(() => {
       expect(out.stdout).toMatch(/Normal +shop\/Deployment\/checkout ScalingReplicaSet/)
-      expect(out.stdout).toMatch(/Warning +shop\/Pod\/payments-\S+ Failed: Failed to pull image/)
+      // Failed on a Pod is raised to ERROR by a default rule, and the text names the level (DESIGN §3).
+      expect(out.stdout).toMatch(/ERROR +shop\/Pod\/payments-\S+ Failed: Failed to pull image/)
     }, 15_000)
     expect(Date.now() - started).toBeLessThan(15_000)
     child.kill("SIGINT")
@@ -88,6 +89,8 @@ describe("k8s-event-collector demo with an OTLP endpoint", () => {
         200
       )
       expect(receiver.records.every((r) => r.resource["k8s.cluster.name"] === "demo")).toBe(true)
+      // The simulated cluster's kube-system namespace names it, as a real cluster's does.
+      expect(receiver.records.every((r) => r.resource["k8s.cluster.uid"] === KUBE_SYSTEM_UID)).toBe(true)
       const basic = `Basic ${Buffer.from("tenant-1:s3cret").toString("base64")}`
       expect(
         receiver.requests.filter((q) => q.path === "/v1/logs").every((q) => q.headers["authorization"] === basic)
@@ -131,6 +134,10 @@ describe("--source kube as a process", () => {
       expect(out.stderr).toMatch(/stopping: delivering queued records/)
       expect(new Set(receiver.records.map((r) => r.attributes["log.record.uid"])).size).toBe(50)
       expect(receiver.records).toHaveLength(50)
+      // This simulated cluster has no kube-system namespace: said once, and the records go without a uid.
+      expect(out.stderr.match(/records carry no k8s\.cluster\.uid/g)).toHaveLength(1)
+      expect(out.stderr).toMatch(/could not get namespace kube-system .*: the API server has no such namespace/)
+      expect(receiver.records.filter((r) => r.resource["k8s.cluster.uid"] !== undefined)).toEqual([])
     } finally {
       await sim.close()
       await receiver.close()

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { cleanEnv, FIXTURES, runCli } from "../support/cli.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
+import { expectedSeverityText } from "../fixtures/expectations.ts"
 
 const AWS = join(FIXTURES, "openshift-mgc-aws.json")
 interface RawEvent {
@@ -58,7 +59,7 @@ describe("--source file with the OTLP exporter", () => {
         expect(r?.attributes["k8s.event.name"]).toBe(e.metadata.name)
         expect(r?.body ?? undefined).toBe(e.message || undefined)
         expect(r?.attributes["k8s.event.reason"]).toBe(e.reason || undefined)
-        expect(r?.severityText).toBe(e.type ?? "")
+        expect(r?.severityText).toBe(expectedSeverityText(e, "defaults") ?? "")
       }
       const contentTypes = new Set(receiver.requests.map((q) => q.contentType))
       expect([...contentTypes]).toEqual([protocol === "http/json" ? "application/json" : "application/x-protobuf"])

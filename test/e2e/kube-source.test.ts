@@ -211,6 +211,41 @@ describe("--source kube (watch)", () => {
   })
 })
 
+describe("--source kube: k8s.cluster.uid", () => {
+  it("is the uid of the kube-system namespace on every record, read once at start", async () => {
+    const kubeSystem = env.sim.objects.kubeSystemNamespace()
+    const expected = new Set([occurrence(create()), occurrence(create("other"))])
+    const c = start()
+    await expectExactlyOnce(expected)
+    const later = create()
+    expected.add(occurrence(later))
+    expected.add(occurrence(env.sim.events.repeat(later.metadata.uid)))
+    await expectExactlyOnce(expected)
+    expect(env.receiver.records.map((r) => r.resource["k8s.cluster.uid"])).toEqual(
+      [...expected].map(() => kubeSystem.metadata.uid)
+    )
+    expect(env.sim.requests.filter({ resource: "namespaces" }).map((r) => `${r.verb} ${r.name ?? ""}`)).toEqual([
+      "get kube-system"
+    ])
+    expect(c.logs.filter((l) => l.message.includes("k8s.cluster.uid"))).toEqual([])
+  })
+
+  it("forbidden: said once, as a warning with the RBAC rule, and the records go out without it", async () => {
+    env.sim.objects.kubeSystemNamespace()
+    env.sim.faults.add({ verb: "get", resource: "namespaces", action: { type: "forbidden" } })
+    const first = create()
+    const c = start()
+    await expectExactlyOnce(new Set([occurrence(first)]))
+    const said = c.logs.filter((l) => l.message.includes("k8s.cluster.uid"))
+    expect(said.map((l) => l.level)).toEqual(["WARN"])
+    expect(said[0]?.message).toContain("could not get namespace kube-system")
+    expect(said[0]?.message).toContain(
+      '{apiGroups: [""], resources: ["namespaces"], resourceNames: ["kube-system"], verbs: ["get"]}'
+    )
+    expect(env.receiver.records.map((r) => r.resource["k8s.cluster.uid"])).toEqual([undefined])
+  })
+})
+
 describe("--source kube --mode poll", () => {
   it("lists every interval and emits each occurrence once", async () => {
     const expected = new Set([occurrence(create()), occurrence(create())])

@@ -347,7 +347,19 @@ describe("the collector as the chart runs it", () => {
       otlp: { endpoint: receiver.url },
       config: { batchLinger: "50ms" }
     })
-    expect(objects.filter((o) => o["kind"] === "ClusterRole")).toEqual([])
+    // The only ClusterRole grants the get of one object, the kube-system namespace (k8s.cluster.uid is its uid),
+    // to this release's ServiceAccount alone.
+    const clusterRoles = objects.filter((o) => o["kind"] === "ClusterRole")
+    expect(clusterRoles.map((o) => o["rules"])).toEqual([
+      [{ apiGroups: [""], resources: ["namespaces"], resourceNames: ["kube-system"], verbs: ["get"] }]
+    ])
+    const clusterRoleBindings = objects.filter((o) => o["kind"] === "ClusterRoleBinding")
+    expect(clusterRoleBindings.map((o) => [o["roleRef"], o["subjects"]])).toEqual([
+      [
+        { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: `${fullname}-cluster-uid` },
+        [{ kind: "ServiceAccount", name: fullname, namespace: ns }]
+      ]
+    ])
     expect(await applyAll(objects)).toEqual([])
     const pods = await Promise.all(namespaces.map((name) => createDeploymentChain(cp.admin, name, `app-${name}`)))
     const pod = await startPod(objects, `${fullname}-6f9c7-ccccc`)
@@ -367,8 +379,13 @@ describe("the collector as the chart runs it", () => {
     const calls = auditEntries(cp.auditLog, `system:serviceaccount:${ns}:${fullname}`)
     expect(calls.filter((c) => c.code === 403)).toEqual([])
     expect(calls.length).toBeGreaterThan(0)
-    // Every read was of a listed namespace (or of its own checkpoint): nothing cluster-wide, nothing of team-c.
-    const read = new Set(calls.filter((c) => c.resource !== "configmaps").map((c) => c.namespace))
+    // Every read was of a listed namespace (or of its own checkpoint): nothing cluster-wide, nothing of team-c,
+    // but for the one get of the kube-system namespace itself, whose uid is k8s.cluster.uid.
+    const namespaceReads = calls.filter((c) => c.resource === "namespaces")
+    expect(namespaceReads.map((c) => `${c.verb} ${c.requestURI}`)).toEqual(["get /api/v1/namespaces/kube-system"])
+    const read = new Set(
+      calls.filter((c) => c.resource !== "configmaps" && c.resource !== "namespaces").map((c) => c.namespace)
+    )
     expect([...read].sort()).toEqual(["team-a", "team-b"])
     expect(calls.filter((c) => c.resource === "leases")).toEqual([])
   })

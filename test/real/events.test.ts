@@ -3,7 +3,8 @@
  * and events written through the API are each exported once per stored occurrence (every count or series.count
  * step the server stored, read from its audit log), through a normal watch, an API server restart mid-stream,
  * and a 410 Gone after etcd compaction; both Event APIs give the same records; the server accepts every field
- * selector the collector sends.
+ * selector the collector sends. Records name the node their object runs on, never a reporter's host, and the
+ * cluster by the uid of its kube-system namespace.
  */
 import { Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -179,6 +180,130 @@ describe("the real components' events", () => {
       "k8s.replicaset.name": expect.stringMatching(/^web-/)
     })
     await expectEveryStoredOccurrenceOnce()
+  })
+
+  it("k8s.node.name is where the object runs, and k8s.cluster.uid is the kube-system namespace's uid", async () => {
+    // A Node that takes one pod: its taint keeps the Deployment's pods off it, and the pod tolerates every taint,
+    // so the scheduler binds it whether or not the node lifecycle controller already found the node NotReady.
+    const node = await cp.admin.create({
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name: "node-with-room" },
+      spec: { taints: [{ key: "example.com/reserved", value: "real-events", effect: "NoSchedule" }] }
+    })
+    await cp.admin.patch(
+      node,
+      {
+        status: {
+          capacity: { cpu: "1", memory: "1Gi", pods: "10" },
+          allocatable: { cpu: "1", memory: "1Gi", pods: "10" },
+          conditions: [
+            {
+              type: "Ready",
+              status: "True",
+              reason: "KubeletReady",
+              lastHeartbeatTime: now(),
+              lastTransitionTime: now()
+            }
+          ]
+        }
+      },
+      "/status"
+    )
+    const pod = await cp.admin.create({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "placed", namespace: NS },
+      spec: {
+        containers: [{ name: "app", image: "registry.invalid/app:1" }],
+        tolerations: [{ operator: "Exists" }]
+      }
+    })
+    let podNode = ""
+    await eventually(
+      async () => {
+        podNode = field(await cp.admin.ok("GET", `/api/v1/namespaces/${NS}/pods/placed`), "spec", "nodeName")
+      },
+      60_000,
+      250
+    )
+    expect(podNode).toBe("node-with-room")
+
+    // Reporters that name their own host in source.host, about the pod and about the Deployment: neither host is
+    // where those objects run.
+    const elsewhere = { component: "example.com/node-agent", host: "somewhere-else" }
+    await cp.admin.create({
+      ...coreEvent(NS, "placed.from-elsewhere", "placed"),
+      involvedObject: {
+        apiVersion: "v1",
+        kind: "Pod",
+        namespace: NS,
+        name: "placed",
+        uid: field(pod, "metadata", "uid")
+      },
+      source: elsewhere
+    })
+    await cp.admin.create({
+      ...coreEvent(NS, "web.from-elsewhere"),
+      involvedObject: { apiVersion: "apps/v1", kind: "Deployment", namespace: NS, name: "web" },
+      reason: "RolloutChecked",
+      type: "Normal",
+      source: elsewhere
+    })
+
+    const about = (kind: string, name: string) => (r: OtlpLogRecord) =>
+      attribute(r, "k8s.object.kind") === kind && attribute(r, "k8s.object.name") === name
+    await eventually(
+      () => {
+        // The scheduler's own event about the pod it bound (events.k8s.io/v1, no source.host).
+        expect(withReason(receiver.records, "Scheduled").filter(about("Pod", "placed"))).toHaveLength(1)
+        expect(withReason(receiver.records, "NodeNotReady").filter(about("Node", "node-with-room"))).not.toEqual([])
+        expect(
+          receiver.records.filter((r) => attribute(r, "k8s.event.name")?.toString().endsWith(".from-elsewhere"))
+        ).toHaveLength(2)
+      },
+      90_000,
+      500
+    )
+
+    const nodeOf = (r: OtlpLogRecord) => r.resource["k8s.node.name"]
+    // Records about a Node carry that node's name: NodeNotReady of both Nodes, and whatever else was said of them.
+    const notReady = withReason(receiver.records, "NodeNotReady").filter(
+      (r) => attribute(r, "k8s.object.kind") === "Node"
+    )
+    expect(new Set(notReady.map((r) => attribute(r, "k8s.object.name")))).toEqual(
+      new Set(["node-with-room", "node-without-kubelet"])
+    )
+    const aboutNodes = receiver.records.filter((r) => attribute(r, "k8s.object.kind") === "Node")
+    for (const r of aboutNodes) {
+      expect(nodeOf(r), String(attribute(r, "k8s.event.reason"))).toBe(attribute(r, "k8s.object.name"))
+    }
+    // Records about the pod carry the node it was bound to, whoever reported and whatever host they named.
+    const aboutPlaced = receiver.records.filter(about("Pod", "placed"))
+    expect(aboutPlaced.length).toBeGreaterThanOrEqual(2)
+    for (const r of aboutPlaced) expect(nodeOf(r), String(attribute(r, "k8s.event.reason"))).toBe(podNode)
+    // Records about pods no node took carry none.
+    const unscheduled = withReason(receiver.records, "FailedScheduling")
+    expect(unscheduled.length).toBeGreaterThan(0)
+    for (const r of unscheduled) expect(nodeOf(r)).toBeUndefined()
+    // Nor do records about a Deployment or a ReplicaSet, which run nowhere: not even from a reporter with a host.
+    const workloads = receiver.records.filter((r) =>
+      ["Deployment", "ReplicaSet"].includes(String(attribute(r, "k8s.object.kind")))
+    )
+    expect(workloads.map((r) => attribute(r, "k8s.event.reason"))).toEqual(
+      expect.arrayContaining(["ScalingReplicaSet", "SuccessfulCreate", "RolloutChecked"])
+    )
+    for (const r of workloads) expect(nodeOf(r), String(attribute(r, "k8s.event.reason"))).toBeUndefined()
+
+    // Every record names the cluster by the uid of its kube-system namespace, as the admin reads it.
+    const kubeSystem = await cp.admin.ok("GET", "/api/v1/namespaces/kube-system")
+    const clusterUid = field(kubeSystem, "metadata", "uid")
+    expect(receiver.records.length).toBeGreaterThan(10)
+    expect(new Set(receiver.records.map((r) => r.resource["k8s.cluster.uid"]))).toEqual(new Set([clusterUid]))
+    expect(collector.output.stderr).not.toMatch(/k8s\.cluster\.uid/)
+    // Read once, at start.
+    const reads = auditEntries(cp.auditLog, collectorUser).filter((e) => e.resource === "namespaces")
+    expect(reads.map((e) => `${e.verb} ${e.requestURI} ${e.code}`)).toEqual(["get /api/v1/namespaces/kube-system 200"])
   })
 
   it("events written through the API, through a restart of the API server and a 410 after etcd compaction", async () => {

@@ -2,7 +2,8 @@
  * The collector as deploy/ runs it, against a real kube-apiserver with RBAC: deploy/'s ServiceAccount, roles and
  * configuration (enrichment, ConfigMap checkpoint, Lease) draw no 403 and enrich records from real Pods,
  * ReplicaSets, Deployments, Jobs and CronJobs; a role without `watch` is reported in words and recovered from once
- * fixed; `--namespaces a,b` works with only a Role in each.
+ * fixed; `--namespaces a,b` works with only a Role in each, its records without k8s.cluster.uid (none of those
+ * Roles covers the kube-system namespace) and a warning that says so once.
  */
 import { readFileSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -214,7 +215,7 @@ describe("deploy/'s ServiceAccount, roles and configuration", () => {
     }
   })
 
-  it("--namespaces a,b with only a namespaced Role in each: both watched, no 403, nothing from elsewhere", async () => {
+  it("--namespaces a,b, only a Role in each: both watched, one 403 (kube-system), nothing from elsewhere", async () => {
     const namespaces = ["team-a", "team-b", "team-c"]
     for (const name of namespaces) await cp.admin.create({ apiVersion: "v1", kind: "Namespace", metadata: { name } })
     await cp.admin.create({
@@ -252,9 +253,19 @@ describe("deploy/'s ServiceAccount, roles and configuration", () => {
         250
       )
       await collector.stop()
+      // The one call no Role of a watched namespace covers: the kube-system namespace, a cluster-scoped object,
+      // whose uid is k8s.cluster.uid. Refused once, said once with the rule that grants it, and the records go
+      // out without it.
       expect(
-        auditEntries(cp.auditLog, "system:serviceaccount:team-a:events-reader").filter((c) => c.code === 403)
-      ).toEqual([])
+        auditEntries(cp.auditLog, "system:serviceaccount:team-a:events-reader")
+          .filter((c) => c.code === 403)
+          .map((c) => `${c.verb} ${c.requestURI}`)
+      ).toEqual(["get /api/v1/namespaces/kube-system"])
+      expect(collector.output.stderr.match(/records carry no k8s\.cluster\.uid/g)).toHaveLength(1)
+      expect(collector.output.stderr).toMatch(/could not get namespace kube-system .*: not allowed \(HTTP 403\)/)
+      expect(collector.output.stderr).toMatch(/resourceNames: \[\\"kube-system\\"\], verbs: \[\\"get\\"\]/)
+      expect(collector.output.stderr).toMatch(/The API server said: namespaces \\"kube-system\\" is forbidden/)
+      expect(own.records.filter((r) => r.resource["k8s.cluster.uid"] !== undefined)).toEqual([])
     } finally {
       await own.close()
     }

@@ -59,7 +59,8 @@ describe("the default rules", () => {
   ])("%s", (_, spec, expected) => {
     const s = classify(coreEvent(spec))
     expect(s.number).toBe(expected)
-    expect(s.text).toBe(spec.type ?? "Warning")
+    // DESIGN §3: a raised number gets its level's short name (the log data model's ERROR), else the event's type.
+    expect(s.text).toBe(expected === SeverityNumber.ERROR ? "ERROR" : (spec.type ?? "Warning"))
   })
 
   it("are the eight documented ones", () => {
@@ -82,9 +83,20 @@ describe("user rules", () => {
     expect(classify(coreEvent({ reason: "Evicted" })).number).toBe(SeverityNumber.ERROR)
   })
 
-  it("match by type, ignoring case, and keep the type as the text", () => {
-    const { classify } = compileSeverityRules(userRules([{ type: "custom", severity: "fatal" }]))
-    expect(classify(coreEvent({ type: "Custom" }))).toEqual({ number: SeverityNumber.FATAL, text: "Custom" })
+  it("match by type, ignoring case; the text names the level a rule set, unless it is the type's own", () => {
+    const { classify } = compileSeverityRules(
+      userRules([
+        { type: "custom", severity: "fatal" },
+        { reason: "Pulled", severity: "info" },
+        { reason: "Unhealthy", severity: "debug" }
+      ])
+    )
+    expect(classify(coreEvent({ type: "Custom" }))).toEqual({ number: SeverityNumber.FATAL, text: "FATAL" })
+    expect(classify(coreEvent({ reason: "Pulled", type: "Normal" }))).toEqual({
+      number: SeverityNumber.INFO,
+      text: "Normal"
+    })
+    expect(classify(coreEvent({ reason: "Unhealthy" }))).toEqual({ number: SeverityNumber.DEBUG, text: "DEBUG" })
   })
 
   it("alone, with defaults: false", () => {

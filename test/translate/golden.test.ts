@@ -59,6 +59,11 @@ const CASES: ReadonlyArray<GoldenCase> = [
     why: "cluster-scoped Node, kubelet source.host"
   },
   {
+    file: "core-pod-apiserver-host",
+    uid: "de6b04f9-d50e-4220-b134-0213bd02abe9",
+    why: "a Pod reported by an API server with its own host name in source.host: no k8s.node.name"
+  },
+  {
     file: "core-no-reason-no-kind-no-type",
     uid: "fdbbbf15-5ec4-4bf1-a613-12d286717e7d",
     why: "reason, type and involvedObject.kind absent"
@@ -193,6 +198,10 @@ describe("golden OTLP/JSON", () => {
       (r) => at(r, "eventTime") !== null && at(r, "firstTimestamp") === null && at(r, "lastTimestamp") === null
     )
     some("Node", (r) => kind(r) === "Node")
+    const host = (r: unknown) => nonEmpty(at(r, "source", "host")) ?? nonEmpty(at(r, "deprecatedSource", "host"))
+    const component = (r: unknown) => nonEmpty(at(r, "source", "component"))
+    some("a Pod and its kubelet's host", (r) => kind(r) === "Pod" && component(r) === "kubelet" && !!host(r))
+    some("a Pod and another reporter's host", (r) => kind(r) === "Pod" && component(r) !== "kubelet" && !!host(r))
     some("missing reason", (r) => nonEmpty(at(r, "reason")) === undefined)
     some("missing kind", (r) => kind(r) === undefined)
     some(

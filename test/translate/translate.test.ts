@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
 import type { HrTime } from "@opentelemetry/api"
 import { SeverityNumber } from "@opentelemetry/api-logs"
@@ -5,8 +6,9 @@ import type { KubeEvent, ObjectRef } from "../../src/domain/KubeEvent.ts"
 import { parseTimestamp, type Timestamp } from "../../src/domain/Timestamp.ts"
 import { occurrenceTime, startTime } from "../../src/domain/eventTimes.ts"
 import { severityOfType } from "../../src/domain/defaultSeverity.ts"
-import { containerNameOf, eventResourceAttributes, ResourceCache } from "../../src/translate/resource.ts"
+import { containerNameOf, eventResourceAttributes, kubeletNodeOf, ResourceCache } from "../../src/translate/resource.ts"
 import { INSTRUMENTATION_SCOPE, toLogRecord } from "../../src/translate/toLogRecord.ts"
+import { baseAttributes } from "../../src/translate/Translator.ts"
 import { consoleLines } from "../../src/sink/console.ts"
 import { loadEventsV1, loadOpenShiftEvents, mustDecode } from "../fixtures/support.ts"
 
@@ -27,6 +29,9 @@ const event = (over: Partial<KubeEvent> = {}, regarding: ObjectRef = {}): KubeEv
 })
 
 const OBSERVED: HrTime = [1_750_000_000, 42]
+const PACKAGE_VERSION: unknown = JSON.parse(
+  readFileSync(new URL("../../package.json", import.meta.url), "utf8")
+).version
 
 // ---- timestamps ----
 
@@ -134,10 +139,10 @@ describe("eventResourceAttributes by kind", () => {
     ...extra
   })
 
-  it("Pod: pod name and uid, container, node from source.host, no service.name", () => {
+  it("Pod: pod name and uid, container, node from its kubelet's source.host, no service.name", () => {
     const attrs = eventResourceAttributes(
       event(
-        { sourceHost: "worker-1" },
+        { sourceComponent: "kubelet", sourceHost: "worker-1" },
         ref("Pod", "web-5c9f8d7b6-abcde", {
           apiVersion: "v1",
           fieldPath: "spec.containers{web}",
@@ -237,16 +242,116 @@ describe("eventResourceAttributes by kind", () => {
     })
   })
 
-  it("k8s.node.name comes from source.host for objects that are not Nodes", () => {
-    expect(eventResourceAttributes(event({ sourceHost: "worker-9" }, ref("Deployment", "d")))["k8s.node.name"]).toBe(
-      "worker-9"
+  /**
+   * README, "The log record": k8s.node.name is where the object runs. A Pod: its `spec.nodeName` (enrichment),
+   * else the host of the kubelet reporting about it; a Node: its name (else its kubelet's host); anything else:
+   * none. Hosts and names of the other reporters are from real captures (shared/fixtures/openshift-events).
+   */
+  const kubelet = { sourceComponent: "kubelet" } as const
+  const nodeCases: ReadonlyArray<
+    readonly [string, Partial<KubeEvent>, ObjectRef, Readonly<Record<string, string>> | undefined, string | undefined]
+  > = [
+    ["Pod, kubelet", { ...kubelet, sourceHost: "worker-1" }, ref("Pod", "web-1"), undefined, "worker-1"],
+    [
+      "Pod, kubelet named as events.k8s.io/v1 names it (reportingController)",
+      { reportingController: "kubelet", reportingInstance: "worker-1", sourceHost: "worker-1" },
+      ref("Pod", "web-1"),
+      undefined,
+      "worker-1"
+    ],
+    ["pod in lower case, kubelet", { ...kubelet, sourceHost: "worker-1" }, ref("pod", "web-1"), undefined, "worker-1"],
+    [
+      "Pod, an API server whose host is the pod's own hostname (openshift-mgc-aws.json, TerminationStart)",
+      { sourceComponent: "apiserver", sourceHost: "apiserver-65fdcd8694-w9kfk" },
+      ref("Pod", "apiserver-65fdcd8694-w9kfk", { namespace: "openshift-apiserver" }),
+      undefined,
+      undefined
+    ],
+    [
+      "Pod, an API server on the node under a short host name (openshift-mgc-aws.json)",
+      { sourceComponent: "apiserver", sourceHost: "ip-10-0-187-218" },
+      ref("Pod", "kube-apiserver-ip-10-0-187-218.ec2.internal", { namespace: "openshift-kube-apiserver" }),
+      undefined,
+      undefined
+    ],
+    [
+      "Pod, the scheduler (no host)",
+      { reportingController: "default-scheduler", reportingInstance: "default-scheduler-master-0" },
+      ref("Pod", "web-1"),
+      undefined,
+      undefined
+    ],
+    [
+      "Pod, enriched: its spec.nodeName wins over the kubelet's host",
+      { ...kubelet, sourceHost: "worker-1" },
+      ref("Pod", "web-1"),
+      { "k8s.node.name": "node-7" },
+      "node-7"
+    ],
+    [
+      "Pod, enriched, reported by another component with a host",
+      { sourceComponent: "apiserver", sourceHost: "ip-10-0-187-218" },
+      ref("Pod", "web-1"),
+      { "k8s.node.name": "node-7" },
+      "node-7"
+    ],
+    [
+      "Node, kubelet with another host",
+      { ...kubelet, sourceHost: "other-host" },
+      ref("Node", "worker-2"),
+      undefined,
+      "worker-2"
+    ],
+    [
+      "Node, a daemon on it (openshift-mgc-aws.json, machineconfigdaemon)",
+      { sourceComponent: "machineconfigdaemon", sourceHost: "ip-10-0-129-220.ec2.internal" },
+      ref("Node", "ip-10-0-129-220.ec2.internal"),
+      undefined,
+      "ip-10-0-129-220.ec2.internal"
+    ],
+    ["Node without a name, kubelet", { ...kubelet, sourceHost: "worker-9" }, { kind: "Node" }, undefined, "worker-9"],
+    [
+      "Node without a name, another reporter",
+      { sourceComponent: "node-controller", sourceHost: "worker-9" },
+      { kind: "Node" },
+      undefined,
+      undefined
+    ],
+    [
+      "Deployment, a reporter with a host",
+      { sourceComponent: "deployment-controller", sourceHost: "master-0" },
+      ref("Deployment", "d"),
+      undefined,
+      undefined
+    ],
+    [
+      "ReplicaSet, even from a kubelet",
+      { ...kubelet, sourceHost: "worker-9" },
+      ref("ReplicaSet", "r"),
+      undefined,
+      undefined
+    ],
+    [
+      "Namespace, an API server (openshift-mgc-aws.json, TerminationStart about kube-system)",
+      { sourceComponent: "apiserver", sourceHost: "ip-10-0-22-225" },
+      { kind: "Namespace", name: "kube-system", namespace: "default" },
+      undefined,
+      undefined
+    ],
+    ["no object kind, kubelet", { ...kubelet, sourceHost: "worker-9" }, {}, undefined, undefined]
+  ]
+  it.each(nodeCases)("k8s.node.name: %s", (_label, over, regarding, enrichment, expected) => {
+    expect(eventResourceAttributes(event(over, regarding), enrichment)["k8s.node.name"]).toBe(expected)
+    expect(new ResourceCache({}).resourceOf(event(over, regarding), enrichment).attributes["k8s.node.name"]).toBe(
+      expected
     )
-    expect(eventResourceAttributes(event({ sourceHost: "worker-9" }, {}))["k8s.node.name"]).toBe("worker-9")
-    expect(eventResourceAttributes(event({}, ref("Deployment", "d")))["k8s.node.name"]).toBeUndefined()
-    // A Node without a name falls back to the host too.
-    expect(eventResourceAttributes(event({ sourceHost: "worker-9" }, { kind: "Node" }))["k8s.node.name"]).toBe(
-      "worker-9"
-    )
+  })
+
+  it("kubeletNodeOf: the kubelet's host for a Pod or a Node, nothing for any other object or reporter", () => {
+    expect(kubeletNodeOf(event({ ...kubelet, sourceHost: "worker-1" }, ref("Pod", "p")))).toBe("worker-1")
+    expect(kubeletNodeOf(event({ ...kubelet, sourceHost: "worker-1" }, ref("Job", "j")))).toBeUndefined()
+    expect(kubeletNodeOf(event({ sourceComponent: "kubelet-x", sourceHost: "w" }, ref("Pod", "p")))).toBeUndefined()
+    expect(kubeletNodeOf(event({ ...kubelet }, ref("Pod", "p")))).toBeUndefined()
   })
 
   it("never derives service.name from a pod or container name", () => {
@@ -338,6 +443,19 @@ describe("ResourceCache", () => {
         "k8s.node.name"
       ]
     ).toBe("n")
+    // The same host from the kubelet and from another reporter: a node only in the first.
+    const byKubelet = cache.resourceOf(event({ sourceComponent: "kubelet", sourceHost: "node-1" }, pod), undefined)
+    const byApiServer = cache.resourceOf(event({ sourceComponent: "apiserver", sourceHost: "node-1" }, pod), undefined)
+    expect(byKubelet.attributes["k8s.node.name"]).toBe("node-1")
+    expect(byApiServer).toBe(a)
+    expect(cache.resourceOf(event({ sourceComponent: "kubelet", sourceHost: "node-1" }, pod), undefined)).toBe(
+      byKubelet
+    )
+    expect(
+      cache.resourceOf(event({ sourceComponent: "kubelet", sourceHost: "node-2" }, pod), undefined).attributes[
+        "k8s.node.name"
+      ]
+    ).toBe("node-2")
     const enriched = cache.resourceOf(event({}, pod), { "k8s.deployment.name": "web" })
     expect(enriched).not.toBe(a)
     expect(enriched.attributes["k8s.deployment.name"]).toBe("web")
@@ -401,6 +519,27 @@ describe("ResourceCache", () => {
   })
 })
 
+// ---- base attributes ----
+
+describe("baseAttributes", () => {
+  const configured = {
+    resourceAttributes: { "k8s.cluster.uid": "from-env", "k8s.cluster.name": "env-name", team: "a" },
+    serviceName: undefined,
+    clusterName: "prod"
+  }
+  it("the uid read from the cluster is k8s.cluster.uid, over OTEL_RESOURCE_ATTRIBUTES'", () => {
+    expect(baseAttributes(configured, "5b4e7c2a-uid")).toEqual({
+      "k8s.cluster.uid": "5b4e7c2a-uid",
+      "k8s.cluster.name": "prod",
+      team: "a"
+    })
+  })
+  it("without one, OTEL_RESOURCE_ATTRIBUTES' stays, and none is made up", () => {
+    expect(baseAttributes(configured)["k8s.cluster.uid"]).toBe("from-env")
+    expect(baseAttributes({ ...configured, resourceAttributes: {} })).toEqual({ "k8s.cluster.name": "prod" })
+  })
+})
+
 // ---- toLogRecord ----
 
 const raws = [...loadOpenShiftEvents(), ...loadEventsV1()]
@@ -433,7 +572,8 @@ describe("toLogRecord", () => {
     expect(r.body).toBe("Back-off restarting failed container")
     expect(r.eventName).toBe("k8s.event")
     expect(r.instrumentationScope).toBe(INSTRUMENTATION_SCOPE)
-    expect(r.instrumentationScope.name).toBe("k8s-event-collector")
+    // The collector's name and version (DESIGN.md §3), the version package.json declares.
+    expect(r.instrumentationScope).toEqual({ name: "k8s-event-collector", version: PACKAGE_VERSION })
     expect(r.droppedAttributesCount).toBe(0)
     expect(r.attributes).toEqual({
       "k8s.event.reason": "BackOff",

@@ -94,6 +94,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   verbs: ["get"]
 {{- end }}
 
+{{/* The cluster's uid. A Namespace is a cluster-scoped object: a ClusterRole grants this, whatever rbac.scope is. */}}
+{{- define "k8s-event-collector.clusterUidRules" -}}
+# k8s.cluster.uid is the uid of the kube-system namespace: one get of that one namespace, at start.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  resourceNames: ["kube-system"]
+  verbs: ["get"]
+{{- end }}
+
 {{/* Where the TLS Secret is mounted. */}}
 {{- define "k8s-event-collector.tlsDir" -}}
 /etc/k8s-event-collector/tls

@@ -1,0 +1,93 @@
+/**
+ * `k8s.cluster.uid` on every record: the OpenTelemetry semantic conventions define it as the uid of the
+ * `kube-system` namespace, the one object every cluster has from its start and never replaces. It is read once,
+ * when the collector starts, so that all the records of one process name the cluster the same way. A collector
+ * that cannot read it starts all the same, says once why and what grants it, and its records go without it.
+ */
+import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import type { KubeConfig } from "@kubernetes/client-node"
+import { type ApiCall, CLUSTER_UID_API_CALLS } from "../domain/apiCalls.ts"
+import { failureDetail, type KubeHttp, type KubeResponse, makeKubeHttp, parseJson } from "../kube/KubeHttp.ts"
+
+const NAMESPACE = "kube-system"
+const PATH = `/api/v1/namespaces/${NAMESPACE}`
+
+/** The longest start-up waits for the answer: an API server that does not answer must not hold the collector. */
+export const CLUSTER_UID_TIMEOUT = Duration.seconds(10)
+
+const NamespaceJson = Schema.Struct({ metadata: Schema.Struct({ uid: Schema.NonEmptyString }) })
+const decodeNamespace = Schema.decodeUnknownOption(NamespaceJson)
+
+const ruleOf = (c: ApiCall): string =>
+  `{apiGroups: [${JSON.stringify(c.group)}], resources: [${JSON.stringify(c.resource)}], ` +
+  (c.resourceName === undefined ? "" : `resourceNames: [${JSON.stringify(c.resourceName)}], `) +
+  `verbs: [${JSON.stringify(c.verb)}]}`
+const RULES = CLUSTER_UID_API_CALLS.map(ruleOf).join(", ")
+
+/** Why there is no uid, and what the API server said when it answered. */
+interface Problem {
+  readonly why: string
+  readonly said?: string
+}
+
+const problemOf = (r: KubeResponse): Problem => {
+  const said = failureDetail(r).detail
+  switch (r.status) {
+    case 401:
+      return { why: "the credentials were not accepted (HTTP 401): check the kubeconfig user or token", said }
+    case 403:
+      return {
+        why:
+          `not allowed (HTTP 403): the collector needs the RBAC rule ${RULES} in a ClusterRole bound with a ` +
+          "ClusterRoleBinding (a Namespace is a cluster-scoped object: the Roles of watched namespaces do not " +
+          "cover it)",
+        said
+      }
+    case 404:
+      return { why: "the API server has no such namespace (HTTP 404)", said }
+    default:
+      return { why: `HTTP ${r.status}`, said }
+  }
+}
+
+const answerOf = (r: KubeResponse): string | Problem => {
+  if (r.status !== 200) return problemOf(r)
+  const namespace = decodeNamespace(parseJson(r.text))
+  return Option.isSome(namespace) ? namespace.value.metadata.uid : { why: "the answer is not a Namespace with a uid" }
+}
+
+const describeProblem = (p: Problem, server: string): string =>
+  `records carry no k8s.cluster.uid: could not get namespace ${NAMESPACE} (its uid is the cluster's) from ` +
+  `${server}: ${p.why}. Start-up goes on without it; it is read only at start, so a restart adds it once this ` +
+  `is fixed.${p.said === undefined ? "" : ` The API server said: ${p.said}`}`
+
+/** The uid of the `kube-system` namespace, or `undefined` after saying once, as a warning, why it is unknown. */
+export const readClusterUid = Effect.fn("ClusterIdentity.read")(function* (http: KubeHttp) {
+  const answer = yield* http.request("GET", PATH).pipe(
+    Effect.map(answerOf),
+    Effect.catchAll((e): Effect.Effect<Problem> => Effect.succeed({ why: `no answer: ${e.message}` })),
+    Effect.timeoutTo({
+      duration: CLUSTER_UID_TIMEOUT,
+      onTimeout: (): Problem => ({ why: `no answer within ${Duration.format(CLUSTER_UID_TIMEOUT)}` }),
+      onSuccess: (a) => a
+    })
+  )
+  if (typeof answer === "string") return answer
+  yield* Effect.logWarning(describeProblem(answer, http.server))
+  return undefined
+})
+
+/** What the records say about the cluster they come from, beside its configured name. */
+export class ClusterIdentity extends Context.Tag("ClusterIdentity")<
+  ClusterIdentity,
+  { readonly uid: string | undefined }
+>() {
+  /** Reads the uid from the API server `kc` points at, once, while the layer is built. */
+  static readonly layer = (kc: KubeConfig): Layer.Layer<ClusterIdentity> =>
+    Layer.effect(
+      ClusterIdentity,
+      Effect.map(readClusterUid(makeKubeHttp(kc)), (uid) => ({ uid }))
+    )
+  /** No cluster behind the records (a dump): no uid. */
+  static readonly layerNoop: Layer.Layer<ClusterIdentity> = Layer.succeed(ClusterIdentity, { uid: undefined })
+}
