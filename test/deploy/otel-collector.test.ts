@@ -1,13 +1,16 @@
 /**
  * otel-collector.yaml: every pipeline refers to defined components and every defined component is used (what the
  * Collector itself checks at start-up, checked here without it), the routing connector joins two pipelines, and
- * its WARN threshold is the severity the translator gives a Warning.
+ * its WARN threshold is the severity the translator gives a Warning; the count connector makes the event counter
+ * with bounded labels only, on a copy of the records, for Prometheus on :8889; the README's VictoriaLogs example
+ * replaces only Loki's exporter and keeps its queue. (npm run test:real runs both files in a real Collector.)
  */
 import { SeverityNumber } from "@opentelemetry/api-logs"
 import { describe, expect, it } from "vitest"
 import {
   arr,
   at,
+  EVENTS_COUNTER,
   hostPort,
   isObj,
   type Obj,
@@ -191,5 +194,147 @@ describe("traces", () => {
     const traces = PIPELINES.filter((p) => p.signal === "traces")
     expect(traces.map((p) => p.exporters)).toEqual([[tempo]])
     expect(traces[0]?.receivers.every((r) => typeOf(r) === "otlp")).toBe(true)
+  })
+})
+
+describe("events as metrics: count connector → prometheus exporter", () => {
+  const countId = only(idsOfType(connectors, "count"), "one count connector")
+  const metrics = obj(at(connectors, countId, "logs"), `${countId}.logs`)
+  const [metricName, metric] = only(Object.entries(metrics), "one metric made of logs")
+  const countPipeline = only(
+    PIPELINES.filter((p) => p.exporters.includes(countId)),
+    "one pipeline feeds the count connector"
+  )
+  const transforms = countPipeline.processors.filter((id) => typeOf(id) === "transform")
+  const transformId = only(transforms, "one transform processor before the count connector")
+  const logStatements = arr(at(processors, transformId, "log_statements")).map((g) => obj(g, "statement group"))
+  const statementsOf = (ctx: string) =>
+    logStatements.filter((g) => g["context"] === ctx).flatMap((g) => strings(g["statements"]))
+  const prometheusId = only(idsOfType(exporters, "prometheus"), "one prometheus exporter")
+  const prometheus = obj(exporters[prometheusId], prometheusId)
+  /** The Prometheus name the exporter makes of an OpenTelemetry one (UnderscoreEscapingWithSuffixes). */
+  const promName = (name: string) => name.replace(/[^a-zA-Z0-9_:]/g, "_")
+
+  it("counts event records into k8s.events with four bounded labels, each defaulted so no record is skipped", () => {
+    expect(metricName).toBe("k8s.events")
+    expect(strings(at(metric, "conditions"))).toEqual(['event_name == "k8s.event"'])
+    const attributes = arr(at(metric, "attributes")).map((a) => obj(a, "attribute"))
+    const keys = attributes.map((a) => text(a["key"], "attribute key"))
+    expect(keys).toEqual(["k8s.namespace.name", "k8s.object.kind", "k8s.event.reason", "severity"])
+    // The connector skips a record that lacks an attribute with no default: a Node's event has no namespace.
+    for (const a of attributes) expect("default_value" in a, String(a["key"])).toBe(true)
+    expect(keys.map(promName)).toEqual([...EVENTS_COUNTER.labels])
+    // Never a per-object value: a label per pod, object or event would make a series each.
+    for (const key of ["k8s.pod.name", "k8s.object.name", "k8s.object.uid", "k8s.event.name", "log.record.uid"])
+      expect(keys).not.toContain(key)
+  })
+
+  it("is fed by a logs pipeline of its own from the OTLP receiver; the stores' pipelines change no record", () => {
+    expect(countPipeline.signal).toBe("logs")
+    expect(countPipeline.receivers.every((r) => typeOf(r) === "otlp")).toBe(true)
+    expect(countPipeline.exporters).toEqual([countId])
+    expect(countPipeline.processors[0] === undefined ? undefined : typeOf(countPipeline.processors[0])).toBe(
+      "memory_limiter"
+    )
+    // The transform runs on that pipeline's copy only: no other pipeline uses a processor that edits records.
+    for (const p of PIPELINES.filter((p) => p.id !== countPipeline.id))
+      expect(p.processors.map(typeOf), p.id).toEqual(p.processors.length === 0 ? [] : ["memory_limiter"])
+  })
+
+  it("names the severity from its number by the OpenTelemetry ranges, TRACE to FATAL, the highest met winning", () => {
+    const rules = statementsOf("log").flatMap((st) => {
+      const m = /^set\(log\.attributes\["severity"\], "([A-Z]+)"\) where log\.severity_number >= (\S+)$/.exec(st)
+      return m === null ? [] : [{ label: m[1] ?? "", from: m[2] ?? "" }]
+    })
+    // Each statement overrides the one before, so they go from the lowest threshold up.
+    expect(rules.map((r) => r.label)).toEqual(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"])
+    const value = (name: string): number | undefined => {
+      const found = Object.entries(SeverityNumber).find(([n]) => `SEVERITY_NUMBER_${n}` === name)?.[1]
+      return typeof found === "number" ? found : undefined
+    }
+    expect(rules.map((r) => value(r.from))).toEqual([1, 5, 9, 13, 17, 21])
+    // A Warning event is WARN, a Normal one INFO.
+    const labelOf = (n: number) => rules.filter((r) => (value(r.from) ?? 99) <= n).at(-1)?.label
+    expect(labelOf(wireRecord(POD_WARNING).severityNumber ?? 0)).toBe("WARN")
+    expect(labelOf(wireRecord(POD_NORMAL).severityNumber ?? 0)).toBe("INFO")
+    // What the connector counts a record with no severity as.
+    const severity = arr(at(metric, "attributes")).find((a) => at(a, "key") === "severity")
+    expect(at(severity, "default_value")).toBe("UNSPECIFIED")
+  })
+
+  it("copies the namespace and kind onto the record and empties the resource: no job, instance or target_info", () => {
+    const log = statementsOf("log")
+    for (const key of ["k8s.namespace.name", "k8s.object.kind"]) {
+      expect(log).toContain(`set(log.attributes["${key}"], resource.attributes["${key}"])`)
+    }
+    expect(statementsOf("resource")).toEqual(['delete_matching_keys(resource.attributes, ".*")'])
+    // The records' time is one fixed instant, so that each count continues the one before (see the file).
+    expect(log.filter((st) => st.startsWith("set(log.time"))).toEqual(["set(log.time_unix_nano, 1)"])
+    expect(at(processors, transformId, "error_mode")).toBe("ignore")
+  })
+
+  it("serves the counter for Prometheus on 0.0.0.0:8889 as k8s_events_total, scope labels off, one consumer", () => {
+    const metricsPipeline = only(
+      PIPELINES.filter((p) => p.receivers.includes(countId)),
+      "one pipeline takes the counts"
+    )
+    expect(metricsPipeline.signal).toBe("metrics")
+    expect(metricsPipeline.exporters).toEqual([prometheusId])
+    expect(hostPort(text(prometheus["endpoint"], "endpoint"))).toEqual({ host: "0.0.0.0", port: EVENTS_COUNTER.port })
+    expect(prometheus["translation_strategy"]).toBe("UnderscoreEscapingWithSuffixes")
+    expect(`${promName(metricName)}_total`).toBe(EVENTS_COUNTER.name)
+    expect(prometheus["without_scope_info"]).toBe(true)
+    expect(at(prometheus, "sending_queue", "enabled")).toBe(true)
+    expect(at(prometheus, "sending_queue", "num_consumers")).toBe(1)
+    // Not the Collector's own metrics port.
+    const own = arr(at(service, "telemetry", "metrics", "readers")).map((r) => at(r, "pull", "exporter", "prometheus"))
+    for (const reader of own) expect(at(reader, "port")).not.toBe(EVENTS_COUNTER.port)
+  })
+})
+
+describe("examples/otel-collector-victorialogs.yaml, given after otel-collector.yaml", () => {
+  const example = obj(readYaml("examples/otel-collector-victorialogs.yaml"), "the example")
+  /** How the Collector merges its --config files: maps key by key, anything else replaced by the later file. */
+  const merge = (base: unknown, over: unknown): unknown =>
+    isObj(base) && isObj(over)
+      ? Object.fromEntries(
+          [...new Set([...Object.keys(base), ...Object.keys(over)])].map((k) => [
+            k,
+            k in over ? merge(base[k], over[k]) : base[k]
+          ])
+        )
+      : over
+  const merged = obj(merge(config, example), "merged")
+  const lokiPipeline = obj(at(merged, "service", "pipelines", "logs/loki"), "logs/loki")
+  const exporterId = only(strings(lokiPipeline["exporters"]), "one exporter of logs/loki")
+  const exporter = obj(at(merged, "exporters", exporterId), exporterId)
+  const lokiExporter = obj(exporters["otlp_http/loki"], "otlp_http/loki")
+
+  it("replaces only the Loki pipeline's exporter: routing, the counter and the traces stay as shipped", () => {
+    expect(Object.keys(example).sort()).toEqual(["exporters", "service"])
+    expect(Object.keys(obj(example["service"], "service"))).toEqual(["pipelines"])
+    expect(Object.keys(obj(at(example, "service", "pipelines"), "pipelines"))).toEqual(["logs/loki"])
+    expect(Object.keys(obj(example["exporters"], "exporters"))).toEqual([exporterId])
+    expect(exporterId in exporters, "a new exporter, not a change of a shipped one").toBe(false)
+    // The pipeline itself (its receiver, the routing connector) is the shipped one.
+    expect({ ...lokiPipeline, exporters: at(pipelines, "logs/loki", "exporters") }).toEqual(pipelines["logs/loki"])
+  })
+
+  it("sends OTLP/HTTP protobuf to VictoriaLogs' /insert/opentelemetry (the exporter adds /v1/logs)", () => {
+    expect(typeOf(exporterId)).toBe("otlp_http")
+    expect(new URL(text(exporter["endpoint"], "endpoint")).pathname).toBe("/insert/opentelemetry")
+    // VictoriaLogs refuses JSON; protobuf is the exporter's default.
+    expect(exporter["encoding"] ?? "proto").toBe("proto")
+  })
+
+  it("streams on the cluster, namespace and kind only, never on a per-object field", () => {
+    const fields = text(at(exporter, "headers", "VL-Stream-Fields"), "VL-Stream-Fields").split(",")
+    expect(fields).toEqual(["k8s.cluster.name", "k8s.namespace.name", "k8s.object.kind"])
+  })
+
+  it("keeps the Loki exporter's persistent queue and retries, on a storage the shipped file enables", () => {
+    expect(exporter["sending_queue"]).toEqual(lokiExporter["sending_queue"])
+    expect(exporter["retry_on_failure"]).toEqual(lokiExporter["retry_on_failure"])
+    expect(strings(service["extensions"])).toContain(at(exporter, "sending_queue", "storage"))
   })
 })

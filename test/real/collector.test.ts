@@ -1,8 +1,9 @@
 /**
  * The project against a real OpenTelemetry Collector built from the Go modules in test/real/otelcol, running
  * `otel-collector.yaml` as it ships with an overlay that puts `file` exporters where Loki and Tempo would be (see
- * support/otelCollector.ts). Each record the Collector wrote is checked against the real Event it came from, with
- * expectations computed from the raw JSON (test/fixtures/expectations.ts), not by the code under test.
+ * support/otelCollector.ts). Each record the Collector wrote, and the event counter it serves for Prometheus, is
+ * checked against the real Events they came from, with expectations computed from the raw JSON
+ * (test/fixtures/expectations.ts), not by the code under test.
  */
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -19,7 +20,7 @@ import {
   type OtlpLogRecord,
   type OtlpLogsRequest
 } from "../fixtures/support.ts"
-import { runCli } from "../support/cli.ts"
+import { REPO_ROOT, runCli } from "../support/cli.ts"
 import { eventually } from "../support/collector.ts"
 import {
   type CollectorProcess,
@@ -30,9 +31,16 @@ import {
   writeKubeconfig
 } from "../support/processes.ts"
 import { goBinary } from "./support/goBinaries.ts"
-import { exportedLines, type OtelCollector, SHIPPED_CONFIG, startOtelCollector } from "./support/otelCollector.ts"
+import {
+  exportedLines,
+  type OtelCollector,
+  severityLabel,
+  SHIPPED_CONFIG,
+  startOtelCollector
+} from "./support/otelCollector.ts"
 
 const CLUSTER = "real-otelcol"
+const VICTORIALOGS_EXAMPLE = join(REPO_ROOT, "examples", "otel-collector-victorialogs.yaml")
 
 interface ExportedRecord {
   readonly record: OtlpLogRecord
@@ -72,19 +80,34 @@ const occurrenceIds = (records: ReadonlyArray<ExportedRecord>): ReadonlyArray<st
   records.map((r) => String(r.attrs.get("log.record.uid")))
 
 describe("otel-collector.yaml", () => {
-  it("passes `otelcol validate` as it ships", () => {
-    // The file_storage extension requires its folder to exist, as the Compose volume makes it. The folder is made
-    // in a private mount namespace (a tmpfs over /var/lib that only this command sees), so the file is validated
-    // unchanged and nothing is written to the machine's /var/lib.
-    const script =
-      'mount -t tmpfs tmpfs /var/lib && mkdir -p /var/lib/otelcol/file_storage && exec "$0" validate --config "$1"'
-    const output = execFileSync(
-      "unshare",
-      ["--mount", "--map-root-user", "sh", "-c", script, goBinary("otelcol"), SHIPPED_CONFIG],
-      { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }
-    )
-    expect(output).not.toMatch(/error/i)
-  })
+  // The README's VictoriaLogs example is given to the Collector after the shipped file.
+  const CASES: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
+    ["as it ships", [SHIPPED_CONFIG]],
+    ["with examples/otel-collector-victorialogs.yaml", [SHIPPED_CONFIG, VICTORIALOGS_EXAMPLE]]
+  ]
+  for (const [what, files] of CASES) {
+    it(`passes \`otelcol validate\` ${what}`, () => {
+      // The file_storage extension requires its folder to exist, as the Compose volume makes it. The folder is
+      // made in a private mount namespace (a tmpfs over /var/lib that only this command sees), so the file is
+      // validated unchanged and nothing is written to the machine's /var/lib.
+      const script =
+        'mount -t tmpfs tmpfs /var/lib && mkdir -p /var/lib/otelcol/file_storage && exec "$0" validate "$@"'
+      const output = execFileSync(
+        "unshare",
+        [
+          "--mount",
+          "--map-root-user",
+          "sh",
+          "-c",
+          script,
+          goBinary("otelcol"),
+          ...files.flatMap((file) => ["--config", file])
+        ],
+        { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }
+      )
+      expect(output).not.toMatch(/error/i)
+    })
+  }
 })
 
 describe("the real Collector running otel-collector.yaml", () => {
@@ -115,7 +138,10 @@ describe("the real Collector running otel-collector.yaml", () => {
           "--otlp-protocol",
           protocol,
           "--cluster-name",
-          CLUSTER
+          CLUSTER,
+          // Many small exports, several in flight at once: the event counter must add them all, in any order.
+          "--batch-size",
+          "10"
         ])
         expect(run.code, run.stderr).toBe(0)
         // The Collector's own count: it accepted every record and refused none.
@@ -152,9 +178,36 @@ describe("the real Collector running otel-collector.yaml", () => {
         expect([...occurrenceIds(exportedRecords(otelcol.files.warnings))].sort()).toEqual(
           warnings.map((f) => occurrenceOf(f.raw)).sort()
         )
+
+        // The count connector's counter: the records by namespace and kind (checked against the events above),
+        // reason and the severity the raw event implies, each series with those four labels and no other.
+        const counted = new Map<string, number>()
+        for (const { raw } of fixtures) {
+          const resource = byOccurrence.get(occurrenceOf(raw))?.resource
+          const key = [
+            String(resource?.get("k8s.namespace.name") ?? ""),
+            String(resource?.get("k8s.object.kind") ?? ""),
+            nonEmpty(at(raw, "reason")) ?? "",
+            severityLabel(expectedSeverityNumber(raw, "defaults"))
+          ].join("|")
+          counted.set(key, (counted.get(key) ?? 0) + 1)
+        }
+        const labels = ["k8s_namespace_name", "k8s_object_kind", "k8s_event_reason", "severity"]
+        await eventually(
+          async () => {
+            const series = await otelcol.eventsCounter()
+            expect(new Map(series.map((s) => [labels.map((l) => s.labels[l] ?? "").join("|"), s.value]))).toEqual(
+              counted
+            )
+            for (const s of series) expect(Object.keys(s.labels).sort()).toEqual([...labels].sort())
+          },
+          10_000,
+          200
+        )
         console.log(
           `[otelcol] ${protocol}: ${records.length} records, ${warnings.length} of them also on the warnings ` +
-            `pipeline (${raisedNormal} of type Normal, raised to ERROR by a default rule)`
+            `pipeline (${raisedNormal} of type Normal, raised to ERROR by a default rule); ${counted.size} series ` +
+            `of k8s_events_total`
         )
       })
     }

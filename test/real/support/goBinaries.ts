@@ -6,7 +6,8 @@
  * package, e.g. `helm`, `promtool`). `go build` puts them into a per-machine cache keyed by the module's go.mod,
  * go.sum, sources, `ldflags` and `tags` files, so a machine builds each set once; Go's own build cache makes a rebuild
  * after a change cheap. The envtest convention overrides the build: `KUBEBUILDER_ASSETS` (a folder with
- * `kube-apiserver` and `etcd`, and any other binary of the kube module), `OTELCOL_BIN`, `HELM_BIN` and `PROMTOOL_BIN`.
+ * `kube-apiserver` and `etcd`, and any other binary of the kube module), `OTELCOL_BIN`, `HELM_BIN`, `PROMTOOL_BIN`,
+ * `VICTORIALOGS_BIN` and `JAEGER_BIN`.
  */
 import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
@@ -85,7 +86,9 @@ const binDirOf = (moduleDir: string): string =>
 const OVERRIDE_VARIABLES: { readonly [name: string]: string } = {
   otelcol: "OTELCOL_BIN",
   helm: "HELM_BIN",
-  promtool: "PROMTOOL_BIN"
+  promtool: "PROMTOOL_BIN",
+  "victoria-logs": "VICTORIALOGS_BIN",
+  jaeger: "JAEGER_BIN"
 }
 
 /** The binary that overrides a built one, by the envtest convention, if one is set and exists. */
