@@ -20,6 +20,7 @@ import {
   strings,
   text
 } from "./support.ts"
+import { lokiSettings } from "./loki.ts"
 
 const compose = obj(readYaml("docker-compose.yml"), "docker-compose.yml")
 const services = obj(compose["services"], "services")
@@ -214,7 +215,7 @@ describe("the backends' configurations agree with each other", () => {
     return hostPort(text(at(found?.[1], "endpoint"), `${type} exporter to ${host}`))
   }
 
-  it("Loki: single binary, schema v13 on TSDB, filesystem storage, structured metadata allowed, default OTLP labels", () => {
+  it("Loki: single binary, schema v13 on TSDB, filesystem storage, structured metadata, valid OTLP rules", () => {
     const schemas = arr(at(lokiConfig, "schema_config", "configs"))
     const latest = schemas[schemas.length - 1]
     expect(at(latest, "schema")).toBe("v13")
@@ -222,9 +223,29 @@ describe("the backends' configurations agree with each other", () => {
     expect(at(latest, "object_store")).toBe("filesystem")
     expect(at(lokiConfig, "common", "storage", "filesystem")).toBeDefined()
     expect(at(lokiConfig, "limits_config", "allow_structured_metadata")).toBe(true)
-    // The label names the dashboard and the trace-to-logs link use assume Loki's default OTLP mapping.
-    expect(at(lokiConfig, "limits_config", "otlp_config")).toBeUndefined()
+    // Each otlp_config rule has a known action, index_label only for resource attributes, and either attributes or
+    // a regex (what Loki refuses at start-up); test/deploy/loki.test.ts checks what the rules do.
+    expect(() => lokiSettings(lokiConfig)).not.toThrow()
+    expect(lokiSettings(lokiConfig).resourceRules.length).toBeGreaterThan(0)
     expect(at(lokiConfig, "server", "http_listen_port")).toBe(exporterEndpoint("otlp_http", "loki").port)
+  })
+
+  it("Prometheus: every rule file its configuration lists is mounted beside it from the repository, and parses", () => {
+    const svc = service("prometheus")
+    const [config] = strings(svc["command"])
+      .map((arg) => /^--config\.file=(.+)$/.exec(arg)?.[1])
+      .filter((p): p is string => p !== undefined)
+    expect(config).toBeDefined()
+    const dir = (config ?? "").slice(0, (config ?? "").lastIndexOf("/"))
+    const ruleFiles = strings(at(prometheusConfig, "rule_files"))
+    expect(ruleFiles.length).toBeGreaterThan(0)
+    for (const f of ruleFiles) {
+      // Prometheus resolves a relative rule file against the directory of its configuration file.
+      const host = hostPathOf(svc, f.startsWith("/") ? f : `${dir}/${f}`)
+      expect(host, `${f} is mounted`).toBeDefined()
+      expect(isFile(host ?? ""), `${host}`).toBe(true)
+      expect(arr(at(readYaml(host ?? ""), "groups")).length, `${host} has rule groups`).toBeGreaterThan(0)
+    }
   })
 
   it("Tempo: receives OTLP/gRPC on the port the Collector sends to", () => {

@@ -380,3 +380,22 @@ export const promMetricNames = (expr: string, histograms: ReadonlySet<string>): 
     const base = name.replace(/_(bucket|sum|count)$/, "")
     return histograms.has(base) ? base : name
   })
+
+// ---- fixtures for Loki's view of whole records (test/deploy/loki.ts) ----
+
+/** An Event as the fixtures above are made: `id` makes its uid; `extra` replaces any field. */
+export const makeEvent = event
+
+/** An involved-object reference as the fixtures above are made. */
+export const objectRef = ref
+
+/**
+ * The events the OpenTelemetry Collector counts (its `count` connector, served by its prometheus exporter on
+ * :8889), as Prometheus sees them: the counter and its labels. The dashboard's rate panels and
+ * grafana/prometheus-rules.yaml read it.
+ */
+export const EVENTS_COUNTER = {
+  name: "k8s_events_total",
+  labels: ["k8s_namespace_name", "k8s_object_kind", "k8s_event_reason", "severity"],
+  port: 8889
+} as const
