@@ -99,10 +99,10 @@ export const sourceSettings = (values: OptionValues, rules: RulesConfig): Source
  */
 export const exportHeaders = (
   values: Pick<OptionValues, "otlpHeaders" | "otlpUsername" | "otlpPassword">
-): Readonly<Record<string, string>> =>
-  values.otlpUsername === undefined || values.otlpPassword === undefined
-    ? values.otlpHeaders
-    : {
-        ...Object.fromEntries(Object.entries(values.otlpHeaders).filter(([k]) => k.toLowerCase() !== "authorization")),
-        Authorization: `Basic ${Buffer.from(`${values.otlpUsername}:${values.otlpPassword}`, "utf8").toString("base64")}`
-      }
+): Readonly<Record<string, string>> => {
+  const { otlpHeaders, otlpUsername, otlpPassword } = values
+  if (otlpUsername === undefined || otlpPassword === undefined) return otlpHeaders
+  const credentials = Buffer.from(`${otlpUsername}:${otlpPassword}`, "utf8").toString("base64")
+  const others = Object.entries(otlpHeaders).filter(([k]) => k.toLowerCase() !== "authorization")
+  return { ...Object.fromEntries(others), Authorization: `Basic ${credentials}` }
+}

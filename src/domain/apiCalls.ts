@@ -12,6 +12,17 @@ export interface ApiCall {
   readonly resourceName?: string
 }
 
+/** An RBAC rule as a user writes it in a Role, for the messages that say which rule grants a refused call. */
+export const rbacRule = (rule: {
+  readonly group: string
+  readonly resource: string
+  readonly verbs: ReadonlyArray<string>
+  readonly resourceName?: string | undefined
+}): string =>
+  `{apiGroups: [${JSON.stringify(rule.group)}], resources: [${JSON.stringify(rule.resource)}], ` +
+  (rule.resourceName === undefined ? "" : `resourceNames: [${JSON.stringify(rule.resourceName)}], `) +
+  `verbs: [${rule.verbs.map((v) => JSON.stringify(v)).join(", ")}]}`
+
 export const SOURCE_API_CALLS: ReadonlyArray<ApiCall> = [
   { feature: "source", verb: "list", group: "", resource: "events" },
   { feature: "source", verb: "watch", group: "", resource: "events" },

@@ -6,7 +6,7 @@
  */
 import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { type ApiCall, CLUSTER_UID_API_CALLS } from "../domain/apiCalls.ts"
+import { CLUSTER_UID_API_CALLS, rbacRule } from "../domain/apiCalls.ts"
 import { failureDetail, type KubeHttp, type KubeResponse, makeKubeHttp, parseJson } from "../kube/KubeHttp.ts"
 
 const NAMESPACE = "kube-system"
@@ -18,11 +18,7 @@ export const CLUSTER_UID_TIMEOUT = Duration.seconds(10)
 const NamespaceJson = Schema.Struct({ metadata: Schema.Struct({ uid: Schema.NonEmptyString }) })
 const decodeNamespace = Schema.decodeUnknownOption(NamespaceJson)
 
-const ruleOf = (c: ApiCall): string =>
-  `{apiGroups: [${JSON.stringify(c.group)}], resources: [${JSON.stringify(c.resource)}], ` +
-  (c.resourceName === undefined ? "" : `resourceNames: [${JSON.stringify(c.resourceName)}], `) +
-  `verbs: [${JSON.stringify(c.verb)}]}`
-const RULES = CLUSTER_UID_API_CALLS.map(ruleOf).join(", ")
+const RULES = CLUSTER_UID_API_CALLS.map((c) => rbacRule({ ...c, verbs: [c.verb] })).join(", ")
 
 /** Why there is no uid, and what the API server said when it answered. */
 interface Problem {

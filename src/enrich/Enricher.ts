@@ -35,6 +35,7 @@ import { describeKey, OwnerLookup, type OwnerLookupError, type OwnerLookupShape 
 import { TokenBucket } from "./TokenBucket.ts"
 import { EMPTY_ENRICHMENT, type Enrichment, type Workload } from "./workloads.ts"
 import { ReportOnce } from "../observability/reportOnce.ts"
+import { rbacRule } from "../domain/apiCalls.ts"
 
 export { ENRICHMENT_API_CALLS, type Enrichment } from "./workloads.ts"
 
@@ -104,7 +105,7 @@ const forbiddenMessage = (need: Need, ttl: Duration.Duration, said: string): str
     `enrichment: not allowed to get ${w.resource} (${describeKey(need.object)}: HTTP 403), ` +
     `so ${LOSS[w.resource] ?? "those objects add nothing"}. ` +
     `To enable it, give the collector the RBAC rule ` +
-    `{apiGroups: ["${w.group}"], resources: ["${w.resource}"], verbs: ["get"]}. ` +
+    `${rbacRule({ group: w.group, resource: w.resource, verbs: ["get"] })}. ` +
     `Events keep flowing; asking again after ${Duration.format(ttl)}. The API server said: ${said}`
   )
 }

@@ -17,6 +17,7 @@ import type { FoundEntry } from "./ChainResolver.ts"
 import { decodeNamedObject, type NamedObject } from "./OwnerLookup.ts"
 import { collectionPath, WATCHED_WORKLOADS, type Workload } from "./workloads.ts"
 import { ReportOnce } from "../observability/reportOnce.ts"
+import { rbacRule } from "../domain/apiCalls.ts"
 
 export interface ListWatchSettings {
   /** Namespaces to cache (one list+watch each per kind); empty: all namespaces, one cluster-wide list+watch. */
@@ -257,8 +258,8 @@ const failureText = (e: KubeApiError, c: CachedCollection): string => {
       c.namespace === undefined ? "a ClusterRole and ClusterRoleBinding" : `a Role and RoleBinding in ${c.namespace}`
     return (
       `not allowed to ${what} (HTTP 403): give the collector ` +
-      `{apiGroups: ["${w.group}"], resources: ["${w.resource}"], ` +
-      `verbs: ["list", "watch"]} in ${binding}. Until then each object is read with a GET. ` +
+      `${rbacRule({ group: w.group, resource: w.resource, verbs: ["list", "watch"] })} in ${binding}. ` +
+      "Until then each object is read with a GET. " +
       `The API server said: ${e.explanation}`
     )
   }

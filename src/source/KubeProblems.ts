@@ -3,17 +3,14 @@
  * forbidden list every 30 s must not fill its log with the same error, but must say when access comes back.
  */
 import { Effect } from "effect"
-import { SOURCE_API_CALLS } from "../domain/apiCalls.ts"
+import { rbacRule, SOURCE_API_CALLS } from "../domain/apiCalls.ts"
 import { type KubeApiError, type WatchTarget } from "./KubeApi.ts"
 import { ReportOnce } from "../observability/reportOnce.ts"
 
 const scope = (t: WatchTarget) => (t.namespace === undefined ? "at the cluster scope" : `in namespace ${t.namespace}`)
 const groupOf = (t: WatchTarget) => (t.api === "core/v1" ? "" : "events.k8s.io")
 /** The verbs the source needs on the events of `t`'s API: what deploy/'s roles grant, no more. */
-const verbsOf = (t: WatchTarget) =>
-  SOURCE_API_CALLS.filter((c) => c.group === groupOf(t))
-    .map((c) => JSON.stringify(c.verb))
-    .join(", ")
+const verbsOf = (t: WatchTarget) => SOURCE_API_CALLS.filter((c) => c.group === groupOf(t)).map((c) => c.verb)
 
 /** What went wrong and what to do about it. */
 const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): string => {
@@ -31,7 +28,7 @@ const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): strin
         t.namespace === undefined
           ? "a ClusterRole bound with a ClusterRoleBinding"
           : `a Role in namespace ${t.namespace} bound with a RoleBinding`
-      const rule = `{apiGroups: [${JSON.stringify(groupOf(t))}], resources: ["events"], verbs: [${verbsOf(t)}]}`
+      const rule = rbacRule({ group: groupOf(t), resource: "events", verbs: verbsOf(t) })
       return (
         `not allowed to ${what} (HTTP 403): the identity needs the RBAC rule ${rule} in ${binding}. ` +
         `The API server said: ${e.explanation}`
