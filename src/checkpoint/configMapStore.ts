@@ -9,7 +9,8 @@
  */
 import { Duration, Effect, Either, Option, Ref, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { failureDetail, type KubeResponse, makeKubeHttp } from "../kube/KubeHttp.ts"
+import { makeKubeHttp } from "../kube/KubeHttp.ts"
+import { failureDetail, type KubeResponse } from "../kube/KubeApiError.ts"
 
 type Method = "GET" | "POST" | "PUT"
 import { CheckpointError } from "./CheckpointError.ts"

@@ -7,7 +7,8 @@
 import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { CLUSTER_UID_API_CALLS, rbacRule } from "../domain/apiCalls.ts"
-import { failureDetail, type KubeHttp, type KubeResponse, makeKubeHttp, parseJson } from "../kube/KubeHttp.ts"
+import { type KubeHttp, makeKubeHttp } from "../kube/KubeHttp.ts"
+import { type KubeApiError, type KubeResponse, parseJson } from "../kube/KubeApiError.ts"
 
 const NAMESPACE = "kube-system"
 const PATH = `/api/v1/namespaces/${NAMESPACE}`
@@ -23,15 +24,17 @@ const RULES = CLUSTER_UID_API_CALLS.map((c) => rbacRule({ ...c, verbs: [c.verb] 
 /** Why there is no uid, and what the API server said when it answered. */
 interface Problem {
   readonly why: string
-  readonly said?: string
+  readonly said?: string | undefined
 }
 
-const problemOf = (r: KubeResponse): Problem => {
-  const said = failureDetail(r).detail
-  switch (r.status) {
-    case 401:
+const problemOf = (e: KubeApiError): Problem => {
+  const said = e.description
+  switch (e.reason) {
+    case "Transport":
+      return { why: `no answer: ${e.explanation}` }
+    case "Unauthorized":
       return { why: "the credentials were not accepted (HTTP 401): check the kubeconfig user or token", said }
-    case 403:
+    case "Forbidden":
       return {
         why:
           `not allowed (HTTP 403): the collector needs the RBAC rule ${RULES} in a ClusterRole bound with a ` +
@@ -39,15 +42,14 @@ const problemOf = (r: KubeResponse): Problem => {
           "cover it)",
         said
       }
-    case 404:
+    case "NotFound":
       return { why: "the API server has no such namespace (HTTP 404)", said }
     default:
-      return { why: `HTTP ${r.status}`, said }
+      return { why: e.status === undefined ? e.explanation : `HTTP ${e.status}`, said }
   }
 }
 
-const answerOf = (r: KubeResponse): string | Problem => {
-  if (r.status !== 200) return problemOf(r)
+const uidOf = (r: KubeResponse): string | Problem => {
   const namespace = decodeNamespace(parseJson(r.text))
   return Option.isSome(namespace) ? namespace.value.metadata.uid : { why: "the answer is not a Namespace with a uid" }
 }
@@ -59,9 +61,9 @@ const describeProblem = (p: Problem, server: string): string =>
 
 /** The uid of the `kube-system` namespace, or `undefined` after saying once, as a warning, why it is unknown. */
 export const readClusterUid = Effect.fn("ClusterIdentity.read")(function* (http: KubeHttp) {
-  const answer = yield* http.request("GET", PATH).pipe(
-    Effect.map(answerOf),
-    Effect.catchAll((e): Effect.Effect<Problem> => Effect.succeed({ why: `no answer: ${e.message}` })),
+  const answer = yield* http.call("get", "GET", PATH).pipe(
+    Effect.map(uidOf),
+    Effect.catchAll((e) => Effect.succeed(problemOf(e))),
     Effect.timeoutTo({
       duration: CLUSTER_UID_TIMEOUT,
       onTimeout: (): Problem => ({ why: `no answer within ${Duration.format(CLUSTER_UID_TIMEOUT)}` }),

@@ -11,7 +11,8 @@
  */
 import { Deferred, Duration, Effect, Exit, FiberId, Random, type Scope } from "effect"
 import { resourceVersionOf } from "../source/Change.ts"
-import { type Collection, KubeApiError, type KubeApiShape, type WatchEnd } from "../source/KubeApi.ts"
+import { KubeApiError } from "../kube/KubeApiError.ts"
+import type { Collection, KubeApiShape, WatchEnd } from "../source/KubeApi.ts"
 import { backoffDelay, compareResourceVersions } from "../source/EventSource.ts"
 import type { FoundEntry } from "./ChainResolver.ts"
 import { decodeNamedObject, type NamedObject } from "./OwnerLookup.ts"

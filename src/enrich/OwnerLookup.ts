@@ -5,7 +5,8 @@
  */
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { failureDetail, makeKubeHttp, parseJson } from "../kube/KubeHttp.ts"
+import { makeKubeHttp } from "../kube/KubeHttp.ts"
+import { failureDetail, parseJson } from "../kube/KubeApiError.ts"
 import { SERVICE_NAME_ANNOTATION, SERVICE_NAMESPACE_ANNOTATION } from "../domain/serviceName.ts"
 import { type ControllerRef, objectPath, type Workload, type WorkloadObject } from "./workloads.ts"
 

@@ -7,7 +7,8 @@
  */
 import { Context, Effect, Layer, Option, Ref, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { failureDetail, makeKubeHttp, parseJson } from "../kube/KubeHttp.ts"
+import { makeKubeHttp } from "../kube/KubeHttp.ts"
+import { failureDetail, parseJson } from "../kube/KubeApiError.ts"
 
 export interface LeaseRef {
   readonly namespace: string

@@ -12,13 +12,13 @@ import {
   eventCollection,
   KubeApi,
   type KubeApiShape,
-  KubeApiError,
   targetKey,
   type WatchEnd as KubeWatchEnd,
   type WatchEvent,
   type WatchHandle,
   type WatchTarget
 } from "./KubeApi.ts"
+import { KubeApiError } from "../kube/KubeApiError.ts"
 import { ProblemReporter } from "./KubeProblems.ts"
 import type { StreamPositions } from "../checkpoint/CheckpointState.ts"
 import { Health, type HealthState } from "../observability/Health.ts"

@@ -11,17 +11,10 @@
  */
 import * as Http from "node:http"
 import * as Https from "node:https"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
-import {
-  decodeStatus,
-  failureDetail,
-  type KubeResponse,
-  makeKubeHttp,
-  networkDetail,
-  parseJson,
-  type Status
-} from "../kube/KubeHttp.ts"
+import { makeKubeHttp } from "../kube/KubeHttp.ts"
+import { KubeApiError, parseJson } from "../kube/KubeApiError.ts"
 import type { EventApi } from "../domain/KubeEvent.ts"
 import { isRecord } from "../domain/isRecord.ts"
 import { LineSplitter } from "./lines.ts"
@@ -49,101 +42,6 @@ const eventsPath = (t: Pick<WatchTarget, "api" | "namespace">): string => {
 }
 
 export const eventCollection = (t: WatchTarget): Collection => ({ path: eventsPath(t), fieldSelector: t.fieldSelector })
-
-/**
- * What kind of failure a list or watch met, the one classification its callers act on: no HTTP answer
- * (`Transport`), an answer that is not what was asked for (`Decode`), a watch ERROR event without a status code
- * (`ErrorEvent`), or the HTTP status refused with (`Gone` is 410, an expired resourceVersion or continue token;
- * `ServerError` any 5xx; `StatusCode` any other).
- */
-const KubeApiReason = Schema.Literal(
-  "Transport",
-  "Decode",
-  "ErrorEvent",
-  "Unauthorized",
-  "Forbidden",
-  "NotFound",
-  "Gone",
-  "TooManyRequests",
-  "ServerError",
-  "StatusCode"
-)
-type KubeApiReason = typeof KubeApiReason.Type
-
-const reasonOfStatus = (status: number): KubeApiReason => {
-  switch (status) {
-    case 401:
-      return "Unauthorized"
-    case 403:
-      return "Forbidden"
-    case 404:
-      return "NotFound"
-    case 410:
-      return "Gone"
-    case 429:
-      return "TooManyRequests"
-    default:
-      return status >= 500 ? "ServerError" : "StatusCode"
-  }
-}
-
-/**
- * A failed list or watch: its `reason`, and what there is to say about it: the HTTP `status` and the API server's
- * `Status` (its `reason` as `statusReason`, its message, else the start of the body, as `description`), or the
- * network error as `cause`.
- */
-export class KubeApiError extends Schema.TaggedError<KubeApiError>()("KubeApiError", {
-  verb: Schema.Literal("list", "watch"),
-  reason: KubeApiReason,
-  status: Schema.optional(Schema.Number),
-  statusReason: Schema.optional(Schema.String),
-  description: Schema.optional(Schema.String),
-  retryAfterSeconds: Schema.optional(Schema.Number),
-  cause: Schema.optional(Schema.Defect)
-}) {
-  /** A refusal: the status, and the `Status` in the body if there is one. */
-  static refused(verb: "list" | "watch", response: KubeResponse): KubeApiError {
-    const { detail, status } = failureDetail(response)
-    const retryAfterSeconds = retryAfterOf(response.headers["retry-after"], status)
-    return new KubeApiError({
-      verb,
-      reason: reasonOfStatus(response.status),
-      status: response.status,
-      ...(status?.reason ? { statusReason: status.reason } : {}),
-      description: detail,
-      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds })
-    })
-  }
-
-  /** No HTTP answer, or the connection was cut: `cause` is the network error, if there is one. */
-  static transport(verb: "list" | "watch", cause: unknown, description?: string): KubeApiError {
-    return new KubeApiError({ verb, reason: "Transport", cause, ...(description === undefined ? {} : { description }) })
-  }
-
-  /** A watch's ERROR event: its object is a `Status`, whose code says what failed. */
-  static errorEvent(object: unknown): KubeApiError {
-    const status = Option.getOrUndefined(decodeStatus(object))
-    const code = status?.code
-    return new KubeApiError({
-      verb: "watch",
-      reason: code === undefined ? "ErrorEvent" : reasonOfStatus(code),
-      ...(code === undefined ? {} : { status: code }),
-      ...(status?.reason ? { statusReason: status.reason } : {}),
-      description: status?.message ?? "error event"
-    })
-  }
-
-  /** What the API server said, else the network error. */
-  get explanation(): string {
-    return this.description ?? networkDetail(this.cause)
-  }
-
-  override get message(): string {
-    const reason = this.statusReason ? ` ${this.statusReason}` : ""
-    const status = this.status === undefined ? "" : ` with HTTP ${this.status}${reason}`
-    return `${this.verb} failed${status}: ${this.explanation}`
-  }
-}
 
 const ListBody = Schema.Struct({
   metadata: Schema.optional(
@@ -222,12 +120,6 @@ export class KubeApi extends Context.Tag("KubeApi")<KubeApi, KubeApiShape>() {
   static readonly layer = (kc: KubeConfig) => Layer.succeed(KubeApi, make(kc))
 }
 
-const retryAfterOf = (header: string | undefined, status: Status | undefined): number | undefined => {
-  const fromHeader = header === undefined ? NaN : Number(header)
-  if (Number.isFinite(fromHeader) && fromHeader >= 0) return fromHeader
-  return status?.details?.retryAfterSeconds
-}
-
 const make = (kc: KubeConfig): KubeApiShape => {
   const http = makeKubeHttp(kc)
 
@@ -238,19 +130,15 @@ const make = (kc: KubeConfig): KubeApiShape => {
       const { collection } = request
       if (collection.fieldSelector !== undefined) query.set("fieldSelector", collection.fieldSelector)
       const path = `${collection.path}?${query}`
-      const response = yield* http
-        .request("GET", path, undefined, collection.accept?.list)
-        .pipe(Effect.mapError((e) => KubeApiError.transport("list", e)))
-      if (response.status !== 200) return yield* KubeApiError.refused("list", response)
+      const response = yield* http.call(
+        "list",
+        "GET",
+        path,
+        collection.accept === undefined ? {} : { accept: collection.accept.list }
+      )
       const body = decodeListBody(parseJson(response.text))
       if (body._tag === "Left") {
-        return yield* new KubeApiError({
-          verb: "list",
-          reason: "Decode",
-          status: 200,
-          description: "the answer is not a list",
-          cause: body.left
-        })
+        return yield* KubeApiError.decode("list", "the answer is not a list", body.left)
       }
       return {
         items: body.right.items ?? [],
@@ -410,9 +298,7 @@ class RunningWatch {
       const headers = retryAfter === undefined ? {} : { "retry-after": retryAfter }
       this.#failed(KubeApiError.refused("watch", { status, headers, text: body }))
     })
-    res.on("error", (e) =>
-      this.#failed(new KubeApiError({ verb: "watch", reason: reasonOfStatus(status), status, cause: e }))
-    )
+    res.on("error", (e) => this.#failed(KubeApiError.transport("watch", e, `the answer (HTTP ${status}) was cut`)))
   }
 
   /** The stream, line by line; a pause holds the lines already read until `resume`. */

@@ -89,7 +89,7 @@ describe("ClusterIdentity", () => {
   it.effect("an API server that does not answer holds start-up for CLUSTER_UID_TIMEOUT at most", () =>
     Effect.gen(function* () {
       const logs = captureLogs()
-      const silent = { server: "https://silent.example:6443", request: () => Effect.never }
+      const silent = { server: "https://silent.example:6443", call: () => Effect.never, request: () => Effect.never }
       const fiber = yield* Effect.fork(readClusterUid(silent).pipe(Effect.provide(logs.layer)))
       yield* TestClock.adjust(Duration.subtract(CLUSTER_UID_TIMEOUT, Duration.millis(1)))
       expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
@@ -108,7 +108,8 @@ describe("ClusterIdentity", () => {
       const logs = captureLogs()
       const odd = {
         server: "https://odd.example:6443",
-        request: () => Effect.succeed({ status: 200, headers: {}, text: '{"kind":"Namespace","metadata":{"uid":""}}' })
+        call: () => Effect.succeed({ status: 200, headers: {}, text: '{"kind":"Namespace","metadata":{"uid":""}}' }),
+        request: () => Effect.never
       }
       expect(yield* readClusterUid(odd).pipe(Effect.provide(logs.layer))).toBeUndefined()
       expect(logs.warnings()).toEqual([

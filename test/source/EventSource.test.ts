@@ -11,14 +11,8 @@ import { Health } from "../../src/observability/Health.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import type { Change } from "../../src/source/Change.ts"
 import { eventChanges, type SourceSettings } from "../../src/source/EventSource.ts"
-import {
-  KubeApi,
-  KubeApiError,
-  type ListPage,
-  type ListRequest,
-  type WatchEnd,
-  type WatchRequest
-} from "../../src/source/KubeApi.ts"
+import { KubeApi, type ListPage, type ListRequest, type WatchEnd, type WatchRequest } from "../../src/source/KubeApi.ts"
+import { KubeApiError } from "../../src/kube/KubeApiError.ts"
 
 /** What one scripted watch delivers, in order; without `end` it stays open and silent. */
 interface WatchScript {

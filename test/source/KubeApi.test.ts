@@ -11,13 +11,13 @@ import { Effect } from "effect"
 import {
   eventCollection,
   KubeApi,
-  KubeApiError,
   type KubeApiShape,
   type WatchEnd,
   type WatchHandle,
   type WatchRequest,
   type WatchTarget
 } from "../../src/source/KubeApi.ts"
+import { KubeApiError } from "../../src/kube/KubeApiError.ts"
 import {
   type SimServer,
   type SimServerOptions,
