@@ -14,6 +14,8 @@ ARG NODE_VERSION=24.21.0
 FROM node:${NODE_VERSION}-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The workspace package's manifest too: npm ci links it into node_modules (packages/sim, the simulator of `demo`).
+COPY packages/sim/package.json ./packages/sim/
 # Install exactly the lock file, devDependencies included (esbuild). Install scripts stay off: esbuild finds its
 # binary in its platform package without one, no production dependency needs one (package.json's allowScripts
 # says the same), and the `node` package's would download a second Node (the image has it).
@@ -21,6 +23,7 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
+COPY packages/sim/src ./packages/sim/src
 # dist/: main.mjs, its chunks, and the launcher dist/k8s-event-collector. Nothing in it reads node_modules.
 RUN npm run build
 

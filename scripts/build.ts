@@ -92,7 +92,12 @@ export const buildCollector = async (outdir: string = join(REPO, "dist")): Promi
   mkdirSync(outdir, { recursive: true })
   await build({
     absWorkingDir: REPO,
-    entryPoints: { main: "src/main.ts" },
+    // The simulator (packages/sim), which `demo` alone imports, with import(), is an entry of its own only to be
+    // named chunks/sim.mjs: as a plain chunk it would take the name of its index.ts's directory, `src`.
+    entryPoints: [
+      { in: "src/main.ts", out: "main" },
+      { in: "@k8s-event-collector/sim", out: "chunks/sim" }
+    ],
     bundle: true,
     platform: "node",
     format: "esm",

@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { isMap, isScalar, parseDocument, type Node, type Pair } from "yaml"
-import { OPTIONS, type OptionSpec } from "../src/cli/options.ts"
+import { OPTION_KEYS, type OptionKey, OPTIONS, type OptionSpec } from "../src/cli/options.ts"
 
 const CHART = fileURLToPath(new URL("../charts/k8s-event-collector/", import.meta.url))
 export const CHART_FILES = {
@@ -18,8 +18,6 @@ export const CHART_FILES = {
   schema: `${CHART}values.schema.json`,
   readme: `${CHART}README.md`
 } as const
-
-type OptionKey = keyof typeof OPTIONS
 
 /** Options the chart sets from its own values (or that make no sense in a pod), and where each comes from. */
 export const CHART_DERIVED: Readonly<Partial<Record<OptionKey, string>>> = {
@@ -86,8 +84,9 @@ const SEVERITY_SECTION: JsonSchema = {
 export const configSchema = (): JsonSchema => {
   const properties: Record<string, JsonSchema> = {}
   const sections: Record<string, Record<string, JsonSchema>> = {}
-  for (const [key, spec] of Object.entries(OPTIONS) as ReadonlyArray<[OptionKey, OptionSpec<unknown>]>) {
+  for (const key of OPTION_KEYS) {
     if (CHART_DERIVED[key] !== undefined) continue
+    const spec: OptionSpec<unknown> = OPTIONS[key]
     const [section, name] = spec.fileSection?.split(".") ?? []
     if (section !== undefined && name !== undefined) (sections[section] ??= {})[name] = optionSchema(spec)
     else if (section !== undefined) properties[section] = { description: spec.help }
@@ -197,7 +196,8 @@ const optionsTable = (): string =>
   [
     "| key under `config` | flag | meaning |",
     "|---|---|---|",
-    ...(Object.entries(OPTIONS) as ReadonlyArray<[OptionKey, OptionSpec<unknown>]>).map(([key, spec]) => {
+    ...OPTION_KEYS.map((key) => {
+      const spec: OptionSpec<unknown> = OPTIONS[key]
       const derived = CHART_DERIVED[key]
       const name = spec.fileSection ?? key
       const meaning = derived === undefined ? spec.help : `set by the chart: ${derived}`

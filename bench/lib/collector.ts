@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { simKubeConfigYaml } from "../../src/sim/index.ts"
+import { simKubeConfigYaml } from "@k8s-event-collector/sim"
 
 export const REPO = fileURLToPath(new URL("../..", import.meta.url))
 
@@ -88,11 +88,15 @@ export interface Command {
   readonly cwd: string
 }
 
+const TAIL_CHARS = 4000
+
 /** A collector (ours, or a peer) as a child process of its own, so that /proc measures it alone. */
 export class CollectorProcess {
   readonly child: ChildProcess
   readonly spawnedAtMs: number
-  readonly stderr: Array<string> = []
+  /** The start of what it wrote on stderr, and a rolling tail, so that its last words are kept however long it ran. */
+  readonly #head: Array<string> = []
+  #tail = ""
   readonly exited: Promise<number | null>
 
   constructor(command: Command) {
@@ -104,7 +108,8 @@ export class CollectorProcess {
     })
     this.child.stderr?.setEncoding("utf8")
     this.child.stderr?.on("data", (s: string) => {
-      if (this.stderr.length < 200) this.stderr.push(s)
+      if (this.#head.length < 20) this.#head.push(s)
+      else this.#tail = (this.#tail + s).slice(-TAIL_CHARS)
     })
     this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)))
   }
@@ -129,9 +134,12 @@ export class CollectorProcess {
     return code
   }
 
-  /** What it wrote on stderr, for a failure message. */
+  /** How it ended (exit code or signal, if it has), then what it wrote on stderr: for a failure message. */
   get log(): string {
-    return this.stderr.join("").slice(-4000)
+    const { exitCode, signalCode } = this.child
+    const ended = signalCode !== null ? `killed by ${signalCode}\n` : exitCode !== null ? `exit code ${exitCode}\n` : ""
+    const head = this.#head.join("").slice(0, TAIL_CHARS)
+    return `${ended}${head}${this.#tail === "" ? "" : `\n[...]\n${this.#tail}`}`
   }
 }
 

@@ -1,7 +1,7 @@
 /** The real event shapes the benchmark stamps its events from: the OpenShift fixture dumps (JSON arrays). */
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import type { KubeObject } from "../../src/sim/index.ts"
+import type { KubeObject } from "@k8s-event-collector/sim"
 import { REPO } from "./collector.ts"
 
 const FIXTURES = join(REPO, "../shared/fixtures/openshift-events")

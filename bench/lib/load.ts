@@ -1,5 +1,5 @@
 /** Putting events into the simulated API server the way the scenarios need them. */
-import { apiVersionOf, Resources, type SimServer } from "../../src/sim/index.ts"
+import { apiVersionOf, Resources, type SimServer } from "@k8s-event-collector/sim"
 import { fixtureTemplates } from "./fixtures.ts"
 
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r))

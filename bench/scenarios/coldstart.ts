@@ -6,7 +6,7 @@
  * made for enrichment. Designs: the list+watch caches (the default), a GET per object with the default wait
  * (`--enrichment-watch off`), and GETs with a longer cold-start wait (30 s) at the default and at ten times the rate.
  */
-import { objectReference, type OwnedPod, startSimServer } from "../../src/sim/index.ts"
+import { objectReference, type OwnedPod, startSimServer } from "@k8s-event-collector/sim"
 import { startCollector } from "../lib/collector.ts"
 import { startReceiver } from "../lib/receiver.ts"
 import { sleep } from "../lib/stats.ts"

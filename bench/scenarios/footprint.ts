@@ -9,7 +9,7 @@
 import { execFileSync } from "node:child_process"
 import { join } from "node:path"
 import { buildCollector, NODE_ENV_DEFAULTS, NODE_FLAGS } from "../../scripts/build.ts"
-import { startSimServer } from "../../src/sim/index.ts"
+import { startSimServer } from "@k8s-event-collector/sim"
 import { REPO, type Runtime, scratch, SOURCES, startCollector } from "../lib/collector.ts"
 import { startReceiver } from "../lib/receiver.ts"
 import { median, sleep, until } from "../lib/stats.ts"

@@ -13,7 +13,7 @@
  * the same receiver.
  */
 import { spawn } from "node:child_process"
-import { startSimServer, type SimServer } from "../../src/sim/index.ts"
+import { startSimServer, type SimServer } from "@k8s-event-collector/sim"
 import { type Launch, REPO, startCollector } from "../lib/collector.ts"
 import { fixtureTemplates } from "../lib/fixtures.ts"
 import { startReceiver } from "../lib/receiver.ts"

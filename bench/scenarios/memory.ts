@@ -8,7 +8,7 @@
  * RSS is sampled every 5 s. Reported: peak RSS (VmHWM: the initial list included), RSS at the end of the
  * warm-up (counted from the end of the initial list), RSS at the end, growth between the two, and the heap.
  */
-import { Resources, startSimServer } from "../../src/sim/index.ts"
+import { Resources, startSimServer } from "@k8s-event-collector/sim"
 import { type Launch, startCollector } from "../lib/collector.ts"
 import { feed } from "../lib/load.ts"
 import { eventShapes } from "./latency.ts"
@@ -63,7 +63,7 @@ export const measureMemory = async (o: {
     const listed = () => {
       // A collector that died (out of heap, say) fails the scenario at once instead of at the timeout.
       if (collector.child.exitCode !== null || collector.child.signalCode !== null)
-        throw new Error("the collector exited")
+        throw new Error(`the collector exited:\n${collector.log}`)
       return sim.requests.count({ verb: "watch", resource: "events" }) > 0
     }
     await until("the collector's initial list", listed, Math.max(120_000, o.live), 50).catch((e: unknown) => {

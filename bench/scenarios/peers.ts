@@ -19,7 +19,7 @@ import {
   type SimServer,
   startSimServer,
   type StoredKubeObject
-} from "../../src/sim/index.ts"
+} from "@k8s-event-collector/sim"
 import { type CollectorProcess, type Launch, type ProcSample, scratch, startCollector } from "../lib/collector.ts"
 import { feed, prewarm } from "../lib/load.ts"
 import { startPeer } from "../lib/peer.ts"

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path"
 import { rmSync } from "node:fs"
-import { startSimServer } from "../../src/sim/index.ts"
+import { startSimServer } from "@k8s-event-collector/sim"
 import { scratch, startCollector } from "../lib/collector.ts"
 import { feed } from "../lib/load.ts"
 import { startReceiver } from "../lib/receiver.ts"

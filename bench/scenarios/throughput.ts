@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process"
 import { mkdirSync, readdirSync } from "node:fs"
 import { join } from "node:path"
-import { type KubeObject, Resources, type SimServer, startSimServer } from "../../src/sim/index.ts"
+import { type KubeObject, Resources, type SimServer, startSimServer } from "@k8s-event-collector/sim"
 import { type Launch, type ProcSample, REPO, type Runtime, scratch, startCollector } from "../lib/collector.ts"
 import { feed, prewarm } from "../lib/load.ts"
 import { formatProfile, type ProfileSummary, summariseProfile } from "../lib/profile.ts"

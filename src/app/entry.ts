@@ -2,30 +2,30 @@
 import { takeEarlySignal } from "./earlySignals.ts"
 // The module itself, not the package index: the index loads every platform module (about 100 MB of RSS).
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect, Either } from "effect"
+import { Effect, Either, Exit } from "effect"
 import { readFileSync } from "node:fs"
 import { renderConfig, renderHelp } from "../cli/help.ts"
 import { type Loaded, loadConfig } from "../cli/load.ts"
 import { COLLECTOR_VERSION } from "../domain/version.ts"
 import { loadKubeConfig } from "../source/kubeconfig.ts"
 import { runDemo } from "./demo.ts"
-import { processExitCode, toExitCode } from "./exitCodes.ts"
+import { processExitCode, type RunError, toExitCode } from "./exitCodes.ts"
 import { runFile } from "./file.ts"
 import { runKube } from "./kube.ts"
+import { EXIT_INTERNAL, sayLastWords } from "./lastWords.ts"
 import { LoggingLive } from "./layers.ts"
+import { commandSettings, loggingSettings } from "./settings.ts"
 
 /** `demo`, a dump (`--source file:PATH`) or a cluster (`--source kube`). */
-const runCommand = ({ command, values, origins, rules }: Loaded & { readonly command: "run" | "demo" }) => {
-  const source = values.source
+const runCommand = (loaded: Loaded & { readonly command: "run" | "demo" }) => {
+  const cut = commandSettings(loaded)
   const run =
-    command === "demo"
-      ? runDemo(values, origins, rules)
-      : source.kind === "file"
-        ? runFile(source.path, values, rules)
-        : Effect.flatMap(loadKubeConfig({ path: values.kubeconfig, context: values.context }), (kc) =>
-            runKube(values, rules, kc)
-          )
-  return toExitCode(run).pipe(Effect.provide(LoggingLive(values)))
+    cut.command === "demo"
+      ? runDemo(cut.settings)
+      : cut.command === "file"
+        ? runFile(cut.settings)
+        : Effect.flatMap(loadKubeConfig(cut.kubeconfig), (kc) => runKube(cut.settings, kc))
+  return toExitCode(run).pipe(Effect.provide(LoggingLive(loggingSettings(loaded.values))))
 }
 
 const loaded = loadConfig({
@@ -34,7 +34,7 @@ const loaded = loadConfig({
   readText: (path) => readFileSync(path, "utf8")
 })
 
-const main: Effect.Effect<number> = Either.match(loaded, {
+const main: Effect.Effect<number, RunError> = Either.match(loaded, {
   onLeft: (problems) => Effect.sync(() => (process.stderr.write(`k8s-event-collector: ${problems.message}\n`), 2)),
   onRight: (config) => {
     const { command, values, origins, rules } = config
@@ -61,6 +61,12 @@ if (early !== undefined) {
 NodeRuntime.runMain(main, {
   disableErrorReporting: true,
   disablePrettyLogger: true,
-  // SIGTERM and SIGINT interrupt the main fiber; a stop that went as planned is a success.
-  teardown: (exit, onExit) => onExit(processExitCode(exit))
+  // SIGTERM and SIGINT interrupt the main fiber; a stop that went as planned is a success. A defect is said here,
+  // its last words, since error reporting is off (the failures it would report were logged with their message).
+  teardown: (exit, onExit) => {
+    const code = processExitCode(exit)
+    if (code === EXIT_INTERNAL && Exit.isFailure(exit))
+      sayLastWords("Fatal", `a failure of the collector itself; exiting with code ${EXIT_INTERNAL}`, exit.cause)
+    onExit(code)
+  }
 })

@@ -1,22 +1,21 @@
 /** `--source file:PATH`: export every event of the dump once, wait for the backend's acks, report. */
 import { Effect, Stream } from "effect"
-import type { OptionValues } from "../cli/options.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { runPipeline } from "../pipeline/pipeline.ts"
-import type { RulesConfig } from "../rules/config.ts"
 import { DeliveryFailed } from "../sink/DeliveryFailed.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
 import type { Change } from "../source/Change.ts"
 import { readDump } from "../source/FileSource.ts"
 import { FileLive } from "./layers.ts"
-import { pipelineSettings } from "./settings.ts"
-import { deliverQueued, reportStop } from "./stop.ts"
+import type { FileSettings } from "./settings.ts"
+import { deliverQueued, reportStop, whenStopped } from "./stop.ts"
 
 /** Changes of a file go through the pipeline this many at a time. */
 const FILE_CHUNK = 4096
 
-export const runFile = (path: string, values: OptionValues, rules: RulesConfig) =>
+export const runFile = (settings: FileSettings) =>
   Effect.gen(function* () {
+    const { path } = settings
     const changes = yield* readDump(path)
     yield* Effect.logInfo(`read ${changes.length} objects from ${path}`)
     const chunks: Array<ReadonlyArray<Change>> = []
@@ -25,12 +24,14 @@ export const runFile = (path: string, values: OptionValues, rules: RulesConfig) 
     let allRead = false
     const stopped = Effect.gen(function* () {
       if (!allRead) yield* Effect.logWarning(`stopped before all of ${path} was read: what was not read is not counted`)
-      yield* reportStop(sink, yield* deliverQueued(sink, values.shutdownTimeout))
+      yield* reportStop(sink, yield* deliverQueued(sink, settings.shutdownTimeout))
     })
-    yield* runPipeline(Stream.fromIterable(chunks), pipelineSettings(rules, false, Math.max(changes.length, 1))).pipe(
+    // The once-only window holds the whole dump.
+    const pipeline = { ...settings.pipeline, windowSize: Math.max(changes.length, 1) }
+    yield* runPipeline(Stream.fromIterable(chunks), pipeline).pipe(
       Effect.tap(() => Effect.sync(() => (allRead = true))),
       Effect.zipRight(sink.flush),
-      Effect.onInterrupt(() => stopped)
+      whenStopped(stopped)
     )
     const stats = yield* sink.stats
     const metrics = yield* Metrics
@@ -41,4 +42,4 @@ export const runFile = (path: string, values: OptionValues, rules: RulesConfig) 
     if (Object.keys(stats.dropped).length > 0) {
       return yield* DeliveryFailed.fromStats(stats)
     }
-  }).pipe(Effect.provide(FileLive(values)))
+  }).pipe(Effect.provide(FileLive(settings)))

@@ -6,46 +6,50 @@
 import { Effect, Stream } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
-import type { OptionValues } from "../cli/options.ts"
 import { LeaderElection, runWhileLeader } from "../leader/LeaderElection.ts"
 import { Health } from "../observability/Health.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { runPipeline } from "../pipeline/pipeline.ts"
-import type { RulesConfig } from "../rules/config.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
-import { eventChanges } from "../source/EventSource.ts"
-import { KubeApi } from "../source/KubeApi.ts"
+import { eventChanges, type SourceSettings } from "../source/EventSource.ts"
+import { KubeApi } from "../kube/KubeApi.ts"
 import { KubeLive, LeaderTermLive } from "./layers.ts"
-import { pipelineSettings, sourceSettings } from "./settings.ts"
-import { deliverQueued, reportStop } from "./stop.ts"
+import type { KubeSettings } from "./settings.ts"
+import { deliverQueued, reportStop, whenStopped } from "./stop.ts"
+
+/** What the source reads: `core/v1 events in all namespaces`, `... in namespaces a, b`. */
+const reading = (source: SourceSettings): string => {
+  const namespaces = source.targets.flatMap((t) => (t.namespace === undefined ? [] : [t.namespace]))
+  const where = namespaces.length === 0 ? "all namespaces" : `namespaces ${namespaces.join(", ")}`
+  return `${source.targets[0]?.api ?? "?"} events in ${where}`
+}
 
 /** One term as leader: read from the checkpoint on, until stopped or the lease is lost. */
-const collect = (values: OptionValues, rules: RulesConfig, kc: KubeConfig) =>
+const collect = (settings: KubeSettings, kc: KubeConfig) =>
   Effect.gen(function* () {
     const sink = yield* RecordSink
     const checkpoint = yield* Checkpoint
     const election = yield* LeaderElection
-    const settings = { ...sourceSettings(values, rules), resumeFrom: checkpoint.initial.streams }
-    const where = values.namespaces.length === 0 ? "all namespaces" : `namespaces ${values.namespaces.join(", ")}`
+    const source = { ...settings.source, resumeFrom: checkpoint.initial.streams }
     const server = kc.getCurrentCluster()?.server ?? "?"
     yield* Effect.logInfo(
-      `reading ${values.api} events in ${where} from ${server} (${values.mode}; checkpoint: ${checkpoint.describe})`
+      `reading ${reading(source)} from ${server} (${source.mode}; checkpoint: ${checkpoint.describe})`
     )
     const stopGracefully = Effect.gen(function* () {
       if ((yield* election.state).role !== "leader") return
-      const undelivered = yield* deliverQueued(sink, values.shutdownTimeout)
+      const undelivered = yield* deliverQueued(sink, settings.shutdownTimeout)
       // What the backend acknowledged, and only that: the markers of undelivered records never ran.
       yield* checkpoint.commit
       yield* reportStop(sink, undelivered)
     })
-    if (settings.targets[0]?.fieldSelector !== undefined) {
-      yield* Effect.logInfo(`the API server filters with fieldSelector ${settings.targets[0].fieldSelector}`)
+    if (source.targets[0]?.fieldSelector !== undefined) {
+      yield* Effect.logInfo(`the API server filters with fieldSelector ${source.targets[0].fieldSelector}`)
     }
-    yield* runPipeline(eventChanges(settings), pipelineSettings(rules, values.enrichment, 100_000)).pipe(
+    yield* runPipeline(eventChanges(source), settings.pipeline).pipe(
       Effect.provide(KubeApi.layer(kc)),
-      Effect.onInterrupt(() => stopGracefully)
+      whenStopped(stopGracefully)
     )
-  }).pipe(Effect.provide(LeaderTermLive(values, kc)))
+  }).pipe(Effect.provide(LeaderTermLive(settings, kc)))
 
 /** The probes follow the election: leader or standby, and who leads. */
 const followElection = Effect.gen(function* () {
@@ -63,9 +67,9 @@ const followElection = Effect.gen(function* () {
   )
 })
 
-export const runKube = (values: OptionValues, rules: RulesConfig, kc: KubeConfig) =>
+export const runKube = (settings: KubeSettings, kc: KubeConfig) =>
   followElection.pipe(
-    Effect.zipRight(runWhileLeader(collect(values, rules, kc))),
+    Effect.zipRight(runWhileLeader(collect(settings, kc))),
     Effect.scoped,
-    Effect.provide(KubeLive(values, kc))
+    Effect.provide(KubeLive(settings, kc))
   )

@@ -1,13 +1,12 @@
 /**
- * The composition root: the layers of a run, built from the loaded options. `KubeLive` holds what lives as long
- * as the process (election, probe server, enricher, the cluster's uid, health, metrics), `LeaderTermLive` what is
- * built anew for each term as leader, `FileLive` everything a dump replay needs.
+ * The composition root: the layers of a run, each part's built from its own settings (`settings.ts`). `KubeLive`
+ * holds what lives as long as the process (election, probe server, enricher, the cluster's uid, health, metrics),
+ * `LeaderTermLive` what is built anew for each term as leader, `FileLive` everything a dump replay needs.
  */
-import { Duration, Effect, Layer, Logger, LogLevel } from "effect"
+import { Effect, Layer, Logger, LogLevel } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
 import { CheckpointStore } from "../checkpoint/CheckpointStore.ts"
-import type { OptionValues } from "../cli/options.ts"
 import { ClusterIdentity } from "../enrich/ClusterIdentity.ts"
 import { Enricher } from "../enrich/Enricher.ts"
 import { defaultIdentity, LeaderElection } from "../leader/LeaderElection.ts"
@@ -20,7 +19,8 @@ import { LogExporter } from "../sink/LogExporter.ts"
 import { type ExporterSetupError, otlpLayer, readTlsFiles } from "../sink/otlp.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
 import { baseAttributes, Translator } from "../translate/Translator.ts"
-import { checkpointSettings, type DeliveryDefaults, enrichSettings, exportHeaders, sinkSettings } from "./settings.ts"
+import type { ExporterSettings, FileSettings, KubeSettings, LoggingSettings, ResourceSettings } from "./settings.ts"
+import { useLogFormat } from "./lastWords.ts"
 
 const LOG_LEVELS = {
   debug: LogLevel.Debug,
@@ -30,61 +30,49 @@ const LOG_LEVELS = {
 } as const
 
 /** The collector's own logs, on stderr: readable in a terminal unless a format is chosen, else structured. */
-export const LoggingLive = (values: Pick<OptionValues, "logFormat" | "logLevel">) =>
-  Layer.merge(
-    Logger.replace(Logger.defaultLogger, stderrLogger(logFormatFor(values.logFormat, process.stderr))),
-    Logger.minimumLogLevel(LOG_LEVELS[values.logLevel])
+export const LoggingLive = (settings: LoggingSettings) => {
+  const format = logFormatFor(settings.format, process.stderr)
+  // A failure nothing caught is said in the same format (lastWords.ts).
+  useLogFormat(format)
+  return Layer.merge(
+    Logger.replace(Logger.defaultLogger, stderrLogger(format)),
+    Logger.minimumLogLevel(LOG_LEVELS[settings.level])
   )
+}
 
-const exporterLayer = (values: OptionValues): Layer.Layer<LogExporter, ExporterSetupError> => {
-  switch (values.exporter) {
+const exporterLayer = (settings: ExporterSettings): Layer.Layer<LogExporter, ExporterSetupError> => {
+  switch (settings.kind) {
     case "none":
       return LogExporter.layerNoop
     case "console":
-      return consoleLayer(values.consoleFormat)
+      return consoleLayer(settings.format)
     case "otlp":
       return Layer.unwrapEffect(
-        Effect.map(
-          readTlsFiles({ ca: values.otlpCertificate, cert: values.otlpClientCertificate, key: values.otlpClientKey }),
-          (tls) =>
-            otlpLayer({
-              endpoint: values.otlpEndpoint,
-              protocol: values.otlpProtocol,
-              headers: exportHeaders(values),
-              compression: values.otlpCompression,
-              timeoutMs: Duration.toMillis(values.otlpTimeout),
-              concurrency: values.exportConcurrency,
-              tls
-            })
-        )
+        Effect.map(readTlsFiles(settings.tlsFiles), (tls) => otlpLayer({ ...settings.otlp, tls }))
       )
   }
 }
 
 /** Translation, with the cluster's uid as it was read when the process started. */
-const translatorLayer = (values: OptionValues): Layer.Layer<Translator, never, ClusterIdentity> =>
+const translatorLayer = (resource: ResourceSettings): Layer.Layer<Translator, never, ClusterIdentity> =>
   Layer.unwrapEffect(
     Effect.map(ClusterIdentity, (cluster) =>
-      Translator.layer({ baseAttributes: baseAttributes(values, cluster.uid), resourceCacheSize: 10_000 })
+      Translator.layer({ baseAttributes: baseAttributes(resource, cluster.uid), resourceCacheSize: 10_000 })
     )
   )
 
 /** Everything a pipeline needs: translation and the sink in front of the chosen exporter. */
-const pipelineLayer = (values: OptionValues, defaults: DeliveryDefaults) =>
+const pipelineLayer = (settings: Pick<KubeSettings, "sink" | "exporter" | "resource">) =>
   Layer.mergeAll(
-    RecordSink.layer(sinkSettings(values, defaults)).pipe(Layer.provide(exporterLayer(values))),
-    translatorLayer(values)
+    RecordSink.layer(settings.sink).pipe(Layer.provide(exporterLayer(settings.exporter))),
+    translatorLayer(settings.resource)
   )
 
-/** A dump: every batch given up after 2 minutes, no checkpoint kept, no enrichment, no cluster to ask for its uid. */
-export const FileLive = (values: OptionValues) =>
+/** A dump: no checkpoint kept, no enrichment, no cluster to ask for its uid. */
+export const FileLive = (settings: FileSettings) =>
   Layer.mergeAll(
-    pipelineLayer(values, { retryGiveUp: Duration.minutes(2), maxRecordAge: undefined }).pipe(
-      Layer.provide(ClusterIdentity.layerNoop)
-    ),
-    Checkpoint.layer({ interval: Duration.zero, ttl: values.eventTtl, maxOccurrences: 0 }).pipe(
-      Layer.provide(CheckpointStore.layerNoop)
-    ),
+    pipelineLayer(settings).pipe(Layer.provide(ClusterIdentity.layerNoop)),
+    Checkpoint.layer(settings.checkpoint).pipe(Layer.provide(CheckpointStore.layerNoop)),
     Enricher.layerNoop
   ).pipe(Layer.provideMerge(Metrics.layer))
 
@@ -92,42 +80,28 @@ export const FileLive = (values: OptionValues) =>
  * Checkpoint and sink, built anew for each term as leader: a new leader reads the checkpoint when it takes over.
  * The enricher is not: its caches are kept by standbys too, so that a new leader's first records carry owners.
  */
-export const LeaderTermLive = (values: OptionValues, kc: KubeConfig) =>
+export const LeaderTermLive = (
+  settings: Pick<KubeSettings, "sink" | "exporter" | "resource" | "checkpoint">,
+  kc: KubeConfig
+) =>
   Layer.mergeAll(
-    pipelineLayer(values, { retryGiveUp: undefined, maxRecordAge: values.eventTtl }),
-    Checkpoint.layer(checkpointSettings(values)).pipe(
-      Layer.provide(CheckpointStore.fromSpec(values.checkpoint, () => kc))
+    pipelineLayer(settings),
+    Checkpoint.layer(settings.checkpoint.settings).pipe(
+      Layer.provide(CheckpointStore.fromSpec(settings.checkpoint.store, () => kc))
     )
   )
-
-const electionLayer = (values: OptionValues, kc: KubeConfig) => {
-  const lease = values.lease
-  return values.leaderElect && lease !== undefined
-    ? LeaderElection.layerKube(kc, {
-        namespace: lease.namespace,
-        name: lease.name,
-        identity: defaultIdentity(),
-        leaseDuration: values.leaseDuration,
-        renewDeadline: values.leaseRenewDeadline,
-        retryPeriod: values.leaseRetryPeriod
-      })
-    : LeaderElection.layerNoop(defaultIdentity())
-}
-
-const probeServerLayer = (values: OptionValues) =>
-  values.listen === undefined
-    ? Layer.empty
-    : httpServerLayer({ ...values.listen, stallMs: Duration.toMillis(values.stallTimeout) })
 
 /**
  * What lives as long as the process reading a cluster: leader election, the probe server, the enricher, the
  * cluster's uid (read once, at start, by standbys too), and one registry and one health state, which the server
  * reads and each leadership term writes.
  */
-export const KubeLive = (values: OptionValues, kc: KubeConfig) =>
+export const KubeLive = (settings: Pick<KubeSettings, "election" | "probes" | "enrichment">, kc: KubeConfig) =>
   Layer.mergeAll(
-    electionLayer(values, kc),
-    probeServerLayer(values),
-    Enricher.layer(kc, enrichSettings(values)),
+    settings.election === undefined
+      ? LeaderElection.layerNoop(defaultIdentity())
+      : LeaderElection.layerKube(kc, settings.election),
+    settings.probes === undefined ? Layer.empty : httpServerLayer(settings.probes),
+    Enricher.layer(kc, settings.enrichment),
     ClusterIdentity.layer(kc)
   ).pipe(Layer.provideMerge(Layer.merge(Health.layer, Metrics.layer)))

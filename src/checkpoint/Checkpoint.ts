@@ -3,7 +3,7 @@
  * recently exported occurrences. It only ever moves on when the sink reaches a marker, i.e. after the OTLP
  * backend acknowledged every record before it; saves are coalesced (one at a time, at most one per interval).
  */
-import { Context, Duration, Effect, Layer, Option, Queue } from "effect"
+import { Context, Duration, Effect, Layer, Option, Queue, Schedule } from "effect"
 import { type CheckpointState, emptyState, type ExportedOccurrence, type Progress, prune } from "./CheckpointState.ts"
 import { type CheckpointError, CheckpointStore } from "./CheckpointStore.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -27,6 +27,9 @@ export interface CheckpointShape {
   readonly current: Effect.Effect<CheckpointState>
 }
 
+/** How often the checkpoint-age gauge is set: it grows while nothing is saved. */
+const AGE_PERIOD = Duration.seconds(1)
+
 export class Checkpoint extends Context.Tag("Checkpoint")<Checkpoint, CheckpointShape>() {
   static readonly layer = (settings: CheckpointSettings) => Layer.scoped(Checkpoint, make(settings))
 }
@@ -35,9 +38,10 @@ const make = (settings: CheckpointSettings) =>
   Effect.gen(function* () {
     const store = yield* CheckpointStore
     const metrics = yield* Metrics
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
     const ttlMs = Duration.toMillis(settings.ttl)
-    const pruned = (s: CheckpointState) =>
-      prune(s, { nowMs: Date.now(), ttlMs, maxOccurrences: settings.maxOccurrences })
+    const pruned = (s: CheckpointState) => prune(s, { nowMs: now(), ttlMs, maxOccurrences: settings.maxOccurrences })
     const loaded = yield* store.load.pipe(
       Effect.catchAll((error) =>
         Effect.logError(
@@ -64,26 +68,22 @@ const make = (settings: CheckpointSettings) =>
     for (const o of initial.occurrences) occurrences.set(o.uid, o)
     let version = 0
     let savedVersion = 0
-    let lastSavedMs = Option.isSome(loaded) ? initial.savedAtMs : Date.now()
-    // Read when scraped, so the age keeps growing while nothing is saved.
-    yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        metrics.checkpointAge.set((Date.now() - lastSavedMs) / 1000)
-        return setInterval(() => metrics.checkpointAge.set((Date.now() - lastSavedMs) / 1000), 1000).unref()
-      }),
-      (timer) => Effect.sync(() => clearInterval(timer))
-    )
+    let lastSavedMs = Option.isSome(loaded) ? initial.savedAtMs : now()
+    // Set now and every second after, until the checkpoint stops: the age keeps growing while nothing is saved.
+    const setAge = Effect.sync(() => metrics.checkpointAge.set((now() - lastSavedMs) / 1000))
+    yield* setAge
+    yield* Effect.forkScoped(Effect.schedule(setAge, Schedule.spaced(AGE_PERIOD)))
     const dirty = yield* Queue.sliding<void>(1)
 
     const snapshot = (): CheckpointState =>
-      pruned({ streams: { ...streams }, occurrences: [...occurrences.values()], savedAtMs: Date.now() })
+      pruned({ streams: { ...streams }, occurrences: [...occurrences.values()], savedAtMs: now() })
 
     /** Saves that failed in a row: the first is reported, the rest only counted, until one succeeds again. */
     let failedSaves = 0
     const saved = (at: number) =>
       Effect.gen(function* () {
         savedVersion = at
-        lastSavedMs = Date.now()
+        lastSavedMs = now()
         metrics.checkpointCommits.inc({ result: "success" })
         if (failedSaves > 0) {
           yield* Effect.logInfo(`the checkpoint is saved again (${store.describe}) after ${failedSaves} failed saves`)

@@ -1,8 +1,10 @@
 import { Schema } from "effect"
+import { KubeApiError } from "../kube/KubeApiError.ts"
 
 /**
  * A checkpoint that could not be read or written. `store` names where it lives ("file /var/lib/…",
- * "ConfigMap ns/name"), `detail` what went wrong; `status` is the API server's HTTP status when there was one.
+ * "ConfigMap ns/name"), `detail` what went wrong; `cause` is the call to the API server that failed, when one did
+ * (its `reason` says how: `Forbidden`, `Conflict`, `Transport`...).
  * The collector decides what follows: start fresh after a failed load, retry a failed save at the next commit,
  * refuse to start when the check at start-up fails.
  */
@@ -11,7 +13,7 @@ export class CheckpointError extends Schema.TaggedError<CheckpointError>()("Chec
   operation: Schema.Literal("load", "save", "check"),
   store: Schema.String,
   detail: Schema.String,
-  status: Schema.optional(Schema.Number)
+  cause: Schema.optional(KubeApiError)
 }) {
   override get message(): string {
     return this.operation === "check"

@@ -36,7 +36,7 @@ const whole = (n: number): number => (Number.isFinite(n) ? Math.max(-LIMIT, Math
 const zigzag = (n: number): number => (n >= 0 ? n * 2 : -n * 2 - 1)
 const unzigzag = (z: number): number => (z % 2 === 0 ? z / 2 : -(z + 1) / 2)
 
-class Writer {
+class CheckpointWriter {
   #buf = new Uint8Array(1024)
   #len = 0
 
@@ -93,7 +93,7 @@ class Malformed {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
-class Reader {
+class CheckpointReader {
   readonly #buf: Uint8Array
   #pos = 0
 
@@ -168,7 +168,7 @@ const bytesToUuid = (b: Uint8Array): string => {
 }
 
 const encodePayload = (state: CheckpointState): Uint8Array => {
-  const w = new Writer()
+  const w = new CheckpointWriter()
   w.signed(whole(state.savedAtMs))
   const streams = Object.entries(state.streams)
   w.varint(streams.length)
@@ -199,7 +199,7 @@ const encodePayload = (state: CheckpointState): Uint8Array => {
 }
 
 const decodePayload = (payload: Uint8Array): CheckpointState => {
-  const r = new Reader(payload)
+  const r = new CheckpointReader(payload)
   const savedAtMs = r.signed("savedAtMs")
   const streamCount = r.count("the stream count", 2)
   const streams: Record<string, string> = {}

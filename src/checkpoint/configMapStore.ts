@@ -10,9 +10,7 @@
 import { Duration, Effect, Either, Option, Ref, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { makeKubeHttp } from "../kube/KubeHttp.ts"
-import { failureDetail, type KubeResponse } from "../kube/KubeApiError.ts"
-
-type Method = "GET" | "POST" | "PUT"
+import { KubeApiError, type KubeResponse } from "../kube/KubeApiError.ts"
 import { CheckpointError } from "./CheckpointError.ts"
 import { type CheckpointState, decodeState, describeState, encodeState } from "./CheckpointState.ts"
 import type { CheckpointStoreShape } from "./CheckpointStore.ts"
@@ -25,6 +23,11 @@ const CHECKPOINT_LABELS: Readonly<Record<string, string>> = { "app.kubernetes.io
 const MAX_STORED_BYTES = 1024 * 1024 - 16 * 1024
 /** Attempts at one save: the first, then a re-read and retry after each conflict. */
 const MAX_ATTEMPTS = 3
+
+/** The calls this store makes, by the verb of the RBAC rule that allows each. */
+const METHODS = { get: "GET", create: "POST", update: "PUT" } as const
+type Verb = keyof typeof METHODS
+type Operation = "load" | "save"
 
 export interface ConfigMapStoreOptions {
   /** Give up on one request after this long (default 30 s). */
@@ -56,10 +59,78 @@ type Known =
       readonly annotations: Readonly<Record<string, string>>
     }
 
+type Present = Extract<Known, { readonly _tag: "Present" }>
+
 const unknown: Known = { _tag: "Unknown" }
 const absent: Known = { _tag: "Absent" }
 
-type Answer = KubeResponse
+const presentOf = ({ metadata }: typeof ConfigMapBody.Type): Present => ({
+  _tag: "Present",
+  resourceVersion: metadata.resourceVersion,
+  labels: metadata.labels ?? {},
+  annotations: metadata.annotations ?? {}
+})
+
+/** The ConfigMap's body, or a `Decode` failure of the call that answered it. */
+const configMapOf = (verb: Verb, answer: KubeResponse) =>
+  Either.mapLeft(decodeConfigMap(answer.text), (e) => KubeApiError.decode(verb, e.message, e))
+
+/** The ConfigMap a write sends: the checkpoint and its summary, keeping the labels and annotations it has. */
+const configMapObject = (
+  where: { readonly namespace: string; readonly name: string },
+  present: Present | undefined,
+  encoded: string,
+  summary: string
+) => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: {
+    ...where,
+    labels: { ...present?.labels, ...CHECKPOINT_LABELS },
+    ...(present !== undefined && Object.keys(present.annotations).length > 0
+      ? { annotations: present.annotations }
+      : {}),
+    ...(present !== undefined ? { resourceVersion: present.resourceVersion } : {})
+  },
+  data: { [SUMMARY_KEY]: summary },
+  binaryData: { [CHECKPOINT_KEY]: encoded }
+})
+
+/** What the API server said of a refused call: the HTTP status, its `Status` reason, its message. */
+const answered = (error: KubeApiError): string =>
+  `HTTP ${error.status}${error.statusReason ? ` ${error.statusReason}` : ""}: ${error.explanation}`
+
+/** A failed call, in words, with a hint for the usual suspects. */
+const describeFailure = (
+  error: KubeApiError,
+  call: { readonly verb: Verb; readonly path: string; readonly server: string; readonly namespace: string }
+): string => {
+  const method = METHODS[call.verb]
+  switch (error.reason) {
+    case "Transport":
+      return `${method} ${call.path}: cannot reach the Kubernetes API at ${call.server}: ${error.explanation}`
+    case "Decode":
+      return `${method} answered something that is not a ConfigMap: ${error.explanation}`
+    case "Forbidden":
+      return (
+        `${method} answered ${answered(error)}; the collector's identity needs get, create and update on ` +
+        `configmaps in namespace ${call.namespace}`
+      )
+    case "Unauthorized":
+      return `${method} answered ${answered(error)}; check the kubeconfig user or the service account token`
+    default:
+      return `${method} answered ${answered(error)}`
+  }
+}
+
+/** What one write did: the ConfigMap holds the checkpoint, was deleted meanwhile, or was changed meanwhile. */
+type Outcome =
+  | { readonly _tag: "Written" }
+  | { readonly _tag: "Missing" }
+  | { readonly _tag: "Conflict"; readonly error: KubeApiError }
+
+const written: Outcome = { _tag: "Written" }
+const missing: Outcome = { _tag: "Missing" }
 
 export const makeConfigMapStore = (
   kc: KubeConfig,
@@ -76,57 +147,40 @@ export const makeConfigMapStore = (
     const known = yield* Ref.make<Known>(unknown)
     const lock = yield* Effect.makeSemaphore(1)
 
-    const fail = (operation: "load" | "save", detail: string, status?: number) =>
-      new CheckpointError({ operation, store, detail, ...(status === undefined ? {} : { status }) })
+    const fail = (operation: Operation, detail: string, cause?: KubeApiError) =>
+      new CheckpointError({ operation, store, detail, ...(cause === undefined ? {} : { cause }) })
 
-    const call = (operation: "load" | "save", method: Method, path: string, body?: unknown) =>
-      http.request(method, path, body).pipe(
-        Effect.mapError((e) =>
-          fail(operation, `${method} ${path}: cannot reach the Kubernetes API at ${http.server}: ${e.message}`)
-        ),
+    /** One call; no answer within the timeout is a `Transport` failure like any other. */
+    const call = (verb: Verb, path: string, body?: unknown) =>
+      http.call(verb, METHODS[verb], path, body === undefined ? {} : { body }).pipe(
         Effect.timeoutFail({
           duration: timeout,
-          onTimeout: () =>
-            fail(operation, `${method} ${path}: no answer from the Kubernetes API within ${Duration.format(timeout)}`)
+          onTimeout: () => KubeApiError.transport(verb, undefined, `no answer within ${Duration.format(timeout)}`)
         })
       )
 
-    /** An answer the store does not expect, in words, with a hint for the usual suspects. */
-    const unexpected = (operation: "load" | "save", method: Method, answer: Answer) => {
-      const { detail: said, status } = failureDetail(answer)
-      const hint =
-        answer.status === 403
-          ? `; the collector's identity needs get, create and update on configmaps in namespace ${namespace}`
-          : answer.status === 401
-            ? "; check the kubeconfig user or the service account token"
-            : ""
-      return fail(
-        operation,
-        `${method} answered HTTP ${answer.status}${status?.reason ? ` ${status.reason}` : ""}: ${said}${hint}`,
-        answer.status
-      )
-    }
+    /** A failed call as the checkpoint's error: in words, and the call's error as its cause. */
+    const failedCall = (operation: Operation, verb: Verb, path: string) => (error: KubeApiError) =>
+      fail(operation, describeFailure(error, { verb, path, server: http.server, namespace }), error)
 
     /** The ConfigMap as it is now: remembered as `known`, with the checkpoint bytes if it holds any. */
-    const read = (operation: "load" | "save") =>
+    const read = (operation: Operation) =>
       Effect.gen(function* () {
-        const answer = yield* call(operation, "GET", objectPath)
-        if (answer.status === 404) {
+        const answer = yield* call("get", objectPath).pipe(
+          Effect.flatMap((a) => configMapOf("get", a)),
+          Effect.map(Option.some),
+          Effect.catchIf(
+            (e) => e.reason === "NotFound",
+            () => Effect.succeedNone
+          ),
+          Effect.mapError(failedCall(operation, "get", objectPath))
+        )
+        if (Option.isNone(answer)) {
           yield* Ref.set(known, absent)
           return Option.none<Uint8Array>()
         }
-        if (answer.status !== 200) return yield* unexpected(operation, "GET", answer)
-        const body = decodeConfigMap(answer.text)
-        if (Either.isLeft(body))
-          return yield* fail(operation, `GET answered something that is not a ConfigMap: ${body.left.message}`)
-        const { metadata, binaryData } = body.right
-        yield* Ref.set(known, {
-          _tag: "Present",
-          resourceVersion: metadata.resourceVersion,
-          labels: metadata.labels ?? {},
-          annotations: metadata.annotations ?? {}
-        })
-        const encoded = binaryData?.[CHECKPOINT_KEY]
+        yield* Ref.set(known, presentOf(answer.value))
+        const encoded = answer.value.binaryData?.[CHECKPOINT_KEY]
         if (encoded === undefined) return Option.none<Uint8Array>()
         const bytes = decodeBase64(encoded)
         if (Either.isLeft(bytes)) return yield* fail(operation, `binaryData.${CHECKPOINT_KEY} is not base64`)
@@ -142,62 +196,33 @@ export const makeConfigMapStore = (
       return Option.some(state.right)
     }).pipe(lock.withPermits(1), Effect.withSpan("CheckpointStore.configMap.load"))
 
-    const remember = (answer: Answer) =>
-      Effect.gen(function* () {
-        const body = decodeConfigMap(answer.text)
-        // The write succeeded; without a readable version the next save reads the ConfigMap first.
-        yield* Ref.set(
-          known,
-          Either.isRight(body)
-            ? {
-                _tag: "Present",
-                resourceVersion: body.right.metadata.resourceVersion,
-                labels: body.right.metadata.labels ?? {},
-                annotations: body.right.metadata.annotations ?? {}
-              }
-            : unknown
+    /** What a write answered: without a readable version the next save reads the ConfigMap first. */
+    const remember = (verb: Verb, answer: KubeResponse) =>
+      Ref.set(known, Either.match(configMapOf(verb, answer), { onLeft: (): Known => unknown, onRight: presentOf }))
+
+    const conflict = (verb: Verb, error: KubeApiError) =>
+      Effect.logWarning(
+        `the checkpoint ${store} was changed by another writer since this collector last read it ` +
+          `(a collector that lost leadership, or a manual edit; ${METHODS[verb]} answered ${answered(error)}); ` +
+          "reading it again and overwriting it with this collector's checkpoint"
+      ).pipe(Effect.as<Outcome>({ _tag: "Conflict", error }))
+
+    const write = (current: Known, encoded: string, summary: string) => {
+      const present = current._tag === "Present" ? current : undefined
+      const object = configMapObject({ name, namespace }, present, encoded, summary)
+      const verb: Verb = present === undefined ? "create" : "update"
+      const path = present === undefined ? collectionPath : objectPath
+      return call(verb, path, object).pipe(
+        Effect.flatMap((answer) => Effect.as(remember(verb, answer), written)),
+        Effect.catchAll((error) =>
+          error.reason === "Conflict"
+            ? conflict(verb, error)
+            : error.reason === "NotFound" && present !== undefined
+              ? Effect.succeed(missing)
+              : Effect.fail(failedCall("save", verb, path)(error))
         )
-      })
-
-    type Outcome = "written" | "conflict" | "missing"
-
-    const write = (current: Known, encoded: string, summary: string) =>
-      Effect.gen(function* () {
-        const present = current._tag === "Present" ? current : undefined
-        const object = {
-          apiVersion: "v1",
-          kind: "ConfigMap",
-          metadata: {
-            name,
-            namespace,
-            labels: { ...present?.labels, ...CHECKPOINT_LABELS },
-            ...(present !== undefined && Object.keys(present.annotations).length > 0
-              ? { annotations: present.annotations }
-              : {}),
-            ...(present !== undefined ? { resourceVersion: present.resourceVersion } : {})
-          },
-          data: { [SUMMARY_KEY]: summary },
-          binaryData: { [CHECKPOINT_KEY]: encoded }
-        }
-        const method = present === undefined ? "POST" : "PUT"
-        const answer = yield* call("save", method, present === undefined ? collectionPath : objectPath, object)
-        if (answer.status === 200 || answer.status === 201) {
-          yield* remember(answer)
-          return "written" satisfies Outcome
-        }
-        if (answer.status === 409) {
-          const { detail, status } = failureDetail(answer)
-          yield* Effect.logWarning(
-            `the checkpoint ${store} was changed by another writer since this collector last read it ` +
-              `(a collector that lost leadership, or a manual edit; ${method} answered HTTP 409` +
-              `${status?.reason ? ` ${status.reason}` : ""}` +
-              `: ${detail}); reading it again and overwriting it with this collector's checkpoint`
-          )
-          return "conflict" satisfies Outcome
-        }
-        if (answer.status === 404 && present !== undefined) return "missing" satisfies Outcome
-        return yield* unexpected("save", method, answer)
-      })
+      )
+    }
 
     const save = Effect.fn("CheckpointStore.configMap.save")(function* (state: CheckpointState) {
       const encoded = Buffer.from(encodeState(state)).toString("base64")
@@ -215,15 +240,14 @@ export const makeConfigMapStore = (
           for (let attempt = 1; ; attempt++) {
             if ((yield* Ref.get(known))._tag === "Unknown") yield* read("save")
             const outcome = yield* write(yield* Ref.get(known), encoded, summary)
-            if (outcome === "written") return
-            if (outcome === "missing") yield* Ref.set(known, absent)
-            else yield* Ref.set(known, unknown)
+            if (outcome._tag === "Written") return
+            yield* Ref.set(known, outcome._tag === "Missing" ? absent : unknown)
             if (attempt >= MAX_ATTEMPTS) {
               return yield* fail(
                 "save",
                 `gave up after ${attempt} attempts: the ConfigMap kept being changed, created or deleted ` +
                   "by another writer between this collector's read and write",
-                409
+                outcome._tag === "Conflict" ? outcome.error : undefined
               )
             }
           }

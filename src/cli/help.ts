@@ -4,10 +4,9 @@ import type { RulesConfig } from "../rules/config.ts"
 import type { Rule } from "../rules/filter.ts"
 import { redactUrl } from "../observability/redact.ts"
 import { SEVERITY_NAMES, SEVERITY_NUMBERS } from "../rules/severity.ts"
-import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
+import { OPTION_KEYS, type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
 import { durationText } from "../domain/valueText.ts"
 
-const KEYS = Object.keys(OPTIONS) as ReadonlyArray<OptionKey>
 const spec = (key: OptionKey): OptionSpec<unknown> => OPTIONS[key]
 
 /** A value as a user would write it: durations as `200ms` or `5m`, maps as `k=v,...`. */
@@ -110,13 +109,15 @@ const GROUP_OF: Record<OptionKey, keyof typeof GROUPS> = {
 }
 
 /** Within a heading, the order of `GROUP_OF`: what belongs together stands together. */
-const KEYS_BY_GROUP = [...KEYS].sort((a, b) => Object.keys(GROUP_OF).indexOf(a) - Object.keys(GROUP_OF).indexOf(b))
+const KEYS_BY_GROUP = [...OPTION_KEYS].sort(
+  (a, b) => Object.keys(GROUP_OF).indexOf(a) - Object.keys(GROUP_OF).indexOf(b)
+)
 
 /** One option: the flag, its help, then where else it can be set and its default. */
 const optionLines = (key: OptionKey): ReadonlyArray<string> => {
   const s = spec(key)
   const details = [
-    s.env !== undefined && s.env.length > 0 ? `env: ${s.env.map((e) => e.name).join(", then ")}` : undefined,
+    s.env.length > 0 ? `env: ${s.env.map((e) => e.name).join(", then ")}` : undefined,
     key === "config" ? undefined : `file: ${s.fileSection ?? key}`,
     s.defaultText !== undefined
       ? `default: ${s.defaultText}`
@@ -200,7 +201,7 @@ export const renderConfig = (
   rules: RulesConfig
 ): string => {
   const out: Record<string, unknown> = {}
-  for (const key of KEYS) {
+  for (const key of OPTION_KEYS) {
     const value = values[key]
     if (value === undefined || key === "printConfig" || spec(key).fileSection !== undefined) continue
     const s = spec(key)
@@ -223,7 +224,7 @@ export const renderConfig = (
   return yaml
     .split("\n")
     .map((line) => {
-      const key = KEYS.find((k) => line.startsWith(`${k}:`))
+      const key = OPTION_KEYS.find((k) => line.startsWith(`${k}:`))
       const origin = key === undefined ? undefined : origins[key]
       return origin !== undefined && origin !== "default" ? `${line}  # from ${origin}` : line
     })

@@ -9,7 +9,7 @@ import { decodeRulesConfig, RULES_SECTIONS, type RulesConfig } from "../rules/co
 import { SEVERITY_NUMBERS } from "../rules/severity.ts"
 import { brokenTimingRules, type LeaseTiming } from "../leader/LeaderElection.ts"
 import { closest } from "../domain/closest.ts"
-import { type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
+import { isOptionKey, OPTION_KEYS, type OptionKey, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts"
 
 export class ConfigProblems extends Schema.TaggedError<ConfigProblems>()("ConfigProblems", {
   problems: Schema.Array(Schema.String)
@@ -39,76 +39,92 @@ export interface LoadInput {
   readonly readText: (path: string) => string
 }
 
-const KEYS = Object.keys(OPTIONS) as ReadonlyArray<OptionKey>
-const spec = (key: OptionKey): OptionSpec<unknown> => OPTIONS[key]
-const BY_FLAG = new Map(KEYS.map((k) => [spec(k).flag, k]))
+/** The table, each entry typed by its own option's value: `SPECS[key].parse` gives an `OptionValues[key]`. */
+const SPECS: { readonly [K in OptionKey]: OptionSpec<OptionValues[K]> } = OPTIONS
+const BY_FLAG = new Map(OPTION_KEYS.map((k) => [SPECS[k].flag, k]))
 
 interface Raw {
   readonly value: unknown
   readonly origin: string
 }
 
+/** How `parseArgs` reads each flag: with a value or without, once or repeated. */
+const ARG_OPTIONS = Object.fromEntries([
+  ...OPTION_KEYS.map(
+    (k) =>
+      [
+        SPECS[k].flag,
+        { type: SPECS[k].boolean === true ? "boolean" : "string", multiple: SPECS[k].multiple === true }
+      ] as const
+  ),
+  ["help", { type: "boolean", short: "h" }],
+  ["version", { type: "boolean" }]
+])
+
+type Token = NonNullable<ReturnType<typeof parseArgs>["tokens"]>[number]
+
+/** Puts a flag's value into `raw`; false for an unknown flag. Unknown flags and missing values are problems. */
+const takeFlag = (token: Extract<Token, { kind: "option" }>, raw: Map<OptionKey, Raw>, problems: Array<string>) => {
+  const key = BY_FLAG.get(token.name)
+  if (key === undefined) {
+    problems.push(`${token.rawName}: unknown option${suggest(token.name, [...BY_FLAG.keys()], "--")}`)
+    return false
+  }
+  if (SPECS[key].boolean === true) {
+    raw.set(key, { value: token.value ?? true, origin: token.rawName })
+  } else if (token.value === undefined) {
+    problems.push(`${token.rawName}: needs a value (${SPECS[key].valueName})`)
+  } else if (SPECS[key].multiple === true) {
+    const before = raw.get(key)?.value
+    raw.set(key, { value: [...(Array.isArray(before) ? before : []), token.value], origin: token.rawName })
+  } else {
+    raw.set(key, { value: token.value, origin: token.rawName })
+  }
+  return true
+}
+
+/** The command the words after the flags name (`run` when none does); any other word is a problem. */
+const commandOf = (words: ReadonlyArray<string>, problems: Array<string>): Command => {
+  const [first, ...extra] = words
+  if (first === undefined) return "run"
+  if (!isCommand(first)) {
+    problems.push(`unknown command ${JSON.stringify(first)}: the commands are run (the default) and demo`)
+  }
+  for (const e of extra) problems.push(`unexpected argument ${JSON.stringify(e)}`)
+  return isCommand(first) ? first : "run"
+}
+
 /** Parses argv into raw values by option key; unknown flags and missing values are problems. */
 const fromArgv = (argv: ReadonlyArray<string>, problems: Array<string>) => {
   const raw = new Map<OptionKey, Raw>()
-  const parsed = parseArgs({
+  const tokens = parseArgs({
     args: [...argv],
     strict: false,
     allowPositionals: true,
     tokens: true,
-    options: Object.fromEntries([
-      ...KEYS.map(
-        (k) =>
-          [
-            spec(k).flag,
-            { type: spec(k).boolean === true ? "boolean" : "string", multiple: spec(k).multiple === true }
-          ] as const
-      ),
-      ["help", { type: "boolean", short: "h" }],
-      ["version", { type: "boolean" }]
-    ])
-  })
-  let command: Command = "run"
+    options: ARG_OPTIONS
+  }).tokens
   let asked: "help" | "version" | undefined
-  const tokens = parsed.tokens ?? []
   const valuesOfUnknown = new Set<number>()
-  for (const token of tokens) {
+  for (const [at, token] of tokens.entries()) {
     if (token.kind !== "option") continue
     if (token.name === "help") asked = "help"
     else if (token.name === "version") asked = asked ?? "version"
-    else {
-      const key = BY_FLAG.get(token.name)
-      if (key === undefined) {
-        problems.push(`${token.rawName}: unknown option${suggest(token.name, [...BY_FLAG.keys()], "--")}`)
-        // `--sorce kube`: the word after an unknown flag is taken for its value, not for a command.
-        const next = tokens[tokens.indexOf(token) + 1]
-        if (token.value === undefined && next?.kind === "positional") valuesOfUnknown.add(next.index)
-      } else if (spec(key).boolean === true) {
-        raw.set(key, { value: token.value ?? true, origin: token.rawName })
-      } else if (token.value === undefined) {
-        problems.push(`${token.rawName}: needs a value (${spec(key).valueName})`)
-      } else if (spec(key).multiple === true) {
-        const before = raw.get(key)?.value
-        raw.set(key, { value: [...(Array.isArray(before) ? before : []), token.value], origin: token.rawName })
-      } else {
-        raw.set(key, { value: token.value, origin: token.rawName })
-      }
+    else if (!takeFlag(token, raw, problems)) {
+      // `--sorce kube`: the word after an unknown flag is taken for its value, not for a command.
+      const next = tokens[at + 1]
+      if (token.value === undefined && next?.kind === "positional") valuesOfUnknown.add(next.index)
     }
   }
-  const positionals = tokens.flatMap((t) => (t.kind === "positional" && !valuesOfUnknown.has(t.index) ? [t.value] : []))
-  const [first, ...extra] = positionals
-  if (first !== undefined) {
-    if (isCommand(first)) command = first
-    else problems.push(`unknown command ${JSON.stringify(first)}: the commands are run (the default) and demo`)
-    for (const e of extra) problems.push(`unexpected argument ${JSON.stringify(e)}`)
-  }
+  const words = tokens.flatMap((t) => (t.kind === "positional" && !valuesOfUnknown.has(t.index) ? [t.value] : []))
+  const command = commandOf(words, problems)
   return { command: asked ?? command, raw }
 }
 
 const fromEnv = (env: LoadInput["env"]) => {
   const raw = new Map<OptionKey, Raw>()
-  for (const key of KEYS) {
-    for (const source of spec(key).env ?? []) {
+  for (const key of OPTION_KEYS) {
+    for (const source of SPECS[key].env) {
       const value = env[source.name]
       if (value === undefined || value.trim() === "") continue
       raw.set(key, { value: source.map ? source.map(value.trim()) : value, origin: `env ${source.name}` })
@@ -143,12 +159,15 @@ const fromFile = (path: string, readText: LoadInput["readText"], problems: Array
     return { raw, sections }
   }
   for (const [name, value] of Object.entries(content)) {
-    const key = KEYS.find((k) => k === name)
-    const section = spec(key ?? "config").fileSection
+    const key = isOptionKey(name) ? name : undefined
+    const section = SPECS[key ?? "config"].fileSection
     if (RULES_SECTIONS.some((r) => r === name)) {
       sections[name] = value
     } else if (key === undefined || key === "config") {
-      const known = [...KEYS.filter((k) => k !== "config" && spec(k).fileSection === undefined), ...RULES_SECTIONS]
+      const known = [
+        ...OPTION_KEYS.filter((k) => k !== "config" && SPECS[k].fileSection === undefined),
+        ...RULES_SECTIONS
+      ]
       problems.push(`${path}: ${name}: not an option${suggest(name, known, "")}`)
     } else if (section !== undefined) {
       problems.push(`${path}: ${name}: write it as ${section} in the file`)
@@ -193,42 +212,87 @@ const LEASE_FLAG: Record<LeaseTiming, string> = {
 }
 
 /** Rules between options, checked once each option is valid on its own. */
-const crossChecks = (v: Record<string, unknown>): ReadonlyArray<string> => {
+const crossChecks = (v: OptionValues): ReadonlyArray<string> => {
   const problems: Array<string> = []
-  const ms = (key: string) => (Duration.isDuration(v[key]) ? Duration.toMillis(v[key]) : 0)
+  const ms = Duration.toMillis
   // The server is asked for whole seconds, at least one.
-  if (ms("watchIdleTimeout") <= 2 * Math.max(1000, ms("watchTimeout"))) {
+  if (ms(v.watchIdleTimeout) <= 2 * Math.max(1000, ms(v.watchTimeout))) {
     problems.push(
       "--watch-idle-timeout: must be longer than twice --watch-timeout: the server ends a quiet watch only after up " +
         "to twice --watch-timeout, and a watch ended sooner for silence would look dead"
     )
   }
-  if (ms("stallTimeout") <= ms("watchIdleTimeout")) {
+  if (ms(v.stallTimeout) <= ms(v.watchIdleTimeout)) {
     problems.push(
       "--stall-timeout: must be longer than --watch-idle-timeout, so that a silent watch is restarted before the pod is"
     )
   }
-  if ((v["otlpUsername"] === undefined) !== (v["otlpPassword"] === undefined)) {
+  if ((v.otlpUsername === undefined) !== (v.otlpPassword === undefined)) {
     problems.push("--otlp-username and --otlp-password: basic authentication needs both")
   }
-  if (v["leaderElect"] === true) {
-    if (v["lease"] === undefined) problems.push("--leader-elect: needs --lease NAMESPACE/NAME")
-    const timings = {
-      leaseDuration: Duration.millis(ms("leaseDuration")),
-      renewDeadline: Duration.millis(ms("leaseRenewDeadline")),
-      retryPeriod: Duration.millis(ms("leaseRetryPeriod"))
-    }
-    for (const rule of brokenTimingRules(timings)) {
-      problems.push(`${LEASE_FLAG[rule.shorter]}: must be shorter than ${LEASE_FLAG[rule.longer]}: ${rule.why}`)
-    }
-    const cp = v["checkpoint"]
-    if (typeof cp === "object" && cp !== null && "_tag" in cp && cp._tag === "File") {
-      problems.push(
-        "--checkpoint file:...: replicas under --leader-elect need a shared checkpoint: use configmap:NAMESPACE/NAME"
-      )
-    }
+  if (v.leaderElect) problems.push(...leaderChecks(v))
+  return problems
+}
+
+/** What `--leader-elect` needs of the other options. */
+const leaderChecks = (v: OptionValues): ReadonlyArray<string> => {
+  const problems: Array<string> = []
+  if (v.lease === undefined) problems.push("--leader-elect: needs --lease NAMESPACE/NAME")
+  const timings = {
+    leaseDuration: v.leaseDuration,
+    renewDeadline: v.leaseRenewDeadline,
+    retryPeriod: v.leaseRetryPeriod
+  }
+  for (const rule of brokenTimingRules(timings)) {
+    problems.push(`${LEASE_FLAG[rule.shorter]}: must be shorter than ${LEASE_FLAG[rule.longer]}: ${rule.why}`)
+  }
+  if (v.checkpoint._tag === "File") {
+    problems.push(
+      "--checkpoint file:...: replicas under --leader-elect need a shared checkpoint: use configmap:NAMESPACE/NAME"
+    )
   }
   return problems
+}
+
+/** The values parsed so far: an option is missing until it has one. */
+type Decoded = { -readonly [K in OptionKey]?: OptionValues[K] }
+
+/** Whether every option has its value; one without a default may be absent, and is read as `undefined`. */
+const isComplete = (values: Decoded): values is OptionValues =>
+  OPTION_KEYS.every((key) => key in values || SPECS[key].default === undefined)
+
+/** Where the raw values came from, in the order that decides: flags, then the environment, then the file. */
+interface Given {
+  readonly argv: ReadonlyMap<OptionKey, Raw>
+  readonly env: ReadonlyMap<OptionKey, Raw>
+  readonly file: ReadonlyMap<OptionKey, Raw>
+}
+
+/** Puts into `values` the option's value as given (parsed, or a problem) or its default. */
+const decodeOption = <K extends OptionKey>(
+  key: K,
+  given: Given,
+  into: { readonly values: Decoded; readonly origins: Partial<Record<OptionKey, string>> },
+  problems: Array<string>
+): void => {
+  const s = SPECS[key]
+  const fromFlagOrFile = given.argv.get(key) ?? (given.env.has(key) ? undefined : given.file.get(key))
+  const chosen = given.argv.get(key) ?? given.env.get(key) ?? given.file.get(key)
+  if (chosen === undefined) {
+    if (s.default !== undefined) {
+      into.values[key] = s.default
+      into.origins[key] = "default"
+    }
+    return
+  }
+  const value = fromFlagOrFile === chosen && s.normalize ? s.normalize(chosen.value) : chosen.value
+  Either.match(s.parse(value), {
+    onLeft: (why) => problems.push(`${chosen.origin}: ${why}`),
+    onRight: (v) => {
+      into.values[key] = v
+      into.origins[key] = chosen.origin
+    }
+  })
 }
 
 export const loadConfig = (input: LoadInput): Either.Either<Loaded, ConfigProblems> => {
@@ -240,41 +304,23 @@ export const loadConfig = (input: LoadInput): Either.Either<Loaded, ConfigProble
     configPath !== undefined && typeof configPath.value === "string"
       ? fromFile(configPath.value, input.readText, problems)
       : { raw: new Map<OptionKey, Raw>(), sections: {} }
-  const file = fileData.raw
   const rulesFromFile = decodeRulesConfig(fileData.sections)
   if (Either.isLeft(rulesFromFile)) {
     for (const p of rulesFromFile.left) problems.push(`${configPath?.value ?? "config"}: ${p}`)
   }
-  const values: Record<string, unknown> = {}
+  const values: Decoded = {}
   const origins: Partial<Record<OptionKey, string>> = {}
-  for (const key of KEYS) {
-    const s = spec(key)
-    const fromFlagOrFile = argv.raw.get(key) ?? (env.has(key) ? undefined : file.get(key))
-    const chosen = argv.raw.get(key) ?? env.get(key) ?? file.get(key)
-    if (chosen === undefined) {
-      if (s.default !== undefined) {
-        values[key] = s.default
-        origins[key] = "default"
-      }
-      continue
-    }
-    const value = fromFlagOrFile === chosen && s.normalize ? s.normalize(chosen.value) : chosen.value
-    Either.match(s.parse(value), {
-      onLeft: (why) => problems.push(`${chosen.origin}: ${why}`),
-      onRight: (v) => {
-        values[key] = v
-        origins[key] = chosen.origin
-      }
-    })
+  const given = { argv: argv.raw, env, file: fileData.raw }
+  for (const key of OPTION_KEYS) decodeOption(key, given, { values, origins }, problems)
+  if (problems.length > 0 || Either.isLeft(rulesFromFile) || !isComplete(values)) {
+    return Either.left(new ConfigProblems({ problems }))
   }
-  if (problems.length === 0) problems.push(...crossChecks(values))
-  if (problems.length > 0 || Either.isLeft(rulesFromFile)) return Either.left(new ConfigProblems({ problems }))
-  // Every key was either parsed by its own spec or given its spec's default: the record has the declared shape.
-  const typed = values as OptionValues
+  const between = crossChecks(values)
+  if (between.length > 0) return Either.left(new ConfigProblems({ problems: between }))
   return Either.right({
     command: argv.command,
-    values: typed,
+    values,
     origins,
-    rules: mergeRules(rulesFromFile.right, typed, origins)
+    rules: mergeRules(rulesFromFile.right, values, origins)
   })
 }

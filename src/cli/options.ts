@@ -1,6 +1,8 @@
 /**
  * Every option the collector takes, in one table: flag, environment variables, YAML key (the table's own
  * camelCase key), parser, default and help. `--help`, the loader and `--print-config` all read it.
+ * An option's environment variable is `K8S_EVENT_COLLECTOR_` and its flag in upper case unless the entry names
+ * others: the OpenTelemetry SDK's (`OTEL_...`), `K8S_CLUSTER_NAME`, or none.
  */
 import { Duration, Either } from "effect"
 import { parseCheckpointSpec } from "../checkpoint/CheckpointSpec.ts"
@@ -16,8 +18,13 @@ interface EnvSource {
   readonly map?: (value: string) => string
 }
 
-export interface OptionSpec<A> {
+/** An entry of the table as written; `option` fills in what follows from it. */
+interface OptionEntry<A> {
   readonly flag: string
+  /**
+   * The environment variables that set it, the first one set winning. Left out: one, named after the flag
+   * (`envName`); `[]` for none.
+   */
   readonly env?: ReadonlyArray<EnvSource>
   readonly valueName: string
   readonly parse: (raw: unknown) => V.Parsed<A>
@@ -37,11 +44,55 @@ export interface OptionSpec<A> {
   readonly fileSection?: string
 }
 
-function option<A>(spec: OptionSpec<A> & { readonly default: NoInfer<A> }): OptionSpec<A> & { readonly default: A }
-function option<A>(spec: OptionSpec<A>): OptionSpec<A>
-function option<A>(spec: OptionSpec<A>): OptionSpec<A> {
-  return spec
+/** An option as `--help`, the loader and the chart read it: its entry with the environment variables filled in. */
+export interface OptionSpec<A> extends OptionEntry<A> {
+  readonly env: ReadonlyArray<EnvSource>
 }
+
+/** The collector's own variable for a flag: `--poll-interval` is `K8S_EVENT_COLLECTOR_POLL_INTERVAL`. */
+const envName = (flag: string): string => `K8S_EVENT_COLLECTOR_${flag.toUpperCase().replaceAll("-", "_")}`
+
+function option<A>(entry: OptionEntry<A> & { readonly default: NoInfer<A> }): OptionSpec<A> & { readonly default: A }
+function option<A>(entry: OptionEntry<A>): OptionSpec<A>
+function option<A>(entry: OptionEntry<A>): OptionSpec<A> {
+  return { ...entry, env: entry.env ?? [{ name: envName(entry.flag) }] }
+}
+
+type DurationEntry = Omit<OptionEntry<Duration.Duration>, "valueName" | "parse">
+
+/** An option whose value is a duration (`500ms`, `1m30s`; a bare number is milliseconds). */
+function duration(
+  entry: DurationEntry & { readonly default: Duration.Duration }
+): OptionSpec<Duration.Duration> & { readonly default: Duration.Duration }
+function duration(entry: DurationEntry): OptionSpec<Duration.Duration>
+function duration(entry: DurationEntry): OptionSpec<Duration.Duration> {
+  return option({ ...entry, valueName: "DURATION", parse: V.duration })
+}
+
+type ChoiceEntry<L extends string> = Omit<OptionEntry<L>, "valueName" | "parse"> & {
+  readonly choices: ReadonlyArray<L>
+}
+
+/** An option that is one of a few words, shown as `a|b|c` (which the chart's schema makes an enum). */
+function choice<const L extends string>(
+  entry: ChoiceEntry<L> & { readonly default: NoInfer<L> }
+): OptionSpec<L> & { readonly default: L }
+function choice<const L extends string>(entry: ChoiceEntry<L>): OptionSpec<L>
+function choice<const L extends string>({ choices, ...entry }: ChoiceEntry<L>): OptionSpec<L> {
+  return option({ ...entry, valueName: choices.join("|"), parse: V.oneOf(...choices) })
+}
+
+/** A flag that takes no value, off unless given. */
+const toggle = (entry: Omit<OptionEntry<boolean>, "valueName" | "parse" | "boolean" | "default">) =>
+  option({ ...entry, valueName: "", boolean: true, parse: V.boolean, default: false })
+
+/** The OTLP exporter's variables for a setting: the one for logs, then the one for every signal. */
+const otlpEnv = (setting: string, fromGeneral?: (value: string) => string): ReadonlyArray<EnvSource> => [
+  { name: `OTEL_EXPORTER_OTLP_LOGS_${setting}` },
+  fromGeneral === undefined
+    ? { name: `OTEL_EXPORTER_OTLP_${setting}` }
+    : { name: `OTEL_EXPORTER_OTLP_${setting}`, map: fromGeneral }
+]
 
 /** The OTLP spec: a base endpoint gets the signal path appended. */
 const logsUrlFromBase = (base: string): string => base.replace(/\/+$/, "") + "/v1/logs"
@@ -88,7 +139,6 @@ const protocol = (raw: unknown): V.Parsed<"http/protobuf" | "http/json"> =>
 export const OPTIONS = {
   config: option({
     flag: "config",
-    env: [{ name: "K8S_EVENT_COLLECTOR_CONFIG" }],
     valueName: "FILE",
     parse: V.text,
     help:
@@ -97,6 +147,7 @@ export const OPTIONS = {
   }),
   source: option({
     flag: "source",
+    env: [],
     valueName: "kube|file:PATH",
     parse: source,
     default: { kind: "kube" },
@@ -107,6 +158,7 @@ export const OPTIONS = {
   }),
   kubeconfig: option({
     flag: "kubeconfig",
+    env: [],
     valueName: "PATH",
     parse: V.text,
     defaultText: "$KUBECONFIG (one or more files), ~/.kube/config, then the in-cluster service account",
@@ -114,7 +166,6 @@ export const OPTIONS = {
   }),
   context: option({
     flag: "context",
-    env: [{ name: "K8S_EVENT_COLLECTOR_CONTEXT" }],
     valueName: "NAME",
     parse: V.text,
     defaultText: "the kubeconfig's current context",
@@ -122,7 +173,6 @@ export const OPTIONS = {
   }),
   namespaces: option({
     flag: "namespaces",
-    env: [{ name: "K8S_EVENT_COLLECTOR_NAMESPACES" }],
     valueName: "A,B,...",
     parse: V.namespaces,
     default: [],
@@ -131,80 +181,59 @@ export const OPTIONS = {
       "Watch only these namespaces (one watch each; needs only a Role in each). Each must be a valid namespace " +
       "name; an empty list is an error."
   }),
-  api: option({
+  api: choice({
     flag: "api",
-    env: [{ name: "K8S_EVENT_COLLECTOR_API" }],
-    valueName: "core/v1|events.k8s.io/v1",
-    parse: V.oneOf("core/v1", "events.k8s.io/v1"),
+    choices: ["core/v1", "events.k8s.io/v1"],
     default: "core/v1",
     help: "Which Event API to read. Both serve the same objects, so only one is ever read."
   }),
-  mode: option({
+  mode: choice({
     flag: "mode",
-    env: [{ name: "K8S_EVENT_COLLECTOR_MODE" }],
-    valueName: "watch|poll",
-    parse: V.oneOf("watch", "poll"),
+    choices: ["watch", "poll"],
     default: "watch",
     help:
       "watch: list, then follow changes as they happen. poll: list every --poll-interval, for clusters that forbid " +
       "watch."
   }),
-  pollInterval: option({
+  pollInterval: duration({
     flag: "poll-interval",
-    env: [{ name: "K8S_EVENT_COLLECTOR_POLL_INTERVAL" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.seconds(60),
     help: "Time between two lists in poll mode."
   }),
   listPageSize: option({
     flag: "list-page-size",
-    env: [{ name: "K8S_EVENT_COLLECTOR_LIST_PAGE_SIZE" }],
     valueName: "N",
     parse: V.wholeNumber(1, 10_000),
     default: 500,
     help: "Events per list page (`limit`)."
   }),
-  watchTimeout: option({
+  watchTimeout: duration({
     flag: "watch-timeout",
-    env: [{ name: "K8S_EVENT_COLLECTOR_WATCH_TIMEOUT" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.minutes(5),
     help:
       "How long the server keeps one watch open (stretched by a random 0-100 %); it is then resumed from the last " +
       "resourceVersion."
   }),
-  watchIdleTimeout: option({
+  watchIdleTimeout: duration({
     flag: "watch-idle-timeout",
-    env: [{ name: "K8S_EVENT_COLLECTOR_WATCH_IDLE_TIMEOUT" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.minutes(11),
     help:
       "A watch that delivers nothing, not even a bookmark, and is not ended by the server for this long is taken " +
       "for dead and started again. Keep it above twice --watch-timeout: a quiet watch is ended by the server only " +
       "then."
   }),
-  apiRetryInitial: option({
+  apiRetryInitial: duration({
     flag: "api-retry-initial",
-    env: [{ name: "K8S_EVENT_COLLECTOR_API_RETRY_INITIAL" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.seconds(1),
     help: "First wait after a failed call to the Kubernetes API; it doubles, with jitter."
   }),
-  apiRetryMax: option({
+  apiRetryMax: duration({
     flag: "api-retry-max",
-    env: [{ name: "K8S_EVENT_COLLECTOR_API_RETRY_MAX" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.seconds(30),
     help: "Longest wait between two calls to a failing Kubernetes API (a longer Retry-After is honoured)."
   }),
   checkpoint: option({
     flag: "checkpoint",
-    env: [{ name: "K8S_EVENT_COLLECTOR_CHECKPOINT" }],
     valueName: "none|file:PATH|configmap:NAMESPACE/NAME",
     parse: (raw) => Either.flatMap(V.text(raw), (text) => parseCheckpointSpec(text)),
     default: { _tag: "None" },
@@ -213,62 +242,41 @@ export const OPTIONS = {
       "Where to keep how far the export got, so that a restart resumes there: a file (one replica with a volume) or " +
       "a ConfigMap (a Deployment; shared by replicas under --leader-elect)."
   }),
-  checkpointInterval: option({
+  checkpointInterval: duration({
     flag: "checkpoint-interval",
-    env: [{ name: "K8S_EVENT_COLLECTOR_CHECKPOINT_INTERVAL" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.seconds(1),
     help:
       "Least time between two checkpoint saves (0 saves after every acknowledged batch). A crash re-sends at most " +
       "what was acknowledged in this time plus the batches in flight (--export-concurrency)."
   }),
-  leaderElect: option({
+  leaderElect: toggle({
     flag: "leader-elect",
-    env: [{ name: "K8S_EVENT_COLLECTOR_LEADER_ELECT" }],
-    valueName: "",
-    boolean: true,
-    parse: V.boolean,
-    default: false,
     help: "Run as one of several replicas: only the holder of --lease collects; the others wait to take over."
   }),
   lease: option({
     flag: "lease",
-    env: [{ name: "K8S_EVENT_COLLECTOR_LEASE" }],
     valueName: "NAMESPACE/NAME",
     parse: V.namespacedName("coordination.k8s.io/v1 Lease"),
     defaultText: "required with --leader-elect",
     help: "The Lease the replicas compete for."
   }),
-  leaseDuration: option({
+  leaseDuration: duration({
     flag: "lease-duration",
-    env: [{ name: "K8S_EVENT_COLLECTOR_LEASE_DURATION" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.seconds(15),
     help: "How long a lease lasts without renewal: the longest a crashed leader's place stays empty."
   }),
-  leaseRenewDeadline: option({
+  leaseRenewDeadline: duration({
     flag: "lease-renew-deadline",
-    env: [{ name: "K8S_EVENT_COLLECTOR_LEASE_RENEW_DEADLINE" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.seconds(10),
     help: "A leader that could not renew for this long stops collecting at once (before the lease can pass to another)."
   }),
-  leaseRetryPeriod: option({
+  leaseRetryPeriod: duration({
     flag: "lease-retry-period",
-    env: [{ name: "K8S_EVENT_COLLECTOR_LEASE_RETRY_PERIOD" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.seconds(2),
     help: "How often the leader renews and a standby tries to take over."
   }),
-  eventTtl: option({
+  eventTtl: duration({
     flag: "event-ttl",
-    env: [{ name: "K8S_EVENT_COLLECTOR_EVENT_TTL" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.hours(1),
     help:
       "The API server's --event-ttl. A record still undelivered when its occurrence is this old is dropped (counted " +
@@ -276,7 +284,6 @@ export const OPTIONS = {
   }),
   listen: option({
     flag: "listen",
-    env: [{ name: "K8S_EVENT_COLLECTOR_LISTEN" }],
     valueName: "HOST:PORT|off",
     parse: (raw) => {
       const text = typeof raw === "string" ? raw.trim() : typeof raw === "number" ? `:${raw}` : ""
@@ -290,21 +297,15 @@ export const OPTIONS = {
     defaultText: "0.0.0.0:8080; for the demo 127.0.0.1 on a free port",
     help: "Where /healthz, /readyz and /metrics are served (for --source kube and the demo)."
   }),
-  stallTimeout: option({
+  stallTimeout: duration({
     flag: "stall-timeout",
-    env: [{ name: "K8S_EVENT_COLLECTOR_STALL_TIMEOUT" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.minutes(15),
     help:
       "/healthz fails when the leader heard nothing from the API (no event, bookmark, list page or watch ended by " +
       "the server) for this long, so that the pod is restarted."
   }),
-  shutdownTimeout: option({
+  shutdownTimeout: duration({
     flag: "shutdown-timeout",
-    env: [{ name: "K8S_EVENT_COLLECTOR_SHUTDOWN_TIMEOUT" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.seconds(20),
     help:
       "On SIGTERM or SIGINT, how long to wait for the queued records to be delivered before exiting; what is " +
@@ -312,7 +313,6 @@ export const OPTIONS = {
   }),
   enrichment: option({
     flag: "enrichment",
-    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT" }],
     valueName: "on|off",
     parse: V.onOff,
     default: true,
@@ -325,19 +325,13 @@ export const OPTIONS = {
   }),
   podLabels: option({
     flag: "pod-labels",
-    env: [{ name: "K8S_EVENT_COLLECTOR_POD_LABELS" }],
     valueName: "KEY,...",
     parse: V.list,
     default: [],
     help: "Pod labels copied onto records as k8s.pod.label.<key>."
   }),
-  serviceNameFromLabels: option({
+  serviceNameFromLabels: toggle({
     flag: "service-name-from-labels",
-    env: [{ name: "K8S_EVENT_COLLECTOR_SERVICE_NAME_FROM_LABELS" }],
-    valueName: "",
-    boolean: true,
-    parse: V.boolean,
-    default: false,
     help:
       "Derive service.name from app.kubernetes.io/instance, then app.kubernetes.io/name (after the " +
       "resource.opentelemetry.io/service.name annotation). Off by default, as in the OpenTelemetry Operator, so " +
@@ -345,7 +339,6 @@ export const OPTIONS = {
   }),
   enrichmentWatch: option({
     flag: "enrichment-watch",
-    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_WATCH" }],
     valueName: "on|off",
     parse: V.onOff,
     default: true,
@@ -357,7 +350,6 @@ export const OPTIONS = {
   }),
   enrichmentCacheSize: option({
     flag: "enrichment-cache-size",
-    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_CACHE_SIZE" }],
     valueName: "N",
     parse: V.wholeNumber(1, 10_000_000),
     default: 10_000,
@@ -365,25 +357,18 @@ export const OPTIONS = {
       "Answers of GETs (objects, not-found, forbidden) kept for enrichment; the list+watch caches hold every pod, " +
       "ReplicaSet and Job."
   }),
-  enrichmentCacheTtl: option({
+  enrichmentCacheTtl: duration({
     flag: "enrichment-cache-ttl",
-    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_CACHE_TTL" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.minutes(5),
     help: "How long a looked-up object (or a not-found or forbidden answer) is reused."
   }),
-  enrichmentTimeout: option({
+  enrichmentTimeout: duration({
     flag: "enrichment-timeout",
-    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_TIMEOUT" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.millis(250),
     help: "The most a batch of events waits for its lookups; then they go out with what is known."
   }),
   enrichmentQps: option({
     flag: "enrichment-qps",
-    env: [{ name: "K8S_EVENT_COLLECTOR_ENRICHMENT_QPS" }],
     valueName: "N",
     parse: V.wholeNumber(1, 10_000),
     default: 50,
@@ -391,7 +376,6 @@ export const OPTIONS = {
   }),
   include: option({
     flag: "include",
-    env: [{ name: "K8S_EVENT_COLLECTOR_INCLUDE" }],
     valueName: "RULE",
     multiple: true,
     fileSection: "filters.include",
@@ -404,7 +388,6 @@ export const OPTIONS = {
   }),
   exclude: option({
     flag: "exclude",
-    env: [{ name: "K8S_EVENT_COLLECTOR_EXCLUDE" }],
     valueName: "RULE",
     multiple: true,
     fileSection: "filters.exclude",
@@ -414,23 +397,18 @@ export const OPTIONS = {
   }),
   minSeverity: option({
     flag: "min-severity",
-    env: [{ name: "K8S_EVENT_COLLECTOR_MIN_SEVERITY" }],
     valueName: "trace|debug|info|warn|error|fatal",
     fileSection: "filters.minSeverity",
     parse: parseSeverityName,
     help: "Leave out events below this severity (after the severity rules)."
   }),
-  maxEventAge: option({
+  maxEventAge: duration({
     flag: "max-event-age",
-    env: [{ name: "K8S_EVENT_COLLECTOR_MAX_EVENT_AGE" }],
-    valueName: "DURATION",
     fileSection: "filters.maxEventAge",
-    parse: V.duration,
     help: "Leave out occurrences already older than this when first seen (e.g. what a first list finds)."
   }),
   throttle: option({
     flag: "throttle",
-    env: [{ name: "K8S_EVENT_COLLECTOR_THROTTLE" }],
     valueName: "N/DURATION|off",
     fileSection: "throttle",
     parse: (raw) => {
@@ -450,26 +428,23 @@ export const OPTIONS = {
       "Noise control: at most N records per object and reason in each window; the rest is summed up in one record " +
       "(k8s.event.suppressed_count) when the window ends. Off unless set."
   }),
-  exporter: option({
+  exporter: choice({
     flag: "exporter",
     env: [{ name: "OTEL_LOGS_EXPORTER" }],
-    valueName: "otlp|console|none",
-    parse: V.oneOf("otlp", "console", "none"),
+    choices: ["otlp", "console", "none"],
     default: "otlp",
     help: "otlp sends to an OTLP/HTTP endpoint; console prints one OTLP/JSON record per line on stdout; none discards."
   }),
-  consoleFormat: option({
+  consoleFormat: choice({
     flag: "console-format",
-    env: [{ name: "K8S_EVENT_COLLECTOR_CONSOLE_FORMAT" }],
-    valueName: "json|text",
-    parse: V.oneOf("json", "text"),
+    choices: ["json", "text"],
     default: "json",
     defaultText: "json (text for the demo)",
     help: "With --exporter console: json prints each record as an OTLP/JSON request; text prints one readable line."
   }),
   otlpEndpoint: option({
     flag: "otlp-endpoint",
-    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" }, { name: "OTEL_EXPORTER_OTLP_ENDPOINT", map: logsUrlFromBase }],
+    env: otlpEnv("ENDPOINT", logsUrlFromBase),
     valueName: "URL",
     parse: V.url,
     normalize: logsUrl,
@@ -479,7 +454,7 @@ export const OPTIONS = {
   }),
   otlpProtocol: option({
     flag: "otlp-protocol",
-    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL" }, { name: "OTEL_EXPORTER_OTLP_PROTOCOL" }],
+    env: otlpEnv("PROTOCOL"),
     valueName: "http/protobuf|http/json",
     parse: protocol,
     default: "http/protobuf",
@@ -487,7 +462,7 @@ export const OPTIONS = {
   }),
   otlpHeaders: option({
     flag: "otlp-headers",
-    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_HEADERS" }, { name: "OTEL_EXPORTER_OTLP_HEADERS" }],
+    env: otlpEnv("HEADERS"),
     valueName: "K=V,...",
     parse: V.keyValues,
     default: {},
@@ -496,52 +471,47 @@ export const OPTIONS = {
   }),
   otlpUsername: option({
     flag: "otlp-username",
-    env: [{ name: "K8S_EVENT_COLLECTOR_OTLP_USERNAME" }],
     valueName: "NAME",
     parse: V.text,
     help: "HTTP basic authentication to the endpoint: the user name (with --otlp-password)."
   }),
   otlpPassword: option({
     flag: "otlp-password",
-    env: [{ name: "K8S_EVENT_COLLECTOR_OTLP_PASSWORD" }],
     valueName: "TEXT",
     parse: V.text,
     secret: true,
     help: "HTTP basic authentication to the endpoint: the password (with --otlp-username). Never printed."
   }),
-  otlpCompression: option({
+  otlpCompression: choice({
     flag: "otlp-compression",
-    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION" }, { name: "OTEL_EXPORTER_OTLP_COMPRESSION" }],
-    valueName: "gzip|none",
-    parse: V.oneOf("gzip", "none"),
+    env: otlpEnv("COMPRESSION"),
+    choices: ["gzip", "none"],
     default: "gzip",
     help: "Request compression. Event text compresses about tenfold."
   }),
-  otlpTimeout: option({
+  otlpTimeout: duration({
     flag: "otlp-timeout",
-    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT" }, { name: "OTEL_EXPORTER_OTLP_TIMEOUT" }],
-    valueName: "DURATION",
-    parse: V.duration,
+    env: otlpEnv("TIMEOUT"),
     default: Duration.seconds(10),
     help: "Time allowed for one export request (a bare number is milliseconds); a failed one is retried with backoff."
   }),
   otlpCertificate: option({
     flag: "otlp-certificate",
-    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE" }, { name: "OTEL_EXPORTER_OTLP_CERTIFICATE" }],
+    env: otlpEnv("CERTIFICATE"),
     valueName: "PATH",
     parse: V.text,
     help: "PEM file of the certificate authority that signed the OTLP endpoint's certificate (https:// endpoints)."
   }),
   otlpClientCertificate: option({
     flag: "otlp-client-certificate",
-    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE" }, { name: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE" }],
+    env: otlpEnv("CLIENT_CERTIFICATE"),
     valueName: "PATH",
     parse: V.text,
     help: "PEM client certificate chain, for endpoints that require mutual TLS."
   }),
   otlpClientKey: option({
     flag: "otlp-client-key",
-    env: [{ name: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY" }, { name: "OTEL_EXPORTER_OTLP_CLIENT_KEY" }],
+    env: otlpEnv("CLIENT_KEY"),
     valueName: "PATH",
     parse: V.text,
     secret: true,
@@ -571,17 +541,13 @@ export const OPTIONS = {
   }),
   batchSize: option({
     flag: "batch-size",
-    env: [{ name: "K8S_EVENT_COLLECTOR_BATCH_SIZE" }],
     valueName: "N",
     parse: V.wholeNumber(1, 100_000),
     default: 512,
     help: "Most records in one export request; never more than --queue-size."
   }),
-  batchLinger: option({
+  batchLinger: duration({
     flag: "batch-linger",
-    env: [{ name: "K8S_EVENT_COLLECTOR_BATCH_LINGER" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.millis(200),
     help:
       "The longest a batch waits to fill. It waits only while an export is in flight (it goes once that is " +
@@ -589,7 +555,6 @@ export const OPTIONS = {
   }),
   exportConcurrency: option({
     flag: "export-concurrency",
-    env: [{ name: "K8S_EVENT_COLLECTOR_EXPORT_CONCURRENCY" }],
     valueName: "N",
     parse: V.wholeNumber(1, 64),
     default: 4,
@@ -597,7 +562,6 @@ export const OPTIONS = {
   }),
   queueSize: option({
     flag: "queue-size",
-    env: [{ name: "K8S_EVENT_COLLECTOR_QUEUE_SIZE" }],
     valueName: "N",
     parse: V.wholeNumber(1, 10_000_000),
     // Also how many read events may wait for the pipeline (at least 1 000) before the watch pauses. Both sit in the
@@ -605,56 +569,40 @@ export const OPTIONS = {
     default: 2_000,
     help: "Records held while the backend is slow or down; when full, reading from the source pauses."
   }),
-  retryInitial: option({
+  retryInitial: duration({
     flag: "retry-initial",
-    env: [{ name: "K8S_EVENT_COLLECTOR_RETRY_INITIAL" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.seconds(1),
     help: "First wait before an export is tried again; it doubles each time. A longer Retry-After is waited out."
   }),
-  retryMax: option({
+  retryMax: duration({
     flag: "retry-max",
-    env: [{ name: "K8S_EVENT_COLLECTOR_RETRY_MAX" }],
-    valueName: "DURATION",
-    parse: V.duration,
     default: Duration.seconds(30),
     help: "Longest wait between two export attempts."
   }),
-  retryGiveUp: option({
+  retryGiveUp: duration({
     flag: "retry-give-up",
-    env: [{ name: "K8S_EVENT_COLLECTOR_RETRY_GIVE_UP" }],
-    valueName: "DURATION",
-    parse: V.duration,
     defaultText: "never for --source kube, 2m for --source file",
     help:
       "Stop retrying a batch this long after its first attempt, the attempt in flight included, and count its " +
       "records as dropped (reason retries_exhausted)."
   }),
-  logLevel: option({
+  logLevel: choice({
     flag: "log-level",
-    env: [{ name: "K8S_EVENT_COLLECTOR_LOG_LEVEL" }],
-    valueName: "debug|info|warn|error",
-    parse: V.oneOf("debug", "info", "warn", "error"),
+    choices: ["debug", "info", "warn", "error"],
     default: "info",
     help: "The collector's own log level (its logs go to stderr)."
   }),
-  logFormat: option({
+  logFormat: choice({
     flag: "log-format",
-    env: [{ name: "K8S_EVENT_COLLECTOR_LOG_FORMAT" }],
-    valueName: "json|logfmt|text",
-    parse: V.oneOf("json", "logfmt", "text"),
+    choices: ["json", "logfmt", "text"],
     defaultText: "text when stderr is a terminal, else json",
     help:
       "The collector's own logs: json or logfmt objects for a log shipper, " +
       "or text (time, level, message, key=value) for a person."
   }),
-  printConfig: option({
+  printConfig: toggle({
     flag: "print-config",
-    valueName: "",
-    boolean: true,
-    parse: V.boolean,
-    default: false,
+    env: [],
     help: "Print the effective configuration (secrets redacted) and exit."
   })
 } as const
@@ -668,3 +616,8 @@ export type OptionValues = {
     ? ValueOf<Options[K]>
     : ValueOf<Options[K]> | undefined
 }
+
+export const isOptionKey = (name: string): name is OptionKey => Object.hasOwn(OPTIONS, name)
+
+/** Every option's key, in the order of the table (that of `--print-config` and of the problems). */
+export const OPTION_KEYS: ReadonlyArray<OptionKey> = Object.keys(OPTIONS).filter(isOptionKey)

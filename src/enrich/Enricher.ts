@@ -27,15 +27,16 @@ import {
 import type { KubeConfig } from "@kubernetes/client-node"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { Metrics } from "../observability/Metrics.ts"
-import { KubeApi } from "../source/KubeApi.ts"
+import { KubeApi } from "../kube/KubeApi.ts"
 import { ChainResolver, type Entry, FORBIDDEN, type Need, Pass } from "./ChainResolver.ts"
 import { EnrichmentMetrics, type RequestOutcome } from "./EnrichmentMetrics.ts"
 import { type ListWatchSettings, OwnerCaches } from "./OwnerCaches.ts"
-import { describeKey, OwnerLookup, type OwnerLookupError, type OwnerLookupShape } from "./OwnerLookup.ts"
+import { describeKey, OwnerLookup, type OwnerLookupShape } from "./OwnerLookup.ts"
 import { TokenBucket } from "./TokenBucket.ts"
 import { EMPTY_ENRICHMENT, type Enrichment, type Workload } from "./workloads.ts"
 import { ReportOnce } from "../observability/reportOnce.ts"
 import { rbacRule } from "../domain/apiCalls.ts"
+import type { KubeApiError } from "../kube/KubeApiError.ts"
 
 export { ENRICHMENT_API_CALLS, type Enrichment } from "./workloads.ts"
 
@@ -119,7 +120,7 @@ interface Flight {
 }
 
 /** What the steps of one enricher share. */
-interface Parts {
+interface Shared {
   readonly settings: EnrichSettings
   readonly metrics: EnrichmentMetrics
   readonly clock: Clock.Clock
@@ -132,9 +133,9 @@ const make = (settings: EnrichSettings) =>
     const clock: Clock.Clock = yield* Effect.clock
     const caches = yield* startCaches(settings, metrics)
     const resolver = new ChainResolver(resolverSettings(settings), caches)
-    const parts: Parts = { settings, metrics, clock, resolver }
-    const flightFor = yield* makeFlights(parts, yield* OwnerLookup)
-    const enrichNow = enrichChunk(parts, resolveMisses(parts, flightFor))
+    const shared: Shared = { settings, metrics, clock, resolver }
+    const flightFor = yield* makeFlights(shared, yield* OwnerLookup)
+    const enrichNow = enrichChunk(shared, resolveMisses(shared, flightFor))
     // Until the caches are listed, every chunk waits for them: the first records carry the chain too.
     const enrichAll = (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
       caches === undefined || caches.isReady ? enrichNow(events) : Effect.zipRight(caches.ready, enrichNow(events))
@@ -171,9 +172,14 @@ const readReports = (cacheTtl: Duration.Duration) => {
 
   const worksAgain = (w: Workload) => of(w).succeeded(Effect.logInfo(`enrichment: get ${w.resource} works again`))
 
-  const failed = (need: Need, error: OwnerLookupError) => {
+  const failed = (need: Need, error: KubeApiError) => {
+    const answered =
+      error.status === undefined
+        ? ""
+        : ` with HTTP ${error.status}${error.statusReason ? ` ${error.statusReason}` : ""}`
     const text =
-      `enrichment: ${error.message}; ` + "events about it go out without what it would add until a read succeeds"
+      `enrichment: get ${describeKey(need.object)} failed${answered}: ${error.explanation}; ` +
+      "events about it go out without what it would add until a read succeeds"
     return of(need.object.workload).failed("failing", Effect.logWarning(text), Effect.logDebug(text))
   }
 
@@ -186,7 +192,7 @@ const readReports = (cacheTtl: Duration.Duration) => {
 }
 
 /** One GET, after its token; its answer goes into the cache before anyone waiting on it resumes. */
-const fetchOne = ({ settings, metrics, clock, resolver }: Parts, lookup: OwnerLookupShape) => {
+const fetchOne = ({ settings, metrics, clock, resolver }: Shared, lookup: OwnerLookupShape) => {
   const reports = readReports(settings.cacheTtl)
   const recordRequest = (w: Workload, outcome: RequestOutcome) => metrics.requests.inc({ kind: w.kind, outcome })
   return (need: Need, wait: number) =>
@@ -198,23 +204,24 @@ const fetchOne = ({ settings, metrics, clock, resolver }: Parts, lookup: OwnerLo
       const answer = yield* Effect.either(lookup.get(need.object))
       const now = clock.unsafeCurrentTimeMillis()
       if (Either.isLeft(answer)) {
+        const error = answer.left
+        if (error.reason === "Forbidden") {
+          recordRequest(w, "forbidden")
+          yield* reports.denied(need, error.explanation)
+          return resolver.storeForbidden(need, now)
+        }
         recordRequest(w, "error")
-        yield* reports.failed(need, answer.left)
+        yield* reports.failed(need, error)
         return resolver.storeError(need, now)
       }
+      yield* reports.worksAgain(w)
       switch (answer.right._tag) {
         case "Found":
           recordRequest(w, "found")
-          yield* reports.worksAgain(w)
           return resolver.storeFound(need, answer.right.object, now)
         case "NotFound":
           recordRequest(w, "not_found")
-          yield* reports.worksAgain(w)
           return resolver.storeNotFound(need, now)
-        case "Forbidden":
-          recordRequest(w, "forbidden")
-          yield* reports.denied(need, answer.right.message)
-          return resolver.storeForbidden(need, now)
       }
     })
 }
@@ -223,13 +230,13 @@ const fetchOne = ({ settings, metrics, clock, resolver }: Parts, lookup: OwnerLo
  * GETs in flight, one per object: `flightFor(need)` starts the GET for `need` (after its token) unless one is in
  * flight, and either way returns the flight to wait on. The GETs run in the enricher's scope.
  */
-const makeFlights = (parts: Parts, lookup: OwnerLookupShape) =>
+const makeFlights = (shared: Shared, lookup: OwnerLookupShape) =>
   Effect.gen(function* () {
-    const { settings, clock, resolver } = parts
+    const { settings, clock, resolver } = shared
     const fibers = yield* FiberSet.make<Entry>()
     const bucket = new TokenBucket(settings.maxRequestsPerSecond, clock.unsafeCurrentTimeMillis())
     const inflight = new Map<string, Flight>()
-    const fetch = fetchOne(parts, lookup)
+    const fetch = fetchOne(shared, lookup)
     const unexpected = (need: Need) => (cause: Cause.Cause<unknown>) =>
       Effect.logError(`enrichment: reading ${describeKey(need.object)} failed unexpectedly`, cause).pipe(
         Effect.andThen(Effect.sync(() => resolver.storeError(need, clock.unsafeCurrentTimeMillis())))
@@ -266,7 +273,7 @@ type FlightFor = (need: Need) => Effect.Effect<Flight>
  * Starts (or joins) the GETs the walks need and waits for the ones that can answer before `deadline`; a flight
  * that does not is marked abandoned. `false` when nothing was waited for or the deadline passed.
  */
-const awaitNeeds = (parts: Parts, flightFor: FlightFor, pass: Pass, local: Map<string, Entry>, deadline: number) =>
+const awaitNeeds = (shared: Shared, flightFor: FlightFor, pass: Pass, local: Map<string, Entry>, deadline: number) =>
   Effect.gen(function* () {
     const waits: Array<Effect.Effect<void>> = []
     const awaited: Array<readonly [string, Flight]> = []
@@ -278,12 +285,12 @@ const awaitNeeds = (parts: Parts, flightFor: FlightFor, pass: Pass, local: Map<s
       waits.push(Effect.map(Deferred.await(flight.done), (entry) => void local.set(need.key, entry)))
     }
     pass.needs.clear()
-    const remaining = deadline - parts.clock.unsafeCurrentTimeMillis()
+    const remaining = deadline - shared.clock.unsafeCurrentTimeMillis()
     if (waits.length === 0 || remaining <= 0) return false
     const answered = yield* Effect.all(waits, { concurrency: "unbounded", discard: true }).pipe(
       Effect.timeoutOption(Duration.millis(remaining))
     )
-    pass.now = parts.clock.unsafeCurrentTimeMillis()
+    pass.now = shared.clock.unsafeCurrentTimeMillis()
     if (Option.isNone(answered)) {
       for (const [key, flight] of awaited) if (!local.has(key)) flight.abandoned = true
       return false
@@ -317,16 +324,16 @@ type ResolveMisses = (
 ) => Effect.Effect<Array<Enrichment>>
 
 /** Fetches what the walks need, round after round, until all events are complete or the deadline passes. */
-const resolveMisses = (parts: Parts, flightFor: FlightFor): ResolveMisses => {
-  const { clock, resolver } = parts
-  const timeoutMs = Duration.toMillis(parts.settings.lookupTimeout)
+const resolveMisses = (shared: Shared, flightFor: FlightFor): ResolveMisses => {
+  const { clock, resolver } = shared
+  const timeoutMs = Duration.toMillis(shared.settings.lookupTimeout)
   return Effect.fn("Enricher.resolveMisses")(function* (events, results, firstPending, pass) {
     const deadline = pass.now + timeoutMs
     const local = new Map<string, Entry>()
     pass.local = local
     let pending = firstPending
     for (let round = 0; round < MAX_ROUNDS && pending.length > 0; round++) {
-      if (!(yield* awaitNeeds(parts, flightFor, pass, local, deadline))) break
+      if (!(yield* awaitNeeds(shared, flightFor, pass, local, deadline))) break
       pending = resolveAt(resolver, events, results, pending, pass)
     }
     pass.final = true
@@ -344,7 +351,7 @@ const resolveMisses = (parts: Parts, flightFor: FlightFor): ResolveMisses => {
  * on to wait. A defect costs the chunk its enrichment, not its events.
  */
 const enrichChunk =
-  ({ clock, resolver, metrics }: Parts, misses: ResolveMisses) =>
+  ({ clock, resolver, metrics }: Shared, misses: ResolveMisses) =>
   (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
     Effect.suspend(() => {
       const pass = new Pass(clock.unsafeCurrentTimeMillis())

@@ -6,7 +6,7 @@
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { makeKubeHttp } from "../kube/KubeHttp.ts"
-import { failureDetail, parseJson } from "../kube/KubeApiError.ts"
+import { KubeApiError, type KubeResponse, parseJson } from "../kube/KubeApiError.ts"
 import { SERVICE_NAME_ANNOTATION, SERVICE_NAMESPACE_ANNOTATION } from "../domain/serviceName.ts"
 import { type ControllerRef, objectPath, type Workload, type WorkloadObject } from "./workloads.ts"
 
@@ -18,25 +18,17 @@ export interface ObjectKey {
 
 export const describeKey = (k: ObjectKey): string => `${k.workload.resource} ${k.namespace}/${k.name}`
 
-/** What the API server answered, when it answered: the object, 404, or 403. */
-export type LookupAnswer =
-  | { readonly _tag: "Found"; readonly object: WorkloadObject }
-  | { readonly _tag: "NotFound" }
-  | { readonly _tag: "Forbidden"; readonly message: string }
+/** What the API server answered: the object, or that there is none (404). */
+export type LookupAnswer = { readonly _tag: "Found"; readonly object: WorkloadObject } | { readonly _tag: "NotFound" }
 
-/** A GET that got no usable answer: unreachable, timed out, or any status but 200, 403 and 404. */
-export class OwnerLookupError extends Schema.TaggedError<OwnerLookupError>()("OwnerLookupError", {
-  object: Schema.String,
-  status: Schema.optional(Schema.Number),
-  detail: Schema.String
-}) {
-  override get message(): string {
-    return `get ${this.object} failed${this.status === undefined ? "" : ` with HTTP ${this.status}`}: ${this.detail}`
-  }
-}
+const NOT_FOUND: LookupAnswer = { _tag: "NotFound" }
 
 export interface OwnerLookupShape {
-  readonly get: (key: ObjectKey) => Effect.Effect<LookupAnswer, OwnerLookupError>
+  /**
+   * The object, or `NotFound`. Any other answer (a 403 included), no answer within the time allowed, or an answer
+   * that is not an object, is the call's `KubeApiError`, whose `reason` says which.
+   */
+  readonly get: (key: ObjectKey) => Effect.Effect<LookupAnswer, KubeApiError>
 }
 
 /** A GET that hangs must end: while it is in flight, every lookup of that object waits on it. */
@@ -104,29 +96,29 @@ const toWorkloadObject = (o: ObjectJson): WorkloadObject => {
   }
 }
 
+const found = (response: KubeResponse): Effect.Effect<LookupAnswer, KubeApiError> => {
+  const decoded = decodeObject(parseJson(response.text))
+  return decoded._tag === "Left"
+    ? Effect.fail(KubeApiError.decode("get", "the answer is not a Kubernetes object", decoded.left))
+    : Effect.succeed({ _tag: "Found", object: toWorkloadObject(decoded.right) })
+}
+
 const makeHttp = (kc: KubeConfig): OwnerLookupShape => {
   const http = makeKubeHttp(kc)
   return {
-    get: Effect.fn("OwnerLookup.get")(function* (key: ObjectKey) {
-      const object = describeKey(key)
-      const response = yield* http.request("GET", objectPath(key.workload, key.namespace, key.name)).pipe(
-        Effect.mapError((e) => new OwnerLookupError({ object, detail: e.message })),
+    get: Effect.fn("OwnerLookup.get")((key: ObjectKey) =>
+      http.call("get", "GET", objectPath(key.workload, key.namespace, key.name)).pipe(
         Effect.timeoutFail({
           duration: REQUEST_TIMEOUT,
           onTimeout: () =>
-            new OwnerLookupError({ object, detail: `no answer within ${Duration.format(REQUEST_TIMEOUT)}` })
-        })
+            KubeApiError.transport("get", undefined, `no answer within ${Duration.format(REQUEST_TIMEOUT)}`)
+        }),
+        Effect.flatMap(found),
+        Effect.catchIf(
+          (e) => e.reason === "NotFound",
+          () => Effect.succeed(NOT_FOUND)
+        )
       )
-      if (response.status === 404) return { _tag: "NotFound" } as const
-      if (response.status === 403) return { _tag: "Forbidden", message: failureDetail(response).detail } as const
-      if (response.status !== 200) {
-        return yield* new OwnerLookupError({ object, status: response.status, detail: failureDetail(response).detail })
-      }
-      const decoded = decodeObject(parseJson(response.text))
-      if (decoded._tag === "Left") {
-        return yield* new OwnerLookupError({ object, status: 200, detail: "the answer is not a Kubernetes object" })
-      }
-      return { _tag: "Found", object: toWorkloadObject(decoded.right) } as const
-    })
+    )
   }
 }

@@ -13,7 +13,7 @@ export interface KubeResponse {
 }
 
 /** The error's message with the socket-level code (ECONNREFUSED, UND_ERR_SOCKET...) that says what happened. */
-export const networkDetail = (error: unknown): string => {
+const networkDetail = (error: unknown): string => {
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined
   const code = cause !== undefined && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
   const message = error instanceof Error ? error.message : String(error)
@@ -37,14 +37,12 @@ const Status = Schema.Struct({
   message: Schema.optional(Schema.String),
   details: Schema.optional(Schema.Struct({ retryAfterSeconds: Schema.optional(Schema.Number) }))
 })
-export type Status = typeof Status.Type
+type Status = typeof Status.Type
 /** A `Status` object, as the API server sends with errors (and inside a watch's ERROR event). */
-export const decodeStatus = Schema.decodeUnknownOption(Status)
+const decodeStatus = Schema.decodeUnknownOption(Status)
 
 /** What a failed answer says, in words: the Status message, else the start of the body. */
-export const failureDetail = (
-  response: KubeResponse
-): { readonly detail: string; readonly status: Status | undefined } => {
+const failureDetail = (response: KubeResponse): { readonly detail: string; readonly status: Status | undefined } => {
   const status = Option.getOrUndefined(decodeStatus(parseJson(response.text)))
   return { detail: status?.message ?? (response.text.trim().slice(0, 300) || "no details"), status }
 }
@@ -55,14 +53,16 @@ export type KubeVerb = typeof KubeVerb.Type
 
 /**
  * What kind of failure a call met: no HTTP answer (`Transport`), an answer that is not what was asked for
- * (`Decode`), a watch ERROR event without a status code (`ErrorEvent`), or the HTTP status refused with (`Gone` is
- * 410, an expired resourceVersion or continue token; `Conflict` is 409, a write that lost a race; `ServerError` any
- * 5xx; `StatusCode` any other).
+ * (`Decode`), a watch ERROR event without a status code (`ErrorEvent`), a watch that delivered nothing, not even a
+ * bookmark, for its idle timeout and was ended for it (`Idle`), or the HTTP status refused with (`Gone` is 410, an
+ * expired resourceVersion or continue token; `Conflict` is 409, a write that lost a race; `ServerError` any 5xx;
+ * `StatusCode` any other).
  */
 const KubeApiReason = Schema.Literal(
   "Transport",
   "Decode",
   "ErrorEvent",
+  "Idle",
   "Unauthorized",
   "Forbidden",
   "NotFound",
@@ -72,7 +72,7 @@ const KubeApiReason = Schema.Literal(
   "ServerError",
   "StatusCode"
 )
-export type KubeApiReason = typeof KubeApiReason.Type
+type KubeApiReason = typeof KubeApiReason.Type
 
 const reasonOfStatus = (status: number): KubeApiReason => {
   switch (status) {

@@ -29,23 +29,22 @@ export interface KubeHttp {
     path: string,
     options?: CallOptions
   ) => Effect.Effect<KubeResponse, KubeApiError>
-  /** The same call, with any HTTP answer as its result: only no answer fails. Being replaced by `call`. */
-  readonly request: (
-    method: Method,
-    path: string,
-    body?: unknown,
-    accept?: string
-  ) => Effect.Effect<KubeResponse, KubeApiError>
 }
 
 const METHODS = { GET: HttpMethod.GET, POST: HttpMethod.POST, PUT: HttpMethod.PUT } as const
 
+/** The API server's address in the kubeconfig's current cluster, without a trailing slash; "" when it names none. */
+export const serverOf = (kc: KubeConfig): string => (kc.getCurrentCluster()?.server ?? "").replace(/\/+$/, "")
+
+/** What a call says when the kubeconfig names no API server to send it to. */
+export const NO_CLUSTER = "the kubeconfig names no cluster"
+
 export const makeKubeHttp = (kc: KubeConfig): KubeHttp => {
-  const server = (kc.getCurrentCluster()?.server ?? "").replace(/\/+$/, "")
+  const server = serverOf(kc)
   const http = new IsomorphicFetchHttpLibrary()
   const send = (verb: KubeVerb, method: Method, path: string, options: CallOptions = {}) =>
     server === ""
-      ? Effect.fail(KubeApiError.transport(verb, undefined, "the kubeconfig names no cluster"))
+      ? Effect.fail(KubeApiError.transport(verb, undefined, NO_CLUSTER))
       : Effect.tryPromise({
           try: async (signal): Promise<KubeResponse> => {
             const ctx = new RequestContext(server + path, METHODS[method])
@@ -68,11 +67,6 @@ export const makeKubeHttp = (kc: KubeConfig): KubeHttp => {
         send(verb, method, path, options),
         (response) => response.status >= 200 && response.status < 300,
         (response) => KubeApiError.refused(verb, response)
-      ),
-    request: (method, path, body, accept) =>
-      send(method === "GET" ? "get" : method === "POST" ? "create" : "update", method, path, {
-        body,
-        ...(accept === undefined ? {} : { accept })
-      })
+      )
   }
 }

@@ -1,14 +1,16 @@
 /**
  * Reads and writes one `coordination.k8s.io/v1` Lease: get, create, and replace guarded by `resourceVersion`.
  *
- * The live layer sends raw JSON through client-node's HTTP library rather than `CoordinationV1Api`: that API's
- * model turns `acquireTime`/`renewTime` into `Date`s and writes them back with `toISOString()` (three fractional
- * digits), which a real API server refuses for a MicroTime (it wants exactly six). Here the times stay strings.
+ * The live layer sends raw JSON through `KubeHttp.call` (client-node's HTTP library) rather than
+ * `CoordinationV1Api`: that API's model turns `acquireTime`/`renewTime` into `Date`s and writes them back with
+ * `toISOString()` (three fractional digits), which a real API server refuses for a MicroTime (it wants exactly
+ * six). Here the times stay strings. Every call fails with the `KubeApiError` of the answer; callers match on its
+ * `reason` (`Conflict` for a lost race), in memory as over HTTP.
  */
-import { Context, Effect, Layer, Option, Ref, Schema } from "effect"
+import { Context, Effect, Either, Layer, Option, Ref, Schema } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { makeKubeHttp } from "../kube/KubeHttp.ts"
-import { failureDetail, parseJson } from "../kube/KubeApiError.ts"
+import { KubeApiError, type KubeVerb, parseJson } from "../kube/KubeApiError.ts"
 
 export interface LeaseRef {
   readonly namespace: string
@@ -71,31 +73,14 @@ const toLease = (object: LeaseObject): Lease => ({
   object
 })
 
-export class LeaseError extends Schema.TaggedError<LeaseError>()("LeaseError", {
-  verb: Schema.Literal("get", "create", "update"),
-  lease: Schema.String,
-  /** Absent when no HTTP answer arrived. */
-  status: Schema.optional(Schema.Number),
-  reason: Schema.optional(Schema.String),
-  detail: Schema.String
-}) {
-  /** 409: someone else wrote the Lease first (Conflict on update, AlreadyExists on create). */
-  get isConflict(): boolean {
-    return this.status === 409
-  }
-
-  override get message(): string {
-    const answer = this.status === undefined ? "" : ` with HTTP ${this.status}${this.reason ? ` ${this.reason}` : ""}`
-    return `${this.verb} of Lease ${this.lease} failed${answer}: ${this.detail}`
-  }
-}
-
+/** Every call fails with the `KubeApiError` of the API server's answer: a lost race is reason `Conflict`. */
 export interface LeaseApiShape {
   /** `None` when the Lease does not exist. */
-  readonly get: (ref: LeaseRef) => Effect.Effect<Option.Option<Lease>, LeaseError>
-  readonly create: (ref: LeaseRef, record: LeaseRecord) => Effect.Effect<Lease, LeaseError>
-  /** Writes `record` over `current`; fails with a 409 when the Lease changed since `current` was read. */
-  readonly replace: (ref: LeaseRef, current: Lease, record: LeaseRecord) => Effect.Effect<Lease, LeaseError>
+  readonly get: (ref: LeaseRef) => Effect.Effect<Option.Option<Lease>, KubeApiError>
+  /** Fails with reason `Conflict` (status reason `AlreadyExists`) when the Lease exists. */
+  readonly create: (ref: LeaseRef, record: LeaseRecord) => Effect.Effect<Lease, KubeApiError>
+  /** Writes `record` over `current`; fails with reason `Conflict` when the Lease changed since `current` was read. */
+  readonly replace: (ref: LeaseRef, current: Lease, record: LeaseRecord) => Effect.Effect<Lease, KubeApiError>
 }
 
 export class LeaseApi extends Context.Tag("LeaseApi")<LeaseApi, LeaseApiShape>() {
@@ -107,7 +92,7 @@ export class LeaseApi extends Context.Tag("LeaseApi")<LeaseApi, LeaseApiShape>()
   )
 }
 
-const describe = (ref: LeaseRef) => `${ref.namespace}/${ref.name}`
+const storeKey = (ref: LeaseRef) => `${ref.namespace}/${ref.name}`
 
 const specOf = (record: LeaseRecord) => ({
   holderIdentity: record.holderIdentity,
@@ -124,51 +109,35 @@ const replacement = (current: Lease, record: LeaseRecord) => ({
   spec: { ...current.object.spec, ...specOf(record) }
 })
 
+const leasePath = (ref: LeaseRef, named: boolean) => {
+  const leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(ref.namespace)}/leases`
+  return named ? `${leases}/${encodeURIComponent(ref.name)}` : leases
+}
+
 const makeHttp = (kc: KubeConfig): LeaseApiShape => {
   const http = makeKubeHttp(kc)
-  const leasePath = (ref: LeaseRef, named: boolean) => {
-    const leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(ref.namespace)}/leases`
-    return named ? `${leases}/${encodeURIComponent(ref.name)}` : leases
-  }
-
-  const send = (
-    verb: LeaseError["verb"],
-    ref: LeaseRef,
-    method: "GET" | "POST" | "PUT",
-    path: string,
-    body?: unknown
-  ) =>
-    Effect.gen(function* () {
-      const fail = (detail: string, status?: number, reason?: string) =>
-        new LeaseError({
-          verb,
-          lease: describe(ref),
-          detail,
-          ...(status === undefined ? {} : { status }),
-          ...(reason === undefined || reason === "" ? {} : { reason })
-        })
-      const response = yield* http.request(method, path, body).pipe(Effect.mapError((e) => fail(e.message)))
-      if (response.status < 200 || response.status > 299) {
-        const { detail, status } = failureDetail(response)
-        return yield* fail(detail, response.status, status?.reason)
-      }
-      const lease = decodeLeaseObject(parseJson(response.text))
-      if (lease._tag === "Left") return yield* fail("the answer is not a Lease", response.status)
-      return toLease(lease.right)
-    })
+  const send = (verb: KubeVerb, method: "GET" | "POST" | "PUT", path: string, body?: unknown) =>
+    http.call(verb, method, path, body === undefined ? {} : { body }).pipe(
+      Effect.flatMap((response) => {
+        const lease = decodeLeaseObject(parseJson(response.text))
+        return lease._tag === "Right"
+          ? Effect.succeed(toLease(lease.right))
+          : Effect.fail(KubeApiError.decode(verb, "the answer is not a Lease", lease.left))
+      })
+    )
 
   return {
     get: Effect.fn("LeaseApi.get")(function* (ref: LeaseRef) {
-      return yield* send("get", ref, "GET", leasePath(ref, true)).pipe(
+      return yield* send("get", "GET", leasePath(ref, true)).pipe(
         Effect.map(Option.some),
         Effect.catchIf(
-          (e) => e.status === 404,
+          (e) => e.reason === "NotFound",
           () => Effect.succeed(Option.none<Lease>())
         )
       )
     }),
     create: Effect.fn("LeaseApi.create")(function* (ref: LeaseRef, record: LeaseRecord) {
-      return yield* send("create", ref, "POST", leasePath(ref, false), {
+      return yield* send("create", "POST", leasePath(ref, false), {
         apiVersion: "coordination.k8s.io/v1",
         kind: "Lease",
         metadata: { name: ref.name, namespace: ref.namespace },
@@ -176,7 +145,7 @@ const makeHttp = (kc: KubeConfig): LeaseApiShape => {
       })
     }),
     replace: Effect.fn("LeaseApi.replace")(function* (ref: LeaseRef, current: Lease, record: LeaseRecord) {
-      return yield* send("update", ref, "PUT", leasePath(ref, true), replacement(current, record))
+      return yield* send("update", "PUT", leasePath(ref, true), replacement(current, record))
     })
   }
 }
@@ -186,48 +155,42 @@ interface MemoryStore {
   readonly leases: ReadonlyMap<string, Lease>
 }
 
+/** The refusals of the API server, as `KubeHttp` classifies its answers. */
+const refusal = (verb: KubeVerb, status: 404 | 409, statusReason: string, description: string) =>
+  new KubeApiError({
+    verb,
+    reason: status === 404 ? "NotFound" : "Conflict",
+    status,
+    statusReason,
+    description
+  })
+
 const makeMemory = () =>
   Effect.gen(function* () {
     const store = yield* Ref.make<MemoryStore>({ rv: 0, leases: new Map() })
-    const conflict = (verb: LeaseError["verb"], ref: LeaseRef, reason: string) =>
-      new LeaseError({
-        verb,
-        lease: describe(ref),
-        status: 409,
-        reason,
-        detail: "the Lease was written by someone else"
-      })
-    const notFound = (verb: LeaseError["verb"], ref: LeaseRef) =>
-      new LeaseError({
-        verb,
-        lease: describe(ref),
-        status: 404,
-        reason: "NotFound",
-        detail: "the Lease does not exist"
-      })
+    const written = "the Lease was written by someone else"
     const write = (ref: LeaseRef, rv: number, object: Omit<LeaseObject, "metadata">): Lease =>
       toLease({ ...object, metadata: { name: ref.name, namespace: ref.namespace, resourceVersion: String(rv) } })
+    const commit = (ref: LeaseRef, s: MemoryStore, object: Omit<LeaseObject, "metadata">) => {
+      const lease = write(ref, s.rv + 1, object)
+      return [Either.right(lease), { rv: s.rv + 1, leases: new Map(s.leases).set(storeKey(ref), lease) }] as const
+    }
     const api: LeaseApiShape = {
-      get: (ref) => Ref.get(store).pipe(Effect.map((s) => Option.fromNullable(s.leases.get(describe(ref))))),
+      get: (ref) => Ref.get(store).pipe(Effect.map((s) => Option.fromNullable(s.leases.get(storeKey(ref))))),
       create: (ref, record) =>
-        Ref.modify(store, (s): readonly [Lease | LeaseError, MemoryStore] => {
-          if (s.leases.has(describe(ref))) return [conflict("create", ref, "AlreadyExists"), s] as const
-          const lease = write(ref, s.rv + 1, { spec: specOf(record) })
-          return [lease, { rv: s.rv + 1, leases: new Map(s.leases).set(describe(ref), lease) }] as const
-        }).pipe(
-          Effect.flatMap((result) => (result instanceof LeaseError ? Effect.fail(result) : Effect.succeed(result)))
-        ),
+        Ref.modify(store, (s): readonly [Either.Either<Lease, KubeApiError>, MemoryStore] =>
+          s.leases.has(storeKey(ref))
+            ? [Either.left(refusal("create", 409, "AlreadyExists", written)), s]
+            : commit(ref, s, { spec: specOf(record) })
+        ).pipe(Effect.flatten),
       replace: (ref, current, record) =>
-        Ref.modify(store, (s): readonly [Lease | LeaseError, MemoryStore] => {
-          const stored = s.leases.get(describe(ref))
-          if (stored === undefined) return [notFound("update", ref), s] as const
+        Ref.modify(store, (s): readonly [Either.Either<Lease, KubeApiError>, MemoryStore] => {
+          const stored = s.leases.get(storeKey(ref))
+          if (stored === undefined) return [Either.left(refusal("update", 404, "NotFound", "no such Lease")), s]
           if (stored.resourceVersion !== current.resourceVersion)
-            return [conflict("update", ref, "Conflict"), s] as const
-          const lease = write(ref, s.rv + 1, replacement(current, record))
-          return [lease, { rv: s.rv + 1, leases: new Map(s.leases).set(describe(ref), lease) }] as const
-        }).pipe(
-          Effect.flatMap((result) => (result instanceof LeaseError ? Effect.fail(result) : Effect.succeed(result)))
-        )
+            return [Either.left(refusal("update", 409, "Conflict", written)), s]
+          return commit(ref, s, replacement(current, record))
+        }).pipe(Effect.flatten)
     }
     return api
   })

@@ -3,15 +3,22 @@
  * reachable, and whether this replica leads. The source and the leader election change it through its methods;
  * the probes read it.
  */
-import { Context, Layer } from "effect"
+import { type Clock, Context, Effect, Layer } from "effect"
 
 export type Role = "leader" | "standby" | "starting"
 
 export class HealthState {
-  #lastActivityMs = Date.now()
+  readonly #clock: Clock.Clock
+  #lastActivityMs: number
   #apiReachable = false
   #role: Role = "starting"
   #holder: string | undefined = undefined
+
+  /** Times are `clock`'s: starting counts as the last sign of life until the API answers. */
+  constructor(clock: Clock.Clock) {
+    this.#clock = clock
+    this.#lastActivityMs = clock.unsafeCurrentTimeMillis()
+  }
 
   /** Last sign of a working watch or list: an event, a bookmark, a list page, a watch the server ended. */
   get lastActivityMs(): number {
@@ -28,9 +35,9 @@ export class HealthState {
     return this.#holder
   }
 
-  /** The API answered: a sign of life, and reachable. */
-  activity(now = Date.now()): void {
-    this.#lastActivityMs = now
+  /** The API answered, now: a sign of life, and reachable. */
+  activity(): void {
+    this.#lastActivityMs = this.#clock.unsafeCurrentTimeMillis()
     this.#apiReachable = true
   }
 
@@ -48,7 +55,10 @@ export class HealthState {
 }
 
 export class Health extends Context.Tag("Health")<Health, HealthState>() {
-  static readonly layer = Layer.sync(Health, () => new HealthState())
+  static readonly layer: Layer.Layer<Health> = Layer.effect(
+    Health,
+    Effect.map(Effect.clock, (clock) => new HealthState(clock))
+  )
 }
 
 export interface Verdict {
@@ -57,11 +67,11 @@ export interface Verdict {
 }
 
 /**
- * Alive unless this replica is collecting and nothing has come from the API for `stallMs`: then the watch is
- * stuck in a way reconnecting did not cure, and a restart of the pod is the remedy left.
+ * Alive unless this replica is collecting and nothing has come from the API for `stallMs` before `nowMs`: then the
+ * watch is stuck in a way reconnecting did not cure, and a restart of the pod is the remedy left.
  */
-export const liveness = (h: HealthState, stallMs: number, now = Date.now()): Verdict => {
-  const silentMs = now - h.lastActivityMs
+export const liveness = (h: HealthState, stallMs: number, nowMs: number): Verdict => {
+  const silentMs = nowMs - h.lastActivityMs
   const stalled = h.role === "leader" && silentMs > stallMs
   return {
     ok: !stalled,

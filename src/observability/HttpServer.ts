@@ -38,6 +38,7 @@ export const httpServerLayer = (settings: ListenSettings) =>
     Effect.gen(function* () {
       const health = yield* Health
       const metrics = yield* Metrics
+      const clock = yield* Effect.clock
       const answer = (v: Verdict) => ({
         status: v.ok ? 200 : 503,
         body: JSON.stringify(v.body) + "\n",
@@ -53,7 +54,7 @@ export const httpServerLayer = (settings: ListenSettings) =>
           res
             .writeHead(r.status, { "Content-Type": r.type, "Cache-Control": "no-store" })
             .end(req.method === "HEAD" ? undefined : r.body)
-        if (path === "/healthz") reply(answer(liveness(health, settings.stallMs)))
+        if (path === "/healthz") reply(answer(liveness(health, settings.stallMs, clock.unsafeCurrentTimeMillis())))
         else if (path === "/readyz") reply(answer(readiness(health)))
         else if (path === "/metrics") {
           // Copied here, once per scrape: the watch path only moves a number, at up to 18 000 events/s.

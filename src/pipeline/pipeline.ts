@@ -1,4 +1,4 @@
-import { Duration, Effect, Fiber, Stream } from "effect"
+import { Clock, Duration, Effect, Fiber, Stream } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import type { Severity } from "../domain/defaultSeverity.ts"
@@ -50,7 +50,7 @@ interface Prepared {
 const kept = (o: Occurrence): boolean => o.droppedBy === undefined
 
 /** What every step of a running pipeline uses. */
-interface Parts {
+interface Running {
   readonly settings: PipelineSettings
   readonly metrics: Metrics["Type"]
   readonly translator: Translator["Type"]
@@ -75,7 +75,7 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
     const checkpoint = yield* Checkpoint
     const window = new OccurrenceWindow(settings.windowSize)
     for (const o of checkpoint.initial.occurrences) window.seed(o.uid, o.count, o.timeMs)
-    const parts: Parts = {
+    const running: Running = {
       settings,
       metrics: yield* Metrics,
       translator: yield* Translator,
@@ -85,17 +85,17 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
       window,
       throttle: settings.throttle === undefined ? undefined : new Throttle(settings.throttle)
     }
-    if (parts.throttle !== undefined) yield* summariesOnTime(parts.throttle, (s) => emitSummaries(parts, s))
+    if (running.throttle !== undefined) yield* summariesOnTime(running.throttle, (s) => emitSummaries(running, s))
     yield* changes.pipe(
-      Stream.mapEffect((chunk) => prepare(parts, chunk)),
+      Stream.mapEffect((chunk) => prepare(running, chunk)),
       // Stage one runs ahead by this many chunks while stage two waits for lookups or for the sink.
       Stream.buffer({ capacity: 2 }),
-      Stream.runForEach((prepared) => deliver(parts, prepared))
+      Stream.runForEach((prepared) => deliver(running, prepared))
     )
   }).pipe(Effect.scoped)
 
 /** The summary records of what noise control held back. */
-const emitSummaries = ({ enricher, sink, translator, settings }: Parts, summaries: ReadonlyArray<Summary>) =>
+const emitSummaries = ({ enricher, sink, translator, settings }: Running, summaries: ReadonlyArray<Summary>) =>
   summaries.length === 0
     ? Effect.void
     : Effect.gen(function* () {
@@ -114,7 +114,7 @@ const emitSummaries = ({ enricher, sink, translator, settings }: Parts, summarie
  * The chunk's new occurrences, in order, and its progress. Undecodable changes are counted and skipped; what
  * was received is counted per chunk (a labelled counter's increment is a hash lookup, too dear per event).
  */
-const admit = ({ metrics, window, settings }: Parts, chunk: ReadonlyArray<Change>, nowMs: number) =>
+const admit = ({ metrics, window, settings }: Running, chunk: ReadonlyArray<Change>, nowMs: number) =>
   Effect.gen(function* () {
     const streams: Record<string, string> = {}
     const handled: Array<ExportedOccurrence> = []
@@ -149,7 +149,7 @@ const admit = ({ metrics, window, settings }: Parts, chunk: ReadonlyArray<Change
 
 /** Marks the occurrences a filter rule drops, and counts them by rule. */
 const filter = (
-  { settings, metrics }: Parts,
+  { settings, metrics }: Running,
   occurrences: ReadonlyArray<Occurrence>,
   nowMs: number,
   withLabels: boolean
@@ -162,12 +162,12 @@ const filter = (
 }
 
 /** Stage one: admit, classify, filter (unless label filters need the labels), and start enrichment. */
-const prepare = (parts: Parts, chunk: ReadonlyArray<Change>) =>
+const prepare = (running: Running, chunk: ReadonlyArray<Change>) =>
   Effect.gen(function* () {
-    const nowMs = Date.now()
-    const { occurrences, progress } = yield* admit(parts, chunk, nowMs)
+    const nowMs = yield* Clock.currentTimeMillis
+    const { occurrences, progress } = yield* admit(running, chunk, nowMs)
     // Label filters need the labels first; otherwise filter first and look up only what is kept.
-    if (!parts.settings.filters.needsLabels) filter(parts, occurrences, nowMs, false)
+    if (!running.settings.filters.needsLabels) filter(running, occurrences, nowMs, false)
     const enriching = occurrences.filter(kept)
     // Started now, awaited in stage two: the next chunks are prepared while this one's lookups are answered.
     // In the pipeline's scope, not stage one's fiber: that fiber may end (a finite source) before stage two
@@ -175,7 +175,7 @@ const prepare = (parts: Parts, chunk: ReadonlyArray<Change>) =>
     const enrichment =
       enriching.length === 0
         ? undefined
-        : yield* Effect.forkScoped(parts.enricher.enrichAll(enriching.map((o) => o.event)))
+        : yield* Effect.forkScoped(running.enricher.enrichAll(enriching.map((o) => o.event)))
     return { nowMs, progress, occurrences, enriching, enrichment } satisfies Prepared
   })
 
@@ -191,7 +191,7 @@ const enrich = (prepared: Prepared) =>
 
 /** Whether noise control lets an occurrence through; what it holds back is counted. */
 const throttled =
-  ({ throttle, metrics }: Parts, nowMs: number) =>
+  ({ throttle, metrics }: Running, nowMs: number) =>
   (o: Occurrence) => {
     if (throttle === undefined || throttle.admit(o.event, nowMs) === "pass") return true
     metrics.recordsSuppressed.inc()
@@ -199,23 +199,23 @@ const throttled =
   }
 
 const translate =
-  ({ translator }: Parts) =>
+  ({ translator }: Running) =>
   (o: Occurrence): ReadableLogRecord => {
     const resource = o.enrichment?.resource
     return translator.translate(o.event, { ...(resource === undefined ? {} : { resource }), severity: o.severity })
   }
 
 /** Stage two: wait for the enrichment, filter by labels, hold back noise, translate, send, mark. */
-const deliver = (parts: Parts, prepared: Prepared) =>
+const deliver = (running: Running, prepared: Prepared) =>
   Effect.gen(function* () {
-    const { metrics, sink, checkpoint } = parts
+    const { metrics, sink, checkpoint } = running
     const { nowMs, occurrences, progress } = prepared
     yield* enrich(prepared)
-    if (parts.settings.filters.needsLabels) filter(parts, occurrences, nowMs, true)
-    const sent = occurrences.filter(kept).filter(throttled(parts, nowMs))
+    if (running.settings.filters.needsLabels) filter(running, occurrences, nowMs, true)
+    const sent = occurrences.filter(kept).filter(throttled(running, nowMs))
     const newestMs = sent.reduce((newest, o) => Math.max(newest, o.timeMs), 0)
     if (newestMs > 0) metrics.lastEventTimestamp.set(newestMs / 1000)
-    if (sent.length > 0) yield* sink.offerAll(sent.map(translate(parts)))
+    if (sent.length > 0) yield* sink.offerAll(sent.map(translate(running)))
     if (progress.occurrences.length > 0 || Object.keys(progress.streams).length > 0) {
       yield* sink.mark(checkpoint.acknowledged(progress))
     }
@@ -233,10 +233,9 @@ const summariesOnTime = <R>(
     yield* Effect.gen(function* () {
       for (;;) {
         const next = throttle.nextDueMs()
-        yield* Effect.sleep(
-          Duration.millis(Math.max(50, Math.min(1000, next === undefined ? 1000 : next - Date.now())))
-        )
-        yield* emit(throttle.due(Date.now()))
+        const now = yield* Clock.currentTimeMillis
+        yield* Effect.sleep(Duration.millis(Math.max(50, Math.min(1000, next === undefined ? 1000 : next - now))))
+        yield* emit(throttle.due(yield* Clock.currentTimeMillis))
       }
     }).pipe(Effect.forkScoped)
     yield* Effect.addFinalizer(() => emit(throttle.flush()))

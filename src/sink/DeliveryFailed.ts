@@ -1,7 +1,10 @@
 import { Schema } from "effect"
 import type { SinkStats } from "./RecordSink.ts"
 
-/** Some records were not delivered; the run must not look successful. */
+/**
+ * Some records were not delivered; the run must not look successful. A failure of the run (exit code 1,
+ * `src/app/exitCodes.ts`), also when it ends a stop: then it stands beside the interruption (`whenStopped`).
+ */
 export class DeliveryFailed extends Schema.TaggedError<DeliveryFailed>()("DeliveryFailed", {
   dropped: Schema.Record({ key: Schema.String, value: Schema.Number }),
   lastError: Schema.optional(Schema.String)

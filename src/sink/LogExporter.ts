@@ -2,18 +2,37 @@ import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 
 /**
- * An export that did not succeed. `retryable: false` means the backend rejected the data itself; `retryAfter` is
- * the backend's `Retry-After`, the least wait before the next attempt.
+ * What kind of failure an export met, classified once, where the exporter reads what happened: no answer
+ * (`Transport`: the connection failed or was cut; `Timeout`: nothing within the exporter's timeout), or the HTTP
+ * status the backend refused with: `RequestTimeout` (408), `TooManyRequests` (429), `ServerError` (any 5xx),
+ * `Rejected` (any other 4xx: the backend refused the data itself), `StatusCode` (any other status).
+ */
+const ExportFailureReason = Schema.Literal(
+  "Transport",
+  "Timeout",
+  "RequestTimeout",
+  "TooManyRequests",
+  "ServerError",
+  "Rejected",
+  "StatusCode"
+)
+export type ExportFailureReason = typeof ExportFailureReason.Type
+
+/**
+ * An export that did not succeed: its `reason`, the HTTP `status` when there was an answer, `description` (what
+ * the backend said, or what happened), `retryAfter` (the backend's `Retry-After`, the least wait before the next
+ * attempt) and `cause` (the network error, when there is one).
  */
 export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFailed", {
-  reason: Schema.String,
-  retryable: Schema.Boolean,
+  reason: ExportFailureReason,
   status: Schema.optional(Schema.Number),
-  retryAfter: Schema.optional(Schema.Duration)
+  description: Schema.String,
+  retryAfter: Schema.optional(Schema.Duration),
+  cause: Schema.optional(Schema.Defect)
 }) {
   override get message(): string {
     const after = this.retryAfter === undefined ? "" : ` (Retry-After ${Duration.format(this.retryAfter)})`
-    return this.status === undefined ? this.reason : `HTTP ${this.status}${after}: ${this.reason}`
+    return this.status === undefined ? this.description : `HTTP ${this.status}${after}: ${this.description}`
   }
 }
 

@@ -3,6 +3,27 @@ import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { Metrics } from "../observability/Metrics.ts"
 import { type Accepted, type ExportFailed, LogExporter } from "./LogExporter.ts"
 
+/**
+ * Whether a failed export is worth another attempt: no answer, or trouble the backend calls passing (408, 429,
+ * 5xx). A batch the backend rejected (any other 4xx) or answered oddly is dropped at once.
+ */
+const isRetryable = (e: ExportFailed): boolean => {
+  switch (e.reason) {
+    case "Transport":
+    case "Timeout":
+    case "RequestTimeout":
+    case "TooManyRequests":
+    case "ServerError":
+      return true
+    case "Rejected":
+    case "StatusCode":
+      return false
+  }
+}
+
+/** Why records were given up on: the `reason` label of the dropped-records counter, the key of `SinkStats.dropped`. */
+type DropCause = "older_than_ttl" | "rejected_by_backend" | "retries_exhausted" | "shutdown"
+
 export interface SinkSettings {
   readonly queueSize: number
   readonly batchSize: number
@@ -118,23 +139,28 @@ const make = (settings: SinkSettings) =>
       return true
     }
 
-    const drop = (reason: string, count: number, why: string, log: "every time" | "once per text" = "every time") =>
+    const drop = (
+      cause: DropCause,
+      count: number,
+      detail: string,
+      log: "every time" | "once per text" = "every time"
+    ) =>
       Effect.gen(function* () {
-        metrics.recordsDropped.inc({ reason }, count)
+        metrics.recordsDropped.inc({ reason: cause }, count)
         yield* Ref.update(stats, (s) => ({
           ...s,
-          dropped: { ...s.dropped, [reason]: (s.dropped[reason] ?? 0) + count },
-          lastError: why
+          dropped: { ...s.dropped, [cause]: (s.dropped[cause] ?? 0) + count },
+          lastError: detail
         }))
-        if (log === "once per text" && !firstTime(`${reason}\n${why}`)) return
+        if (log === "once per text" && !firstTime(`${cause}\n${detail}`)) return
         const more = log === "once per text" ? " (logged once: later drops for the same reason are only counted)" : ""
-        yield* Effect.logError(`dropped ${count} records: ${reason}: ${why}${more}`).pipe(
-          Effect.annotateLogs({ dropped: count, reason })
+        yield* Effect.logError(`dropped ${count} records: ${cause}: ${detail}${more}`).pipe(
+          Effect.annotateLogs({ dropped: count, reason: cause })
         )
       })
 
     const maxAgeMs = settings.maxRecordAge === undefined ? undefined : Duration.toMillis(settings.maxRecordAge)
-    /** Takes out the records too old to be worth sending now, dropping them with their reason. */
+    /** Takes out the records too old to be worth sending now, dropping them as `older_than_ttl`. */
     const withoutExpired = (records: ReadonlyArray<ReadableLogRecord>) =>
       Effect.gen(function* () {
         if (maxAgeMs === undefined) return records
@@ -158,9 +184,9 @@ const make = (settings: SinkSettings) =>
           return accepted
         }),
         Effect.tapError((e) =>
-          Effect.sync(() => metrics.exportBatches.inc({ outcome: e.retryable ? "retry" : "rejected" })).pipe(
+          Effect.sync(() => metrics.exportBatches.inc({ outcome: isRetryable(e) ? "retry" : "rejected" })).pipe(
             Effect.zipRight(
-              e.retryable
+              isRetryable(e)
                 ? Effect.logWarning(`export of ${records.length} records failed, will retry: ${e.message}`)
                 : Effect.void
             )
@@ -173,7 +199,7 @@ const make = (settings: SinkSettings) =>
     const backoff = Schedule.jittered(
       Schedule.union(Schedule.exponential(settings.retryInitial, 2), Schedule.spaced(settings.retryMax))
     )
-    const schedule = Schedule.passthrough(Schedule.whileInput(backoff, (e: ExportFailed) => e.retryable)).pipe(
+    const schedule = Schedule.passthrough(Schedule.whileInput(backoff, isRetryable)).pipe(
       Schedule.modifyDelay((e, delay) => {
         const wait = e.retryAfter === undefined ? delay : Duration.max(delay, e.retryAfter)
         return Duration.millis(Math.ceil(Duration.toMillis(wait)))
@@ -181,7 +207,7 @@ const make = (settings: SinkSettings) =>
     )
     const giveUp = settings.retryGiveUpAfter
 
-    /** Counts what the backend took; what a partial success rejected is dropped, its reason logged once. */
+    /** Counts what the backend took; what a partial success rejected is dropped, the backend's message logged once. */
     const acknowledged = (records: ReadonlyArray<ReadableLogRecord>, accepted: Accepted) =>
       Effect.gen(function* () {
         const rejected = Math.min(accepted.rejected, records.length)
@@ -220,7 +246,7 @@ const make = (settings: SinkSettings) =>
                 onSome: (accepted) => (accepted === undefined ? Effect.void : acknowledged(records, accepted))
               }),
               onFailure: (e) =>
-                drop(e.retryable ? "retries_exhausted" : "rejected_by_backend", records.length, e.message)
+                drop(isRetryable(e) ? "retries_exhausted" : "rejected_by_backend", records.length, e.message)
             })
           )
         )

@@ -1,4 +1,4 @@
-import { Duration, Effect, Either, Layer, Option, Schema } from "effect"
+import { Clock, Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import { readFile } from "node:fs/promises"
 import { Agent as HttpAgent, request as httpRequest } from "node:http"
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https"
@@ -6,7 +6,14 @@ import { promisify } from "node:util"
 import { gzip } from "node:zlib"
 import { JsonLogsSerializer, ProtobufLogsSerializer } from "@opentelemetry/otlp-transformer"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
-import { type Accepted, allAccepted, ExportFailed, LogExporter, type LogExporterShape } from "./LogExporter.ts"
+import {
+  type Accepted,
+  allAccepted,
+  ExportFailed,
+  type ExportFailureReason,
+  LogExporter,
+  type LogExporterShape
+} from "./LogExporter.ts"
 import { encodeLogsRequest } from "./otlpProtobuf.ts"
 import { redactUrl } from "../observability/redact.ts"
 
@@ -74,10 +81,15 @@ export const readTlsFiles = (files: OtlpTlsFiles) =>
   })
 
 /**
- * Status codes the OTLP/HTTP spec calls retryable (and any other 5xx, a backend's passing trouble): the sink tries
- * the batch again, waiting at least the `Retry-After`. Any other failing status rejects the data itself.
+ * A failing status as the kind of failure it is. The OTLP/HTTP spec calls 429, 502, 503 and 504 retryable; 408 and
+ * any other 5xx are a backend's passing trouble too (the sink decides what to retry); any other 4xx rejects the data.
  */
-const RETRYABLE_STATUS = new Set([408, 429, 502, 503, 504])
+const reasonOfStatus = (status: number): ExportFailureReason => {
+  if (status === 408) return "RequestTimeout"
+  if (status === 429) return "TooManyRequests"
+  if (status >= 500) return "ServerError"
+  return status >= 400 && status <= 499 ? "Rejected" : "StatusCode"
+}
 
 /** The most of a response body read: a partial success or an error text, never a large document. */
 const MAX_RESPONSE_BYTES = 64 * 1024
@@ -129,19 +141,23 @@ export const judgeAnswer = (
     })
   }
   const text = body.toString("utf8", 0, Math.min(body.length, 500)).trim()
-  const reason = [answer.statusText, text].filter((p) => p !== "").join(": ") || "export failed"
+  const description = [answer.statusText, text].filter((p) => p !== "").join(": ") || "export failed"
   const retryAfter = parseRetryAfter(answer.retryAfter, nowMs)
   return Effect.fail(
     new ExportFailed({
-      reason,
-      retryable: RETRYABLE_STATUS.has(status) || status >= 500,
+      reason: reasonOfStatus(status),
       status,
+      description,
       ...(retryAfter === undefined ? {} : { retryAfter })
     })
   )
 }
 
 const gzipped = promisify(gzip)
+
+/** No answer: the connection failed or was cut. */
+const transportFailure = (error: Error) =>
+  new ExportFailed({ reason: "Transport", description: error.message || "export failed", cause: error })
 
 /**
  * An OTLP/HTTP logs exporter: one POST per batch, bounded by `timeoutMs` and abandoned when interrupted. It does
@@ -178,8 +194,7 @@ const makeOtlpExporter = (settings: OtlpSettings): LogExporterShape => {
         settled = true
         resume(result)
       }
-      const failed = (error: Error) =>
-        settle(Effect.fail(new ExportFailed({ reason: error.message || "export failed", retryable: true })))
+      const failed = (error: Error) => settle(Effect.fail(transportFailure(error)))
       const options = { method: "POST", headers: { ...headers, "content-length": body.length }, agent }
       const req = send(url, options, (res) => {
         const chunks: Array<Buffer> = []
@@ -216,10 +231,10 @@ const makeOtlpExporter = (settings: OtlpSettings): LogExporterShape => {
           Effect.timeoutFail({
             duration: timeout,
             onTimeout: () =>
-              new ExportFailed({ reason: `no answer within ${Duration.format(timeout)}`, retryable: true })
+              new ExportFailed({ reason: "Timeout", description: `no answer within ${Duration.format(timeout)}` })
           })
         )
-        return yield* judgeAnswer(answer, (b) => serializer.deserializeResponse(b), Date.now())
+        return yield* judgeAnswer(answer, (b) => serializer.deserializeResponse(b), yield* Clock.currentTimeMillis)
       }),
     shutdown: Effect.sync(() => agent.destroy())
   }

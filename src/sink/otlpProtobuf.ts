@@ -64,7 +64,7 @@ const MEDIUM_STRING = 5461
 const varintSize = (v: number): number => (v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x20_0000 ? 3 : v < 0x1000_0000 ? 4 : 5)
 
 /** Protobuf's primitives over one growing buffer. */
-class Writer {
+class ProtobufWriter {
   buf: Buffer = Buffer.allocUnsafe(INITIAL_BYTES)
   pos = 0
 
@@ -254,7 +254,7 @@ class Writer {
 }
 
 /** An AnyValue's fields (without its own tag and length); null and undefined give an empty AnyValue. */
-const anyValue = (w: Writer, value: AnyValue): void => {
+const anyValue = (w: ProtobufWriter, value: AnyValue): void => {
   switch (typeof value) {
     case "string":
       w.byte(Tag.stringValue)
@@ -293,7 +293,7 @@ const anyValue = (w: Writer, value: AnyValue): void => {
 }
 
 /** Each own key of `attrs` as a KeyValue under `tag`, in the object's order. */
-const attributes = (w: Writer, attrs: LogAttributes, tag: number): void => {
+const attributes = (w: ProtobufWriter, attrs: LogAttributes, tag: number): void => {
   for (const key in attrs) {
     if (!Object.hasOwn(attrs, key)) continue
     const kv = w.field(tag, 1)
@@ -310,7 +310,7 @@ type Resource = ReadableLogRecord["resource"]
 type Scope = ReadableLogRecord["instrumentationScope"]
 
 /** `ResourceLogs.resource` with its tag, as bytes. */
-const resourceField = (w: Writer, resource: Resource): void => {
+const resourceField = (w: ProtobufWriter, resource: Resource): void => {
   const at = w.field(Tag.field1, 2)
   attributes(w, resource.attributes, Tag.field1)
   w.byte(Tag.resourceDroppedAttributesCount)
@@ -319,7 +319,7 @@ const resourceField = (w: Writer, resource: Resource): void => {
 }
 
 /** `ScopeLogs.scope` with its tag, as bytes. */
-const scopeField = (w: Writer, scope: Scope): void => {
+const scopeField = (w: ProtobufWriter, scope: Scope): void => {
   const at = w.field(Tag.field1, 1)
   w.byte(Tag.field1)
   w.string(scope.name)
@@ -329,7 +329,7 @@ const scopeField = (w: Writer, scope: Scope): void => {
   w.end(at, 1)
 }
 
-const logRecord = (w: Writer, r: ReadableLogRecord): void => {
+const logRecord = (w: ProtobufWriter, r: ReadableLogRecord): void => {
   const at = w.field(Tag.field2, 2)
   w.byte(Tag.timeUnixNano)
   w.hrTime(r.hrTime)
@@ -400,13 +400,13 @@ const groupRecords = (records: ReadonlyArray<ReadableLogRecord>, next: Int32Arra
  */
 class Encoded<K extends object> {
   readonly #bytes = new WeakMap<K, Uint8Array>()
-  readonly #encode: (w: Writer, key: K) => void
+  readonly #encode: (w: ProtobufWriter, key: K) => void
 
-  constructor(encode: (w: Writer, key: K) => void) {
+  constructor(encode: (w: ProtobufWriter, key: K) => void) {
     this.#encode = encode
   }
 
-  write(w: Writer, key: K): void {
+  write(w: ProtobufWriter, key: K): void {
     const cached = this.#bytes.get(key)
     if (cached !== undefined) return w.copy(cached)
     const from = w.pos
@@ -415,7 +415,7 @@ class Encoded<K extends object> {
   }
 }
 
-const writer = new Writer()
+const writer = new ProtobufWriter()
 const resources = new Encoded<Resource>(resourceField)
 const scopes = new Encoded<Scope>(scopeField)
 let chain = new Int32Array(1024)

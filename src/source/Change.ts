@@ -1,5 +1,6 @@
 import { Either } from "effect"
 import { decodeKubeEvent, type EventApi, type KubeEvent } from "../domain/KubeEvent.ts"
+import { resourceVersionOf } from "../kube/resourceVersion.ts"
 
 /**
  * What a source passes on, decoded. Sources never emit deletions: an expired event is no occurrence.
@@ -42,15 +43,3 @@ export const decodeChange = (type: "ADDED" | "MODIFIED", object: unknown, api?: 
       resourceVersion: resourceVersionOf(object)
     })
   })
-
-/** The `metadata.resourceVersion` of a raw object (an event, a bookmark), if it has one. */
-export const resourceVersionOf = (object: unknown): string | undefined => {
-  if (typeof object !== "object" || object === null || !("metadata" in object)) return undefined
-  const meta = object.metadata
-  return typeof meta === "object" &&
-    meta !== null &&
-    "resourceVersion" in meta &&
-    typeof meta.resourceVersion === "string"
-    ? meta.resourceVersion
-    : undefined
-}

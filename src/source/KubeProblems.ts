@@ -5,7 +5,7 @@
 import { Effect } from "effect"
 import { rbacRule, SOURCE_API_CALLS } from "../domain/apiCalls.ts"
 import type { KubeApiError } from "../kube/KubeApiError.ts"
-import type { WatchTarget } from "./KubeApi.ts"
+import type { WatchTarget } from "./WatchTarget.ts"
 import { ReportOnce } from "../observability/reportOnce.ts"
 
 const scope = (t: WatchTarget) => (t.namespace === undefined ? "at the cluster scope" : `in namespace ${t.namespace}`)

@@ -1,5 +1,5 @@
-import { Context, Layer } from "effect"
-import type { Attributes } from "@opentelemetry/api"
+import { Context, Effect, Layer } from "effect"
+import type { Attributes, HrTime } from "@opentelemetry/api"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { Resource as R } from "../domain/attributes.ts"
@@ -14,7 +14,7 @@ export interface TranslatorSettings {
   readonly resourceCacheSize: number
 }
 
-/** Holds what translation shares between records (the resource cache) and stamps the observed time. */
+/** Holds what translation shares between records (the resource cache) and stamps the observed time, the clock's. */
 export class Translator extends Context.Tag("Translator")<
   Translator,
   {
@@ -24,14 +24,18 @@ export class Translator extends Context.Tag("Translator")<
   }
 >() {
   static readonly layer = (settings: TranslatorSettings) =>
-    Layer.sync(Translator, () => {
-      const resources = new ResourceCache(settings.baseAttributes, settings.resourceCacheSize)
-      const translate = (e: KubeEvent, parts?: RecordParts) => {
-        const now = Date.now()
-        return toLogRecord(e, { resources, observedAt: [Math.floor(now / 1000), (now % 1000) * 1_000_000] }, parts)
-      }
-      return { translate, summarize: (s, parts) => translate(s.event, { ...parts, ...summaryParts(s) }) }
-    })
+    Layer.effect(
+      Translator,
+      Effect.map(Effect.clock, (clock) => {
+        const resources = new ResourceCache(settings.baseAttributes, settings.resourceCacheSize)
+        const translate = (e: KubeEvent, parts?: RecordParts) => {
+          const now = clock.unsafeCurrentTimeMillis()
+          const observedAt: HrTime = [Math.floor(now / 1000), (now % 1000) * 1_000_000]
+          return toLogRecord(e, { resources, observedAt }, parts)
+        }
+        return { translate, summarize: (s, parts) => translate(s.event, { ...parts, ...summaryParts(s) }) }
+      })
+    )
 }
 
 /**

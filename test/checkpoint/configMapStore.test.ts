@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/v
 import { Effect, Either, Layer, Logger, Option, Schema } from "effect"
 import { type CheckpointState, decodeState } from "../../src/checkpoint/CheckpointState.ts"
 import { CheckpointStore } from "../../src/checkpoint/CheckpointStore.ts"
-import { Resources, type SimServer, StatusBodies, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { Resources, type SimServer, StatusBodies, simKubeConfig, startSimServer } from "@k8s-event-collector/sim"
 import { randomOccurrences, T0 } from "./support.ts"
 
 const NS = "monitoring"
@@ -155,7 +155,7 @@ describe("CheckpointStore.configMap", () => {
           action: { type: "status", status: StatusBodies.conflict("configmaps", "", name) }
         })
         const error = yield* Effect.flip(store.save(state(1, "2")))
-        expect(error.status).toBe(409)
+        expect(error.cause).toMatchObject({ verb: "update", reason: "Conflict", status: 409 })
         expect(error.message).toMatch(
           new RegExp(`^could not save the checkpoint \\(ConfigMap ${NS}/${name}\\): gave up after 3 attempts`)
         )
@@ -189,7 +189,7 @@ describe("CheckpointStore.configMap", () => {
       })
   )
 
-  it.live("a server error is a CheckpointError with the status and what the server said", () =>
+  it.live("a server error is a CheckpointError caused by the call's error, with what the server said", () =>
     withStore((store) =>
       Effect.gen(function* () {
         yield* store.save(state(1, "1"))
@@ -201,7 +201,7 @@ describe("CheckpointStore.configMap", () => {
         })
         const error = yield* Effect.flip(store.save(state(1, "2")))
         expect(error._tag).toBe("CheckpointError")
-        expect(error.status).toBe(500)
+        expect(error.cause).toMatchObject({ _tag: "KubeApiError", verb: "update", reason: "ServerError", status: 500 })
         expect(error.message).toBe(
           `could not save the checkpoint (ConfigMap ${NS}/${name}): PUT answered HTTP 500 InternalError: Internal error occurred: etcdserver: request timed out`
         )
@@ -217,7 +217,7 @@ describe("CheckpointStore.configMap", () => {
         })
         const loadError = yield* Effect.flip(store.load)
         expect(loadError.operation).toBe("load")
-        expect(loadError.status).toBe(500)
+        expect(loadError.cause).toMatchObject({ verb: "get", reason: "ServerError", status: 500 })
       })
     )
   )
@@ -232,7 +232,7 @@ describe("CheckpointStore.configMap", () => {
           action: { type: "forbidden" }
         })
         const error = yield* Effect.flip(store.load)
-        expect(error.status).toBe(403)
+        expect(error.cause).toMatchObject({ verb: "get", reason: "Forbidden", status: 403 })
         expect(error.message).toContain(`needs get, create and update on configmaps in namespace ${NS}`)
       })
     )
@@ -257,6 +257,7 @@ describe("CheckpointStore.configMap", () => {
         withStore((store) => store.load, CheckpointStore.configMap(simKubeConfig("http://127.0.0.1:1"), NS, name))
       )
       expect(error.message).toMatch(/cannot reach the Kubernetes API at http:\/\/127\.0\.0\.1:1/)
+      expect(error.cause).toMatchObject({ verb: "get", reason: "Transport" })
     })
   )
 

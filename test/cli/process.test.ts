@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { startSimServer } from "../../src/sim/index.ts"
+import { startSimServer } from "@k8s-event-collector/sim"
 import { runCli } from "../support/cli.ts"
 import { eventually } from "../support/collector.ts"
 import { type CollectorProcess, EventGenerator, sleep, spawnCollector, writeKubeconfig } from "../support/processes.ts"

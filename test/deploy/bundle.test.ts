@@ -47,10 +47,11 @@ const runLauncher = (args: ReadonlyArray<string>) =>
   runProcess(built.launcher, args, { env: launcherEnv(), cwd: work, timeoutMs: 20_000 })
 
 /**
- * Strings found only in the simulator: the flow-schema UID its API server answers 429 with (src/sim/server.ts)
- * and the trace SDK's tracer provider, which only the demo's traces (src/sim/traces.ts) use.
+ * Strings found only in the simulator (packages/sim): the flow-schema UID its API server answers 429 with
+ * (src/server.ts) and the trace SDK's tracer provider, which only the demo's traces (src/traces.ts) use.
  */
 const SIMULATOR_ONLY = ["5d8e1c3a-0b9f-4a57-9d2e-6c1f7b3a8e40", "BasicTracerProvider"]
+const SIM_SOURCES = "packages/sim/src"
 
 /** Relative module paths a bundle file imports: statically, or with `import(...)` when `dynamic` is set. */
 const importsOf = (file: string, dynamic: boolean): ReadonlyArray<string> => {
@@ -143,10 +144,10 @@ describe("the bundle (npm run build)", () => {
 
   it("does not load the simulator or the trace SDK unless the command is demo", () => {
     for (const s of SIMULATOR_ONLY) {
-      const sources = ["src/sim/server.ts", "src/sim/traces.ts"].map((f) => readFileSync(join(REPO_ROOT, f), "utf8"))
+      const sources = ["server.ts", "traces.ts"].map((f) => readFileSync(join(REPO_ROOT, SIM_SOURCES, f), "utf8"))
       expect(
         sources.some((text) => text.includes(s)),
-        `${s} in src/sim`
+        `${s} in ${SIM_SOURCES}`
       ).toBe(true)
     }
     const run = loadedByRun()

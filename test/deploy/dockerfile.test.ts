@@ -76,7 +76,8 @@ describe("Dockerfile", () => {
     expect(run.indexOf("npm ci")).toBeLessThan(run.indexOf("npm run build"))
     expect(str(at(readJson("package.json"), "scripts", "build"))).toBe("node scripts/build.ts")
     const copies = build.flatMap((s) => args(s, "COPY")).join("\n")
-    for (const f of ["src", "scripts", "tsconfig.json", "package.json", "package-lock.json"]) {
+    const sim = ["packages/sim/package.json", "packages/sim/src"]
+    for (const f of ["src", "scripts", "tsconfig.json", "package.json", "package-lock.json", ...sim]) {
       expect(copies).toMatch(new RegExp(`(^|\\s)${f.replace(".", "\\.")}(\\s|$)`, "m"))
     }
     expect(isDirectory("src") && isFile("scripts/build.ts") && isFile("tsconfig.json")).toBe(true)
@@ -143,6 +144,8 @@ describe(".dockerignore", () => {
     for (const path of [
       "src/main.ts",
       "src/app/entry.ts",
+      "packages/sim/package.json",
+      "packages/sim/src/index.ts",
       "scripts/build.ts",
       "tsconfig.json",
       "package.json",
@@ -158,6 +161,7 @@ describe(".dockerignore", () => {
       "dist/main.mjs",
       ".git/HEAD",
       "test/deploy/rbac.test.ts",
+      "packages/sim/test/list.test.ts",
       "deploy/deployment.yaml"
     ]) {
       expect(ignored(path), path).toBe(true)

@@ -10,7 +10,7 @@ import { parse } from "yaml"
 import { loadConfig } from "../../src/cli/load.ts"
 import { enrichSettings } from "../../src/app/settings.ts"
 import { CollectorMetrics, Metrics } from "../../src/observability/Metrics.ts"
-import { Resources, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { Resources, simKubeConfig, startSimServer } from "@k8s-event-collector/sim"
 import { eventAbout } from "../enrich/support.ts"
 import {
   type ApiCall,

@@ -7,7 +7,7 @@ import {
   type EventApi,
   fastDecode
 } from "../../src/domain/KubeEvent.ts"
-import { normalizeCoreEvent, toEventsV1 } from "../../src/sim/index.ts"
+import { normalizeCoreEvent, toEventsV1 } from "@k8s-event-collector/sim"
 import { isObject, loadEventsV1, loadOpenShiftEvents } from "../fixtures/support.ts"
 
 /**

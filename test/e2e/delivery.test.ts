@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { OPTIONS } from "../../src/cli/options.ts"
-import { Resources, type SimServer, startSimServer } from "../../src/sim/index.ts"
+import { Resources, type SimServer, startSimServer } from "@k8s-event-collector/sim"
 import { eventually } from "../support/collector.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
 import {

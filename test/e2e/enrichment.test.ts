@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest"
 import { Resource as R } from "../../src/domain/attributes.ts"
-import { objectReference, Resources } from "../../src/sim/index.ts"
+import { objectReference, Resources } from "@k8s-event-collector/sim"
 import { workloads } from "../enrich/support.ts"
 import { eventually, useSimAndReceiver } from "../support/collector.ts"
 import { type CollectorProcess, leaseArgs, sleep, spawnCollector, writeKubeconfig } from "../support/processes.ts"

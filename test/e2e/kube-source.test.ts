@@ -4,7 +4,7 @@
  * exactly once (the set of `log.record.uid`s equals what the server produced), whatever the API did meanwhile.
  */
 import { describe, expect, it } from "vitest"
-import { Resources, type StoredKubeObject } from "../../src/sim/index.ts"
+import { Resources, type StoredKubeObject } from "@k8s-event-collector/sim"
 import { eventually, useSimAndReceiver } from "../support/collector.ts"
 import { expiredWatchStatus } from "../support/apiserverStatus.ts"
 

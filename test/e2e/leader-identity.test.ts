@@ -4,7 +4,7 @@
  */
 import { hostname } from "node:os"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { Resources, type SimServer, startSimServer } from "../../src/sim/index.ts"
+import { Resources, type SimServer, startSimServer } from "@k8s-event-collector/sim"
 import { eventually } from "../support/collector.ts"
 import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp-receiver.ts"
 import {

@@ -1,6 +1,6 @@
 /** /healthz, /readyz and /metrics of a running collector, against the simulated API server. */
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { type SimServer, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { type SimServer, simKubeConfig, startSimServer } from "@k8s-event-collector/sim"
 import { eventually, type RunningCollector, startCollector } from "../support/collector.ts"
 import { FAST_LEASE_ARGS } from "../support/processes.ts"
 

@@ -3,7 +3,7 @@
  * simulated API server, records decoded by the OTLP env.receiver.
  */
 import { describe, expect, it } from "vitest"
-import type { StoredKubeObject } from "../../src/sim/index.ts"
+import type { StoredKubeObject } from "@k8s-event-collector/sim"
 import { eventually, useSimAndReceiver } from "../support/collector.ts"
 
 const env = useSimAndReceiver()

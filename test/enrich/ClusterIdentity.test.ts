@@ -8,7 +8,7 @@ import { Context, Duration, Effect, Fiber, Layer, Option, TestClock } from "effe
 import { CLUSTER_UID_API_CALLS } from "../../src/domain/apiCalls.ts"
 import { CLUSTER_UID_TIMEOUT, ClusterIdentity, readClusterUid } from "../../src/enrich/ClusterIdentity.ts"
 import { makeKubeHttp } from "../../src/kube/KubeHttp.ts"
-import { KUBE_SYSTEM_UID, simKubeConfig } from "../../src/sim/index.ts"
+import { KUBE_SYSTEM_UID, simKubeConfig } from "@k8s-event-collector/sim"
 import { captureLogs, simServer } from "./support.ts"
 
 /** The rule the chart's ClusterRole has (charts/k8s-event-collector/templates/_helpers.tpl), as a user writes it. */

@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { Resource as R } from "../../src/domain/attributes.ts"
 import { Enricher, ENRICHMENT_API_CALLS } from "../../src/enrich/Enricher.ts"
-import { Resources, SERVICE_NAME_ANNOTATION, simKubeConfig } from "../../src/sim/index.ts"
+import { Resources, SERVICE_NAME_ANNOTATION, simKubeConfig } from "@k8s-event-collector/sim"
 import { eventResourceAttributes } from "../../src/translate/resource.ts"
 import { captureLogs, elapsed, enricher, eventAbout, lookups, NS, settings, simServer } from "./support.ts"
 
@@ -330,7 +330,9 @@ describe("Enricher", () => {
         expect(sim.requests.count({ verb: "get", resource: "pods" })).toBe(1)
         expect(yield* lookups(metrics, "Pod", "error")).toBe(2)
         expect(logs.warnings()).toHaveLength(1)
-        expect(logs.warnings()[0]).toContain("HTTP 500")
+        expect(logs.warnings()[0]).toMatch(
+          new RegExp(`^enrichment: get pods ${NS}/p failed with HTTP 500 InternalError: .*; events about it go out`)
+        )
       }).pipe(Effect.provide(logs.layer))
     }
   )

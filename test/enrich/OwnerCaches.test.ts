@@ -15,7 +15,7 @@ import {
   simKubeConfig,
   StatusBodies,
   type StoredKubeObject
-} from "../../src/sim/index.ts"
+} from "@k8s-event-collector/sim"
 import {
   captureLogs,
   counterValue,
@@ -90,7 +90,8 @@ describe("Enricher with list+watch caches", () => {
           expect(sim.requests.count({ verb: "list", resource })).toBe(1)
           expect(sim.requests.count({ verb: "watch", resource })).toBe(1)
         }
-        // ReplicaSets and Jobs as metadata only (client-go's metadata client's media types); pods whole, for their node.
+        // ReplicaSets and Jobs as metadata only (the media types of client-go's metadata client); pods whole, for
+        // their node.
         const accepts = (resource: string) => sim.requests.filter({ resource }).map((r) => r.accept?.split(",")[0])
         expect(accepts("replicasets")).toEqual([
           "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",

@@ -4,7 +4,7 @@ import type { KubeConfig } from "@kubernetes/client-node"
 import { decodeKubeEvent, type KubeEvent } from "../../src/domain/KubeEvent.ts"
 import { Enricher, type EnricherShape, type EnrichSettings } from "../../src/enrich/Enricher.ts"
 import { CollectorMetrics, Metrics } from "../../src/observability/Metrics.ts"
-import { objectReference, type SimServer, type StoredKubeObject, startSimServer } from "../../src/sim/index.ts"
+import { objectReference, type SimServer, type StoredKubeObject, startSimServer } from "@k8s-event-collector/sim"
 
 export const NS = "shop"
 
@@ -94,6 +94,7 @@ export const captureLogs = () => {
   return {
     lines,
     warnings: () => lines.filter((l) => l.level._tag === "Warning").map((l) => l.text),
+    infos: () => lines.filter((l) => l.level._tag === "Info").map((l) => l.text),
     layer: Logger.replace(Logger.defaultLogger, logger)
   }
 }

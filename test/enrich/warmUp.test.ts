@@ -5,14 +5,14 @@
  * `OwnerLookup` services holding objects built by the simulator's builders (no HTTP: the test clock rules).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { Context, Deferred, Duration, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
 import { Resource as R } from "../../src/domain/attributes.ts"
 import { Enricher } from "../../src/enrich/Enricher.ts"
 import { WARM_UP_LIMIT } from "../../src/enrich/OwnerCaches.ts"
 import { type LookupAnswer, OwnerLookup } from "../../src/enrich/OwnerLookup.ts"
 import { CollectorMetrics, Metrics } from "../../src/observability/Metrics.ts"
-import { SimObjects, VersionedStore } from "../../src/sim/index.ts"
-import { KubeApi, type ListPage } from "../../src/source/KubeApi.ts"
+import { SimObjects, VersionedStore } from "@k8s-event-collector/sim"
+import { KubeApi, type ListPage } from "../../src/kube/KubeApi.ts"
 import { captureLogs, eventAbout, NS, settings } from "./support.ts"
 
 const LOOKUP_TIMEOUT = Duration.millis(250)
@@ -39,7 +39,7 @@ const kubeApi = (items: (path: string) => ReadonlyArray<unknown>, listed?: Defer
           continueToken: undefined
         } satisfies ListPage
       }),
-    watch: () => Effect.succeed({ pause: () => {}, resume: () => {}, stop: () => {} })
+    watch: () => Stream.never
   })
 
 /** GETs answered by `answer`; each call counted in `calls`. */

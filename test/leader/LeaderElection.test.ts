@@ -1,284 +1,422 @@
 /**
- * Leader election against the simulated API server over real HTTP: one leader at a time, a leader that cannot
- * renew stops before its lease could expire, a standby takes over after the lease duration or at once after a
- * release, and 409 races on create and update.
+ * Leader election on the test clock, over the in-memory Lease store as each replica reaches it (answered, refused,
+ * unanswered, or raced by another writer): one leader at a time; a leader that cannot renew stops at its renew
+ * deadline, before its lease could expire; a standby takes over a lease the lease duration after it last saw it
+ * change, or at its next try after a release; a write that loses a race (409) reads the Lease again.
+ * Times are the test clock's milliseconds from 0; settings: lease 1.5 s (recorded as 2 s), renew deadline 1 s,
+ * retry period 200 ms; the standby's jitter is pinned by a fixed `Random`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, Option } from "effect"
-import { Resources, simKubeConfig } from "../../src/sim/index.ts"
+import * as os from "node:os"
+import { Cause, Data, Duration, Effect, Exit, Fiber, Option, Random, TestClock } from "effect"
+import { defaultIdentity, InvalidLeaderElectionSettings, LeaderElection } from "../../src/leader/LeaderElection.ts"
+import { LeaseApi } from "../../src/leader/LeaseApi.ts"
+import { microTime } from "../../src/leader/rules.ts"
 import {
-  acceptedWrites,
   captureLogs,
-  elector,
-  LEASE,
-  LEASE_PATH,
-  NAMESPACE,
-  partitionableProxy,
+  memoryStore,
+  othersRecord,
   RECORDED_LEASE_MS,
+  REF,
   RENEW_DEADLINE_MS,
-  simServer,
-  storedLease,
-  Timeline,
-  tracked,
-  waitFor
+  RETRY_PERIOD_MS,
+  settings,
+  Timeline
 } from "./support.ts"
 
-/** Timer and interruption latency allowed on top of a deadline. */
-const SLACK_MS = 150
+/** Runs what is due up to `ms` on the test clock. */
+const at = (ms: number) => TestClock.setTime(ms)
 
-describe("LeaderElection", () => {
-  it.scopedLive("elects one of two replicas; the other stands by and names the leader", () => {
+/** The test's logs captured; the standby's jitter pinned (0: exactly one retry period between attempts). */
+const scenario = <A, E, R>(logs: ReturnType<typeof captureLogs>, body: Effect.Effect<A, E, R>, jitter = 0) =>
+  body.pipe(Effect.withRandom(Random.fixed([jitter])), Effect.provide(logs.layer))
+
+/** The write times of `who` that the store accepted, by holder written. */
+const writes = (t: Timeline, who: string, holder = who) =>
+  t.of("write", who).flatMap((e) => (e.holder === holder ? [e.at] : []))
+
+describe("LeaderElection on the test clock", () => {
+  it.scoped("elects one of two replicas; the leader renews each retry period, the other stands by and names it", () => {
     const logs = captureLogs()
-    return Effect.gen(function* () {
-      const sim = yield* simServer
-      const kc = simKubeConfig(sim.url)
-      const t = new Timeline()
-      const a = yield* elector(kc, "pod-a")
-      const b = yield* elector(kc, "pod-b")
-      const stateA = yield* tracked(a)
-      const stateB = yield* tracked(b)
-      yield* Effect.forkScoped(a.runWhileLeader(t.program("pod-a")))
-      yield* Effect.forkScoped(b.runWhileLeader(t.program("pod-b")))
+    return scenario(
+      logs,
+      Effect.gen(function* () {
+        const memory = yield* memoryStore
+        const t = new Timeline()
+        const a = yield* memory.replica("pod-a", t)
+        const b = yield* memory.replica("pod-b", t)
+        yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
+        yield* at(0)
+        yield* Effect.fork(b.election.runWhileLeader(t.program("pod-b")))
+        yield* at(1500)
 
-      yield* waitFor("a leader", () => t.running.size === 1)
-      yield* Effect.sleep(Duration.millis(1500))
-
-      expect(t.maxConcurrent).toBe(1)
-      expect(t.starts()).toHaveLength(1)
-      const leader = t.starts()[0]?.who
-      const standby = leader === "pod-a" ? "pod-b" : "pod-a"
-      const [leaderState, standbyState] = leader === "pod-a" ? [stateA, stateB] : [stateB, stateA]
-      expect(leaderState.current).toEqual({ role: "leader", holder: leader })
-      expect(standbyState.current).toEqual({ role: "standby", holder: leader })
-      expect(logs.lines).toContain(`${leader}: became leader`)
-      expect(logs.lines).toContain(`${standby}: leader is ${leader}`)
-
-      const lease = storedLease(sim)
-      expect(lease?.spec).toMatchObject({ holderIdentity: leader, leaseDurationSeconds: 2, leaseTransitions: 0 })
-      expect(lease?.spec.renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/)
-      expect(lease?.spec.acquireTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/)
-      // Renewed every retry period (200 ms) over those 1.5 s.
-      expect(acceptedWrites(sim).length).toBeGreaterThanOrEqual(5)
-    }).pipe(Effect.provide(logs.layer))
-  })
-
-  it.scopedLive("keeps the lease through failures shorter than the renew deadline", () =>
-    Effect.gen(function* () {
-      const sim = yield* simServer
-      const kc = simKubeConfig(sim.url)
-      const t = new Timeline()
-      const a = yield* elector(kc, "pod-a")
-      yield* Effect.forkScoped(a.runWhileLeader(t.program("pod-a")))
-      yield* waitFor("pod-a to lead", () => t.running.has("pod-a"))
-
-      const fault = sim.faults.add({
-        path: "/apis/coordination.k8s.io/*",
-        action: { type: "resetConnection" },
-        times: 2
+        expect(t.starts("pod-a")).toEqual([0])
+        expect(t.starts("pod-b")).toEqual([])
+        expect(yield* a.election.state).toEqual({ role: "leader", holder: "pod-a" })
+        expect(yield* b.election.state).toEqual({ role: "standby", holder: "pod-a" })
+        expect(logs.lines).toContain("pod-a: became leader")
+        expect(logs.lines).toContain("pod-b: leader is pod-a")
+        expect(writes(t, "pod-a")).toEqual([0, 200, 400, 600, 800, 1000, 1200, 1400])
+        expect(b.replica.calls).toMatchObject({ get: 8, create: 0, update: 0 })
+        expect(yield* memory.stored).toMatchObject({
+          holderIdentity: "pod-a",
+          leaseDurationSeconds: RECORDED_LEASE_MS / 1000,
+          acquireTime: microTime(0),
+          renewTime: microTime(1400),
+          leaseTransitions: 0
+        })
       })
-      yield* waitFor("both faults to be hit", () => !fault.active)
-      yield* Effect.sleep(Duration.millis(600))
+    )
+  })
 
-      expect(t.stops()).toHaveLength(0)
-      expect((yield* a.state).role).toBe("leader")
-    }).pipe(Effect.provide(captureLogs().layer))
-  )
-
-  it.scopedLive("stops a leader whose renewals fail within the renew deadline, before its lease could expire", () => {
+  it.scoped("keeps the lease through failures shorter than the renew deadline; a repeated one is logged once", () => {
     const logs = captureLogs()
-    return Effect.gen(function* () {
-      const sim = yield* simServer
-      const kc = simKubeConfig(sim.url)
-      const t = new Timeline()
-      const a = yield* elector(kc, "pod-a")
-      const b = yield* elector(kc, "pod-b")
-      yield* Effect.forkScoped(a.runWhileLeader(t.program("pod-a")))
-      yield* waitFor("pod-a to lead", () => t.running.has("pod-a"))
-      yield* Effect.forkScoped(b.runWhileLeader(t.program("pod-b")))
-      yield* Effect.sleep(Duration.millis(300))
+    return scenario(
+      logs,
+      Effect.gen(function* () {
+        const memory = yield* memoryStore
+        const t = new Timeline()
+        const a = yield* memory.replica("pod-a", t)
+        yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
+        yield* at(100)
+        a.replica.link = "refused"
+        yield* at(500)
+        a.replica.link = "up"
+        yield* at(1200)
 
-      const fault = sim.faults.add({
-        method: "PUT",
-        path: "/apis/coordination.k8s.io/*",
-        action: { type: "internalError" }
+        expect(t.stops()).toEqual([])
+        expect(yield* a.election.state).toEqual({ role: "leader", holder: "pod-a" })
+        expect(writes(t, "pod-a")).toEqual([0, 600, 800, 1000, 1200])
+        const refused =
+          "pod-a: update of Lease collector/k8s-event-collector failed: connect ECONNREFUSED 10.96.0.1:443"
+        expect(logs.levels.filter((l) => l.endsWith(refused))).toEqual([`WARN ${refused}`, `DEBUG ${refused}`])
       })
-      yield* waitFor("pod-a to stop", () => t.stops("pod-a").length === 1)
-      const lastRenewal = Math.max(...acceptedWrites(sim))
-      const stoppedAt = t.stops("pod-a")[0]?.at ?? NaN
-      // Stopped by its own deadline, measured from no later than the last renewal's arrival...
-      expect(stoppedAt - lastRenewal).toBeLessThanOrEqual(RENEW_DEADLINE_MS + SLACK_MS)
-      expect(stoppedAt - lastRenewal).toBeGreaterThanOrEqual(RENEW_DEADLINE_MS - SLACK_MS)
-      // ...which is well before anyone else could consider the lease expired.
-      expect(stoppedAt).toBeLessThan(lastRenewal + 1500)
-      expect((yield* a.state).role).toBe("standby")
-      expect(logs.lines.some((l) => l.startsWith("pod-a: lost the lease"))).toBe(true)
-
-      // Past the lease's expiry nobody runs while no write can succeed.
-      yield* Effect.sleep(Duration.millis(lastRenewal + RECORDED_LEASE_MS + 500 - Date.now()))
-      expect(t.running.size).toBe(0)
-      expect(t.starts("pod-b")).toHaveLength(0)
-
-      fault.clear()
-      yield* waitFor("a leader again", () => t.running.size === 1)
-      yield* Effect.sleep(Duration.millis(500))
-      expect(t.maxConcurrent).toBe(1)
-      expect(t.running.size).toBe(1)
-    }).pipe(Effect.provide(logs.layer))
+    )
   })
 
-  it.scopedLive("lets a standby take over a partitioned leader only after the lease duration, never both at once", () =>
-    Effect.gen(function* () {
-      const sim = yield* simServer
-      const proxy = yield* partitionableProxy(sim)
-      const t = new Timeline()
-      const a = yield* elector(simKubeConfig(proxy.url), "pod-a")
-      const b = yield* elector(simKubeConfig(sim.url), "pod-b")
-      const stateA = yield* tracked(a)
-      yield* Effect.forkScoped(a.runWhileLeader(t.program("pod-a")))
-      yield* waitFor("pod-a to lead", () => t.running.has("pod-a"))
-      yield* Effect.forkScoped(b.runWhileLeader(t.program("pod-b")))
-      yield* Effect.sleep(Duration.millis(500))
-
-      proxy.cut()
-      const lastRenewal = Math.max(...acceptedWrites(sim))
-      yield* waitFor("pod-b to take over", () => t.running.has("pod-b"))
-      const stoppedA = t.stops("pod-a")[0]?.at ?? NaN
-      const startedB = t.starts("pod-b")[0]?.at ?? NaN
-      expect(stoppedA - lastRenewal).toBeLessThanOrEqual(RENEW_DEADLINE_MS + SLACK_MS)
-      expect(startedB - lastRenewal).toBeGreaterThanOrEqual(RECORDED_LEASE_MS)
-      expect(startedB).toBeGreaterThan(stoppedA)
-      expect(t.maxConcurrent).toBe(1)
-      expect(storedLease(sim)?.spec).toMatchObject({ holderIdentity: "pod-b", leaseTransitions: 1 })
-
-      proxy.heal()
-      yield* waitFor("pod-a to see pod-b", () => stateA.current.holder === "pod-b")
-      expect(stateA.current.role).toBe("standby")
-      yield* Effect.sleep(Duration.millis(500))
-      expect(t.starts("pod-a")).toHaveLength(1)
-      expect(t.maxConcurrent).toBe(1)
-    }).pipe(Effect.provide(captureLogs().layer))
-  )
-
-  it.scopedLive("releases the lease when the program ends, and a standby takes over at its next try", () => {
+  it.scoped("stops a leader whose renewals fail at the renew deadline, then leads afresh once they succeed", () => {
     const logs = captureLogs()
-    return Effect.gen(function* () {
-      const sim = yield* simServer
-      const kc = simKubeConfig(sim.url)
-      const t = new Timeline()
-      const done = yield* Deferred.make<string>()
-      const a = yield* elector(kc, "pod-a")
-      const b = yield* elector(kc, "pod-b")
-      const runA = yield* Effect.forkScoped(a.runWhileLeader(t.program("pod-a", Deferred.await(done))))
-      yield* waitFor("pod-a to lead", () => t.running.has("pod-a"))
-      yield* Effect.forkScoped(b.runWhileLeader(t.program("pod-b")))
-      yield* Effect.sleep(Duration.millis(400))
+    return scenario(
+      logs,
+      Effect.gen(function* () {
+        const memory = yield* memoryStore
+        const t = new Timeline()
+        const a = yield* memory.replica("pod-a", t)
+        yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
+        yield* at(450)
+        a.replica.link = "failingWrites"
+        yield* at(1399)
+        expect(t.stops()).toEqual([])
 
-      yield* Deferred.succeed(done, "finished")
-      expect(yield* Fiber.join(runA)).toBe("finished")
-      expect(yield* a.state).toEqual({ role: "standby", holder: undefined })
-      expect(logs.lines).toContain("pod-a: released the lease")
+        yield* at(1400)
+        // The last renewal was sent at 400: stopped one renew deadline later.
+        expect(t.stops("pod-a")).toEqual([400 + RENEW_DEADLINE_MS])
+        expect(yield* a.election.state).toEqual({ role: "standby", holder: "pod-a" })
+        expect(logs.lines).toContain("pod-a: lost the lease: no renewal succeeded within 1s")
+        expect(logs.lines).toContain(
+          "pod-a: update of Lease collector/k8s-event-collector failed with HTTP 500 InternalError: boom"
+        )
 
-      yield* waitFor("pod-b to take over", () => t.running.has("pod-b"))
-      const stoppedA = t.stops("pod-a")[0]?.at ?? NaN
-      const startedB = t.starts("pod-b")[0]?.at ?? NaN
-      // At most 2.2 retry periods of standby jitter, far sooner than the lease duration.
-      expect(startedB - stoppedA).toBeLessThan(440 + SLACK_MS)
-      expect(t.maxConcurrent).toBe(1)
-    }).pipe(Effect.provide(logs.layer))
+        a.replica.link = "up"
+        yield* at(2000)
+        // Its own record: taken again at the next try, and the program starts afresh.
+        expect(t.starts("pod-a")).toEqual([0, 1600])
+        expect(yield* memory.stored).toMatchObject({ holderIdentity: "pod-a", leaseTransitions: 0 })
+      })
+    )
   })
 
-  it.scopedLive("stops the program before it releases the lease when interrupted", () =>
-    Effect.gen(function* () {
-      const sim = yield* simServer
-      const t = new Timeline()
-      const a = yield* elector(simKubeConfig(sim.url), "pod-a")
-      const runA = yield* Effect.forkScoped(a.runWhileLeader(t.program("pod-a")))
-      yield* waitFor("pod-a to lead", () => t.running.has("pod-a"))
+  it.scoped("lets a standby take over a leader that cannot renew only after the lease duration, never both", () => {
+    const logs = captureLogs()
+    return scenario(
+      logs,
+      Effect.gen(function* () {
+        const memory = yield* memoryStore
+        const t = new Timeline()
+        const a = yield* memory.replica("pod-a", t)
+        const b = yield* memory.replica("pod-b", t)
+        yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
+        yield* at(0)
+        yield* Effect.fork(b.election.runWhileLeader(t.program("pod-b")))
+        yield* at(450)
+        a.replica.link = "failingWrites"
 
-      expect(yield* Fiber.interrupt(runA)).toSatisfy(Exit.isInterrupted)
-      const released = storedLease(sim)
-      expect(released?.spec).toMatchObject({ holderIdentity: "", leaseDurationSeconds: 1 })
-      const releaseArrived = Math.max(...acceptedWrites(sim))
-      expect(t.stops("pod-a")[0]?.at).toBeLessThanOrEqual(releaseArrived)
-    }).pipe(Effect.provide(captureLogs().layer))
-  )
+        const lastRenewal = Math.max(...writes(t, "pod-a"))
+        expect(lastRenewal).toBe(400)
+        yield* at(lastRenewal + RECORDED_LEASE_MS - 1)
+        expect(t.stops("pod-a")).toEqual([lastRenewal + RENEW_DEADLINE_MS])
+        expect(t.running.size).toBe(0)
 
-  it.scopedLive("ends with what the program's own stop added to the interruption (records left undelivered)", () =>
-    Effect.gen(function* () {
-      const sim = yield* simServer
-      const a = yield* elector(simKubeConfig(sim.url), "pod-a")
-      const leading = yield* Deferred.make<void>()
-      const program = Deferred.succeed(leading, undefined).pipe(
-        Effect.zipRight(Effect.never),
-        Effect.onInterrupt(() => Effect.die("3 records could not be delivered"))
+        yield* at(3000)
+        // The standby saw the last renewal at its first read after it (at most a retry period later).
+        const [startedB] = t.starts("pod-b")
+        expect(startedB).toBeGreaterThanOrEqual(lastRenewal + RECORDED_LEASE_MS)
+        expect(startedB).toBeLessThanOrEqual(lastRenewal + RECORDED_LEASE_MS + RETRY_PERIOD_MS)
+        expect(t.maxConcurrent).toBe(1)
+        expect(yield* memory.stored).toMatchObject({ holderIdentity: "pod-b", leaseTransitions: 1 })
+        expect(yield* b.election.state).toEqual({ role: "leader", holder: "pod-b" })
+      })
+    )
+  })
+
+  it.scoped("stops a partitioned leader (no answer) at its deadline; the standby takes over after the lease", () => {
+    const logs = captureLogs()
+    return scenario(
+      logs,
+      Effect.gen(function* () {
+        const memory = yield* memoryStore
+        const t = new Timeline()
+        const a = yield* memory.replica("pod-a", t)
+        const b = yield* memory.replica("pod-b", t)
+        yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
+        yield* at(0)
+        yield* Effect.fork(b.election.runWhileLeader(t.program("pod-b")))
+        yield* at(450)
+        a.replica.link = "silent"
+
+        // The renewal sent at 600 is given up when the deadline passes, and the program stopped at once.
+        yield* at(1400)
+        expect(t.stops("pod-a")).toEqual([1400])
+        expect(logs.lines).toContain(
+          "pod-a: the renewal of Lease collector/k8s-event-collector got no answer before the renew deadline"
+        )
+        expect(logs.lines).toContain("pod-a: lost the lease: no renewal succeeded within 1s")
+
+        yield* at(3000)
+        const [startedB] = t.starts("pod-b")
+        expect(startedB).toBeGreaterThanOrEqual(400 + RECORDED_LEASE_MS)
+        expect(t.maxConcurrent).toBe(1)
+        expect(logs.lines).toContain(
+          "pod-a: no answer from the API server about Lease collector/k8s-event-collector within 1s"
+        )
+
+        a.replica.link = "up"
+        yield* at(4500)
+        expect(yield* a.election.state).toEqual({ role: "standby", holder: "pod-b" })
+        expect(logs.lines).toContain("pod-a: leader is pod-b")
+        expect(t.starts("pod-a")).toEqual([0])
+        expect(t.maxConcurrent).toBe(1)
+      })
+    )
+  })
+
+  /** A Lease that pod-a finds free, or none, and pod-x's write that lands between pod-a's read and its own. */
+  const losesTheRace = (existing: "released" | "none") => {
+    const logs = captureLogs()
+    return scenario(
+      logs,
+      Effect.gen(function* () {
+        const memory = yield* memoryStore
+        const t = new Timeline()
+        if (existing === "released") yield* memory.store.create(REF, othersRecord("", 0, 1))
+        const transitions = existing === "released" ? 2 : 0
+        const a = yield* memory.replica("pod-a", t)
+        a.replica.beforeNextWrite = Effect.orDie(
+          existing === "released"
+            ? Effect.flatMap(memory.store.get(REF), (found) =>
+                memory.store.replace(REF, Option.getOrThrow(found), othersRecord("pod-x", 0, transitions))
+              )
+            : memory.store.create(REF, othersRecord("pod-x", 0, transitions))
+        )
+        yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
+        yield* at(0)
+
+        expect(t.of("refused", "pod-a")).toHaveLength(1)
+        expect(logs.lines).toContain("pod-a: leader is pod-x")
+        expect(yield* a.election.state).toEqual({ role: "standby", holder: "pod-x" })
+        expect(t.running.size).toBe(0)
+
+        // pod-x never renews its one-second lease, seen at 0: pod-a takes it over at its first try from 1000.
+        yield* at(999)
+        expect(t.starts("pod-a")).toEqual([])
+        yield* at(1000)
+        expect(t.starts("pod-a")).toEqual([1000])
+        expect(yield* memory.stored).toMatchObject({ holderIdentity: "pod-a", leaseTransitions: transitions + 1 })
+      })
+    )
+  }
+
+  it.scoped("loses an update race with a 409, reads the Lease again and stands by", () => losesTheRace("released"))
+
+  it.scoped("loses a create race with a 409, reads the Lease again and stands by", () => losesTheRace("none"))
+
+  it.scoped("steps down at once when its renewal loses the race to another holder, and waits out its lease", () => {
+    const logs = captureLogs()
+    return scenario(
+      logs,
+      Effect.gen(function* () {
+        const memory = yield* memoryStore
+        const t = new Timeline()
+        const a = yield* memory.replica("pod-a", t)
+        yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
+        yield* at(100)
+        a.replica.beforeNextWrite = Effect.orDie(
+          Effect.flatMap(memory.store.get(REF), (found) =>
+            memory.store.replace(REF, Option.getOrThrow(found), othersRecord("pod-x", 100, 1))
+          )
+        )
+        yield* at(200)
+
+        expect(t.stops("pod-a")).toEqual([200])
+        expect(logs.lines).toContain("pod-a: lost the lease: pod-x holds it now")
+        expect(yield* a.election.state).toEqual({ role: "standby", holder: "pod-x" })
+
+        yield* at(1200)
+        expect(t.starts("pod-a")).toEqual([0, 1200])
+        expect(t.maxConcurrent).toBe(1)
+      })
+    )
+  })
+
+  it.scoped("releases the lease when the program ends, and a standby takes over at its next try", () => {
+    const logs = captureLogs()
+    return scenario(
+      logs,
+      Effect.gen(function* () {
+        const memory = yield* memoryStore
+        const t = new Timeline()
+        const a = yield* memory.replica("pod-a", t)
+        const b = yield* memory.replica("pod-b", t)
+        const runA = yield* Effect.fork(
+          a.election.runWhileLeader(t.program("pod-a", Effect.as(Effect.sleep("500 millis"), "finished")))
+        )
+        yield* at(0)
+        yield* Effect.fork(b.election.runWhileLeader(t.program("pod-b")))
+        yield* at(500)
+
+        expect(yield* Fiber.join(runA)).toBe("finished")
+        expect(yield* a.election.state).toEqual({ role: "standby", holder: undefined })
+        expect(logs.lines).toContain("pod-a: released the lease")
+        expect(writes(t, "pod-a", "")).toEqual([500])
+        expect(yield* memory.stored).toMatchObject({ holderIdentity: "", leaseDurationSeconds: 1 })
+
+        yield* at(600)
+        // The standby's next try, far sooner than the lease duration.
+        expect(t.starts("pod-b")).toEqual([600])
+        expect(yield* memory.stored).toMatchObject({ holderIdentity: "pod-b", leaseTransitions: 1 })
+      })
+    )
+  })
+
+  it.scoped("stops the program before it releases the lease when interrupted, however long its stop takes", () => {
+    const logs = captureLogs()
+    return scenario(
+      logs,
+      Effect.gen(function* () {
+        const memory = yield* memoryStore
+        const t = new Timeline()
+        const a = yield* memory.replica("pod-a", t)
+        const runA = yield* Effect.fork(
+          a.election.runWhileLeader(t.program("pod-a", Effect.never, Effect.sleep("300 millis")))
+        )
+        yield* at(300)
+        yield* Fiber.interruptFork(runA)
+        yield* at(599)
+        expect(yield* memory.stored).toMatchObject({ holderIdentity: "pod-a" })
+        expect(t.stops()).toEqual([])
+
+        yield* at(600)
+        expect(yield* Fiber.await(runA)).toSatisfy(Exit.isInterrupted)
+        expect(t.stops()).toEqual([600])
+        expect(writes(t, "pod-a", "")).toEqual([600])
+        const order = t.events.map((e) => `${e.what}${e.holder === "" ? " release" : ""}`)
+        expect(order.slice(-2)).toEqual(["stop", "write release"])
+        expect(yield* memory.stored).toMatchObject({ holderIdentity: "", leaseDurationSeconds: 1 })
+        expect(yield* a.election.state).toEqual({ role: "standby", holder: undefined })
+      })
+    )
+  })
+
+  class Undelivered extends Data.TaggedError("Undelivered")<{ readonly records: number }> {}
+
+  it.scoped("ends with the failure that the program's own stop added to the interruption", () => {
+    const logs = captureLogs()
+    return scenario(
+      logs,
+      Effect.gen(function* () {
+        const memory = yield* memoryStore
+        const t = new Timeline()
+        const a = yield* memory.replica("pod-a", t)
+        // A program that, once stopped, fails with what it could not finish (as the collector's term does).
+        const program = Effect.uninterruptibleMask((restore) =>
+          restore(t.program("pod-a")).pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.failCause(Cause.sequential(cause, Cause.fail(new Undelivered({ records: 3 }))))
+            )
+          )
+        )
+        const runA = yield* Effect.fork(a.election.runWhileLeader(program))
+        yield* at(300)
+
+        const exit = yield* Fiber.interrupt(runA)
+        expect(Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)).toBe(true)
+        expect(Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : undefined).toEqual(
+          Option.some(new Undelivered({ records: 3 }))
+        )
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(false)
+        expect(yield* memory.stored).toMatchObject({ holderIdentity: "" })
+      })
+    )
+  })
+
+  for (const [jitter, reads] of [
+    [0, [0, 200, 400, 600, 800, 1000]],
+    [0.5, [0, 320, 640, 960]],
+    [1, [0, 440, 880]]
+  ] as const) {
+    it.scoped(`a standby tries every retry period, stretched at random by up to 1.2 of one (${jitter})`, () => {
+      const logs = captureLogs()
+      return scenario(
+        logs,
+        Effect.gen(function* () {
+          const memory = yield* memoryStore
+          const t = new Timeline()
+          const a = yield* memory.replica("pod-a", t)
+          const b = yield* memory.replica("pod-b", t)
+          yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
+          yield* at(0)
+          yield* Effect.fork(b.election.runWhileLeader(t.program("pod-b")))
+          yield* at(1000)
+          expect(t.of("read", "pod-b").map((e) => e.at)).toEqual(reads)
+        }),
+        jitter
       )
-      const runA = yield* Effect.forkScoped(a.runWhileLeader(program))
-      yield* Deferred.await(leading)
+    })
+  }
+})
 
-      const exit = yield* Fiber.interrupt(runA)
-      expect(Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)).toBe(true)
-      expect(Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : undefined).toEqual(
-        Option.some("3 records could not be delivered")
+describe("LeaderElection's settings and stand-ins", () => {
+  it.effect("makes the layer fail with every problem of its settings", () =>
+    Effect.gen(function* () {
+      const error = yield* LeaderElection.make({ ...settings("pod-a"), renewDeadline: Duration.seconds(5) }).pipe(
+        Effect.provide(LeaseApi.layerMemory),
+        Effect.flip
       )
-      expect(storedLease(sim)?.spec).toMatchObject({ holderIdentity: "" })
-    }).pipe(Effect.provide(captureLogs().layer))
+      expect(error).toBeInstanceOf(InvalidLeaderElectionSettings)
+      expect(error.message).toMatch(/^invalid leader election settings: the renew deadline \(5s\) must be shorter/)
+    })
   )
 
-  it.scopedLive("loses a create race with a 409, re-reads and stands by, then takes the unrenewed lease over", () => {
-    const logs = captureLogs()
-    return Effect.gen(function* () {
-      const sim = yield* simServer
-      const t = new Timeline()
-      const a = yield* elector(simKubeConfig(sim.url), "pod-a")
-      sim.faults.add({
-        method: "POST",
-        path: "/apis/coordination.k8s.io/*",
-        action: { type: "delay", ms: 200 },
-        times: 1
-      })
-      yield* Effect.forkScoped(a.runWhileLeader(t.program("pod-a")))
-      yield* waitFor("the create to arrive", () => sim.requests.count({ method: "POST" }) === 1)
-      sim.objects.lease({ namespace: NAMESPACE, name: LEASE, holderIdentity: "pod-x", leaseDurationSeconds: 1 })
+  it.effect("runs the program at once when election is disabled", () =>
+    Effect.gen(function* () {
+      const election = yield* LeaderElection
+      expect(yield* election.state).toEqual({ role: "leader", holder: "solo" })
+      expect(yield* election.runWhileLeader(Effect.succeed(42))).toBe(42)
+    }).pipe(Effect.provide(LeaderElection.layerNoop("solo")))
+  )
 
-      yield* waitFor("pod-a to see pod-x", () => logs.lines.includes("pod-a: leader is pod-x"))
-      expect(sim.requests.filter({ method: "POST" }).map((r) => r.status)).toEqual([409])
-      expect(yield* a.state).toEqual({ role: "standby", holder: "pod-x" })
-      expect(t.running.size).toBe(0)
-
-      // pod-x never renews: after its one-second lease pod-a takes over.
-      yield* waitFor("pod-a to lead", () => t.running.has("pod-a"), 2500)
-      expect(storedLease(sim)?.spec).toMatchObject({ holderIdentity: "pod-a", leaseTransitions: 1 })
-    }).pipe(Effect.provide(logs.layer))
-  })
-
-  it.scopedLive("loses an update race with a 409, re-reads and stands by", () => {
-    const logs = captureLogs()
-    return Effect.gen(function* () {
-      const sim = yield* simServer
-      const t = new Timeline()
-      sim.objects.lease({ namespace: NAMESPACE, name: LEASE })
-      const a = yield* elector(simKubeConfig(sim.url), "pod-a")
-      sim.faults.add({ method: "PUT", path: LEASE_PATH, action: { type: "delay", ms: 200 }, times: 1 })
-      yield* Effect.forkScoped(a.runWhileLeader(t.program("pod-a")))
-      yield* waitFor("the update to arrive", () => sim.requests.count({ method: "PUT" }) === 1)
-      const now = new Date().toISOString().replace("Z", "000Z")
-      sim.store.modify(Resources.leases, NAMESPACE, LEASE, (o) => ({
-        ...o,
-        spec: {
-          holderIdentity: "pod-x",
-          leaseDurationSeconds: 1,
-          acquireTime: now,
-          renewTime: now,
-          leaseTransitions: 1
-        }
-      }))
-
-      yield* waitFor("pod-a to see pod-x", () => logs.lines.includes("pod-a: leader is pod-x"))
-      expect(sim.requests.filter({ method: "PUT" }).map((r) => r.status)).toEqual([409])
-      expect(yield* a.state).toEqual({ role: "standby", holder: "pod-x" })
-      expect(t.running.size).toBe(0)
-      yield* waitFor("pod-a to lead", () => t.running.has("pod-a"), 2500)
-      expect(storedLease(sim)?.spec).toMatchObject({ holderIdentity: "pod-a", leaseTransitions: 2 })
-    }).pipe(Effect.provide(logs.layer))
+  it("names this process by POD_NAME when set, else the host name, with a suffix kept for its life", () => {
+    const saved = process.env["POD_NAME"]
+    try {
+      process.env["POD_NAME"] = "collector-7d9f-abcde"
+      const inPod = defaultIdentity()
+      expect(inPod).toMatch(/^collector-7d9f-abcde_[0-9a-f]{8}$/)
+      expect(defaultIdentity()).toBe(inPod)
+      delete process.env["POD_NAME"]
+      expect(defaultIdentity()).toBe(`${os.hostname()}_${inPod.split("_")[1]}`)
+    } finally {
+      if (saved === undefined) delete process.env["POD_NAME"]
+      else process.env["POD_NAME"] = saved
+    }
   })
 })

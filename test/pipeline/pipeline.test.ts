@@ -22,8 +22,11 @@ import { Translator } from "../../src/translate/Translator.ts"
 
 const STREAM = "core/v1/*"
 
-/** Whole seconds, a minute ago: the checkpoint keeps occurrences of the last hour (the API server's event TTL). */
-const T0 = Math.floor(Date.now() / 1000) * 1000 - 60_000
+/** The test clock's time when a test starts: `NOW` sets it. */
+const START_MS = Date.parse("2026-03-02T10:00:00Z")
+const NOW = TestClock.setTime(START_MS)
+/** A minute before: the checkpoint keeps occurrences of the last hour (the API server's event TTL). */
+const T0 = START_MS - 60_000
 const at = (seconds: number) => new Date(T0 + seconds * 1000).toISOString().replace(".000Z", "Z")
 
 /** A core/v1 Event as the API server serves it. */
@@ -85,6 +88,7 @@ const settings = pipelineSettings(DEFAULT_RULES_CONFIG, false, 1000)
 /** Runs the chunks through the pipeline and waits until the backend has everything; what it got. */
 const runChunks = (chunks: ReadonlyArray<ReadonlyArray<Change>>, checkpoints = new MemoryCheckpoints()) =>
   Effect.gen(function* () {
+    yield* NOW
     const exported = yield* Ref.make<ReadonlyArray<ReadableLogRecord>>([])
     return yield* Effect.gen(function* () {
       yield* runPipeline(Stream.fromIterable(chunks), settings)
@@ -148,7 +152,7 @@ layer(Layer.mergeAll(Translator.layer({ baseAttributes: {}, resourceCacheSize: 1
           .save({
             streams: { [STREAM]: "10" },
             occurrences: [{ uid: "uid-a", count: 1, timeMs: T0 }],
-            savedAtMs: Date.now()
+            savedAtMs: T0
           })
           .pipe(Effect.orDie)
         const { records } = yield* runChunks([[added(coreEvent("a", "10")), added(coreEvent("b", "11"))]], checkpoints)
@@ -158,6 +162,7 @@ layer(Layer.mergeAll(Translator.layer({ baseAttributes: {}, resourceCacheSize: 1
 
     it.effect("moves the checkpoint only after the backend acknowledged the records before the marker", () =>
       Effect.gen(function* () {
+        yield* NOW
         const exported = yield* Ref.make<ReadonlyArray<ReadableLogRecord>>([])
         const gate = yield* Deferred.make<void>()
         const checkpoints = new MemoryCheckpoints()
@@ -174,6 +179,36 @@ layer(Layer.mergeAll(Translator.layer({ baseAttributes: {}, resourceCacheSize: 1
           expect((yield* checkpoint.current).streams).toEqual({ [STREAM]: "25" })
         }).pipe(Effect.provide(pipelineLayer(testExporter(exported, gate), checkpoints)))
         expect(checkpoints.latest?.streams).toEqual({ [STREAM]: "25" })
+      })
+    )
+
+    it.effect("sums up what noise control held back when its window ends, without waiting for another event", () =>
+      Effect.gen(function* () {
+        yield* NOW
+        const exported = yield* Ref.make<ReadonlyArray<ReadableLogRecord>>([])
+        const throttled = { ...settings, throttle: { limit: 1, windowMs: 10_000, maxKeys: 100 } }
+        // One chunk of three occurrences under one key, then nothing more: the stream stays open.
+        const chunk = [added(coreEvent("a", "1")), added(coreEvent("b", "2")), added(coreEvent("c", "3"))]
+        const changes = Stream.concat(Stream.make(chunk), Stream.never)
+        yield* Effect.gen(function* () {
+          const sink = yield* RecordSink
+          yield* Effect.forkScoped(runPipeline(changes, throttled))
+          while ((yield* Ref.get(exported)).length === 0) yield* Effect.yieldNow()
+          expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:1"])
+
+          yield* TestClock.adjust(Duration.millis(9_900))
+          yield* sink.flush
+          expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:1"])
+
+          yield* TestClock.adjust(Duration.millis(150))
+          yield* sink.flush
+          const [first, summary] = yield* Ref.get(exported)
+          expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:1", `uid-c:3:suppressed:${START_MS}`])
+          expect(first?.attributes[A.suppressedCount]).toBeUndefined()
+          expect(summary?.attributes[A.suppressedCount]).toBe(2)
+          // Emitted as the window ended, 10 s after it opened with the first occurrence.
+          expect(summary?.hrTimeObserved).toEqual([(START_MS + 10_000) / 1000, 0])
+        }).pipe(Effect.scoped, Effect.provide(pipelineLayer(testExporter(exported), new MemoryCheckpoints())))
       })
     )
   }

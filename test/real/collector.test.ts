@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { startSimServer, type SimServer } from "../../src/sim/index.ts"
+import { startSimServer, type SimServer } from "@k8s-event-collector/sim"
 import { expectedSeverityNumber, expectRecordOf } from "../fixtures/expectations.ts"
 import {
   at,

@@ -155,8 +155,8 @@ const within = <A, E, R>(total: Duration.DurationInput, effect: Effect.Effect<A,
 const droppedMetric = (metrics: Metrics["Type"]) =>
   Effect.promise(() => metrics.recordsDropped.get()).pipe(Effect.map((m) => m.values))
 
-const unavailable = new ExportFailed({ reason: "Service Unavailable", retryable: true, status: 503 })
-const rejected = new ExportFailed({ reason: "Bad Request", retryable: false, status: 400 })
+const unavailable = new ExportFailed({ reason: "ServerError", status: 503, description: "Service Unavailable" })
+const rejected = new ExportFailed({ reason: "Rejected", status: 400, description: "Bad Request" })
 
 describe("RecordSink", () => {
   it.effect("sends a full batch at once and, while records arrive fast, a partial one after the linger time", () =>
@@ -289,6 +289,38 @@ describe("RecordSink", () => {
           expect((yield* sink.stats).exported).toBe(1)
         })
       )
+    })
+  )
+
+  it.effect("retries a failure by its reason: no answer, 408, 429 and 5xx again; 4xx and any other status never", () =>
+    Effect.gen(function* () {
+      const failures: ReadonlyArray<readonly [ExportFailed, "retried" | "dropped"]> = [
+        [
+          new ExportFailed({ reason: "Transport", description: "socket hang up", cause: new Error("reset") }),
+          "retried"
+        ],
+        [new ExportFailed({ reason: "Timeout", description: "no answer within 10s" }), "retried"],
+        [new ExportFailed({ reason: "RequestTimeout", status: 408, description: "Request Timeout" }), "retried"],
+        [new ExportFailed({ reason: "TooManyRequests", status: 429, description: "slow down" }), "retried"],
+        [unavailable, "retried"],
+        [rejected, "dropped"],
+        [new ExportFailed({ reason: "StatusCode", status: 302, description: "Found" }), "dropped"]
+      ]
+      for (const [failure, expected] of failures) {
+        const { calls, layer } = yield* scripted([failure, "ok"])
+        const outcome = yield* withSink(
+          layer,
+          { ...settings, linger: Duration.zero },
+          Effect.gen(function* () {
+            const sink = yield* RecordSink
+            yield* sink.offer(record(1))
+            yield* within(Duration.millis(20), sink.flush)
+            return (yield* sink.stats).exported === 1 ? "retried" : "dropped"
+          })
+        )
+        expect(outcome, failure.reason).toBe(expected)
+        expect((yield* Ref.get(calls)).length, failure.reason).toBe(expected === "retried" ? 2 : 1)
+      }
     })
   )
 

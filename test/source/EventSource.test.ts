@@ -11,24 +11,42 @@ import { Health } from "../../src/observability/Health.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import type { Change } from "../../src/source/Change.ts"
 import { eventChanges, type SourceSettings } from "../../src/source/EventSource.ts"
-import { KubeApi, type ListPage, type ListRequest, type WatchEnd, type WatchRequest } from "../../src/source/KubeApi.ts"
+import { KubeApi, type ListPage, type ListRequest, type WatchRequest } from "../../src/kube/KubeApi.ts"
 import { KubeApiError } from "../../src/kube/KubeApiError.ts"
+import { MalformedLine, type WatchLine } from "../../src/kube/watchStream.ts"
+
+type ScriptLine = { readonly type: string; readonly object: unknown } | { readonly malformed: string }
 
 /** What one scripted watch delivers, in order; without `end` it stays open and silent. */
 interface WatchScript {
-  readonly lines: ReadonlyArray<{ readonly type: string; readonly object: unknown } | { readonly malformed: string }>
-  readonly end?: WatchEnd
+  readonly lines: ReadonlyArray<ScriptLine>
+  /** `closed`: the server ends the stream; an error: the watch fails with it. */
+  readonly end?: "closed" | KubeApiError
+}
+
+/** A scripted watch as `KubeApi.watch` gives it: its lines in one array; an `ERROR` event fails it with its Status. */
+const scriptedWatch = (script: WatchScript | undefined): Stream.Stream<ReadonlyArray<WatchLine>, KubeApiError> => {
+  const lines: Array<WatchLine> = []
+  for (const line of script?.lines ?? []) {
+    if ("malformed" in line) lines.push(new MalformedLine(line.malformed))
+    else if (line.type === "ERROR")
+      return Stream.concat(Stream.succeed(lines), Stream.fail(KubeApiError.errorEvent(line.object)))
+    else lines.push(line)
+  }
+  const end = script?.end
+  return Stream.concat(
+    lines.length === 0 ? Stream.empty : Stream.succeed(lines),
+    end === undefined ? Stream.never : end === "closed" ? Stream.empty : Stream.fail(end)
+  )
 }
 
 /**
  * A `KubeApi` that answers from a script: each list takes the next answer, each watch the next script; past the
- * end a list or a watch never answers. It keeps the requests it was sent, and the pauses and resumes asked of its
- * watches (which go on delivering their script).
+ * end a list or a watch never answers. It keeps the requests it was sent.
  */
 class ScriptedKubeApi {
   readonly lists: Array<ListRequest> = []
   readonly watches: Array<WatchRequest> = []
-  readonly flowControl: Array<"pause" | "resume"> = []
   readonly #listAnswers: Array<ListPage | KubeApiError>
   readonly #watchScripts: Array<WatchScript>
 
@@ -46,23 +64,10 @@ class ScriptedKubeApi {
         if (answer === undefined) return Effect.never
         return answer instanceof KubeApiError ? Effect.fail(answer) : Effect.succeed(answer)
       }),
-    watch: (request, handlers) =>
-      Effect.sync(() => {
+    watch: (request) =>
+      Stream.suspend(() => {
         this.watches.push(request)
-        const script = this.#watchScripts.shift()
-        // Delivered after the watch call returned, as a connection's data arrives.
-        queueMicrotask(() => {
-          for (const line of script?.lines ?? []) {
-            if ("malformed" in line) handlers.onMalformed(line.malformed)
-            else handlers.onEvent(line)
-          }
-          if (script?.end !== undefined) handlers.onEnd(script.end)
-        })
-        return {
-          pause: () => this.flowControl.push("pause"),
-          resume: () => this.flowControl.push("resume"),
-          stop: () => {}
-        }
+        return scriptedWatch(this.#watchScripts.shift())
       })
   })
 }
@@ -94,7 +99,6 @@ const expired = {
     code: 410
   }
 }
-const closed: WatchEnd = { _tag: "Closed" }
 
 const settings: SourceSettings = {
   targets: [{ api: "core/v1", namespace: undefined, fieldSelector: undefined }],
@@ -157,10 +161,10 @@ layer(Layer.mergeAll(Metrics.layer, Health.layer))("eventChanges", (it) => {
           page("120", [event("a", "90")], "token-2"),
           page("120", [event("b", "110")])
         ],
-        []
+        [{ lines: [{ type: "ADDED", object: event("c", "121") }] }]
       )
-      const changes = yield* firstChanges(api, 4)
-      expect(changes.map(show)).toEqual(["ADDED a@90", "ADDED a@90", "ADDED b@110", "bookmark 120"])
+      const changes = yield* firstChanges(api, 5)
+      expect(changes.map(show)).toEqual(["ADDED a@90", "ADDED a@90", "ADDED b@110", "bookmark 120", "ADDED c@121"])
       expect(api.lists.map((l) => l.continueToken)).toEqual([undefined, "token-1", undefined, "token-2"])
       expect(api.watches.map((w) => w.resourceVersion)).toEqual(["120"])
     })
@@ -186,7 +190,7 @@ layer(Layer.mergeAll(Metrics.layer, Health.layer))("eventChanges", (it) => {
               { type: "ADDED", object: event("a", "101") },
               { type: "BOOKMARK", object: { kind: "Event", apiVersion: "v1", metadata: { resourceVersion: "150" } } }
             ],
-            end: closed
+            end: "closed"
           },
           { lines: [{ type: "ADDED", object: event("b", "151") }] }
         ]
@@ -220,7 +224,7 @@ layer(Layer.mergeAll(Metrics.layer, Health.layer))("eventChanges", (it) => {
     })
   )
 
-  it.effect("pauses the watch when highWater events wait, and resumes it once the source has taken them", () =>
+  it.effect("asks the watch to stop reading when highWater events wait for the pipeline, and passes them all on", () =>
     Effect.gen(function* () {
       const names = ["a", "b", "c", "d", "e"]
       const api = new ScriptedKubeApi(
@@ -229,7 +233,7 @@ layer(Layer.mergeAll(Metrics.layer, Health.layer))("eventChanges", (it) => {
       )
       const changes = yield* firstChanges(api, 6, { ...settings, highWater: 3 })
       expect(changes.map(show)).toEqual(["bookmark 100", ...names.map((name, i) => `ADDED ${name}@${101 + i}`)])
-      expect(api.flowControl).toEqual(["pause", "resume"])
+      expect(api.watches.map((w) => w.readAhead)).toEqual([3])
     })
   )
 
@@ -238,7 +242,7 @@ layer(Layer.mergeAll(Metrics.layer, Health.layer))("eventChanges", (it) => {
       const burst = Array.from({ length: 10_000 }, (_, i) => ({ type: "ADDED", object: event(`n${i}`, `${101 + i}`) }))
       const api = new ScriptedKubeApi(
         [page("100", [])],
-        [{ lines: burst, end: closed }, { lines: [{ type: "ADDED", object: event("next", "20000") }] }]
+        [{ lines: burst, end: "closed" }, { lines: [{ type: "ADDED", object: event("next", "20000") }] }]
       )
       const changes = yield* firstChanges(api, 1 + burst.length + 1, { ...settings, highWater: 20_000 })
       expect(changes.map(show)).toEqual([
@@ -309,10 +313,12 @@ layer(Layer.mergeAll(Metrics.layer, Health.layer))("eventChanges", (it) => {
 
   it.effect("relists at once after a 410, but backs off when the fresh list's version is refused with 410 too", () =>
     Effect.gen(function* () {
-      const gone: WatchEnd = {
-        _tag: "Failed",
-        error: new KubeApiError({ verb: "watch", reason: "Gone", status: 410, description: "too old resource version" })
-      }
+      const gone = new KubeApiError({
+        verb: "watch",
+        reason: "Gone",
+        status: 410,
+        description: "too old resource version"
+      })
       const api = new ScriptedKubeApi(
         [page("100", []), page("200", []), page("300", [])],
         [{ lines: [], end: gone }, { lines: [], end: gone }, { lines: [{ type: "ADDED", object: event("a", "301") }] }]

@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { makeKubeHttp } from "../../src/kube/KubeHttp.ts"
 import { readDump } from "../../src/source/FileSource.ts"
 import { loadKubeConfig } from "../../src/source/kubeconfig.ts"
-import { simKubeConfig, simKubeConfigYaml } from "../../src/sim/index.ts"
+import { simKubeConfig, simKubeConfigYaml } from "@k8s-event-collector/sim"
 
 /** The `code` a Node.js system error carries (ENOENT, ECONNREFUSED...), looked for along the `cause` chain. */
 const codeOf = (error: unknown): unknown => {
@@ -75,7 +75,7 @@ describe("errors keep their cause and say their reason", () => {
   it.effect("an API server that refuses the connection: Transport, with the network error", () =>
     Effect.gen(function* () {
       const http = makeKubeHttp(simKubeConfig(`http://127.0.0.1:${yield* Effect.promise(closedPort)}`))
-      const error = yield* Effect.flip(http.request("GET", "/api/v1/events"))
+      const error = yield* Effect.flip(http.call("list", "GET", "/api/v1/events"))
       expect(error.reason).toBe("Transport")
       expect(codeOf(error.cause)).toBe("ECONNREFUSED")
       expect(error.message).toMatch(/ECONNREFUSED/)

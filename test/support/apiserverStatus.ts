@@ -2,7 +2,7 @@
  * Status bodies the API server sends, as shared/reference/apiserver-error-shapes.md quotes them from the
  * Kubernetes sources, for the tests that make the simulated server answer with one.
  */
-import type { Status } from "../../src/sim/status.ts"
+import type { Status } from "@k8s-event-collector/sim"
 
 /** A watch from a resourceVersion older than the watch cache's history (pkg/storage/cacher/watch_cache_history.go). */
 export const expiredWatchStatus: Status = {

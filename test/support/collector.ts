@@ -7,7 +7,8 @@ import { Effect, Either, Fiber, Logger } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { loadConfig } from "../../src/cli/load.ts"
 import { runKube } from "../../src/app/kube.ts"
-import { type SimServer, type SimServerOptions, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { kubeSettings } from "../../src/app/settings.ts"
+import { type SimServer, type SimServerOptions, simKubeConfig, startSimServer } from "@k8s-event-collector/sim"
 import { type OtlpReceiver, startOtlpReceiver } from "./otlp-receiver.ts"
 
 export interface RunningCollector {
@@ -27,7 +28,7 @@ export const startCollector = (kc: KubeConfig, args: ReadonlyArray<string>): Run
     logs.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
   })
   const fiber = Effect.runFork(
-    runKube(loaded.right.values, loaded.right.rules, kc).pipe(
+    runKube(kubeSettings(loaded.right.values, loaded.right.rules), kc).pipe(
       Effect.provide(Logger.replace(Logger.defaultLogger, logger))
     )
   )

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type SimServer, simKubeConfigYaml, type StoredKubeObject } from "../../src/sim/index.ts"
+import { type SimServer, simKubeConfigYaml, type StoredKubeObject } from "@k8s-event-collector/sim"
 import { cleanEnv, MAIN, REPO_ROOT } from "./cli.ts"
 
 export interface CollectorProcess {

@@ -1,6 +1,6 @@
 import { CoreV1Api, EventsV1Api, type KubeConfig } from "@kubernetes/client-node"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { type SimServer, StatusBodies, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { type SimServer, StatusBodies, simKubeConfig, startSimServer } from "../src/index.ts"
 import { apiError, collectWatch, podRef, sleep } from "./helpers.ts"
 
 let sim: SimServer

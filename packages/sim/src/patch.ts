@@ -1,6 +1,6 @@
 /** PATCH bodies: JSON merge patch (RFC 7386, also used for strategic merge) and JSON patch (RFC 6902). */
 
-import { isRecord } from "../domain/isRecord.ts"
+import { isRecord } from "./isRecord.ts"
 
 export type Patched = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly message: string }
 

@@ -4,7 +4,7 @@
  */
 import { EVENT_FIELD_LABELS, type ResourceType } from "./resources.ts"
 import type { StoredKubeObject } from "./store.ts"
-import { isRecord } from "../domain/isRecord.ts"
+import { isRecord } from "./isRecord.ts"
 
 export interface FieldRequirement {
   readonly field: string

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { LineSplitter } from "../../src/source/lines.ts"
+import { LineSplitter } from "../../src/kube/lines.ts"
 
 /** Every line `next` gives now, until it has no more. */
 const taken = (lines: LineSplitter): Array<string> => {

@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node"
 import { afterEach, describe, expect, it } from "vitest"
-import { type SimServer, type SimServerOptions, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { type SimServer, type SimServerOptions, simKubeConfig, startSimServer } from "../src/index.ts"
 import { collectWatch, field, podRef, sleep, waitUntil } from "./helpers.ts"
 
 let sim: SimServer | undefined

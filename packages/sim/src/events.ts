@@ -13,7 +13,7 @@ import {
   objectKey
 } from "./store.ts"
 import { notFound } from "./status.ts"
-import { isRecord } from "../domain/isRecord.ts"
+import { isRecord } from "./isRecord.ts"
 
 export interface ObjectReference {
   readonly apiVersion?: string

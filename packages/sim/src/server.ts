@@ -51,7 +51,7 @@ import {
   VersionedStore
 } from "./store.ts"
 import { type View, WatchStream } from "./watch.ts"
-import { isRecord } from "../domain/isRecord.ts"
+import { isRecord } from "./isRecord.ts"
 
 export interface SimServerOptions {
   /** Default 127.0.0.1. */

@@ -1,6 +1,6 @@
 import { AppsV1Api, BatchV1Api, CoreV1Api, EventsV1Api } from "@kubernetes/client-node"
 import { describe, expect, it } from "vitest"
-import { runScenario, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { runScenario, simKubeConfig, startSimServer } from "../src/index.ts"
 import { collectWatch } from "./helpers.ts"
 
 describe("demo scenario", () => {

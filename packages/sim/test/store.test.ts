@@ -1,6 +1,6 @@
 import { CoreV1Api } from "@kubernetes/client-node"
 import { describe, expect, it } from "vitest"
-import { Resources, SimEvents, VersionedStore, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { Resources, SimEvents, VersionedStore, simKubeConfig, startSimServer } from "../src/index.ts"
 import { podRef } from "./helpers.ts"
 
 const names = (items: ReadonlyArray<{ name: string }>) => items.map((o) => o.name)

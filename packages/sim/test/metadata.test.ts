@@ -5,7 +5,7 @@
  * send is 406 NotAcceptable. Plain HTTP with `fetch`, so that the header is exactly what the test says.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { Resources, type SimServer, startSimServer } from "../../src/sim/index.ts"
+import { Resources, type SimServer, startSimServer } from "../src/index.ts"
 import { waitUntil } from "./helpers.ts"
 
 const LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"

@@ -1,6 +1,6 @@
 import { CoreV1Api, EventsV1Api } from "@kubernetes/client-node"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { Resources, type SimServer, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { Resources, type SimServer, simKubeConfig, startSimServer } from "../src/index.ts"
 import { apiError, field, podRef } from "./helpers.ts"
 
 let sim: SimServer

@@ -8,7 +8,7 @@ import {
   setHeaderOptions
 } from "@kubernetes/client-node"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { type SimServer, simKubeConfig, startSimServer } from "../../src/sim/index.ts"
+import { type SimServer, simKubeConfig, startSimServer } from "../src/index.ts"
 import { apiError, collectWatch } from "./helpers.ts"
 
 let sim: SimServer
