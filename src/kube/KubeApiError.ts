@@ -54,8 +54,10 @@ export type KubeVerb = typeof KubeVerb.Type
 /**
  * What kind of failure a call met: no HTTP answer (`Transport`), an answer that is not what was asked for
  * (`Decode`), a watch ERROR event without a status code (`ErrorEvent`), a watch that delivered nothing, not even a
- * bookmark, for its idle timeout and was ended for it (`Idle`), or the HTTP status refused with (`Gone` is 410, an
- * expired resourceVersion or continue token; `Conflict` is 409, a write that lost a race; `ServerError` any 5xx;
+ * bookmark, for its idle timeout and was ended for it (`Idle`), a 401 or 403 from an API server that could not be
+ * reached just before and is taken for one still starting (`Starting`: its authenticator and RBAC caches are not
+ * filled yet; only list+watch says so, `startingUp`), or the HTTP status refused with (`Gone` is 410, an expired
+ * resourceVersion or continue token; `Conflict` is 409, a write that lost a race; `ServerError` any 5xx;
  * `StatusCode` any other).
  */
 const KubeApiReason = Schema.Literal(
@@ -63,6 +65,7 @@ const KubeApiReason = Schema.Literal(
   "Decode",
   "ErrorEvent",
   "Idle",
+  "Starting",
   "Unauthorized",
   "Forbidden",
   "NotFound",
@@ -150,6 +153,23 @@ export class KubeApiError extends Schema.TaggedError<KubeApiError>()("KubeApiErr
     })
   }
 
+  /** This 401 or 403 as the refusal of an API server still starting (reason `Starting`), all else kept. */
+  startingUp(): KubeApiError {
+    return new KubeApiError({
+      verb: this.verb,
+      reason: "Starting",
+      ...(this.status === undefined ? {} : { status: this.status }),
+      ...(this.statusReason === undefined ? {} : { statusReason: this.statusReason }),
+      ...(this.description === undefined ? {} : { description: this.description }),
+      ...(this.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: this.retryAfterSeconds })
+    })
+  }
+
+  /** What is not ready yet on a starting API server that refuses with this status. */
+  get notReady(): string {
+    return this.status === 401 ? "authentication" : "authorization"
+  }
+
   /** What the API server said, else the network error. */
   get explanation(): string {
     return this.description ?? networkDetail(this.cause)
@@ -158,6 +178,7 @@ export class KubeApiError extends Schema.TaggedError<KubeApiError>()("KubeApiErr
   override get message(): string {
     const reason = this.statusReason ? ` ${this.statusReason}` : ""
     const status = this.status === undefined ? "" : ` with HTTP ${this.status}${reason}`
-    return `${this.verb} failed${status}: ${this.explanation}`
+    const starting = this.reason === "Starting" ? ` (the API server is starting: ${this.notReady} not ready yet)` : ""
+    return `${this.verb} failed${status}${starting}: ${this.explanation}`
   }
 }

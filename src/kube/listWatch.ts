@@ -5,11 +5,13 @@
  * resourceVersion seen; a 410 Gone (the watch refused, or an `ERROR` event) lists again, at once the first time
  * and after a backoff when the fresh list's version is gone too; a watch silent for `watchIdleTimeout`, not even
  * a bookmark, is taken for dead and started again. Failures are passed on as `Failed` and retried with capped,
- * jittered exponential backoff, starting over after progress, a longer `Retry-After` waited out.
+ * jittered exponential backoff, starting over after progress and when the kind of failure changes, a longer
+ * `Retry-After` waited out (up to `API_RETRY_AFTER_CAP`). A 401 or 403 from an API server that could not be
+ * reached just before is its start-up (`STARTING_GRACE`): retried every `STARTING_RETRY`, passed on as `Starting`.
  *
  * The stream never fails: what was read and what happened come in order as `Observation`s. Time is the `Clock`'s.
  */
-import { Duration, Effect, Random, Schedule, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Option, Random, Schedule, Stream } from "effect"
 import type { Collection, KubeApiShape } from "./KubeApi.ts"
 import type { KubeApiError } from "./KubeApiError.ts"
 import { resourceVersionOf } from "./resourceVersion.ts"
@@ -35,6 +37,23 @@ export interface ListWatchRequest extends ListWatchOptions {
 }
 
 const DEFAULT_READ_AHEAD = 10_000
+
+/**
+ * The longest `Retry-After` of the API server (429, 503, `details.retryAfterSeconds`) waited out: a longer one is cut
+ * to this, so that one answer cannot hold a collection back for longer.
+ */
+export const API_RETRY_AFTER_CAP = Duration.seconds(30)
+
+/**
+ * How long a 401 or 403 that follows a failed connection is taken for the API server's start-up, from the first
+ * one: a restarted kube-apiserver answers so for a second or two while its authenticator and RBAC caches fill.
+ * Within it the refusal is passed on with reason `Starting` and tried again every `STARTING_RETRY`; after it, it is
+ * the refusal it says it is.
+ */
+export const STARTING_GRACE = Duration.seconds(30)
+
+/** The wait between two calls to an API server that is starting. */
+export const STARTING_RETRY = Duration.millis(200)
 
 /** Why a list starts: the first one, after a 410, a poll, or again because its continue token expired. */
 export type ListCause = "start" | "expired" | "poll" | "continueExpired"
@@ -115,32 +134,41 @@ class Position {
   }
 }
 
-/** The pages of one list from `continueToken` on; an expired continue token lists from the start. */
-const pagesFrom = (
-  api: KubeApiShape,
-  request: ListWatchRequest,
-  continueToken: string | undefined
-): Stream.Stream<Observation, KubeApiError> =>
-  api.list({ collection: request.collection, limit: request.pageSize, continueToken }).pipe(
-    Effect.map((page) => {
-      const items: Observation = { _tag: "Page", items: page.items }
-      if (page.continueToken !== undefined) {
-        return Stream.concat(Stream.succeed(items), pagesFrom(api, request, page.continueToken))
-      }
-      const listed: Observation = { _tag: "Listed", resourceVersion: page.resourceVersion }
-      return Stream.fromIterable([items, listed])
-    }),
-    Effect.catchIf(
-      (e) => e.reason === "Gone" && continueToken !== undefined,
-      // The continue token outlived the server's window: a consistent list has to start over.
-      () => Effect.succeed(listPages(api, request, "continueExpired"))
-    ),
-    Stream.unwrap
-  )
+/** The continue token of a list's next page (`undefined`: its first), or `"done"` after its last. */
+type NextPage = { readonly continueToken: string | undefined } | "done"
+
+/**
+ * The pages of one list, one request at a time; an expired continue token lists from the start (`Listing` again).
+ * One flat stream, not a stream per page: nested per page, each level kept the page it emitted until the list
+ * ended, i.e. the whole collection in memory.
+ */
+const pages = (api: KubeApiShape, request: ListWatchRequest): Stream.Stream<Observation, KubeApiError> =>
+  Stream.unfoldChunkEffect<NextPage, Observation, KubeApiError, never>({ continueToken: undefined }, (next) => {
+    if (next === "done") return Effect.succeedNone
+    const { continueToken } = next
+    return api.list({ collection: request.collection, limit: request.pageSize, continueToken }).pipe(
+      Effect.map((page) => {
+        const items: Observation = { _tag: "Page", items: page.items }
+        if (page.continueToken !== undefined) {
+          return Option.some([Chunk.of(items), { continueToken: page.continueToken }] as const)
+        }
+        const listed: Observation = { _tag: "Listed", resourceVersion: page.resourceVersion }
+        return Option.some([Chunk.make(items, listed), "done"] as const)
+      }),
+      Effect.catchIf(
+        (e) => e.reason === "Gone" && continueToken !== undefined,
+        // The continue token outlived the server's window: a consistent list has to start over.
+        () => {
+          const again: Observation = { _tag: "Listing", cause: "continueExpired" }
+          return Effect.succeed(Option.some([Chunk.of(again), { continueToken: undefined }] as const))
+        }
+      )
+    )
+  })
 
 /** One list, every page: `Listing`, then `Page`s, then `Listed`. */
 const listPages = (api: KubeApiShape, request: ListWatchRequest, cause: ListCause) =>
-  Stream.concat(Stream.succeed<Observation>({ _tag: "Listing", cause }), pagesFrom(api, request, undefined))
+  Stream.concat(Stream.succeed<Observation>({ _tag: "Listing", cause }), pages(api, request))
 
 /** One watch from where `position` is, until it ends. */
 const watchFrom = (api: KubeApiShape, request: ListWatchRequest, position: Position) =>
@@ -166,48 +194,91 @@ const watchFrom = (api: KubeApiShape, request: ListWatchRequest, position: Posit
       )
   ).pipe(Stream.unwrap)
 
-/** Capped exponential backoff with jitter: [d/2, d) for d = initial·2^n, capped; a longer `Retry-After` instead. */
+/** The wait after `s` with `delay` as the backoff has it. */
+const delayAfter = (s: Setback, delay: Duration.Duration): Duration.Duration => {
+  if (s._tag !== "KubeApiError") return delay
+  if (s.reason === "Starting") return STARTING_RETRY
+  if (s.retryAfterSeconds === undefined) return delay
+  return Duration.max(delay, Duration.min(Duration.seconds(s.retryAfterSeconds), API_RETRY_AFTER_CAP))
+}
+
+/**
+ * Capped exponential backoff with jitter: [d/2, d) for d = initial·2^n, capped; a longer `Retry-After`, up to
+ * `API_RETRY_AFTER_CAP`, instead. An API server that is starting is asked again after `STARTING_RETRY`. Whole
+ * milliseconds, as the clock counts them.
+ */
 const backoff = (options: ListWatchOptions) =>
   Schedule.passthrough<readonly [Duration.Duration, number], Setback, never>(
     Schedule.jitteredWith(
       Schedule.union(Schedule.exponential(options.retryInitial, 2), Schedule.spaced(options.retryMax)),
       { min: 0.5, max: 1 }
     )
-  ).pipe(
-    Schedule.modifyDelay((s, delay) =>
-      s._tag === "KubeApiError" && s.retryAfterSeconds !== undefined
-        ? Duration.max(delay, Duration.seconds(s.retryAfterSeconds))
-        : delay
-    )
-  )
+  ).pipe(Schedule.modifyDelay((s, delay) => Duration.millis(Math.ceil(Duration.toMillis(delayAfter(s, delay))))))
 
 const isProgress = (o: Observation) => o._tag === "Page" || o._tag === "Listed" || o._tag === "Watched"
 
+const isRefusal = (e: KubeApiError) => e.reason === "Unauthorized" || e.reason === "Forbidden"
+
+/**
+ * The setbacks since the last progress: the kind of the last one (a new kind starts the backoff over), and whether
+ * the API server is starting (a 401 or 403 after a failed connection, for `STARTING_GRACE` from the first).
+ */
+class Setbacks {
+  #lastKind: string | undefined
+  #connectionFailed = false
+  #startingSince: number | undefined
+
+  progressed(): void {
+    this.#lastKind = undefined
+    this.#connectionFailed = false
+    this.#startingSince = undefined
+  }
+
+  /** `setback` as it is passed on and waited for, and whether the backoff starts over for it. */
+  next(setback: Setback, now: number): { readonly setback: Setback; readonly fresh: boolean } {
+    let seen = setback
+    if (seen._tag === "KubeApiError" && isRefusal(seen)) {
+      if (this.#connectionFailed && this.#startingSince === undefined) this.#startingSince = now
+      const since = this.#startingSince
+      if (since !== undefined && now - since < Duration.toMillis(STARTING_GRACE)) seen = seen.startingUp()
+    } else if (seen._tag === "KubeApiError" && seen.reason === "Transport") {
+      this.#connectionFailed = true
+    }
+    const kind = seen._tag === "KubeApiError" ? seen.reason : seen._tag
+    const fresh = kind !== this.#lastKind
+    this.#lastKind = kind
+    return { setback: seen, fresh }
+  }
+}
+
 /**
  * `rounds` again after each setback, for ever, once the backoff has passed; a failure is passed on as `Failed`
- * first. The backoff grows from one setback to the next until something is read.
+ * first. The backoff grows from one setback to the next of the same kind until something is read.
  */
 const retrying = (options: ListWatchOptions, rounds: Stream.Stream<Observation, Setback>): Stream.Stream<Observation> =>
   Effect.map(Schedule.driver(backoff(options)), (driver) => {
-    let progressed = false
-    const wait = (setback: Setback) =>
-      Effect.suspend(() => {
-        const reset = progressed ? driver.reset : Effect.void
-        progressed = false
-        return Effect.zipRight(reset, Effect.ignore(driver.next(setback)))
-      })
+    const setbacks = new Setbacks()
+    const after = (raw: Setback) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const { setback, fresh } = setbacks.next(raw, now)
+        const wait = Effect.zipRight(fresh ? driver.reset : Effect.void, Effect.ignore(driver.next(setback)))
+        return Stream.concat(
+          setback._tag === "KubeApiError"
+            ? Stream.succeed<Observation>({ _tag: "Failed", error: setback })
+            : Stream.empty,
+          Stream.execute(wait)
+        )
+      }).pipe(Stream.unwrap)
     const attempt: Stream.Stream<Observation> = rounds.pipe(
       Stream.map((o) => {
-        if (isProgress(o)) progressed = true
+        if (isProgress(o)) setbacks.progressed()
         return o
       }),
       Stream.catchAll((setback) =>
         Stream.concat(
-          setback._tag === "KubeApiError"
-            ? Stream.succeed<Observation>({ _tag: "Failed", error: setback })
-            : Stream.empty,
-          Stream.execute(wait(setback))
-        ).pipe(Stream.concat(Stream.suspend(() => attempt)))
+          after(setback),
+          Stream.suspend(() => attempt)
+        )
       )
     )
     return attempt

@@ -21,6 +21,12 @@ const isRetryable = (e: ExportFailed): boolean => {
   }
 }
 
+/**
+ * The longest `Retry-After` of the backend waited out: a longer one (an hour from a misconfigured proxy) is cut to
+ * this, so that one answer cannot stall delivery for longer.
+ */
+export const RETRY_AFTER_CAP = Duration.minutes(5)
+
 /** Why records were given up on: the `reason` label of the dropped-records counter, the key of `SinkStats.dropped`. */
 type DropCause = "older_than_ttl" | "rejected_by_backend" | "retries_exhausted" | "shutdown"
 
@@ -195,13 +201,14 @@ const make = (settings: SinkSettings) =>
       )
 
     // `union` takes the shorter delay of the two: exponential growth, capped at `retryMax`; a longer `Retry-After`
-    // from the backend is waited out instead. Whole milliseconds, as the clock counts them.
+    // from the backend is waited out instead, up to `RETRY_AFTER_CAP`. Whole milliseconds, as the clock counts them.
     const backoff = Schedule.jittered(
       Schedule.union(Schedule.exponential(settings.retryInitial, 2), Schedule.spaced(settings.retryMax))
     )
     const schedule = Schedule.passthrough(Schedule.whileInput(backoff, isRetryable)).pipe(
       Schedule.modifyDelay((e, delay) => {
-        const wait = e.retryAfter === undefined ? delay : Duration.max(delay, e.retryAfter)
+        const wait =
+          e.retryAfter === undefined ? delay : Duration.max(delay, Duration.min(e.retryAfter, RETRY_AFTER_CAP))
         return Duration.millis(Math.ceil(Duration.toMillis(wait)))
       })
     )

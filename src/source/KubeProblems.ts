@@ -2,9 +2,10 @@
  * Turns API failures into sentences an operator can act on, and says each one once: a collector retrying a
  * forbidden list every 30 s must not fill its log with the same error, but must say when access comes back.
  */
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { rbacRule, SOURCE_API_CALLS } from "../domain/apiCalls.ts"
 import type { KubeApiError } from "../kube/KubeApiError.ts"
+import { STARTING_GRACE, STARTING_RETRY } from "../kube/listWatch.ts"
 import type { WatchTarget } from "./WatchTarget.ts"
 import { ReportOnce } from "../observability/reportOnce.ts"
 
@@ -19,6 +20,12 @@ const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): strin
   switch (e.reason) {
     case "Transport":
       return `cannot reach the Kubernetes API at ${server} to ${what}: ${e.explanation}`
+    case "Starting":
+      return (
+        `the API server is starting (${e.notReady} not ready yet): the Kubernetes API at ${server} refused to ` +
+        `${what} with HTTP ${e.status ?? 0} just after it could not be reached; asking again every ` +
+        `${Duration.format(STARTING_RETRY)}, and taking it for a refusal if it lasts ${Duration.format(STARTING_GRACE)}`
+      )
     case "Unauthorized":
       return (
         `the Kubernetes API at ${server} did not accept the credentials to ${what} (HTTP 401): ` +
@@ -44,8 +51,11 @@ const describeFailure = (e: KubeApiError, t: WatchTarget, server: string): strin
   }
 }
 
-/** The kind of a failure, for saying it once: the same kind again is quiet until something succeeds. */
-const failureKind = (e: KubeApiError) => `${e.verb}:${e.status ?? e.reason}`
+/**
+ * The kind of a failure, for saying it once: the same kind again is quiet until something succeeds. A refusal of
+ * a starting API server is another kind than the same status later.
+ */
+const failureKind = (e: KubeApiError) => `${e.verb}:${e.reason}:${e.status ?? ""}`
 
 /** Says each kind of failure of one target's list and watch once, and once that they work again. */
 export class ProblemReporter {
@@ -53,7 +63,10 @@ export class ProblemReporter {
 
   failed(e: KubeApiError, t: WatchTarget, server: string): Effect.Effect<void> {
     const text = describeFailure(e, t, server)
-    const loud = e.reason === "TooManyRequests" ? Effect.logWarning(text) : Effect.logError(`${text}; retrying`)
+    const loud =
+      e.reason === "TooManyRequests" || e.reason === "Starting"
+        ? Effect.logWarning(text)
+        : Effect.logError(`${text}; retrying`)
     return this.#once.failed(failureKind(e), loud, Effect.logDebug(text))
   }
 

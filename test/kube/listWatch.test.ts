@@ -4,13 +4,22 @@
  * kubernetes-watch-semantics.md): list in pages and watch from the list's resourceVersion; go on from the last
  * resourceVersion seen; on 410 Gone list again; an expired `continue` token lists from the beginning. A watch
  * silent for `watchIdleTimeout` is ended; the time a consumer takes is not silence. Failures come out as `Failed`
- * and are retried after a backoff, a longer Retry-After (apiserver-error-shapes.md) waited out.
+ * and are retried after a backoff that starts over when the kind of failure changes, a longer Retry-After
+ * (apiserver-error-shapes.md) waited out up to its cap. A 401 or 403 just after a failed connection is a
+ * restarted API server whose caches are still filling: asked again every 200 ms for up to 30 s.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Fiber, Option, Stream, TestClock } from "effect"
+import { Chunk, Clock, Duration, Effect, Fiber, Option, Stream, TestClock } from "effect"
 import { type SimServer, StatusBodies } from "@k8s-event-collector/sim"
 import type { KubeApiError } from "../../src/kube/KubeApiError.ts"
-import { listWatch, type ListWatchRequest, type Observation } from "../../src/kube/listWatch.ts"
+import {
+  API_RETRY_AFTER_CAP,
+  listWatch,
+  type ListWatchRequest,
+  type Observation,
+  STARTING_GRACE,
+  STARTING_RETRY
+} from "../../src/kube/listWatch.ts"
 import { expiredWatchStatus } from "../support/apiserverStatus.ts"
 import { ALL_CORE_EVENTS, apiFor, create, isEvent, nameOf, record, sim, spinUntil, turns } from "./support.ts"
 
@@ -59,6 +68,32 @@ const pulled = (pull: Effect.Effect<Chunk.Chunk<Observation>, Option.Option<neve
     Effect.map((chunk) => Chunk.toReadonlyArray(chunk).map(show)),
     Effect.orDieWith(() => new Error("list+watch ended"))
   )
+
+/** Each failure passed on so far: its verb, reason and status. */
+const failures = (seen: ReadonlyArray<Observation>) =>
+  seen.flatMap((o) => (o._tag === "Failed" ? [[o.error.verb, o.error.reason, o.error.status]] : []))
+
+/**
+ * The wait that began after the last failure, in milliseconds, once it has begun; the clock is then moved to its
+ * end, and the next list awaited. Nothing else moves the clock meanwhile: the wait began when the failure came out.
+ */
+const nextWait = (s: SimServer) =>
+  Effect.gen(function* () {
+    let sleeps = yield* TestClock.sleeps()
+    for (let i = 0; i < 10_000 && Chunk.isEmpty(sleeps); i++) {
+      yield* Effect.promise(() => turns(1))
+      sleeps = yield* TestClock.sleeps()
+    }
+    const [due] = Chunk.toReadonlyArray(sleeps)
+    if (due === undefined || Chunk.size(sleeps) > 1) return yield* Effect.die(new Error("not one wait"))
+    const waited = due - (yield* Clock.currentTimeMillis)
+    const before = s.requests.count({ verb: "list" })
+    yield* TestClock.adjust(Duration.millis(waited))
+    yield* spinUntil(() => s.requests.count({ verb: "list" }) === before + 1, "the next list")
+    return waited
+  })
+
+const unauthorized = StatusBodies.failure(401, "Unauthorized", "Unauthorized")
 
 const watchRvs = (s: SimServer) => s.requests.filter({ verb: "watch" }).map((r) => r.query["resourceVersion"])
 
@@ -263,6 +298,118 @@ describe("listWatch", () => {
         ["watch", "ServerError", undefined]
       ])
       expect(Option.isNone(yield* Fiber.poll(r.fiber))).toBe(true)
+    })
+  )
+
+  it.scoped(
+    "a 401 or 403 just after a failed connection is the API server starting: Starting, asked again every 200 ms",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* sim({ bookmarks: false })
+        // A restarted API server: no connection at first, then its authenticator and RBAC caches are filling.
+        s.faults.add({ verb: "list", resource: "events", times: 1, action: { type: "resetConnection" } })
+        s.faults.add({ verb: "list", resource: "events", times: 2, action: { type: "status", status: unauthorized } })
+        s.faults.add({ verb: "list", resource: "events", times: 3, action: { type: "forbidden" } })
+        const r = yield* recording(listWatch(apiFor(s.url), request()))
+        const waits: Array<number> = []
+        for (let n = 1; n <= 6; n++) {
+          yield* r.until(() => failures(r.seen).length === n)
+          waits.push(yield* nextWait(s))
+        }
+        yield* r.until((o) => o.includes("Listed"))
+        expect(failures(r.seen)).toEqual([
+          ["list", "Transport", undefined],
+          ["list", "Starting", 401],
+          ["list", "Starting", 401],
+          ["list", "Starting", 403],
+          ["list", "Starting", 403],
+          ["list", "Starting", 403]
+        ])
+        // After the failed connection, retryInitial jittered into [1/2, 1] of it (whole milliseconds); then 200 ms.
+        expect(waits[0]).toBeGreaterThanOrEqual(500)
+        expect(waits[0]).toBeLessThanOrEqual(1000)
+        expect(waits.slice(1)).toEqual(Array.from({ length: 5 }, () => Duration.toMillis(STARTING_RETRY)))
+        const said = r.seen.flatMap((o) => (o._tag === "Failed" ? [o.error.message] : []))
+        expect(said[1]).toMatch(/^list failed with HTTP 401 Unauthorized \(the API server is starting: authentication/)
+        expect(said[3]).toMatch(/^list failed with HTTP 403 Forbidden \(the API server is starting: authorization not/)
+        expect(said[3]).toMatch(/cannot list resource "events"/)
+      })
+  )
+
+  it.scoped(
+    "a 403 that lasts STARTING_GRACE is a refusal, backed off from retryInitial; so is one with no failed connection",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* sim({ bookmarks: false })
+        s.faults.add({ verb: "list", resource: "events", times: 1, action: { type: "forbidden" } })
+        s.faults.add({ verb: "list", resource: "events", times: 1, action: { type: "resetConnection" } })
+        const forbidden = s.faults.add({ verb: "list", resource: "events", action: { type: "forbidden" } })
+        const r = yield* recording(listWatch(apiFor(s.url), request()))
+        const starting = Duration.toMillis(STARTING_GRACE) / Duration.toMillis(STARTING_RETRY)
+        const waits: Array<number> = []
+        for (let n = 1; n <= starting + 4; n++) {
+          yield* r.until(() => failures(r.seen).length === n)
+          waits.push(yield* nextWait(s))
+        }
+        const reasons = failures(r.seen).map(([, reason]) => reason)
+        // Refused with no failed connection before: a refusal at once.
+        expect(reasons.slice(0, 2)).toEqual(["Forbidden", "Transport"])
+        // After the failed connection, every 200 ms while it can still be the start-up...
+        expect(reasons.slice(2, 2 + starting)).toEqual(Array.from({ length: starting }, () => "Starting"))
+        expect(new Set(waits.slice(2, 2 + starting))).toEqual(new Set([Duration.toMillis(STARTING_RETRY)]))
+        // ...and a refusal once it has lasted STARTING_GRACE: backed off from retryInitial again, and growing.
+        expect(reasons.slice(2 + starting, 4 + starting)).toEqual(["Forbidden", "Forbidden"])
+        const [refused = 0, again = 0] = waits.slice(2 + starting)
+        expect([refused >= 500 && refused <= 1000, again >= 1000 && again <= 2000]).toEqual([true, true])
+        yield* r.until(() => failures(r.seen).length === starting + 5)
+        forbidden.clear()
+        yield* nextWait(s)
+        yield* r.until((o) => o.includes("Listed"))
+      })
+  )
+
+  it.scoped("the backoff starts over from retryInitial when the kind of failure changes", () =>
+    Effect.gen(function* () {
+      const s = yield* sim({ bookmarks: false })
+      s.faults.add({ verb: "list", resource: "events", times: 3, action: { type: "internalError" } })
+      s.faults.add({ verb: "list", resource: "events", times: 1, action: { type: "resetConnection" } })
+      s.faults.add({ verb: "list", resource: "events", times: 1, action: { type: "internalError" } })
+      const r = yield* recording(listWatch(apiFor(s.url), request()))
+      const waits: Array<number> = []
+      for (let n = 1; n <= 5; n++) {
+        yield* r.until(() => failures(r.seen).length === n)
+        waits.push(yield* nextWait(s))
+      }
+      yield* r.until((o) => o.includes("Listed"))
+      expect(failures(r.seen).map(([, reason]) => reason)).toEqual([
+        "ServerError",
+        "ServerError",
+        "ServerError",
+        "Transport",
+        "ServerError"
+      ])
+      // Each wait in [d/2, d] (whole milliseconds): 1 s, 2 s, 4 s for the 500s; the failed connection from 1 s again,
+      // not 8 s; and the 500 after it from 1 s again, not 2 s.
+      const bounds = [1000, 2000, 4000, 1000, 1000]
+      expect(waits.map((w, i) => w >= (bounds[i] ?? 0) / 2 && w <= (bounds[i] ?? 0))).toEqual(bounds.map(() => true))
+    })
+  )
+
+  it.scoped("a Retry-After longer than API_RETRY_AFTER_CAP is waited out only up to it", () =>
+    Effect.gen(function* () {
+      const s = yield* sim({ bookmarks: false })
+      s.faults.add({
+        verb: "list",
+        resource: "events",
+        times: 1,
+        action: { type: "tooManyRequests", form: "status", retryAfterSeconds: 3600 }
+      })
+      const r = yield* recording(listWatch(apiFor(s.url), request()))
+      yield* r.until(() => failures(r.seen).length === 1)
+      expect(r.seen.flatMap((o) => (o._tag === "Failed" ? [o.error.retryAfterSeconds] : []))).toEqual([3600])
+      expect(yield* nextWait(s)).toBe(Duration.toMillis(API_RETRY_AFTER_CAP))
+      expect(Duration.toSeconds(API_RETRY_AFTER_CAP)).toBe(30)
+      yield* r.until((o) => o.includes("Listed"))
     })
   )
 })

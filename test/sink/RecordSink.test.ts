@@ -9,7 +9,7 @@ import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import { resourceFromAttributes } from "@opentelemetry/resources"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { type Accepted, allAccepted, ExportFailed, LogExporter } from "../../src/sink/LogExporter.ts"
-import { RecordSink, type RecordSinkShape, type SinkSettings } from "../../src/sink/RecordSink.ts"
+import { RecordSink, type RecordSinkShape, RETRY_AFTER_CAP, type SinkSettings } from "../../src/sink/RecordSink.ts"
 
 const resource = resourceFromAttributes({})
 const record = (n: number): ReadableLogRecord => ({
@@ -286,6 +286,26 @@ describe("RecordSink", () => {
           yield* within(Duration.millis(3100), sink.flush)
           const [first = 0, second = 0] = yield* Ref.get(times)
           expect(second - first).toBeGreaterThanOrEqual(3000)
+          expect((yield* sink.stats).exported).toBe(1)
+        })
+      )
+    })
+  )
+
+  it.effect("waits out a Retry-After only up to RETRY_AFTER_CAP (5 minutes), however long the backend asks", () =>
+    Effect.gen(function* () {
+      const anHour = new ExportFailed({ ...unavailable, retryAfter: Duration.seconds(3600) })
+      const { times, layer } = yield* scripted([anHour, "ok"])
+      yield* withSink(
+        layer,
+        { ...settings, linger: Duration.zero },
+        Effect.gen(function* () {
+          const sink = yield* RecordSink
+          yield* sink.offer(record(1))
+          yield* within(RETRY_AFTER_CAP, sink.flush)
+          const [first = 0, second = 0] = yield* Ref.get(times)
+          expect(second - first).toBe(Duration.toMillis(RETRY_AFTER_CAP))
+          expect(Duration.toMinutes(RETRY_AFTER_CAP)).toBe(5)
           expect((yield* sink.stats).exported).toBe(1)
         })
       )

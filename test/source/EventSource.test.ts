@@ -3,10 +3,12 @@
  * is what the Kubernetes API Concepts page asks of a client (/work/shared/reference/kubernetes-watch-semantics.md):
  * watch from the resourceVersion the list returned; on 410 Gone list again and watch from the new list's
  * resourceVersion; a BOOKMARK only moves the resourceVersion; an expired `continue` token means listing from the
- * beginning. Retry-After comes from the API server's 429 (apiserver-error-shapes.md). Time is the TestClock's.
+ * beginning. Retry-After comes from the API server's 429 (apiserver-error-shapes.md). A restarted API server
+ * refuses with 401 or 403 for a second or two while its caches fill: said as that, not as a missing RBAC rule, and
+ * asked again at once. Time is the TestClock's.
  */
 import { expect, layer } from "@effect/vitest"
-import { Chunk, Duration, Effect, Fiber, Layer, Stream, TestClock } from "effect"
+import { Chunk, Clock, Duration, Effect, Fiber, Layer, Logger, Stream, TestClock } from "effect"
 import { Health } from "../../src/observability/Health.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import type { Change } from "../../src/source/Change.ts"
@@ -46,6 +48,8 @@ const scriptedWatch = (script: WatchScript | undefined): Stream.Stream<ReadonlyA
  */
 class ScriptedKubeApi {
   readonly lists: Array<ListRequest> = []
+  /** The clock's time of each list. */
+  readonly listedAt: Array<number> = []
   readonly watches: Array<WatchRequest> = []
   readonly #listAnswers: Array<ListPage | KubeApiError>
   readonly #watchScripts: Array<WatchScript>
@@ -58,8 +62,9 @@ class ScriptedKubeApi {
   readonly layer = Layer.succeed(KubeApi, {
     server: "https://api.scripted:6443",
     list: (request) =>
-      Effect.suspend(() => {
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         this.lists.push(request)
+        this.listedAt.push(now)
         const answer = this.#listAnswers.shift()
         if (answer === undefined) return Effect.never
         return answer instanceof KubeApiError ? Effect.fail(answer) : Effect.succeed(answer)
@@ -131,6 +136,37 @@ const firstChanges = (api: ScriptedKubeApi, n: number, s: SourceSettings = setti
     Effect.map((changes) => Chunk.toReadonlyArray(changes)),
     Effect.provide(api.layer)
   )
+
+/** What the source logs, as `LEVEL message`, and the layer that collects it. */
+const logCapture = () => {
+  const lines: Array<string> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    lines.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
+  })
+  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+const connectionRefused = new KubeApiError({
+  verb: "list",
+  reason: "Transport",
+  cause: new Error("fetch failed", {
+    cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" })
+  })
+})
+const refusal = (status: 401 | 403) =>
+  new KubeApiError({
+    verb: "list",
+    reason: status === 401 ? "Unauthorized" : "Forbidden",
+    status,
+    statusReason: status === 401 ? "Unauthorized" : "Forbidden",
+    description:
+      status === 401
+        ? "Unauthorized"
+        : 'events is forbidden: User "system:serviceaccount:collector:k8s-event-collector" cannot list resource ' +
+          '"events" in API group "" at the cluster scope'
+  })
+/** Times between one list and the next. */
+const gaps = (times: ReadonlyArray<number>) => times.slice(1).map((t, i) => t - (times[i] ?? 0))
 
 layer(Layer.mergeAll(Metrics.layer, Health.layer))("eventChanges", (it) => {
   it.effect("lists, then watches from the list's resourceVersion; the list's own version is a bookmark", () =>
@@ -334,6 +370,82 @@ layer(Layer.mergeAll(Metrics.layer, Health.layer))("eventChanges", (it) => {
         "ADDED a@301"
       ])
       expect(api.watches.map((w) => w.resourceVersion)).toEqual(["100", "200", "300"])
+    })
+  )
+
+  it.effect(
+    "a 401 or 403 just after the API server could not be reached: said as its start-up, asked every 200 ms",
+    () =>
+      Effect.gen(function* () {
+        const api = new ScriptedKubeApi(
+          [connectionRefused, refusal(401), refusal(403), refusal(403), page("100", [event("a", "90")])],
+          []
+        )
+        const logs = logCapture()
+        const running = yield* Effect.fork(firstChanges(api, 2).pipe(Effect.provide(logs.layer)))
+        yield* TestClock.adjust(Duration.seconds(2))
+        expect((yield* Fiber.join(running)).map(show)).toEqual(["ADDED a@90", "bookmark 100"])
+        // After the failed connection, retryInitial jittered into [1/2, 1] of it; then at once, not after a backoff.
+        const [first = 0, ...starting] = gaps(api.listedAt)
+        expect(first).toBeGreaterThanOrEqual(500)
+        expect(first).toBeLessThanOrEqual(1000)
+        expect(starting).toEqual([200, 200, 200])
+        const server = "https://api.scripted:6443"
+        const what = "list events (core/v1) at the cluster scope"
+        const said = (kind: string, status: number) =>
+          `WARN the API server is starting (${kind} not ready yet): the Kubernetes API at ${server} refused to ` +
+          `${what} with HTTP ${status} just after it could not be reached; asking again every 200ms, and taking it ` +
+          "for a refusal if it lasts 30s"
+        expect(logs.lines).toEqual([
+          `ERROR cannot reach the Kubernetes API at ${server} to ${what}: fetch failed (ECONNREFUSED: connect ` +
+            "ECONNREFUSED); retrying",
+          said("authentication", 401),
+          said("authorization", 403),
+          `INFO ${what} works again`
+        ])
+      })
+  )
+
+  it.effect("a 403 that outlasts the API server's start-up is said as the missing RBAC rule, and backed off", () =>
+    Effect.gen(function* () {
+      const starting = 150
+      const api = new ScriptedKubeApi(
+        [
+          connectionRefused,
+          ...Array.from({ length: starting + 2 }, () => refusal(403)),
+          page("100", [event("a", "90")])
+        ],
+        []
+      )
+      const logs = logCapture()
+      const running = yield* Effect.fork(firstChanges(api, 2).pipe(Effect.provide(logs.layer)))
+      yield* TestClock.adjust(Duration.minutes(1))
+      expect((yield* Fiber.join(running)).map(show)).toEqual(["ADDED a@90", "bookmark 100"])
+      // 200 ms apart for 30 s from the first 403; then from retryInitial, jittered: [0.5, 1] s, then [1, 2] s.
+      const [, ...rest] = gaps(api.listedAt)
+      expect(rest.slice(0, starting)).toEqual(Array.from({ length: starting }, () => 200))
+      const [refused = 0, again = 0] = rest.slice(starting)
+      expect([refused >= 500 && refused <= 1000, again >= 1000 && again <= 2000]).toEqual([true, true])
+      expect(logs.lines.map((l) => l.split(":")[0])).toEqual([
+        "ERROR cannot reach the Kubernetes API at https",
+        "WARN the API server is starting (authorization not ready yet)",
+        "ERROR not allowed to list events (core/v1) at the cluster scope (HTTP 403)",
+        "INFO list events (core/v1) at the cluster scope works again"
+      ])
+      expect(logs.lines[2]).toMatch(/the identity needs the RBAC rule \{apiGroups: \[""\], resources: \["events"\]/)
+    })
+  )
+
+  it.effect("a 403 with no failed connection before it is the missing RBAC rule at once", () =>
+    Effect.gen(function* () {
+      const api = new ScriptedKubeApi([refusal(403), page("100", [event("a", "90")])], [])
+      const logs = logCapture()
+      const running = yield* Effect.fork(firstChanges(api, 2).pipe(Effect.provide(logs.layer)))
+      yield* TestClock.adjust(Duration.seconds(1))
+      expect((yield* Fiber.join(running)).map(show)).toEqual(["ADDED a@90", "bookmark 100"])
+      expect(gaps(api.listedAt)[0]).toBeGreaterThanOrEqual(500)
+      expect(logs.lines[0]).toMatch(/^ERROR not allowed to list events .* the identity needs the RBAC rule /)
+      expect(logs.lines.join("\n")).not.toMatch(/starting/)
     })
   )
 })
