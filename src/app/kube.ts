@@ -7,7 +7,9 @@ import { Effect, Stream } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { Checkpoint } from "../checkpoint/Checkpoint.ts"
 import { LeaderElection, runWhileLeader } from "../leader/LeaderElection.ts"
+import { Enricher } from "../enrich/Enricher.ts"
 import { Health } from "../observability/Health.ts"
+import { HeapWatch } from "../observability/heapWatch.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { runPipeline } from "../pipeline/pipeline.ts"
 import { RecordSink } from "../sink/RecordSink.ts"
@@ -51,6 +53,11 @@ const collect = (settings: KubeSettings, kc: KubeConfig) =>
     )
   }).pipe(Effect.provide(LeaderTermLive(settings, kc)))
 
+/** The heap watch counts what the enricher caches, and drops it when the heap is short. */
+const watchEnricherCache = Effect.flatMap(Enricher, (enricher) =>
+  Effect.flatMap(HeapWatch, (heap) => heap.register(enricher.cache))
+)
+
 /** The probes follow the election: leader or standby, and who leads. */
 const followElection = Effect.gen(function* () {
   const health = yield* Health
@@ -69,6 +76,7 @@ const followElection = Effect.gen(function* () {
 
 export const runKube = (settings: KubeSettings, kc: KubeConfig) =>
   followElection.pipe(
+    Effect.zipRight(watchEnricherCache),
     Effect.zipRight(runWhileLeader(collect(settings, kc))),
     Effect.scoped,
     Effect.provide(KubeLive(settings, kc))

@@ -11,6 +11,7 @@ import { ClusterIdentity } from "../enrich/ClusterIdentity.ts"
 import { Enricher } from "../enrich/Enricher.ts"
 import { defaultIdentity, LeaderElection } from "../leader/LeaderElection.ts"
 import { Health } from "../observability/Health.ts"
+import { HeapWatch } from "../observability/heapWatch.ts"
 import { httpServerLayer } from "../observability/HttpServer.ts"
 import { logFormatFor, stderrLogger } from "../observability/logging.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -73,7 +74,8 @@ export const FileLive = (settings: FileSettings) =>
   Layer.mergeAll(
     pipelineLayer(settings).pipe(Layer.provide(ClusterIdentity.layerNoop)),
     Checkpoint.layer(settings.checkpoint).pipe(Layer.provide(CheckpointStore.layerNoop)),
-    Enricher.layerNoop
+    Enricher.layerNoop,
+    HeapWatch.layerNoop
   ).pipe(Layer.provideMerge(Metrics.layer))
 
 /**
@@ -103,5 +105,6 @@ export const KubeLive = (settings: Pick<KubeSettings, "election" | "probes" | "e
       : LeaderElection.layerKube(kc, settings.election),
     settings.probes === undefined ? Layer.empty : httpServerLayer(settings.probes),
     Enricher.layer(kc, settings.enrichment),
-    ClusterIdentity.layer(kc)
+    ClusterIdentity.layer(kc),
+    HeapWatch.layer()
   ).pipe(Layer.provideMerge(Layer.merge(Health.layer, Metrics.layer)))

@@ -230,7 +230,7 @@ export const OPTIONS = {
   apiRetryMax: duration({
     flag: "api-retry-max",
     default: Duration.seconds(30),
-    help: "Longest wait between two calls to a failing Kubernetes API (a longer Retry-After is honoured)."
+    help: "Longest wait between two calls to a failing Kubernetes API (a longer Retry-After is honoured, up to 30s)."
   }),
   checkpoint: option({
     flag: "checkpoint",
@@ -355,12 +355,14 @@ export const OPTIONS = {
     default: 10_000,
     help:
       "Answers of GETs (objects, not-found, forbidden) kept for enrichment; the list+watch caches hold every pod, " +
-      "ReplicaSet and Job."
+      "ReplicaSet and Job, and at most this many deleted ones, for two minutes after their deletion."
   }),
   enrichmentCacheTtl: duration({
     flag: "enrichment-cache-ttl",
     default: Duration.minutes(5),
-    help: "How long a looked-up object (or a not-found or forbidden answer) is reused."
+    help:
+      "How long a looked-up object (or a not-found or forbidden answer) is reused; where watch is refused and list " +
+      "allowed, how often the enrichment caches are listed again."
   }),
   enrichmentTimeout: duration({
     flag: "enrichment-timeout",
@@ -572,7 +574,9 @@ export const OPTIONS = {
   retryInitial: duration({
     flag: "retry-initial",
     default: Duration.seconds(1),
-    help: "First wait before an export is tried again; it doubles each time. A longer Retry-After is waited out."
+    help:
+      "First wait before an export is tried again; it doubles each time. A longer Retry-After is waited out, " +
+      "up to 5m."
   }),
   retryMax: duration({
     flag: "retry-max",

@@ -51,6 +51,12 @@ export class BoundedMap<K, V> {
     return next.value
   }
 
+  /** Empties it; the iterator starts again on the emptied table. */
+  clear(): void {
+    this.#entries.clear()
+    this.#oldest = this.#entries.keys()
+  }
+
   delete(key: K): void {
     this.#entries.delete(key)
   }

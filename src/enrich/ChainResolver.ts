@@ -106,9 +106,18 @@ export interface ResolverSettings extends DeriveSettings {
 
 const keyOf = (w: Workload, namespace: string, name: string): string => `${w.resource}/${namespace}/${name}`
 
-/** Objects kept current by list+watch (`OwnerCaches`): asked first, before the cache of GET answers. */
+/**
+ * Objects kept current by list+watch (`OwnerCaches`), and those deleted a moment before `now` (ms): asked first,
+ * before the cache of GET answers.
+ */
 export interface WatchedObjects {
-  readonly get: (w: Workload, namespace: string, name: string) => FoundEntry | undefined
+  readonly get: (
+    w: Workload,
+    namespace: string,
+    name: string,
+    uid: string | undefined,
+    now: number
+  ) => FoundEntry | undefined
 }
 
 export class ChainResolver {
@@ -122,6 +131,16 @@ export class ChainResolver {
     this.#settings = settings
     this.#watched = watched
     this.#cache = new TtlCache(settings.cacheSize)
+  }
+
+  /** Objects and answers cached from GETs (the list+watch caches not included: they are the cluster's state). */
+  get cached(): number {
+    return this.#cache.size
+  }
+
+  /** Drops what GETs cached: it is read again when needed. */
+  dropCached(): void {
+    this.#cache.clear()
   }
 
   /**
@@ -171,8 +190,9 @@ export class ChainResolver {
     uid: string | undefined,
     pass: Pass
   ): Entry | undefined {
-    // Not watched, not there (newer than the cache, or gone), or another object now has the name: a GET says.
-    const watched = this.#watched?.get(w, namespace, name)
+    // Not watched, not there (newer than the cache, or gone too long ago), or another object now has the name: a
+    // GET says.
+    const watched = this.#watched?.get(w, namespace, name, uid, pass.now)
     if (watched !== undefined && sameObject(watched.object, uid)) return watched
     const local = pass.local?.get(key)
     if (local !== undefined) return local

@@ -4,12 +4,13 @@
  * `service.namespace` from the OpenTelemetry annotations or the well-known labels.
  *
  * With `listWatch`, pods, ReplicaSets and Jobs are kept by list+watch caches (`OwnerCaches`), and no event is
- * enriched before they have been listed: an event about an object that exists finds it there. What they do not
- * hold (an object newer than the cache, a deleted one, the other kinds) is read with a GET: answers are cached
- * (bounded, LRU, expiring; 404 and 403 answers too), one GET per object is in flight at a time and every lookup
- * of it shares that GET, and GETs go through a token bucket. A chunk waits for its missing objects at most
- * `lookupTimeout`, and not at all for a GET the token bucket holds back past that; what is not known by then is
- * left out (and counted), and the GET goes on in the background so that later events find the object in the cache.
+ * enriched before they have been listed: an event about an object that exists finds it there, and so does one
+ * about an object deleted less than `DELETED_GRACE` before. What they do not hold (an object newer than the cache,
+ * one deleted longer ago, the other kinds) is read with a GET: answers are cached (bounded, LRU, expiring; 404
+ * and 403 answers too), one GET per object is in flight at a time and every lookup of it shares that GET, and
+ * GETs go through a token bucket. A chunk waits for its missing objects at most `lookupTimeout`, and not at all
+ * for a GET the token bucket holds back past that; what is not known by then is left out (and counted), and the
+ * GET goes on in the background so that later events find the object in the cache.
  */
 import {
   Cause,
@@ -30,13 +31,14 @@ import { Metrics } from "../observability/Metrics.ts"
 import { KubeApi } from "../kube/KubeApi.ts"
 import { ChainResolver, type Entry, FORBIDDEN, type Need, Pass } from "./ChainResolver.ts"
 import { EnrichmentMetrics, type RequestOutcome } from "./EnrichmentMetrics.ts"
-import { type ListWatchSettings, OwnerCaches } from "./OwnerCaches.ts"
+import { type ListWatchSettings, type OwnerCacheOptions, OwnerCaches } from "./OwnerCaches.ts"
 import { describeKey, OwnerLookup, type OwnerLookupShape } from "./OwnerLookup.ts"
 import { TokenBucket } from "./TokenBucket.ts"
 import { EMPTY_ENRICHMENT, type Enrichment, type Workload } from "./workloads.ts"
 import { ReportOnce } from "../observability/reportOnce.ts"
 import { rbacRule } from "../domain/apiCalls.ts"
 import type { KubeApiError } from "../kube/KubeApiError.ts"
+import type { Holder } from "../observability/heapWatch.ts"
 
 export { ENRICHMENT_API_CALLS, type Enrichment } from "./workloads.ts"
 
@@ -64,6 +66,8 @@ export interface EnrichSettings {
 export interface EnricherShape {
   /** One enrichment per event, in order. Never fails and never waits longer than `lookupTimeout` for a chunk. */
   readonly enrichAll: (events: ReadonlyArray<KubeEvent>) => Effect.Effect<ReadonlyArray<Enrichment>>
+  /** What its caches hold, and how to drop what can be read again, for the heap watch. */
+  readonly cache: Holder
 }
 
 export class Enricher extends Context.Tag("Enricher")<Enricher, EnricherShape>() {
@@ -80,7 +84,8 @@ export class Enricher extends Context.Tag("Enricher")<Enricher, EnricherShape>()
   ): Layer.Layer<Enricher, never, Metrics | OwnerLookup | KubeApi> => Layer.scoped(Enricher, make(settings))
   /** Adds nothing. */
   static readonly layerNoop: Layer.Layer<Enricher> = Layer.succeed(Enricher, {
-    enrichAll: (events) => Effect.succeed(events.map(() => EMPTY_ENRICHMENT))
+    enrichAll: (events) => Effect.succeed(events.map(() => EMPTY_ENRICHMENT)),
+    cache: { name: "enrichment cache entries", size: () => 0 }
   })
 }
 
@@ -139,7 +144,12 @@ const make = (settings: EnrichSettings) =>
     // Until the caches are listed, every chunk waits for them: the first records carry the chain too.
     const enrichAll = (events: ReadonlyArray<KubeEvent>): Effect.Effect<ReadonlyArray<Enrichment>> =>
       caches === undefined || caches.isReady ? enrichNow(events) : Effect.zipRight(caches.ready, enrichNow(events))
-    return Enricher.of({ enrichAll })
+    const cache: Holder = {
+      name: "enrichment cache entries",
+      size: () => resolver.cached,
+      shed: () => resolver.dropCached()
+    }
+    return Enricher.of({ enrichAll, cache })
   })
 
 /** With `listWatch`, the list+watch caches, started (listed in the background); without, none. */
@@ -147,7 +157,9 @@ const startCaches = (settings: EnrichSettings, metrics: EnrichmentMetrics) =>
   Effect.gen(function* () {
     const listWatch = settings.listWatch
     if (listWatch === undefined) return undefined
-    const caches = new OwnerCaches(listWatch, (kind, n) => metrics.cachedObjects.set({ kind }, n))
+    // Deleted objects: as many as GET answers are kept. A watch refused: listed again as often as GETs expire.
+    const options: OwnerCacheOptions = { keepDeleted: settings.cacheSize, relistEvery: settings.cacheTtl }
+    const caches = new OwnerCaches(listWatch, options, (kind, n) => metrics.cachedObjects.set({ kind }, n))
     yield* caches.run(yield* KubeApi, listWatch)
     return caches
   })

@@ -28,6 +28,10 @@ export class TtlCache<V> {
     this.#entries.set(key, { value, expiresAt })
   }
 
+  clear(): void {
+    this.#entries.clear()
+  }
+
   delete(key: string): void {
     this.#entries.delete(key)
   }

@@ -3,6 +3,7 @@ import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import type { Severity } from "../domain/defaultSeverity.ts"
 import { type Enrichment, Enricher } from "../enrich/Enricher.ts"
+import { HeapWatch } from "../observability/heapWatch.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import type { Filters } from "../rules/filter.ts"
 import type { SeverityClassifier } from "../rules/severity.ts"
@@ -86,7 +87,11 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
       throttle: settings.throttle === undefined ? undefined : new Throttle(settings.throttle)
     }
     if (running.throttle !== undefined) yield* summariesOnTime(running.throttle, (s) => emitSummaries(running, s))
+    const heap = yield* HeapWatch
+    yield* heap.register({ name: "occurrence window uids", size: () => window.size })
     yield* changes.pipe(
+      // A heap near its cap holds intake: the source is not read, and backpressure reaches the API server.
+      Stream.tap(() => heap.roomToGrow),
       Stream.mapEffect((chunk) => prepare(running, chunk)),
       // Stage one runs ahead by this many chunks while stage two waits for lookups or for the sink.
       Stream.buffer({ capacity: 2 }),

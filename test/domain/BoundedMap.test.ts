@@ -47,4 +47,15 @@ describe("BoundedMap", () => {
     for (let i = 0; i < 3; i++) none.set(i, i)
     expect(none.size).toBe(0)
   })
+
+  it("clear empties it, and evicts oldest first again after", () => {
+    const m = new BoundedMap<string, number>(2)
+    for (const [i, k] of ["a", "b", "c"].entries()) m.set(k, i)
+    m.clear()
+    expect(m.size).toBe(0)
+    m.set("x", 1)
+    m.set("y", 2)
+    m.set("z", 3)
+    expect([...m.values()]).toEqual([2, 3])
+  })
 })

@@ -98,7 +98,8 @@ describe("Enricher", () => {
           [R.daemonSetName]: "log-agent",
           [R.daemonSetUid]: daemonSet.metadata.uid
         })
-        // The StatefulSet and DaemonSet are named by the pods' owner references; only the Job is read to reach the CronJob.
+        // The StatefulSet and DaemonSet are named by the pods' owner references; only the Job is read to reach the
+        // CronJob.
         expect(sim.requests.count({ verb: "get", resource: "statefulsets" })).toBe(0)
         expect(sim.requests.count({ verb: "get", resource: "daemonsets" })).toBe(0)
         expect(sim.requests.count({ verb: "get", resource: "cronjobs" })).toBe(0)

@@ -2,12 +2,16 @@
  * Enrichment with list+watch caches of pods, ReplicaSets and Jobs, against the simulated API server over real
  * HTTP: the first events carry the whole chain with no GET, objects created later arrive by the watch, a pod
  * that is gone still lets its event through after a bounded wait, --namespaces scopes the caches, and a list
- * that is not allowed falls back to GETs without holding events back.
+ * that is not allowed falls back to GETs without holding events back. On the test clock: a deleted pod keeps its
+ * chain for DELETED_GRACE (the latest --enrichment-cache-size deletions), a relist after 410 deletes what it lacks
+ * at that moment and keeps what was deleted before as it was, and a collection that may be listed but not watched
+ * is listed again every --enrichment-cache-ttl.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, TestClock } from "effect"
 import { Resource as R } from "../../src/domain/attributes.ts"
-import type { ListWatchSettings } from "../../src/enrich/OwnerCaches.ts"
+import type { EnrichSettings } from "../../src/enrich/Enricher.ts"
+import { DELETED_GRACE, type ListWatchSettings } from "../../src/enrich/OwnerCaches.ts"
 import type { CollectorMetrics } from "../../src/observability/Metrics.ts"
 import {
   Resources,
@@ -25,6 +29,9 @@ import {
   NS,
   settings,
   simServer,
+  spinTurns,
+  spinUntil,
+  advanceUntil,
   waitFor,
   workloads
 } from "./support.ts"
@@ -235,5 +242,286 @@ describe("Enricher with list+watch caches", () => {
         expect(warnings).toHaveLength(1)
         expect(warnings[0]).toContain(`{apiGroups: ["apps"], resources: ["replicasets"], verbs: ["list", "watch"]}`)
       })
+  )
+})
+
+/** The chain an enrichment names: ReplicaSet, Deployment, service.name. */
+const deploymentChain = (e: { readonly resource: Readonly<Record<string, string>> } | undefined) => [
+  e?.resource[R.replicaSetName],
+  e?.resource[R.deploymentName],
+  e?.resource[R.serviceName]
+]
+
+const NO_CHAIN = [undefined, undefined, undefined]
+
+/** Turns the event loop until the caches hold `n` objects of `kind` (their gauge says so). */
+const spinUntilCached = (metrics: CollectorMetrics, kind: string, n: number) =>
+  spinUntil(
+    `${n} ${kind} objects cached`,
+    Effect.map(cached(metrics, kind), (m) => m === n)
+  )
+
+/** An Enricher with caches over a server with `deployments` Deployments of two pods, listed and watching. */
+const watchingOver = (deployments: number, overrides: Partial<EnrichSettings> = {}) =>
+  Effect.gen(function* () {
+    const sim = yield* simServer
+    const pods = workloads(sim, deployments, 0)
+    const { enricher: e, metrics } = yield* enricher(
+      simKubeConfig(sim.url),
+      settings({ listWatch: listWatch(), ...overrides })
+    )
+    yield* e.enrichAll([])
+    yield* spinUntil(
+      "three watches",
+      Effect.sync(() => sim.openWatches === 3)
+    )
+    return { sim, e, metrics, pods }
+  })
+
+describe("Enricher with list+watch caches, deleted objects, on the test clock", () => {
+  it.scoped(
+    "an event about a pod deleted a moment ago carries its ReplicaSet, Deployment and service.name for 2 minutes",
+    () =>
+      Effect.gen(function* () {
+        const { sim, e, metrics, pods } = yield* watchingOver(1)
+        const [gone, kept] = pods
+        if (gone === undefined || kept === undefined) throw new Error("two pods")
+        sim.store.delete(Resources.pods, NS, gone.pod.metadata.name)
+        yield* spinUntilCached(metrics, "Pod", 1)
+
+        const expected = [gone.owner, gone.top, gone.service]
+        const [killing, fromKept] = yield* e.enrichAll([
+          eventAbout(gone.pod, { reason: "Killing" }),
+          eventAbout(kept.pod, { reason: "Started" })
+        ])
+        expect(deploymentChain(killing)).toEqual(expected)
+        expect(killing?.resource[R.podUid]).toBe(gone.pod.metadata.uid)
+        expect(killing?.resource[R.nodeName]).toBe(gone.node)
+        expect(deploymentChain(fromKept)).toEqual([kept.owner, kept.top, kept.service])
+        // Only what it was: an event about another pod under that name (another uid) is not given its chain.
+        const [other] = yield* e.enrichAll([eventAbout(gone.pod, { uid: "another-pod-under-that-name" })])
+        expect(deploymentChain(other)).toEqual(NO_CHAIN)
+        const getsBefore = sim.requests.count({ verb: "get", resource: "pods" })
+
+        yield* TestClock.adjust(Duration.subtract(DELETED_GRACE, Duration.millis(1)))
+        const [backOff] = yield* e.enrichAll([eventAbout(gone.pod, { reason: "BackOff" })])
+        expect(deploymentChain(backOff)).toEqual(expected)
+        expect(sim.requests.count({ verb: "get", resource: "pods" })).toBe(getsBefore)
+        expect(yield* cached(metrics, "Pod")).toBe(1)
+
+        // Past the grace period it is forgotten: a GET finds nothing.
+        yield* TestClock.adjust(Duration.millis(1))
+        const [late] = yield* e.enrichAll([eventAbout(gone.pod, { reason: "BackOff" })])
+        expect(late).toEqual({ resource: {}, labels: {} })
+        expect(sim.requests.count({ verb: "get", resource: "pods" })).toBe(getsBefore + 1)
+      })
+  )
+
+  it.scoped("workloads deleted with their pods: the pods' events go up through the deleted ReplicaSet and Job", () =>
+    Effect.gen(function* () {
+      const sim = yield* simServer
+      const pods = workloads(sim, 1, 1)
+      const { enricher: e, metrics } = yield* enricher(simKubeConfig(sim.url), settings({ listWatch: listWatch() }))
+      yield* e.enrichAll([])
+      yield* spinUntil(
+        "three watches",
+        Effect.sync(() => sim.openWatches === 3)
+      )
+      const [fromDeployment, , fromCronJob] = pods
+      if (fromDeployment === undefined || fromCronJob === undefined) throw new Error("three pods")
+      // Deleted as the garbage collector deletes them: the owners, then what they owned.
+      sim.store.delete(Resources.replicasets, NS, fromDeployment.owner)
+      sim.store.delete(Resources.jobs, NS, fromCronJob.owner)
+      sim.store.delete(Resources.pods, NS, fromDeployment.pod.metadata.name)
+      sim.store.delete(Resources.pods, NS, fromCronJob.pod.metadata.name)
+      yield* spinUntilCached(metrics, "ReplicaSet", 0)
+      yield* spinUntilCached(metrics, "Job", 0)
+      yield* spinUntilCached(metrics, "Pod", 1)
+
+      const [a, b] = yield* e.enrichAll([eventAbout(fromDeployment.pod), eventAbout(fromCronJob.pod)])
+      expect(deploymentChain(a)).toEqual([fromDeployment.owner, fromDeployment.top, fromDeployment.service])
+      expect([b?.resource[R.jobName], b?.resource[R.cronJobName], b?.resource[R.serviceName]]).toEqual([
+        fromCronJob.owner,
+        fromCronJob.top,
+        fromCronJob.service
+      ])
+      expect(sim.requests.count({ verb: "get" })).toBe(0)
+    })
+  )
+
+  it.scoped("the deleted objects kept are the latest --enrichment-cache-size deletions", () =>
+    Effect.gen(function* () {
+      const { sim, e, metrics, pods } = yield* watchingOver(2, { cacheSize: 2 })
+      expect(pods).toHaveLength(4)
+      const deleted = pods.slice(0, 3)
+      for (const [i, p] of deleted.entries()) {
+        sim.store.delete(Resources.pods, NS, p.pod.metadata.name)
+        yield* spinUntilCached(metrics, "Pod", 3 - i)
+      }
+      const enrichments = yield* e.enrichAll(deleted.map((p) => eventAbout(p.pod, { reason: "Killing" })))
+      expect(enrichments.map(deploymentChain)).toEqual([
+        NO_CHAIN,
+        [deleted[1]?.owner, deleted[1]?.top, deleted[1]?.service],
+        [deleted[2]?.owner, deleted[2]?.top, deleted[2]?.service]
+      ])
+    })
+  )
+
+  it.scoped(
+    "a relist after 410: what the list lacks is deleted then, what was deleted before keeps its own 2 minutes",
+    () =>
+      Effect.gen(function* () {
+        const { sim, e, metrics, pods } = yield* watchingOver(2)
+        const [first, second, ...live] = pods
+        if (first === undefined || second === undefined) throw new Error("four pods")
+        const chainOf = (p: typeof first) => [p.owner, p.top, p.service]
+
+        // At 0 the watch says the first pod was deleted.
+        sim.store.delete(Resources.pods, NS, first.pod.metadata.name)
+        yield* spinUntilCached(metrics, "Pod", 3)
+        // The pods watch is cut and cannot be opened again at once (it is retried after a backoff)...
+        sim.faults.add({ verb: "watch", resource: "pods", times: 1, action: { type: "resetConnection" } })
+        sim.endWatches()
+        yield* spinUntil(
+          "the pods watch refused",
+          Effect.sync(() => sim.requests.filter({ verb: "watch", resource: "pods" }).length === 2)
+        )
+        // ...meanwhile the second pod goes, and the history with it: the next watch is answered 410.
+        sim.store.delete(Resources.pods, NS, second.pod.metadata.name)
+        const tooOld = StatusBodies.expired("too old resource version")
+        sim.faults.add({ verb: "watch", resource: "pods", times: 1, action: { type: "status", status: tooOld } })
+        yield* TestClock.adjust(Duration.minutes(1))
+        yield* spinUntil(
+          "the pods listed again",
+          Effect.sync(() => sim.requests.count({ verb: "list", resource: "pods" }) === 2)
+        )
+        yield* spinUntilCached(metrics, "Pod", 2)
+
+        // At 1 min both carry their chain; the relist brought neither back as an object that exists.
+        const both = [eventAbout(first.pod), eventAbout(second.pod)]
+        expect((yield* e.enrichAll(both)).map(deploymentChain)).toEqual([chainOf(first), chainOf(second)])
+        expect(yield* cached(metrics, "Pod")).toBe(2)
+        // At 2 min the first is forgotten (deleted at 0), the second not (deleted at the relist, 1 min).
+        yield* TestClock.adjust(Duration.minutes(1))
+        expect((yield* e.enrichAll(both)).map(deploymentChain)).toEqual([NO_CHAIN, chainOf(second)])
+        yield* TestClock.adjust(Duration.minutes(1))
+        expect((yield* e.enrichAll(both)).map(deploymentChain)).toEqual([NO_CHAIN, NO_CHAIN])
+        // The pods that exist were there all along.
+        const fromLive = yield* e.enrichAll(live.map((p) => eventAbout(p.pod)))
+        expect(fromLive.map(deploymentChain)).toEqual(live.map(chainOf))
+      })
+  )
+})
+
+describe("Enricher with list+watch caches, watch refused, on the test clock", () => {
+  it.scoped("pods that may be listed but not watched are listed again every --enrichment-cache-ttl; said once", () =>
+    Effect.gen(function* () {
+      const ttl = Duration.minutes(1)
+      const sim = yield* simServer
+      const [gone, kept] = workloads(sim, 1, 0)
+      if (gone === undefined || kept === undefined) throw new Error("two pods")
+      sim.faults.add({ verb: "watch", resource: "pods", action: { type: "forbidden" } })
+      const logs = captureLogs()
+      const { enricher: e, metrics } = yield* enricher(
+        simKubeConfig(sim.url),
+        settings({ listWatch: listWatch(), cacheTtl: ttl })
+      ).pipe(Effect.provide(logs.layer))
+      yield* e.enrichAll([])
+      const lists = () => sim.requests.count({ verb: "list", resource: "pods" })
+      const watches = () => sim.requests.count({ verb: "watch", resource: "pods" })
+      yield* spinUntil(
+        "a pods watch refused",
+        Effect.sync(() => watches() === 1)
+      )
+      expect(lists()).toBe(1)
+
+      // What changes meanwhile no watch says: a pod deleted, two created.
+      sim.store.delete(Resources.pods, NS, gone.pod.metadata.name)
+      const rs = sim.store.get(Resources.replicasets, NS, kept.owner)?.object
+      if (rs === undefined) throw new Error("the ReplicaSet")
+      const added = sim.objects.pod({ name: `${kept.owner}-new`, namespace: NS, owner: rs, nodeName: "node-7" })
+      sim.objects.pod({ name: `${kept.owner}-newer`, namespace: NS, owner: rs, nodeName: "node-7" })
+
+      const took = yield* advanceUntil(
+        "a second list of pods",
+        () => lists() === 2,
+        Duration.seconds(1),
+        Duration.minutes(3)
+      )
+      // Listed again once the TTL has passed since the last list, at the next try of the watch (at most
+      // --api-retry-max later); the watch was tried again meanwhile, so that it resumes once it is allowed.
+      expect(Duration.toMillis(took)).toBeGreaterThanOrEqual(Duration.toMillis(ttl))
+      expect(Duration.toMillis(took)).toBeLessThanOrEqual(Duration.toMillis(ttl) + 2_000)
+      expect(watches()).toBeGreaterThan(3)
+      yield* spinUntilCached(metrics, "Pod", 3)
+
+      const getsBefore = sim.requests.count({ verb: "get", resource: "pods" })
+      const [fromAdded, fromGone] = yield* e.enrichAll([eventAbout(added), eventAbout(gone.pod)])
+      expect(deploymentChain(fromAdded)).toEqual([kept.owner, kept.top, undefined])
+      expect(fromAdded?.resource[R.nodeName]).toBe("node-7")
+      // Gone from the list: deleted then, and kept like every deleted pod.
+      expect(deploymentChain(fromGone)).toEqual([gone.owner, gone.top, gone.service])
+      expect(sim.requests.count({ verb: "get", resource: "pods" })).toBe(getsBefore)
+
+      // And again a TTL later.
+      const again = yield* advanceUntil(
+        "a third list of pods",
+        () => lists() === 3,
+        Duration.seconds(1),
+        Duration.minutes(3)
+      )
+      expect(Duration.toMillis(again)).toBeGreaterThanOrEqual(Duration.toMillis(ttl) - 2_000)
+      expect(Duration.toMillis(again)).toBeLessThanOrEqual(Duration.toMillis(ttl) + 2_000)
+
+      // Said once, with what to grant and what happens meanwhile; not again at each list.
+      const warnings = logs.warnings().filter((w) => w.includes("pods"))
+      expect(warnings).toEqual([
+        expect.stringContaining("not allowed to watch pods in all namespaces for enrichment (HTTP 403)")
+      ])
+      expect(warnings[0]).toContain(`{apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"]}`)
+      expect(warnings[0]).toContain("listed again every 1m")
+      expect(logs.infos().filter((i) => i.includes("pods"))).toEqual([])
+
+      // Allowed again: the watch resumes at its next try, and says so.
+      sim.faults.clear()
+      yield* advanceUntil("the pods watched", () => sim.openWatches === 3, Duration.seconds(1), Duration.minutes(1))
+      const late = sim.objects.pod({ name: `${kept.owner}-late`, namespace: NS, owner: rs, nodeName: "node-8" })
+      yield* spinUntilCached(metrics, "Pod", 4)
+      expect(lists()).toBe(3)
+      const [fromLate] = yield* e.enrichAll([eventAbout(late)])
+      expect(fromLate?.resource[R.deploymentName]).toBe(kept.top)
+      expect(logs.infos().filter((i) => i.includes("pods"))).toEqual([
+        "enrichment: pods in all namespaces are watched again"
+      ])
+    })
+  )
+
+  it.scoped("however short --enrichment-cache-ttl is, a collection is listed again once a second at most", () =>
+    Effect.gen(function* () {
+      const sim = yield* simServer
+      workloads(sim, 1, 0)
+      sim.faults.add({ verb: "watch", resource: "pods", action: { type: "forbidden" } })
+      const { enricher: e } = yield* enricher(
+        simKubeConfig(sim.url),
+        settings({ listWatch: listWatch(), cacheTtl: Duration.zero })
+      )
+      yield* e.enrichAll([])
+      const lists = () => sim.requests.count({ verb: "list", resource: "pods" })
+      const watches = () => sim.requests.count({ verb: "watch", resource: "pods" })
+      // The clock standing still, nothing but the refused watch's backoff waits: no list after the first.
+      yield* spinUntil(
+        "the pods watch refused",
+        Effect.sync(() => watches() === 1)
+      )
+      yield* spinTurns(2_000)
+      expect(lists()).toBe(1)
+      const took = yield* advanceUntil(
+        "a second list of pods",
+        () => lists() === 2,
+        Duration.millis(100),
+        Duration.seconds(10)
+      )
+      expect(Duration.toMillis(took)).toBeGreaterThanOrEqual(1_000)
+    })
   )
 })

@@ -1,5 +1,8 @@
-/** Shared pieces of the enrichment tests: the simulated API server, events about its objects, an Enricher, its counters and logs. */
-import { Context, Duration, Effect, Either, Layer, Logger, type LogLevel } from "effect"
+/**
+ * Shared pieces of the enrichment tests: the simulated API server, events about its objects, an Enricher, its
+ * counters and logs, and waiting for what happens over real HTTP while the test clock stands still.
+ */
+import { Context, Duration, Effect, Either, Layer, Logger, type LogLevel, TestClock } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { decodeKubeEvent, type KubeEvent } from "../../src/domain/KubeEvent.ts"
 import { Enricher, type EnricherShape, type EnrichSettings } from "../../src/enrich/Enricher.ts"
@@ -115,6 +118,40 @@ export const waitFor = (what: string, condition: () => boolean, timeoutMs = 5000
       onTimeout: () => new Error(`timed out waiting for ${what}`)
     })
   )
+
+/** One turn of the event loop: I/O callbacks run; no clock is read (for tests on the test clock over real HTTP). */
+const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+/** Turns the event loop, the test clock standing still, until `holds` says so; dies naming `what` after `turns`. */
+export const spinUntil = (what: string, holds: Effect.Effect<boolean>, turns = 200_000) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < turns; i++) {
+      if (yield* holds) return
+      yield* turn
+    }
+    return yield* Effect.die(new Error(`gave up waiting for ${what}`))
+  })
+
+/** Turns the event loop `turns` times, the test clock standing still: what I/O alone leads to has happened. */
+export const spinTurns = (turns: number) => Effect.repeatN(turn, turns - 1)
+
+/**
+ * Moves the test clock on by `step` at a time, turning the event loop between steps (so that what woke can do its
+ * HTTP), until `holds` says so; how long that took on the test clock. Dies naming `what` past `limit`.
+ */
+export const advanceUntil = (what: string, holds: () => boolean, step: Duration.Duration, limit: Duration.Duration) =>
+  Effect.gen(function* () {
+    let elapsed = Duration.zero
+    while (!holds()) {
+      if (Duration.greaterThanOrEqualTo(elapsed, limit)) {
+        return yield* Effect.die(new Error(`${what} did not happen within ${Duration.format(limit)}`))
+      }
+      yield* TestClock.adjust(step)
+      elapsed = Duration.sum(elapsed, step)
+      for (let i = 0; i < 300 && !holds(); i++) yield* turn
+    }
+    return elapsed
+  })
 
 /** `deployments` Deployments of two pods and `cronJobs` CronJobs of one pod, each pod with its chain's names. */
 export const workloads = (sim: SimServer, deployments: number, cronJobs: number, namespace = NS) =>

@@ -27,27 +27,45 @@ import {
 /** Runs what is due up to `ms` on the test clock. */
 const at = (ms: number) => TestClock.setTime(ms)
 
-/** The test's logs captured; the standby's jitter pinned (0: exactly one retry period between attempts). */
-const scenario = <A, E, R>(logs: ReturnType<typeof captureLogs>, body: Effect.Effect<A, E, R>, jitter = 0) =>
-  body.pipe(Effect.withRandom(Random.fixed([jitter])), Effect.provide(logs.layer))
+/**
+ * A fresh in-memory Lease store and timeline for a test; `leaderAndStandby` starts pod-a, which is elected at 0 and
+ * runs `programA` (by default one that runs until interrupted), then pod-b as its standby.
+ */
+const newScene = (logs: ReturnType<typeof captureLogs>) =>
+  Effect.map(memoryStore, (memory) => {
+    const t = new Timeline()
+    const leaderAndStandby = (programA: Effect.Effect<unknown> = t.program("pod-a")) =>
+      Effect.gen(function* () {
+        const a = yield* memory.replica("pod-a", t)
+        const b = yield* memory.replica("pod-b", t)
+        const runA = yield* Effect.fork(a.election.runWhileLeader(programA))
+        yield* at(0)
+        yield* Effect.fork(b.election.runWhileLeader(t.program("pod-b")))
+        return { a, b, runA }
+      })
+    return { logs, memory, t, leaderAndStandby }
+  })
+
+type Scene = Effect.Effect.Success<ReturnType<typeof newScene>>
+
+/** Runs `body` on a fresh scene, its logs captured, the standby's jitter pinned (0: one retry period between tries). */
+const scenario = <A, E, R>(body: (scene: Scene) => Effect.Effect<A, E, R>, jitter = 0) => {
+  const logs = captureLogs()
+  return Effect.flatMap(newScene(logs), body).pipe(
+    Effect.withRandom(Random.fixed([jitter])),
+    Effect.provide(logs.layer)
+  )
+}
 
 /** The write times of `who` that the store accepted, by holder written. */
 const writes = (t: Timeline, who: string, holder = who) =>
   t.of("write", who).flatMap((e) => (e.holder === holder ? [e.at] : []))
 
 describe("LeaderElection on the test clock", () => {
-  it.scoped("elects one of two replicas; the leader renews each retry period, the other stands by and names it", () => {
-    const logs = captureLogs()
-    return scenario(
-      logs,
+  it.scoped("elects one of two replicas; the leader renews each retry period, the other stands by and names it", () =>
+    scenario(({ logs, memory, t, leaderAndStandby }) =>
       Effect.gen(function* () {
-        const memory = yield* memoryStore
-        const t = new Timeline()
-        const a = yield* memory.replica("pod-a", t)
-        const b = yield* memory.replica("pod-b", t)
-        yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
-        yield* at(0)
-        yield* Effect.fork(b.election.runWhileLeader(t.program("pod-b")))
+        const { a, b } = yield* leaderAndStandby()
         yield* at(1500)
 
         expect(t.starts("pod-a")).toEqual([0])
@@ -67,15 +85,11 @@ describe("LeaderElection on the test clock", () => {
         })
       })
     )
-  })
+  )
 
-  it.scoped("keeps the lease through failures shorter than the renew deadline; a repeated one is logged once", () => {
-    const logs = captureLogs()
-    return scenario(
-      logs,
+  it.scoped("keeps the lease through failures shorter than the renew deadline; a repeated one is logged once", () =>
+    scenario(({ logs, memory, t }) =>
       Effect.gen(function* () {
-        const memory = yield* memoryStore
-        const t = new Timeline()
         const a = yield* memory.replica("pod-a", t)
         yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
         yield* at(100)
@@ -92,15 +106,11 @@ describe("LeaderElection on the test clock", () => {
         expect(logs.levels.filter((l) => l.endsWith(refused))).toEqual([`WARN ${refused}`, `DEBUG ${refused}`])
       })
     )
-  })
+  )
 
-  it.scoped("stops a leader whose renewals fail at the renew deadline, then leads afresh once they succeed", () => {
-    const logs = captureLogs()
-    return scenario(
-      logs,
+  it.scoped("stops a leader whose renewals fail at the renew deadline, then leads afresh once they succeed", () =>
+    scenario(({ logs, memory, t }) =>
       Effect.gen(function* () {
-        const memory = yield* memoryStore
-        const t = new Timeline()
         const a = yield* memory.replica("pod-a", t)
         yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
         yield* at(450)
@@ -124,20 +134,12 @@ describe("LeaderElection on the test clock", () => {
         expect(yield* memory.stored).toMatchObject({ holderIdentity: "pod-a", leaseTransitions: 0 })
       })
     )
-  })
+  )
 
-  it.scoped("lets a standby take over a leader that cannot renew only after the lease duration, never both", () => {
-    const logs = captureLogs()
-    return scenario(
-      logs,
+  it.scoped("lets a standby take over a leader that cannot renew only after the lease duration, never both", () =>
+    scenario(({ memory, t, leaderAndStandby }) =>
       Effect.gen(function* () {
-        const memory = yield* memoryStore
-        const t = new Timeline()
-        const a = yield* memory.replica("pod-a", t)
-        const b = yield* memory.replica("pod-b", t)
-        yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
-        yield* at(0)
-        yield* Effect.fork(b.election.runWhileLeader(t.program("pod-b")))
+        const { a, b } = yield* leaderAndStandby()
         yield* at(450)
         a.replica.link = "failingWrites"
 
@@ -157,20 +159,12 @@ describe("LeaderElection on the test clock", () => {
         expect(yield* b.election.state).toEqual({ role: "leader", holder: "pod-b" })
       })
     )
-  })
+  )
 
-  it.scoped("stops a partitioned leader (no answer) at its deadline; the standby takes over after the lease", () => {
-    const logs = captureLogs()
-    return scenario(
-      logs,
+  it.scoped("stops a partitioned leader (no answer) at its deadline; the standby takes over after the lease", () =>
+    scenario(({ logs, t, leaderAndStandby }) =>
       Effect.gen(function* () {
-        const memory = yield* memoryStore
-        const t = new Timeline()
-        const a = yield* memory.replica("pod-a", t)
-        const b = yield* memory.replica("pod-b", t)
-        yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
-        yield* at(0)
-        yield* Effect.fork(b.election.runWhileLeader(t.program("pod-b")))
+        const { a } = yield* leaderAndStandby()
         yield* at(450)
         a.replica.link = "silent"
 
@@ -198,16 +192,12 @@ describe("LeaderElection on the test clock", () => {
         expect(t.maxConcurrent).toBe(1)
       })
     )
-  })
+  )
 
   /** A Lease that pod-a finds free, or none, and pod-x's write that lands between pod-a's read and its own. */
-  const losesTheRace = (existing: "released" | "none") => {
-    const logs = captureLogs()
-    return scenario(
-      logs,
+  const losesTheRace = (existing: "released" | "none") =>
+    scenario(({ logs, memory, t }) =>
       Effect.gen(function* () {
-        const memory = yield* memoryStore
-        const t = new Timeline()
         if (existing === "released") yield* memory.store.create(REF, othersRecord("", 0, 1))
         const transitions = existing === "released" ? 2 : 0
         const a = yield* memory.replica("pod-a", t)
@@ -234,19 +224,14 @@ describe("LeaderElection on the test clock", () => {
         expect(yield* memory.stored).toMatchObject({ holderIdentity: "pod-a", leaseTransitions: transitions + 1 })
       })
     )
-  }
 
   it.scoped("loses an update race with a 409, reads the Lease again and stands by", () => losesTheRace("released"))
 
   it.scoped("loses a create race with a 409, reads the Lease again and stands by", () => losesTheRace("none"))
 
-  it.scoped("steps down at once when its renewal loses the race to another holder, and waits out its lease", () => {
-    const logs = captureLogs()
-    return scenario(
-      logs,
+  it.scoped("steps down at once when its renewal loses the race to another holder, and waits out its lease", () =>
+    scenario(({ logs, memory, t }) =>
       Effect.gen(function* () {
-        const memory = yield* memoryStore
-        const t = new Timeline()
         const a = yield* memory.replica("pod-a", t)
         yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
         yield* at(100)
@@ -266,22 +251,14 @@ describe("LeaderElection on the test clock", () => {
         expect(t.maxConcurrent).toBe(1)
       })
     )
-  })
+  )
 
-  it.scoped("releases the lease when the program ends, and a standby takes over at its next try", () => {
-    const logs = captureLogs()
-    return scenario(
-      logs,
+  it.scoped("releases the lease when the program ends, and a standby takes over at its next try", () =>
+    scenario(({ logs, memory, t, leaderAndStandby }) =>
       Effect.gen(function* () {
-        const memory = yield* memoryStore
-        const t = new Timeline()
-        const a = yield* memory.replica("pod-a", t)
-        const b = yield* memory.replica("pod-b", t)
-        const runA = yield* Effect.fork(
-          a.election.runWhileLeader(t.program("pod-a", Effect.as(Effect.sleep("500 millis"), "finished")))
+        const { a, runA } = yield* leaderAndStandby(
+          t.program("pod-a", Effect.as(Effect.sleep("500 millis"), "finished"))
         )
-        yield* at(0)
-        yield* Effect.fork(b.election.runWhileLeader(t.program("pod-b")))
         yield* at(500)
 
         expect(yield* Fiber.join(runA)).toBe("finished")
@@ -296,15 +273,11 @@ describe("LeaderElection on the test clock", () => {
         expect(yield* memory.stored).toMatchObject({ holderIdentity: "pod-b", leaseTransitions: 1 })
       })
     )
-  })
+  )
 
-  it.scoped("stops the program before it releases the lease when interrupted, however long its stop takes", () => {
-    const logs = captureLogs()
-    return scenario(
-      logs,
+  it.scoped("stops the program before it releases the lease when interrupted, however long its stop takes", () =>
+    scenario(({ memory, t }) =>
       Effect.gen(function* () {
-        const memory = yield* memoryStore
-        const t = new Timeline()
         const a = yield* memory.replica("pod-a", t)
         const runA = yield* Effect.fork(
           a.election.runWhileLeader(t.program("pod-a", Effect.never, Effect.sleep("300 millis")))
@@ -325,17 +298,13 @@ describe("LeaderElection on the test clock", () => {
         expect(yield* a.election.state).toEqual({ role: "standby", holder: undefined })
       })
     )
-  })
+  )
 
   class Undelivered extends Data.TaggedError("Undelivered")<{ readonly records: number }> {}
 
-  it.scoped("ends with the failure that the program's own stop added to the interruption", () => {
-    const logs = captureLogs()
-    return scenario(
-      logs,
+  it.scoped("ends with the failure that the program's own stop added to the interruption", () =>
+    scenario(({ memory, t }) =>
       Effect.gen(function* () {
-        const memory = yield* memoryStore
-        const t = new Timeline()
         const a = yield* memory.replica("pod-a", t)
         // A program that, once stopped, fails with what it could not finish (as the collector's term does).
         const program = Effect.uninterruptibleMask((restore) =>
@@ -357,31 +326,24 @@ describe("LeaderElection on the test clock", () => {
         expect(yield* memory.stored).toMatchObject({ holderIdentity: "" })
       })
     )
-  })
+  )
 
   for (const [jitter, reads] of [
     [0, [0, 200, 400, 600, 800, 1000]],
     [0.5, [0, 320, 640, 960]],
     [1, [0, 440, 880]]
   ] as const) {
-    it.scoped(`a standby tries every retry period, stretched at random by up to 1.2 of one (${jitter})`, () => {
-      const logs = captureLogs()
-      return scenario(
-        logs,
-        Effect.gen(function* () {
-          const memory = yield* memoryStore
-          const t = new Timeline()
-          const a = yield* memory.replica("pod-a", t)
-          const b = yield* memory.replica("pod-b", t)
-          yield* Effect.fork(a.election.runWhileLeader(t.program("pod-a")))
-          yield* at(0)
-          yield* Effect.fork(b.election.runWhileLeader(t.program("pod-b")))
-          yield* at(1000)
-          expect(t.of("read", "pod-b").map((e) => e.at)).toEqual(reads)
-        }),
+    it.scoped(`a standby tries every retry period, stretched at random by up to 1.2 of one (${jitter})`, () =>
+      scenario(
+        ({ t, leaderAndStandby }) =>
+          Effect.gen(function* () {
+            yield* leaderAndStandby()
+            yield* at(1000)
+            expect(t.of("read", "pod-b").map((e) => e.at)).toEqual(reads)
+          }),
         jitter
       )
-    })
+    )
   }
 })
 

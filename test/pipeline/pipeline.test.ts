@@ -12,6 +12,7 @@ import { Checkpoint } from "../../src/checkpoint/Checkpoint.ts"
 import { CheckpointStore, MemoryCheckpoints } from "../../src/checkpoint/CheckpointStore.ts"
 import { RecordAttr as A } from "../../src/domain/attributes.ts"
 import { Enricher } from "../../src/enrich/Enricher.ts"
+import { HeapWatch } from "../../src/observability/heapWatch.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { runPipeline } from "../../src/pipeline/pipeline.ts"
 import { DEFAULT_RULES_CONFIG } from "../../src/rules/config.ts"
@@ -99,120 +100,157 @@ const runChunks = (chunks: ReadonlyArray<ReadonlyArray<Change>>, checkpoints = n
     }).pipe(Effect.provide(pipelineLayer(testExporter(exported), checkpoints)))
   })
 
-layer(Layer.mergeAll(Translator.layer({ baseAttributes: {}, resourceCacheSize: 100 }), Enricher.layerNoop))(
-  "runPipeline",
-  (it) => {
-    it.effect("exports each decoded event once and moves the stream to the last resourceVersion read", () =>
-      Effect.gen(function* () {
-        const { records, state } = yield* runChunks([
-          [added(coreEvent("a", "101")), added(coreEvent("b", "102"))],
-          [bookmark("150")]
-        ])
-        expect(recordUids(records)).toEqual(["uid-a:101", "uid-b:102"])
-        expect(state.streams).toEqual({ [STREAM]: "150" })
-        expect(state.occurrences.map((o) => [o.uid, o.count])).toEqual([
-          ["uid-a", 1],
-          ["uid-b", 1]
-        ])
-      })
-    )
+layer(
+  Layer.mergeAll(
+    Translator.layer({ baseAttributes: {}, resourceCacheSize: 100 }),
+    Enricher.layerNoop,
+    HeapWatch.layerNoop
+  )
+)("runPipeline", (it) => {
+  it.effect("exports each decoded event once and moves the stream to the last resourceVersion read", () =>
+    Effect.gen(function* () {
+      const { records, state } = yield* runChunks([
+        [added(coreEvent("a", "101")), added(coreEvent("b", "102"))],
+        [bookmark("150")]
+      ])
+      expect(recordUids(records)).toEqual(["uid-a:101", "uid-b:102"])
+      expect(state.streams).toEqual({ [STREAM]: "150" })
+      expect(state.occurrences.map((o) => [o.uid, o.count])).toEqual([
+        ["uid-a", 1],
+        ["uid-b", 1]
+      ])
+    })
+  )
 
-    it.effect("counts an undecodable change, skips it and delivers the rest", () =>
-      Effect.gen(function* () {
-        const broken = { apiVersion: "v1", kind: "Event", metadata: { name: "x", resourceVersion: "7" } }
-        const malformed: Change = { _tag: "Undecodable", message: "not JSON; skipped", stream: STREAM }
-        const { records, state, decodeFailures } = yield* runChunks([
-          [added(coreEvent("a", "5")), added(broken), malformed, added(coreEvent("b", "8"))]
-        ])
-        expect(added(broken)._tag).toBe("Undecodable")
-        expect(decodeFailures).toBe(2)
-        expect(recordUids(records)).toEqual(["uid-a:5", "uid-b:8"])
-        expect(state.streams).toEqual({ [STREAM]: "8" })
-      })
-    )
+  it.effect("counts an undecodable change, skips it and delivers the rest", () =>
+    Effect.gen(function* () {
+      const broken = { apiVersion: "v1", kind: "Event", metadata: { name: "x", resourceVersion: "7" } }
+      const malformed: Change = { _tag: "Undecodable", message: "not JSON; skipped", stream: STREAM }
+      const { records, state, decodeFailures } = yield* runChunks([
+        [added(coreEvent("a", "5")), added(broken), malformed, added(coreEvent("b", "8"))]
+      ])
+      expect(added(broken)._tag).toBe("Undecodable")
+      expect(decodeFailures).toBe(2)
+      expect(recordUids(records)).toEqual(["uid-a:5", "uid-b:8"])
+      expect(state.streams).toEqual({ [STREAM]: "8" })
+    })
+  )
 
-    it.effect("sends a repeat (count raised) once more, and nothing for a relisted or metadata-only change", () =>
-      Effect.gen(function* () {
-        const first = coreEvent("a", "10")
-        const { records } = yield* runChunks([
-          [added(first)],
-          // A relist after 410 lists the same object again; a MODIFIED that did not repeat the event.
-          [added(first), modified({ ...first, metadata: { ...first.metadata, resourceVersion: "11" } })],
-          [modified(coreEvent("a", "12", 2, at(30)))]
-        ])
-        expect(recordUids(records)).toEqual(["uid-a:10", "uid-a:12"])
-        expect(records.map((r) => r.attributes[A.count])).toEqual([1, 2])
-      })
-    )
+  it.effect("sends a repeat (count raised) once more, and nothing for a relisted or metadata-only change", () =>
+    Effect.gen(function* () {
+      const first = coreEvent("a", "10")
+      const { records } = yield* runChunks([
+        [added(first)],
+        // A relist after 410 lists the same object again; a MODIFIED that did not repeat the event.
+        [added(first), modified({ ...first, metadata: { ...first.metadata, resourceVersion: "11" } })],
+        [modified(coreEvent("a", "12", 2, at(30)))]
+      ])
+      expect(recordUids(records)).toEqual(["uid-a:10", "uid-a:12"])
+      expect(records.map((r) => r.attributes[A.count])).toEqual([1, 2])
+    })
+  )
 
-    it.effect("does not send again what the checkpoint of an earlier run says was exported", () =>
-      Effect.gen(function* () {
-        const checkpoints = new MemoryCheckpoints()
-        yield* checkpoints.store
-          .save({
-            streams: { [STREAM]: "10" },
-            occurrences: [{ uid: "uid-a", count: 1, timeMs: T0 }],
-            savedAtMs: T0
-          })
-          .pipe(Effect.orDie)
-        const { records } = yield* runChunks([[added(coreEvent("a", "10")), added(coreEvent("b", "11"))]], checkpoints)
-        expect(recordUids(records)).toEqual(["uid-b:11"])
-      })
-    )
+  it.effect("does not send again what the checkpoint of an earlier run says was exported", () =>
+    Effect.gen(function* () {
+      const checkpoints = new MemoryCheckpoints()
+      yield* checkpoints.store
+        .save({
+          streams: { [STREAM]: "10" },
+          occurrences: [{ uid: "uid-a", count: 1, timeMs: T0 }],
+          savedAtMs: T0
+        })
+        .pipe(Effect.orDie)
+      const { records } = yield* runChunks([[added(coreEvent("a", "10")), added(coreEvent("b", "11"))]], checkpoints)
+      expect(recordUids(records)).toEqual(["uid-b:11"])
+    })
+  )
 
-    it.effect("moves the checkpoint only after the backend acknowledged the records before the marker", () =>
-      Effect.gen(function* () {
-        yield* NOW
-        const exported = yield* Ref.make<ReadonlyArray<ReadableLogRecord>>([])
-        const gate = yield* Deferred.make<void>()
-        const checkpoints = new MemoryCheckpoints()
-        yield* Effect.gen(function* () {
-          const checkpoint = yield* Checkpoint
-          yield* runPipeline(Stream.make([added(coreEvent("a", "20")), bookmark("25")]), settings)
-          const flushed = yield* Effect.fork((yield* RecordSink).flush)
-          yield* TestClock.adjust(Duration.seconds(1))
-          expect((yield* checkpoint.current).streams).toEqual({})
-          expect(checkpoints.latest).toBeUndefined()
-          yield* Deferred.succeed(gate, undefined)
-          yield* Fiber.join(flushed)
-          expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:20"])
-          expect((yield* checkpoint.current).streams).toEqual({ [STREAM]: "25" })
-        }).pipe(Effect.provide(pipelineLayer(testExporter(exported, gate), checkpoints)))
-        expect(checkpoints.latest?.streams).toEqual({ [STREAM]: "25" })
-      })
-    )
+  it.effect("moves the checkpoint only after the backend acknowledged the records before the marker", () =>
+    Effect.gen(function* () {
+      yield* NOW
+      const exported = yield* Ref.make<ReadonlyArray<ReadableLogRecord>>([])
+      const gate = yield* Deferred.make<void>()
+      const checkpoints = new MemoryCheckpoints()
+      yield* Effect.gen(function* () {
+        const checkpoint = yield* Checkpoint
+        yield* runPipeline(Stream.make([added(coreEvent("a", "20")), bookmark("25")]), settings)
+        const flushed = yield* Effect.fork((yield* RecordSink).flush)
+        yield* TestClock.adjust(Duration.seconds(1))
+        expect((yield* checkpoint.current).streams).toEqual({})
+        expect(checkpoints.latest).toBeUndefined()
+        yield* Deferred.succeed(gate, undefined)
+        yield* Fiber.join(flushed)
+        expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:20"])
+        expect((yield* checkpoint.current).streams).toEqual({ [STREAM]: "25" })
+      }).pipe(Effect.provide(pipelineLayer(testExporter(exported, gate), checkpoints)))
+      expect(checkpoints.latest?.streams).toEqual({ [STREAM]: "25" })
+    })
+  )
 
-    it.effect("sums up what noise control held back when its window ends, without waiting for another event", () =>
-      Effect.gen(function* () {
-        yield* NOW
-        const exported = yield* Ref.make<ReadonlyArray<ReadableLogRecord>>([])
-        const throttled = { ...settings, throttle: { limit: 1, windowMs: 10_000, maxKeys: 100 } }
-        // One chunk of three occurrences under one key, then nothing more: the stream stays open.
-        const chunk = [added(coreEvent("a", "1")), added(coreEvent("b", "2")), added(coreEvent("c", "3"))]
-        const changes = Stream.concat(Stream.make(chunk), Stream.never)
-        yield* Effect.gen(function* () {
-          const sink = yield* RecordSink
-          yield* Effect.forkScoped(runPipeline(changes, throttled))
-          while ((yield* Ref.get(exported)).length === 0) yield* Effect.yieldNow()
-          expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:1"])
+  it.effect("sums up what noise control held back when its window ends, without waiting for another event", () =>
+    Effect.gen(function* () {
+      yield* NOW
+      const exported = yield* Ref.make<ReadonlyArray<ReadableLogRecord>>([])
+      const throttled = { ...settings, throttle: { limit: 1, windowMs: 10_000, maxKeys: 100 } }
+      // One chunk of three occurrences under one key, then nothing more: the stream stays open.
+      const chunk = [added(coreEvent("a", "1")), added(coreEvent("b", "2")), added(coreEvent("c", "3"))]
+      const changes = Stream.concat(Stream.make(chunk), Stream.never)
+      yield* Effect.gen(function* () {
+        const sink = yield* RecordSink
+        yield* Effect.forkScoped(runPipeline(changes, throttled))
+        while ((yield* Ref.get(exported)).length === 0) yield* Effect.yieldNow()
+        expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:1"])
 
-          yield* TestClock.adjust(Duration.millis(9_900))
-          yield* sink.flush
-          expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:1"])
+        yield* TestClock.adjust(Duration.millis(9_900))
+        yield* sink.flush
+        expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:1"])
 
-          yield* TestClock.adjust(Duration.millis(150))
-          yield* sink.flush
-          const [first, summary] = yield* Ref.get(exported)
-          expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:1", `uid-c:3:suppressed:${START_MS}`])
-          expect(first?.attributes[A.suppressedCount]).toBeUndefined()
-          expect(summary?.attributes[A.suppressedCount]).toBe(2)
-          // Emitted as the window ended, 10 s after it opened with the first occurrence.
-          expect(summary?.hrTimeObserved).toEqual([(START_MS + 10_000) / 1000, 0])
-        }).pipe(Effect.scoped, Effect.provide(pipelineLayer(testExporter(exported), new MemoryCheckpoints())))
-      })
-    )
-  }
-)
+        yield* TestClock.adjust(Duration.millis(150))
+        yield* sink.flush
+        const [first, summary] = yield* Ref.get(exported)
+        expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:1", `uid-c:3:suppressed:${START_MS}`])
+        expect(first?.attributes[A.suppressedCount]).toBeUndefined()
+        expect(summary?.attributes[A.suppressedCount]).toBe(2)
+        // Emitted as the window ended, 10 s after it opened with the first occurrence.
+        expect(summary?.hrTimeObserved).toEqual([(START_MS + 10_000) / 1000, 0])
+      }).pipe(Effect.scoped, Effect.provide(pipelineLayer(testExporter(exported), new MemoryCheckpoints())))
+    })
+  )
+})
+
+describe("runPipeline with the heap near its cap", () => {
+  it.effect("holds intake while the heap is short, and goes on once it is not", () => {
+    let share = 0.9
+    const heap = () => ({ usedBytes: share * 2 ** 27, limitBytes: 2 ** 27 })
+    return Effect.gen(function* () {
+      yield* NOW
+      const exported = yield* Ref.make<ReadonlyArray<ReadableLogRecord>>([])
+      yield* Effect.gen(function* () {
+        // The watch's first reading: short.
+        yield* TestClock.adjust(Duration.seconds(1))
+        const sink = yield* RecordSink
+        const run = yield* Effect.fork(
+          runPipeline(Stream.make([added(coreEvent("a", "1"))]), settings).pipe(Effect.zipRight(sink.flush))
+        )
+        yield* TestClock.adjust(Duration.millis(900))
+        expect(yield* Ref.get(exported)).toEqual([])
+        share = 0.6
+        yield* TestClock.adjust(Duration.seconds(1))
+        yield* Fiber.join(run)
+        expect(recordUids(yield* Ref.get(exported))).toEqual(["uid-a:1"])
+      }).pipe(
+        Effect.provide(pipelineLayer(testExporter(exported), new MemoryCheckpoints())),
+        Effect.provide(
+          Layer.mergeAll(
+            Translator.layer({ baseAttributes: {}, resourceCacheSize: 100 }),
+            Enricher.layerNoop,
+            HeapWatch.layer(heap)
+          )
+        )
+      )
+    })
+  })
+})
 
 describe("decodeChange", () => {
   it("keeps the resourceVersion of an object it cannot decode, so that progress is not lost", () => {
