@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: throughput (watch and list) against the floor, latency (watch with default settings and with
  * --batch-linger 50ms, poll mode beside it; 10 events/s beside the network round trip), memory under churn, resume
- * from a checkpoint, and the footprint at rest; and the peers: the OpenTelemetry Collector's k8s_events receiver
- * through the same scenarios, beside ours (bench/scenarios/peers.ts). Everything runs on 127.0.0.1: the simulated
+ * from a checkpoint (and relists after a 410), and the footprint at rest; and the peers: the OpenTelemetry
+ * Collector's k8s_events receiver through the same scenarios, beside ours (bench/scenarios/peers.ts). The soak
+ * (30 minutes of churn and faults, bench/scenarios/soak.ts) runs only when named: `--only soak`. Everything runs on 127.0.0.1: the simulated
  * API server and a counting OTLP receiver in this process, the collector as a child process of its own: by default
  * what the image ships (the bundle scripts/build.ts makes, run with its NODE_FLAGS), with --sources
  * `node src/main.ts`. Prints the machine and a table; writes the figures as JSON, with the collector's command line
@@ -11,6 +12,7 @@
  *   npm run bench                  # the full run (about 13 minutes on 2 cores)
  *   npm run bench -- --quick       # under two minutes
  *   npm run bench -- --peers       # the peers alone (--quick --peers: added to the quick run)
+ *   npm run bench -- --only soak   # the soak (--quick --only soak: 4 minutes of it)
  *   npm run bench -- --help
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
@@ -28,6 +30,7 @@ import { measureMemory } from "./scenarios/memory.ts"
 import { measurePeers, peersTable } from "./scenarios/peers.ts"
 import { PEER } from "./lib/peer.ts"
 import { measureResume } from "./scenarios/resume.ts"
+import { measureSoak } from "./scenarios/soak.ts"
 import {
   formatProfile,
   measureSimCapacity,
@@ -359,11 +362,61 @@ if (wanted("memory")) {
 if (wanted("resume")) {
   const r = await scenario("resume", () => measureResume(settings.resumeEvents))
   if (r !== undefined) {
+    const relist = (x: typeof r.late_410) => ({
+      ...x,
+      relist_s: round(x.relist_s, 1),
+      peak_rss_mb: round(x.peak_rss_mb)
+    })
     scenarios["resume"] = {
       ...r,
       first_export_s: round(r.first_export_s, 2),
       first_run_export_s: round(r.first_run_export_s, 2),
-      stop_s: round(r.stop_s, 2)
+      stop_s: round(r.stop_s, 2),
+      first_run_peak_rss_mb: round(r.first_run_peak_rss_mb),
+      late_410: relist(r.late_410),
+      restart_after_compaction: relist(r.restart_after_compaction)
+    }
+  }
+}
+
+if (wanted("soak")) {
+  // The quick form: 4 minutes with every disruption at least once; the full one: 30 with each several times.
+  const q = settings.quick
+  const r = await scenario("soak", () =>
+    measureSoak(
+      {
+        live: settings.soakLive,
+        churnPerS: settings.churnRate,
+        seconds: settings.soakSeconds,
+        // After the first round of disruptions: the first backend outage ends at 120 s (quick) or 282 s.
+        warmupSeconds: q ? 135 : 300,
+        restartEverySeconds: q ? 60 : 240,
+        restartDownMs: 3000,
+        late410EverySeconds: q ? 50 : 150,
+        watchDropEverySeconds: q ? 25 : 45,
+        outageEverySeconds: q ? 150 : 420,
+        outageMs: 30_000,
+        checkpointIntervalS: 1
+      },
+      log
+    )
+  )
+  if (r !== undefined) {
+    scenarios["soak"] = {
+      ...r,
+      initial_list_s: round(r.initial_list_s, 1),
+      drain_s: round(r.drain_s, 1),
+      rss_start_mb: round(r.rss_start_mb, 1),
+      rss_peak_after_warmup_mb: round(r.rss_peak_after_warmup_mb, 1),
+      rss_end_mb: round(r.rss_end_mb, 1),
+      rss_growth_pct: round(r.rss_growth_pct, 1),
+      peak_rss_mb: round(r.peak_rss_mb, 1),
+      cpu_s: round(r.cpu_s, 1),
+      kill: {
+        ...r.kill,
+        restart_to_first_record_s: round(r.kill.restart_to_first_record_s, 2),
+        stop_s: round(r.kill.stop_s, 2)
+      }
     }
   }
 }
@@ -462,6 +515,18 @@ function coldStartPct(): number | null {
   return r === undefined ? null : round((100 * r.with_owner) / r.records, 1)
 }
 
+/** What a relist of the resume scenario re-sent. */
+function resumeResent(phase: "late_410" | "restart_after_compaction"): number | null {
+  const r = scenarios["resume"] as Record<string, { readonly resent: number } | undefined> | undefined
+  return r?.[phase]?.resent ?? null
+}
+
+/** How many times the soak's collector exited without being asked to. */
+function soakExits(): number | null {
+  const s = scenarios["soak"] as { readonly unexplained_exits: ReadonlyArray<unknown> } | undefined
+  return s === undefined ? null : s.unexplained_exits.length
+}
+
 interface Target {
   readonly name: string
   readonly target: string
@@ -482,7 +547,13 @@ const targets: Array<Target> = [
   target("memory RSS growth after warm-up", "~0 % (<= 5 %)", get("memory", "rss_growth_pct"), (v) => v <= 5),
   target("resume first export", "<= 2 s", get("resume", "first_export_s"), (v) => v <= 2),
   target("resume records re-sent", "0", get("resume", "resent"), (v) => v === 0),
-  target("coldstart records with the owner chain", "100 %", coldStartPct(), (v) => v === 100)
+  target("resume: a late 410 re-sends", "0", resumeResent("late_410"), (v) => v === 0),
+  target("resume: a relist on restart re-sends", "0", resumeResent("restart_after_compaction"), (v) => v === 0),
+  target("coldstart records with the owner chain", "100 %", coldStartPct(), (v) => v === 100),
+  target("soak occurrences lost", "0", get("soak", "lost"), (v) => v === 0),
+  target("soak duplicates (before the SIGKILL)", "0", get("soak", "duplicates"), (v) => v === 0),
+  target("soak RSS growth after warm-up", "< 5 %", get("soak", "rss_growth_pct"), (v) => v < 5),
+  target("soak unexplained exits", "0", soakExits(), (v) => v === 0)
 ]
 
 const fmt = (v: unknown): string =>
@@ -596,6 +667,49 @@ const re = scenarios["resume"] as Record<string, unknown> | undefined
 if (re !== undefined) {
   row("resume", `first export after restart s (${fmt(re["live_events"])} live)`, re["first_export_s"])
   row("resume", "records re-sent", re["resent"])
+  for (const [name, label] of [
+    ["late_410", "a late 410"],
+    ["restart_after_compaction", "a restart, checkpoint compacted away"]
+  ] as const) {
+    const x = re[name] as Record<string, unknown> | undefined
+    if (x === undefined) continue
+    row(
+      "resume",
+      `${label}: re-sent / lost / records / relist s / peak RSS MB`,
+      `${fmt(x["resent"])} / ${fmt(x["lost"])} / ${fmt(x["records"])} / ${fmt(x["relist_s"])} / ${fmt(x["peak_rss_mb"])}`
+    )
+  }
+}
+const so = scenarios["soak"] as Record<string, unknown> | undefined
+if (so !== undefined) {
+  const k = so["kill"] as Record<string, unknown>
+  row(
+    "soak",
+    `${fmt(so["live_events_at_start"])} live, ${fmt(so["churn_per_s"])}/s, ${fmt(so["duration_s"])} s: occurrences`,
+    so["occurrences"]
+  )
+  row(
+    "soak",
+    "lost / duplicates / records of no occurrence",
+    `${fmt(so["lost"])} / ${fmt(so["duplicates"])} / ${fmt(so["unexpected"])}`
+  )
+  const ld = so["lost_detail"] as Record<string, unknown> | undefined
+  if (ld !== undefined)
+    row("soak", "lost: latest write / superseded", `${fmt(ld["latest"])} / ${fmt(ld["superseded"])}`)
+  row(
+    "soak",
+    "RSS MB after warm-up / peak after it / at the end (growth %)",
+    `${fmt(so["rss_start_mb"])} / ${fmt(so["rss_peak_after_warmup_mb"])} / ${fmt(so["rss_end_mb"])} (${fmt(so["rss_growth_pct"])})`
+  )
+  row("soak", "peak RSS MB (VmHWM, initial list included)", so["peak_rss_mb"])
+  row("soak", "disruptions", JSON.stringify(so["disruption_counts"]))
+  row("soak", "relists / watch requests", `${fmt(so["relists"])} / ${fmt(so["watch_requests"])}`)
+  row("soak", "unexplained exits", (so["unexplained_exits"] as ReadonlyArray<unknown>).length)
+  row(
+    "soak",
+    "SIGKILL: re-sent (bound) / lost / SIGTERM exit code",
+    `${fmt(k["resent"])} (${fmt(k["bound"])}) / ${fmt(k["lost"])} / ${fmt(k["stop_exit_code"])}`
+  )
 }
 const cs = scenarios["coldstart"] as { readonly runs: ReadonlyArray<ColdStartRun> } | undefined
 for (const r of cs?.runs ?? []) {

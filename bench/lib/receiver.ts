@@ -40,6 +40,11 @@ export class CountingReceiver {
   /** With `occurrences`: records per event uid, then per `k8s.event.count` (0: the record has none). */
   readonly occurrenceCounts = new Map<string, Map<number, number>>()
   duplicates = 0
+  /** With `uids`: when each record received again arrived (ms since the epoch). */
+  readonly duplicateArrivalsMs: Array<number> = []
+  /** Times `outage` took it down. */
+  outages = 0
+  #down = false
   #waiters: Array<{ readonly n: number; readonly resolve: () => void }> = []
 
   constructor(options: ReceiverOptions = {}) {
@@ -48,6 +53,10 @@ export class CountingReceiver {
       const chunks: Array<Buffer> = []
       req.on("data", (c: Buffer) => chunks.push(c))
       req.on("end", () => {
+        if (this.#down) {
+          req.socket.destroy()
+          return
+        }
         const arrival = Date.now()
         const t0 = performance.now()
         let body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)
@@ -70,7 +79,10 @@ export class CountingReceiver {
         }
         for (const uid of walked.uids) {
           const seen = this.uidCounts.get(uid) ?? 0
-          if (seen > 0) this.duplicates++
+          if (seen > 0) {
+            this.duplicates++
+            this.duplicateArrivalsMs.push(arrival)
+          }
           this.uidCounts.set(uid, seen + 1)
         }
         this.requests++
@@ -93,9 +105,30 @@ export class CountingReceiver {
     return this.#url
   }
 
+  /** Listens on a free port; after an `outage`, on the same one again. */
   async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(0, "127.0.0.1", resolve))
+    const port = this.#url === "" ? 0 : Number(new URL(this.#url).port)
+    await new Promise<void>((resolve) => this.#server.listen(port, "127.0.0.1", resolve))
     this.#url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/v1/logs`
+  }
+
+  /**
+   * The backend down for `ms`: the port refuses connections (the open ones are closed, a request in flight gets
+   * no answer), then it listens again on the same port. Counted in `outages`.
+   */
+  async outage(ms: number): Promise<void> {
+    // A request that was counted was also answered: what arrives from now on is cut off uncounted, and the
+    // connections are closed only once the answers already written have had time to leave.
+    this.#down = true
+    this.outages++
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    this.#server.closeIdleConnections()
+    await new Promise((r) => setTimeout(r, 100))
+    this.#server.closeAllConnections()
+    await closed
+    await new Promise((r) => setTimeout(r, Math.max(0, ms - 100)))
+    this.#down = false
+    await this.listen()
   }
 
   /** Resolves once `n` records in total have arrived; rejects after `timeoutMs`. */

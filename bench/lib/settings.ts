@@ -9,7 +9,8 @@ const SCENARIOS = [
   "resume",
   "coldstart",
   "footprint",
-  "peers"
+  "peers",
+  "soak"
 ] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
@@ -47,6 +48,9 @@ export interface BenchSettings {
   /** Live events of the peers' cost-growth runs, and the burst created after they are read. */
   readonly costLive: ReadonlyArray<number>
   readonly costBurst: number
+  /** Seconds of the soak's churn, and its live events; the soak runs only when named in `--only`. */
+  readonly soakSeconds: number
+  readonly soakLive: number
 }
 
 const USAGE = `npm run bench -- [options]
@@ -68,7 +72,7 @@ const USAGE = `npm run bench -- [options]
   --memory-curve N,N,...   also the peak and end RSS at these live events, 10 s of churn each (default
                            10000,100000,200000,500000; quick: none); "none" for none
   --churn-rate N           changes per second: creations, repeats, expiries (default 1000)
-  --resume-events N        live events in the resume scenario (default 100000)
+  --resume-events N        live events in the resume scenario (default 500000, quick 100000)
   --sources                run the collector as \`node src/main.ts\` with V8's default heap sizes, instead of
                            what the image ships: the bundle \`npm run build\` makes (built here into a scratch
                            directory), run with the V8 flags in scripts/build.ts (NODE_FLAGS)
@@ -81,6 +85,9 @@ const USAGE = `npm run bench -- [options]
   --cost-live N,N          live events of the peers' cost-growth runs (default 10000,100000,500000;
                            quick 10000,50000)
   --cost-burst N           events created after the live set is read (default 20000, quick 10000)
+  --soak-duration S        seconds of the soak's churn (default 1800, quick 240); the soak runs only when named:
+                           \`--only soak\` (with --quick: the short form)
+  --soak-live N            live events of the soak (default 200000)
 Environment: BENCH_KEEP_SCRATCH=1 keeps the scratch directory (kubeconfigs, the bundle, --profile's .cpuprofile)
 for a closer look, e.g. \`node bench/lib/profile.ts FILE.cpuprofile 40 SKIP_MS\`.
 `
@@ -128,7 +135,9 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     "collector-args",
     "peers",
     "cost-live",
-    "cost-burst"
+    "cost-burst",
+    "soak-duration",
+    "soak-live"
   ])
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n\n${USAGE}`)
   const quick = flags.has("quick")
@@ -137,10 +146,10 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
   const onlyText = flags.get("only")
   const only = new Set<ScenarioName>()
   // The footprint probes take most of a minute; --quick leaves them out unless asked for by name, and the peers
-  // unless --peers.
+  // unless --peers. The soak (30 minutes, or 4 with --quick) only when asked for by name.
   const defaults = quick
-    ? SCENARIOS.filter((x) => x !== "footprint" && (x !== "peers" || flags.has("peers")))
-    : SCENARIOS
+    ? SCENARIOS.filter((x) => x !== "footprint" && x !== "soak" && (x !== "peers" || flags.has("peers")))
+    : SCENARIOS.filter((x) => x !== "soak")
   const alone = onlyText === undefined && !quick && flags.has("peers") ? ["peers"] : undefined
   for (const s of alone ?? (onlyText === undefined ? defaults : onlyText.split(","))) {
     const name = SCENARIOS.find((x) => x === s.trim())
@@ -163,7 +172,7 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
     memoryLive: get("memory-live", 200_000, 200_000),
     memoryCurve: curve(flags.get("memory-curve") ?? (quick ? "none" : "10000,100000,200000,500000")),
     churnRate: get("churn-rate", 1000, 1000),
-    resumeEvents: get("resume-events", 100_000, 100_000),
+    resumeEvents: get("resume-events", 500_000, 100_000),
     sources: flags.has("sources"),
     nodeOptions: flags.has("node-options")
       ? (flags.get("node-options") ?? "").split(/\s+/).filter((x) => x !== "")
@@ -174,7 +183,9 @@ export const parseSettings = (argv: ReadonlyArray<string>): BenchSettings | "hel
       : quick
         ? [10_000, 50_000]
         : [10_000, 100_000, 500_000],
-    costBurst: get("cost-burst", 20_000, 10_000)
+    costBurst: get("cost-burst", 20_000, 10_000),
+    soakSeconds: get("soak-duration", 1800, 240),
+    soakLive: get("soak-live", 200_000, 200_000)
   }
 }
 

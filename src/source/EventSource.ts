@@ -1,8 +1,9 @@
 /**
  * The only code that reads events from the Kubernetes API: each target followed by `listWatch` (or, in poll
  * mode, listed every interval by `listEvery`), what it observes turned into decoded `Change`s; failures counted,
- * said once and marked on the readiness probe. Deduplication of what a relist repeats is the pipeline's once-only
- * window; the list leaves out only what is at or below the last resourceVersion passed on.
+ * said once and marked on the readiness probe. A list leaves out what is at or below the last resourceVersion
+ * passed on, and of a list that started over, what an earlier attempt passed on (`ListProgress`); the pipeline's
+ * once-only window is the second guard.
  */
 import { Duration, Effect, Stream } from "effect"
 import { type Change, decodeChange } from "./Change.ts"
@@ -16,9 +17,10 @@ import {
   type Observation,
   type WatchEndCause
 } from "../kube/listWatch.ts"
-import { compareResourceVersions, resourceVersionOf } from "../kube/resourceVersion.ts"
+import { resourceVersionOf } from "../kube/resourceVersion.ts"
 import { MalformedLine, type WatchLine } from "../kube/watchStream.ts"
 import { eventCollection, targetKey, type WatchTarget } from "./WatchTarget.ts"
+import { ListProgress } from "./ListProgress.ts"
 import { ProblemReporter } from "./KubeProblems.ts"
 import type { StreamPositions } from "../checkpoint/CheckpointState.ts"
 import { Health, type HealthState } from "../observability/Health.ts"
@@ -41,15 +43,6 @@ export interface SourceSettings {
 }
 
 const where = (target: WatchTarget) => `${target.api} events ${target.namespace ?? "(all namespaces)"}`
-
-/** The list's items above `watermark` (what was already passed on, in this run or before a restart). */
-const newerThan = (items: ReadonlyArray<unknown>, watermark: string | undefined) =>
-  watermark === undefined
-    ? items
-    : items.filter((object) => {
-        const rv = resourceVersionOf(object)
-        return rv === undefined || (compareResourceVersions(rv, watermark) ?? 1) > 0
-      })
 
 /** A watch's lines as changes; how many were events, and the last resourceVersion among them. */
 const watchedChanges = (target: WatchTarget, stream: string, lines: ReadonlyArray<WatchLine>) => {
@@ -94,6 +87,7 @@ class TargetChanges {
   readonly #reporter = new ProblemReporter()
   /** The last resourceVersion passed on: a relist leaves out what is at or below it. */
   #watermark: string | undefined
+  readonly #list = new ListProgress()
 
   constructor(target: WatchTarget, parts: Parts, resumeFrom: string | undefined) {
     this.#target = target
@@ -105,16 +99,20 @@ class TargetChanges {
   changesOf(o: Observation): Effect.Effect<ReadonlyArray<Change>> {
     switch (o._tag) {
       case "Listing":
+        this.#list.listing()
         return this.#listing(o.cause)
       case "Page":
         this.#parts.health.activity()
+        // No stream position: a list's items come in key order, not in resourceVersion order, so a checkpoint
+        // taken half-way through must stay where it was (the list's own resourceVersion moves it, at its end).
         return Effect.succeed(
-          newerThan(o.items, this.#watermark).map((object) =>
-            decodeChange("ADDED", object, this.#target.api, this.#stream)
-          )
+          this.#list
+            .page(o.items, this.#watermark)
+            .map((object) => decodeChange("ADDED", object, this.#target.api, undefined))
         )
       case "Listed": {
         // The list's own resourceVersion is progress too: nothing at or below it is still to come.
+        this.#list.listed()
         this.#watermark = o.resourceVersion
         const bookmark: Change = { _tag: "Bookmark", stream: this.#stream, resourceVersion: o.resourceVersion }
         return Effect.as(this.#reporter.succeeded("list", this.#target), [bookmark])

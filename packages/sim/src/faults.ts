@@ -86,6 +86,8 @@ export interface FaultSpec extends RequestMatch {
   readonly action: FaultAction
   /** Apply to this many matching requests, then disarm (default: until cleared). */
   readonly times?: number
+  /** Let this many matching requests through first (default 0): the fifth page of a list is `after: 4`. */
+  readonly after?: number
 }
 
 export interface Fault {
@@ -135,11 +137,14 @@ class ArmedFault implements Fault {
   readonly spec: FaultSpec
   hits = 0
   remaining: number
+  /** Matching requests still to let through before it applies. */
+  passes: number
   readonly #owner: Faults
   constructor(id: number, spec: FaultSpec, owner: Faults) {
     this.id = id
     this.spec = spec
     this.remaining = spec.times ?? Number.POSITIVE_INFINITY
+    this.passes = spec.after ?? 0
     this.#owner = owner
   }
   get active(): boolean {
@@ -180,6 +185,10 @@ export class Faults {
     for (const f of this.#armed.values()) {
       if (WATCH_ONLY.has(f.spec.action.type) && !r.watch) continue
       if (!matchesRequest(f.spec, r)) continue
+      if (f.passes > 0) {
+        f.passes--
+        continue
+      }
       f.hits++
       f.remaining--
       if (f.remaining <= 0) this.#armed.delete(f.id)

@@ -241,6 +241,8 @@ export class SimServer {
   readonly objects: SimObjects
   readonly faults = new Faults()
   readonly requests = new RequestLog()
+  /** Times `restart` brought it back. */
+  restarts = 0
   readonly options: SimServerOptions
   readonly #server: Server
   readonly #watches = new Set<WatchStream>()
@@ -282,11 +284,13 @@ export class SimServer {
     return this.#watches.size
   }
 
+  /** Listens on `options.port` (default: a free one); once it has listened, again on the same port (`restart`). */
   async listen(): Promise<void> {
     const host = this.options.host ?? "127.0.0.1"
+    const port = this.#port !== 0 ? this.#port : (this.options.port ?? 0)
     await new Promise<void>((resolve, reject) => {
       this.#server.once("error", reject)
-      this.#server.listen(this.options.port ?? 0, host, () => {
+      this.#server.listen(port, host, () => {
         this.#server.off("error", reject)
         resolve()
       })
@@ -303,12 +307,31 @@ export class SimServer {
 
   /** Ends all watches, closes every connection and stops listening. */
   async close(): Promise<void> {
+    await this.#goDown()
+    if (this.#ownsStore) this.store.close()
+  }
+
+  /**
+   * Goes down and comes back as a restarted kube-apiserver does: every watch ended, every connection closed, the
+   * port refusing connections for `downMs`, then listening again on the same port. The store is kept (it is etcd:
+   * objects, resourceVersions and change log), and it may be written meanwhile (by another API server). With
+   * `compact`, what the change log holds is compacted away while it is down, as a watch cache rebuilt at the
+   * current resourceVersion would have it: a watch from an older resourceVersion is answered 410.
+   */
+  async restart(options: { readonly downMs?: number; readonly compact?: boolean } = {}): Promise<void> {
+    await this.#goDown()
+    if (options.compact === true) this.store.compact()
+    if (options.downMs !== undefined && options.downMs > 0) await new Promise((r) => setTimeout(r, options.downMs))
+    await this.listen()
+    this.restarts++
+  }
+
+  async #goDown(): Promise<void> {
     this.endWatches()
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve())
       this.#server.closeAllConnections()
     })
-    if (this.#ownsStore) this.store.close()
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

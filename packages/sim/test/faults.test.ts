@@ -156,6 +156,25 @@ describe("faults", () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140)
   })
 
+  it("lets the first `after` matching requests through: the third page of a list fails", async () => {
+    const fault = sim.faults.add({
+      verb: "list",
+      resource: "events",
+      after: 2,
+      times: 1,
+      action: { type: "resetConnection" }
+    })
+    const first = await core.listEventForAllNamespaces({ limit: 2 })
+    const second = await core.listEventForAllNamespaces({ limit: 2, _continue: first.metadata?._continue ?? "" })
+    expect(second.items).toHaveLength(2)
+    expect(fault.hits).toBe(0)
+    await expect(
+      core.listEventForAllNamespaces({ limit: 2, _continue: second.metadata?._continue ?? "" })
+    ).rejects.toThrow()
+    expect(fault.hits).toBe(1)
+    expect((await core.listEventForAllNamespaces()).items).toHaveLength(5)
+  })
+
   it("records every request so tests can count relists and inspect query parameters", async () => {
     sim.requests.clear()
     await core.listEventForAllNamespaces({ limit: 2, fieldSelector: "type=Warning" })
