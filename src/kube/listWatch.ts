@@ -55,6 +55,9 @@ export const STARTING_GRACE = Duration.seconds(30)
 /** The wait between two calls to an API server that is starting. */
 export const STARTING_RETRY = Duration.millis(200)
 
+/** The longest wait after no answer (a refused or cut connection): the backoff grows no further for those. */
+const TRANSPORT_RETRY_MAX = Duration.seconds(1)
+
 /** Why a list starts: the first one, after a 410, a poll, or again because its continue token expired. */
 export type ListCause = "start" | "expired" | "poll" | "continueExpired"
 
@@ -198,6 +201,8 @@ const watchFrom = (api: KubeApiShape, request: ListWatchRequest, position: Posit
 const delayAfter = (s: Setback, delay: Duration.Duration): Duration.Duration => {
   if (s._tag !== "KubeApiError") return delay
   if (s.reason === "Starting") return STARTING_RETRY
+  // No answer costs the server nothing: a server back up is asked again within a second, whatever the outage.
+  if (s.reason === "Transport") return Duration.min(delay, TRANSPORT_RETRY_MAX)
   if (s.retryAfterSeconds === undefined) return delay
   return Duration.max(delay, Duration.min(Duration.seconds(s.retryAfterSeconds), API_RETRY_AFTER_CAP))
 }
