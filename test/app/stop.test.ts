@@ -4,21 +4,14 @@
  * a term as leader, whose end releases the Lease.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, Option } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Option } from "effect"
 import { processExitCode, type RunError, toExitCode } from "../../src/app/exitCodes.ts"
 import { reportStop, whenStopped } from "../../src/app/stop.ts"
 import { LeaderElection, runWhileLeader } from "../../src/leader/LeaderElection.ts"
 import { LeaseApi } from "../../src/leader/LeaseApi.ts"
 import { DeliveryFailed } from "../../src/sink/DeliveryFailed.ts"
 import { KubeConfigError } from "../../src/source/kubeconfig.ts"
-
-const captureLogs = () => {
-  const lines: Array<string> = []
-  const logger = Logger.make(({ logLevel, message }) => {
-    lines.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
-  })
-  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
-}
+import { captureLevelledLogs } from "../support/logs.ts"
 
 /** A sink that exported 5 records and dropped `dropped` at shutdown. */
 const sinkWith = (dropped: number) => ({
@@ -51,7 +44,7 @@ describe("a stopped run", () => {
   it.effect(
     "that left records undelivered fails with DeliveryFailed beside the interruption, said once; exit 1",
     () => {
-      const logs = captureLogs()
+      const logs = captureLevelledLogs()
       return Effect.gen(function* () {
         const exit = yield* stopMain(collector(3))
 
@@ -67,7 +60,7 @@ describe("a stopped run", () => {
   )
 
   it.effect("that delivered everything is a clean stop: exit 0", () => {
-    const logs = captureLogs()
+    const logs = captureLevelledLogs()
     return Effect.gen(function* () {
       const exit = yield* stopMain(collector(0))
 
@@ -78,7 +71,7 @@ describe("a stopped run", () => {
   })
 
   it.effect("as leader ends with DeliveryFailed too, after the program stopped and the Lease was released", () => {
-    const logs = captureLogs()
+    const logs = captureLevelledLogs()
     const election = LeaderElection.layer({
       namespace: "collector",
       name: "k8s-event-collector",
@@ -104,7 +97,7 @@ describe("a stopped run", () => {
 
 describe("toExitCode and processExitCode", () => {
   it.effect("log a run's failure once with its message and give its code", () => {
-    const logs = captureLogs()
+    const logs = captureLevelledLogs()
     return Effect.gen(function* () {
       expect(yield* toExitCode(Effect.fail(undelivered))).toBe(1)
       expect(yield* toExitCode(Effect.fail(new KubeConfigError({ reason: "NotFound", path: "/nowhere" })))).toBe(2)

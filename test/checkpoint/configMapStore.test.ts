@@ -8,6 +8,7 @@ import { type CheckpointState, decodeState } from "../../src/checkpoint/Checkpoi
 import { CheckpointStore } from "../../src/checkpoint/CheckpointStore.ts"
 import { Resources, type SimServer, StatusBodies, simKubeConfig, startSimServer } from "@k8s-event-collector/sim"
 import { randomOccurrences, T0 } from "./support.ts"
+import { captureLevelledLogs } from "../support/logs.ts"
 
 const NS = "monitoring"
 let sim: SimServer
@@ -54,14 +55,6 @@ const stored = () => {
 const storedState = () =>
   Either.getOrThrow(decodeState(Buffer.from(stored().body.binaryData["checkpoint"] ?? "", "base64")))
 
-const captureLogs = () => {
-  const lines: Array<string> = []
-  const logger = Logger.make(({ logLevel, message }) => {
-    lines.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
-  })
-  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
-}
-
 describe("CheckpointStore.configMap", () => {
   it.live("a missing ConfigMap loads as None; the first save creates it, later saves update it", () =>
     withStore((store) =>
@@ -95,7 +88,7 @@ describe("CheckpointStore.configMap", () => {
   )
 
   it.live("after someone else's write the 409 is logged, the ConfigMap read again and the save wins", () => {
-    const logs = captureLogs()
+    const logs = captureLevelledLogs()
     return Effect.gen(function* () {
       const leader = yield* Layer.build(layer())
       const store = yield* Effect.provide(CheckpointStore, leader)

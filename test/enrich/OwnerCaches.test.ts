@@ -20,6 +20,7 @@ import {
   StatusBodies,
   type StoredKubeObject
 } from "@k8s-event-collector/sim"
+import { spinTurns, spinUntil } from "../support/eventLoop.ts"
 import {
   captureLogs,
   counterValue,
@@ -29,8 +30,6 @@ import {
   NS,
   settings,
   simServer,
-  spinTurns,
-  spinUntil,
   advanceUntil,
   waitFor,
   workloads
@@ -257,8 +256,8 @@ const NO_CHAIN = [undefined, undefined, undefined]
 /** Turns the event loop until the caches hold `n` objects of `kind` (their gauge says so). */
 const spinUntilCached = (metrics: CollectorMetrics, kind: string, n: number) =>
   spinUntil(
-    `${n} ${kind} objects cached`,
-    Effect.map(cached(metrics, kind), (m) => m === n)
+    Effect.map(cached(metrics, kind), (m) => m === n),
+    `${n} ${kind} objects cached`
   )
 
 /** An Enricher with caches over a server with `deployments` Deployments of two pods, listed and watching. */
@@ -272,8 +271,8 @@ const watchingOver = (deployments: number, overrides: Partial<EnrichSettings> = 
     )
     yield* e.enrichAll([])
     yield* spinUntil(
-      "three watches",
-      Effect.sync(() => sim.openWatches === 3)
+      Effect.sync(() => sim.openWatches === 3),
+      "three watches"
     )
     return { sim, e, metrics, pods }
   })
@@ -324,8 +323,8 @@ describe("Enricher with list+watch caches, deleted objects, on the test clock", 
       const { enricher: e, metrics } = yield* enricher(simKubeConfig(sim.url), settings({ listWatch: listWatch() }))
       yield* e.enrichAll([])
       yield* spinUntil(
-        "three watches",
-        Effect.sync(() => sim.openWatches === 3)
+        Effect.sync(() => sim.openWatches === 3),
+        "three watches"
       )
       const [fromDeployment, , fromCronJob] = pods
       if (fromDeployment === undefined || fromCronJob === undefined) throw new Error("three pods")
@@ -383,8 +382,8 @@ describe("Enricher with list+watch caches, deleted objects, on the test clock", 
         sim.faults.add({ verb: "watch", resource: "pods", times: 1, action: { type: "resetConnection" } })
         sim.endWatches()
         yield* spinUntil(
-          "the pods watch refused",
-          Effect.sync(() => sim.requests.filter({ verb: "watch", resource: "pods" }).length === 2)
+          Effect.sync(() => sim.requests.filter({ verb: "watch", resource: "pods" }).length === 2),
+          "the pods watch refused"
         )
         // ...meanwhile the second pod goes, and the history with it: the next watch is answered 410.
         sim.store.delete(Resources.pods, NS, second.pod.metadata.name)
@@ -392,8 +391,8 @@ describe("Enricher with list+watch caches, deleted objects, on the test clock", 
         sim.faults.add({ verb: "watch", resource: "pods", times: 1, action: { type: "status", status: tooOld } })
         yield* TestClock.adjust(Duration.minutes(1))
         yield* spinUntil(
-          "the pods listed again",
-          Effect.sync(() => sim.requests.count({ verb: "list", resource: "pods" }) === 2)
+          Effect.sync(() => sim.requests.count({ verb: "list", resource: "pods" }) === 2),
+          "the pods listed again"
         )
         yield* spinUntilCached(metrics, "Pod", 2)
 
@@ -430,8 +429,8 @@ describe("Enricher with list+watch caches, watch refused, on the test clock", ()
       const lists = () => sim.requests.count({ verb: "list", resource: "pods" })
       const watches = () => sim.requests.count({ verb: "watch", resource: "pods" })
       yield* spinUntil(
-        "a pods watch refused",
-        Effect.sync(() => watches() === 1)
+        Effect.sync(() => watches() === 1),
+        "a pods watch refused"
       )
       expect(lists()).toBe(1)
 
@@ -510,8 +509,8 @@ describe("Enricher with list+watch caches, watch refused, on the test clock", ()
       const watches = () => sim.requests.count({ verb: "watch", resource: "pods" })
       // The clock standing still, nothing but the refused watch's backoff waits: no list after the first.
       yield* spinUntil(
-        "the pods watch refused",
-        Effect.sync(() => watches() === 1)
+        Effect.sync(() => watches() === 1),
+        "the pods watch refused"
       )
       yield* spinTurns(2_000)
       expect(lists()).toBe(1)

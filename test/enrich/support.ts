@@ -8,6 +8,7 @@ import { decodeKubeEvent, type KubeEvent } from "../../src/domain/KubeEvent.ts"
 import { Enricher, type EnricherShape, type EnrichSettings } from "../../src/enrich/Enricher.ts"
 import { CollectorMetrics, Metrics } from "../../src/observability/Metrics.ts"
 import { objectReference, type SimServer, type StoredKubeObject, startSimServer } from "@k8s-event-collector/sim"
+import { turn } from "../support/eventLoop.ts"
 
 export const NS = "shop"
 
@@ -118,22 +119,6 @@ export const waitFor = (what: string, condition: () => boolean, timeoutMs = 5000
       onTimeout: () => new Error(`timed out waiting for ${what}`)
     })
   )
-
-/** One turn of the event loop: I/O callbacks run; no clock is read (for tests on the test clock over real HTTP). */
-const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
-
-/** Turns the event loop, the test clock standing still, until `holds` says so; dies naming `what` after `turns`. */
-export const spinUntil = (what: string, holds: Effect.Effect<boolean>, turns = 200_000) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < turns; i++) {
-      if (yield* holds) return
-      yield* turn
-    }
-    return yield* Effect.die(new Error(`gave up waiting for ${what}`))
-  })
-
-/** Turns the event loop `turns` times, the test clock standing still: what I/O alone leads to has happened. */
-export const spinTurns = (turns: number) => Effect.repeatN(turn, turns - 1)
 
 /**
  * Moves the test clock on by `step` at a time, turning the event loop between steps (so that what woke can do its

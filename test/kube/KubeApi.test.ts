@@ -15,6 +15,7 @@ import { KubeApiError } from "../../src/kube/KubeApiError.ts"
 import type { WatchLine } from "../../src/kube/watchStream.ts"
 import { eventCollection } from "../../src/source/WatchTarget.ts"
 import { expiredWatchStatus } from "../support/apiserverStatus.ts"
+import { spinUntil, turns } from "../support/eventLoop.ts"
 import {
   ALL_CORE_EVENTS,
   apiFor,
@@ -31,9 +32,7 @@ import {
   rvOf,
   send,
   sim,
-  spinUntil,
   startStream,
-  turns,
   withoutBookmarks
 } from "./support.ts"
 

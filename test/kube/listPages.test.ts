@@ -10,13 +10,12 @@ import { Duration, Effect, Stream } from "effect"
 import type { KubeApiShape, ListPage } from "../../src/kube/KubeApi.ts"
 import { listWatch } from "../../src/kube/listWatch.ts"
 import { ALL_CORE_EVENTS } from "./support.ts"
+import { turn } from "../support/eventLoop.ts"
 
 setFlagsFromString("--expose-gc")
 const gc = runInNewContext("gc") as () => void
 
 const PAGES = 200
-
-const nextTurn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
 
 describe("listWatch's list", () => {
   it(`keeps none of the ${PAGES} pages it passed on`, async () => {
@@ -27,7 +26,7 @@ describe("listWatch's list", () => {
       // the turn that made it.
       list: (request) =>
         Effect.zipRight(
-          nextTurn,
+          turn,
           Effect.sync((): ListPage => {
             const n = request.continueToken === undefined ? 0 : Number(request.continueToken)
             const items = Array.from({ length: request.limit }, (_, i) => ({ metadata: { name: `e-${n}-${i}` } }))
@@ -53,7 +52,7 @@ describe("listWatch's list", () => {
           o._tag !== "Listed"
             ? Effect.void
             : Effect.zipRight(
-                nextTurn,
+                turn,
                 Effect.sync(() => {
                   gc()
                   alive = pages.filter((p) => p.deref() !== undefined).length

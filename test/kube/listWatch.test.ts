@@ -21,7 +21,8 @@ import {
   STARTING_RETRY
 } from "../../src/kube/listWatch.ts"
 import { expiredWatchStatus } from "../support/apiserverStatus.ts"
-import { ALL_CORE_EVENTS, apiFor, create, isEvent, nameOf, record, sim, spinUntil, turns } from "./support.ts"
+import { spinUntil, turns } from "../support/eventLoop.ts"
+import { ALL_CORE_EVENTS, apiFor, create, isEvent, nameOf, record, sim } from "./support.ts"
 
 const IDLE = Duration.seconds(10)
 

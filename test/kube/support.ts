@@ -17,6 +17,7 @@ import { KubeApi, type KubeApiShape } from "../../src/kube/KubeApi.ts"
 import type { KubeApiError } from "../../src/kube/KubeApiError.ts"
 import { MalformedLine, type WatchEvent, type WatchLine } from "../../src/kube/watchStream.ts"
 import { eventCollection, type WatchTarget } from "../../src/source/WatchTarget.ts"
+import { turn, turns } from "../support/eventLoop.ts"
 
 const ALL_CORE: WatchTarget = { api: "core/v1", namespace: undefined, fieldSelector: undefined }
 export const ALL_CORE_EVENTS = eventCollection(ALL_CORE)
@@ -30,16 +31,6 @@ export const sim = (options: SimServerOptions = {}) =>
 
 export const apiFor = (url: string): KubeApiShape =>
   Effect.runSync(KubeApi.pipe(Effect.provide(KubeApi.layer(simKubeConfig(url)))))
-
-/** One turn of the event loop: I/O callbacks run; no clock is read. */
-const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
-
-/** Turns the event loop until `pred` holds; dies naming `what` after `turns` turns. */
-export const spinUntil = (pred: () => boolean, what: string, turns = 1_000_000) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < turns && !pred(); i++) yield* turn
-    if (!pred()) return yield* Effect.die(new Error(`gave up waiting for ${what}`))
-  })
 
 /** Checks that `pred` keeps holding for `turns` turns of the event loop. */
 export const holds = (pred: () => boolean, what: string, turns = 200) =>
@@ -188,11 +179,6 @@ export const rawServer = (serve: (res: Http.ServerResponse) => Promise<void> | v
 export const startStream = (res: Http.ServerResponse) => {
   res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" })
   res.flushHeaders()
-}
-
-/** Turns of the event loop, on the server's side. */
-export const turns = async (n: number) => {
-  for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve))
 }
 
 /** Writes bytes as their own TCP write, then leaves the client turns of the event loop to read them. */
