@@ -60,7 +60,7 @@ const describeProblem = (p: Problem, server: string): string =>
   `is fixed.${p.said === undefined ? "" : ` The API server said: ${p.said}`}`
 
 /** The uid of the `kube-system` namespace, or `undefined` after saying once, as a warning, why it is unknown. */
-export const readClusterUid = Effect.fn("ClusterIdentity.read")(function* (http: KubeHttp) {
+export const readClusterUid = Effect.fn("ClusterIdentity.read")(function* (http: Pick<KubeHttp, "server" | "call">) {
   const answer = yield* http.call("get", "GET", PATH).pipe(
     Effect.map(uidOf),
     Effect.catchAll((e) => Effect.succeed(problemOf(e))),

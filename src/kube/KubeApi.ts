@@ -1,8 +1,7 @@
 /**
  * The two calls that read a collection (Events for the source; pods, ReplicaSets and Jobs for the enricher's
- * caches): list, one page, through the shared `KubeHttp`; and watch, a `Stream` of the lines of a streamed GET
- * (`watchStream.ts`) sent with the same credentials, TLS and proxy agent (client-node's
- * `KubeConfig.applyToHTTPSOptions`). Responses stay raw JSON; each caller decodes the objects with its own schema.
+ * caches): list, one page, and watch, a `Stream` of the lines of a streamed GET (`watchStream.ts`), both through
+ * the same `KubeHttp` (its credentials, TLS and agent). Responses stay raw JSON; each caller decodes the objects with its own schema.
  * `listWatch.ts` puts the two together.
  */
 import { Context, type Duration, Effect, Layer, Schema, Stream } from "effect"
@@ -116,7 +115,7 @@ const make = (kc: KubeConfig): KubeApiShape => {
       try: () => watchUrl(server, request),
       catch: (e) => KubeApiError.transport("watch", e, server === "" ? NO_CLUSTER : undefined)
     }).pipe(
-      Effect.map((url) => watchStream(kc, url, request.collection.accept?.watch ?? "application/json", request)),
+      Effect.map((url) => watchStream(http, url, request.collection.accept?.watch ?? "application/json", request)),
       Stream.unwrap
     )
 

@@ -1,11 +1,16 @@
 /**
- * One way to call the Kubernetes API, shared by the source, enrichment, the checkpoint and leader election:
- * client-node's KubeConfig authenticates (token, client certificate, exec plugin) and its HTTP library sends.
- * Bodies stay raw text, decoded by each caller with its own Schema (client-node's typed models would turn
- * timestamps into `Date`s and cost a deserialisation pass per object).
+ * One way to reach the Kubernetes API, shared by the source, enrichment, the checkpoint and leader election:
+ * client-node's KubeConfig authenticates (token, client certificate, exec plugin) and says the TLS and proxy
+ * settings (`applyToHTTPSOptions`); `node:http(s)` sends, over one keep-alive agent, so that the pages of a list,
+ * the lease renewals and the enricher's GETs reuse their connection instead of opening (and, over TLS, shaking
+ * hands on) one each, as client-node's own fetch does with a new dispatcher per call. Bodies stay raw text, decoded
+ * by each caller with its own Schema (client-node's typed models would turn timestamps into `Date`s and cost a
+ * deserialisation pass per object).
  */
-import { Effect } from "effect"
-import { HttpMethod, IsomorphicFetchHttpLibrary, type KubeConfig, RequestContext } from "@kubernetes/client-node"
+import * as Http from "node:http"
+import * as Https from "node:https"
+import { Duration, Effect } from "effect"
+import type { KubeConfig } from "@kubernetes/client-node"
 import { KubeApiError, type KubeResponse, type KubeVerb } from "./KubeApiError.ts"
 
 type Method = "GET" | "POST" | "PUT"
@@ -29,9 +34,9 @@ export interface KubeHttp {
     path: string,
     options?: CallOptions
   ) => Effect.Effect<KubeResponse, KubeApiError>
+  /** The `node:http(s)` options of one request: credentials, TLS, and the shared agent (or the proxy's). */
+  readonly requestOptions: (verb: KubeVerb) => Effect.Effect<Https.RequestOptions, KubeApiError>
 }
-
-const METHODS = { GET: HttpMethod.GET, POST: HttpMethod.POST, PUT: HttpMethod.PUT } as const
 
 /** The API server's address in the kubeconfig's current cluster, without a trailing slash; "" when it names none. */
 export const serverOf = (kc: KubeConfig): string => (kc.getCurrentCluster()?.server ?? "").replace(/\/+$/, "")
@@ -39,34 +44,93 @@ export const serverOf = (kc: KubeConfig): string => (kc.getCurrentCluster()?.ser
 /** What a call says when the kubeconfig names no API server to send it to. */
 export const NO_CLUSTER = "the kubeconfig names no cluster"
 
+/**
+ * A call not answered in full within this is given up as a `Transport` failure: the API server ends a request that
+ * is not a watch after its `--request-timeout` (default 1 minute), so a call still open after it is on a connection
+ * that died without a word (a reused one whose server went away, say).
+ */
+export const CALL_TIMEOUT = Duration.minutes(1)
+
+/** `Https.request` for an https URL, `Http.request` for the rest. */
+export const requestFunction = (url: URL) => (url.protocol === "https:" ? Https.request : Http.request)
+
+const headerText = (value: string | ReadonlyArray<string> | undefined): string | undefined =>
+  typeof value === "string" ? value : value?.[0]
+
+/** The response's headers as one string each, by lower-case name. */
+export const headersOf = (res: Http.IncomingMessage): Record<string, string> => {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(res.headers)) {
+    const text = headerText(value)
+    if (text !== undefined) headers[name] = text
+  }
+  return headers
+}
+
+/** Sends one request and reads its whole answer. */
+const send = (url: URL, options: Https.RequestOptions, body: string | undefined, signal: AbortSignal) =>
+  new Promise<KubeResponse>((resolve, reject) => {
+    const req = requestFunction(url)(url, { ...options, signal }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (chunk: Buffer) => chunks.push(chunk))
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, headers: headersOf(res), text: Buffer.concat(chunks).toString("utf8") })
+      )
+      res.on("error", reject)
+    })
+    req.on("error", reject)
+    req.end(body)
+  })
+
 export const makeKubeHttp = (kc: KubeConfig): KubeHttp => {
   const server = serverOf(kc)
-  const http = new IsomorphicFetchHttpLibrary()
-  const send = (verb: KubeVerb, method: Method, path: string, options: CallOptions = {}) =>
+  // The proxy's agent, if the cluster names a proxy, is client-node's; without one, connections are kept.
+  const agent = server.startsWith("https:") ? new Https.Agent({ keepAlive: true }) : new Http.Agent({ keepAlive: true })
+  const proxied = kc.getCurrentCluster()?.proxyUrl !== undefined
+
+  const requestOptions = (verb: KubeVerb) =>
+    Effect.tryPromise({
+      try: async () => {
+        const options: Https.RequestOptions = {}
+        await kc.applyToHTTPSOptions(options)
+        if (!proxied) options.agent = agent
+        return options
+      },
+      catch: (e) => KubeApiError.transport(verb, e)
+    })
+
+  const call = (verb: KubeVerb, method: Method, path: string, options: CallOptions = {}) =>
     server === ""
       ? Effect.fail(KubeApiError.transport(verb, undefined, NO_CLUSTER))
-      : Effect.tryPromise({
-          try: async (signal): Promise<KubeResponse> => {
-            const ctx = new RequestContext(server + path, METHODS[method])
-            ctx.setHeaderParam("Accept", options.accept ?? "application/json")
-            if (options.body !== undefined) {
-              ctx.setHeaderParam("Content-Type", "application/json")
-              ctx.setBody(JSON.stringify(options.body))
-            }
-            await kc.applySecurityAuthentication(ctx)
-            ctx.setSignal(signal)
-            const r = await http.send(ctx).toPromise()
-            return { status: r.httpStatusCode, headers: r.headers, text: await r.body.text() }
-          },
-          catch: (error) => KubeApiError.transport(verb, error)
-        })
+      : Effect.flatMap(requestOptions(verb), (base) =>
+          Effect.tryPromise({
+            try: (signal) => {
+              const body = options.body === undefined ? undefined : JSON.stringify(options.body)
+              const headers = {
+                ...base.headers,
+                Accept: options.accept ?? "application/json",
+                ...(body === undefined ? {} : { "Content-Type": "application/json" })
+              }
+              return send(new URL(server + path), { ...base, method, headers }, body, signal)
+            },
+            catch: (error) => KubeApiError.transport(verb, error)
+          }).pipe(
+            Effect.timeoutFail({
+              duration: CALL_TIMEOUT,
+              onTimeout: () =>
+                KubeApiError.transport(verb, undefined, `no answer within ${Duration.format(CALL_TIMEOUT)}`)
+            })
+          )
+        )
+
   return {
     server: server || "(no cluster in the kubeconfig)",
     call: (verb, method, path, options) =>
       Effect.filterOrFail(
-        send(verb, method, path, options),
+        call(verb, method, path, options),
         (response) => response.status >= 200 && response.status < 300,
         (response) => KubeApiError.refused(verb, response)
-      )
+      ),
+    requestOptions
   }
 }

@@ -13,11 +13,11 @@
  * not JSON without a word. Reading the socket directly costs a fraction of that, pauses by not reading, and
  * passes every malformed line on.
  */
-import * as Http from "node:http"
-import * as Https from "node:https"
+import type * as Http from "node:http"
+import type * as Https from "node:https"
 import { Chunk, type Clock, Duration, Effect, Option, Stream } from "effect"
-import type { KubeConfig } from "@kubernetes/client-node"
 import { KubeApiError } from "./KubeApiError.ts"
+import { headersOf, type KubeHttp, requestFunction } from "./KubeHttp.ts"
 import { isRecord } from "../domain/isRecord.ts"
 import { LineSplitter } from "./lines.ts"
 
@@ -59,9 +59,6 @@ const parseWatchLine = (text: string): WatchLine => {
     ? parsed
     : new MalformedLine(`a watch line is not a watch event (no "type"): ${text.slice(0, 120)}`)
 }
-
-const headerText = (value: string | ReadonlyArray<string> | undefined): string | undefined =>
-  typeof value === "string" ? value : value?.[0]
 
 /** How a watch ended: the server ended its stream (or the consumer stopped), or a failure. */
 type Ending = "closed" | KubeApiError
@@ -138,8 +135,11 @@ class WatchConnection {
 
   /** Sends the GET with the kubeconfig's credentials, TLS and agent (`options`). */
   open(url: URL, options: Https.RequestOptions, accept: string): void {
-    const request = url.protocol === "https:" ? Https.request : Http.request
-    const req = request(url, { ...options, method: "GET", headers: { ...options.headers, Accept: accept } })
+    const req = requestFunction(url)(url, {
+      ...options,
+      method: "GET",
+      headers: { ...options.headers, Accept: accept }
+    })
     this.#request = req
     req.on("response", (res) => {
       this.#response = res
@@ -233,35 +233,22 @@ class WatchConnection {
       if (body.length < MAX_ERROR_BODY) body += chunk
     })
     res.on("end", () => {
-      const retryAfter = headerText(res.headers["retry-after"])
-      const headers = retryAfter === undefined ? {} : { "retry-after": retryAfter }
-      this.#end(KubeApiError.refused("watch", { status, headers, text: body }))
+      this.#end(KubeApiError.refused("watch", { status, headers: headersOf(res), text: body }))
     })
     res.on("error", (e) => this.#end(KubeApiError.transport("watch", e, `the answer (HTTP ${status}) was cut`)))
   }
 }
 
-/** The kubeconfig's credentials, TLS and proxy agent as `node:https` options. */
-const requestOptions = (kc: KubeConfig) =>
-  Effect.tryPromise({
-    try: async () => {
-      const options: Https.RequestOptions = {}
-      await kc.applyToHTTPSOptions(options)
-      return options
-    },
-    catch: (e) => KubeApiError.transport("watch", e)
-  })
-
 /** The watch GET of `url` (with `Accept: accept`), its lines as they are read; see the top of this file. */
 export const watchStream = (
-  kc: KubeConfig,
+  http: KubeHttp,
   url: URL,
   accept: string,
   reading: { readonly readAhead: number; readonly idleTimeout: Duration.Duration }
 ): Stream.Stream<ReadonlyArray<WatchLine>, KubeApiError> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const options = yield* requestOptions(kc)
+      const options = yield* http.requestOptions("watch")
       const clock = yield* Effect.clock
       const connection = yield* Effect.acquireRelease(
         Effect.sync(() => {

@@ -89,7 +89,7 @@ describe("ClusterIdentity", () => {
   it.effect("an API server that does not answer holds start-up for CLUSTER_UID_TIMEOUT at most", () =>
     Effect.gen(function* () {
       const logs = captureLogs()
-      const silent = { server: "https://silent.example:6443", call: () => Effect.never, request: () => Effect.never }
+      const silent = { server: "https://silent.example:6443", call: () => Effect.never }
       const fiber = yield* Effect.fork(readClusterUid(silent).pipe(Effect.provide(logs.layer)))
       yield* TestClock.adjust(Duration.subtract(CLUSTER_UID_TIMEOUT, Duration.millis(1)))
       expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
@@ -108,8 +108,7 @@ describe("ClusterIdentity", () => {
       const logs = captureLogs()
       const odd = {
         server: "https://odd.example:6443",
-        call: () => Effect.succeed({ status: 200, headers: {}, text: '{"kind":"Namespace","metadata":{"uid":""}}' }),
-        request: () => Effect.never
+        call: () => Effect.succeed({ status: 200, headers: {}, text: '{"kind":"Namespace","metadata":{"uid":""}}' })
       }
       expect(yield* readClusterUid(odd).pipe(Effect.provide(logs.layer))).toBeUndefined()
       expect(logs.warnings()).toEqual([
