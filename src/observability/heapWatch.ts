@@ -2,8 +2,10 @@
  * The heap against its cap. V8 aborts the process when the heap reaches its limit (`--max-old-space-size`)
  * without calling back into JavaScript, so no last log line could say why. The heap is read every second instead:
  * above `HIGH` of the cap the collector says so (the heap used, the cap, what it holds and how much), sheds what
- * can be read again (the enrichment caches) and holds intake (the watch is no longer read: backpressure reaches
- * the API server) until the heap is below `LOW` of the cap again.
+ * can be read again (the enrichment caches) and slows intake to a chunk per `HOLD` (the watch is read that much
+ * less: backpressure reaches the API server) until the heap is below `LOW` of the cap again. Slowed, not stopped:
+ * the heap's used size counts garbage not collected yet, which a process that allocates nothing gives V8 no reason
+ * to collect, and what is live may go only once the pipeline moves on (a list's pages, records being sent).
  */
 import { getHeapStatistics } from "node:v8"
 import { Context, Duration, Effect, Layer, Schedule, Stream, SubscriptionRef } from "effect"
@@ -23,6 +25,9 @@ const readHeapUse = (): HeapUse => {
 export const HIGH = 0.85
 export const LOW = 0.7
 
+/** While the heap is short, a chunk of intake waits this long, or until the heap is not short any more. */
+export const HOLD = Duration.seconds(2)
+
 /** Whether the heap is short, given whether it was at the last reading. */
 export const isShort = (wasShort: boolean, use: HeapUse): boolean =>
   use.usedBytes / use.limitBytes >= (wasShort ? LOW : HIGH)
@@ -37,7 +42,7 @@ export interface Holder {
 export interface HeapWatchShape {
   /** Counts `holder` in the warning, and sheds it when the heap is short. */
   readonly register: (holder: Holder) => Effect.Effect<void>
-  /** Returns at once, or when the heap is no longer short. */
+  /** Returns at once, or while the heap is short when it is no longer short or after `HOLD`. */
   readonly roomToGrow: Effect.Effect<void>
 }
 
@@ -49,8 +54,8 @@ const describeShort = (use: HeapUse, holders: ReadonlyArray<Holder>): string => 
   const shed = holders.filter((h) => h.shed !== undefined).map((h) => h.name)
   return (
     `memory: the heap holds ${mb(use.usedBytes)} of its ${mb(use.limitBytes)} cap (${percent(use)}); ` +
-    `${shed.length > 0 ? `dropping ${shed.join(", ")} and ` : ""}holding intake until it is below ` +
-    `${LOW * 100} %; held: ${held}. If this recurs, give the process more memory (--max-old-space-size and the ` +
+    `${shed.length > 0 ? `dropping ${shed.join(", ")} and ` : ""}slowing intake to a chunk every ` +
+    `${Duration.format(HOLD)} until it is below ${LOW * 100} %; held: ${held}. If this recurs, give the process more memory (--max-old-space-size and the ` +
     "container's limit) or watch fewer namespaces"
   )
 }
@@ -78,12 +83,13 @@ const make = (read: () => HeapUse, every: Duration.DurationInput) =>
     return HeapWatch.of({
       register: (holder) => Effect.sync(() => void holders.push(holder)),
       // Read per chunk of events: a plain read while the heap is not short. `changes` starts with the current
-      // value, so a heap short now waits for the reading that says it is not.
+      // value, so a heap short now waits for the reading that says it is not, or for `HOLD`.
       roomToGrow: Effect.suspend(() =>
         shortNow
           ? short.changes.pipe(
               Stream.takeUntil((isNow) => !isNow),
-              Stream.runDrain
+              Stream.runDrain,
+              Effect.timeoutTo({ duration: HOLD, onSuccess: () => undefined, onTimeout: () => undefined })
             )
           : Effect.void
       )

@@ -90,7 +90,7 @@ export const runPipeline = <E, R>(changes: Stream.Stream<ReadonlyArray<Change>, 
     const heap = yield* HeapWatch
     yield* heap.register({ name: "occurrence window uids", size: () => window.size })
     yield* changes.pipe(
-      // A heap near its cap holds intake: the source is not read, and backpressure reaches the API server.
+      // A heap near its cap slows intake: the source is read less, and backpressure reaches the API server.
       Stream.tap(() => heap.roomToGrow),
       Stream.mapEffect((chunk) => prepare(running, chunk)),
       // Stage one runs ahead by this many chunks while stage two waits for lookups or for the sink.

@@ -219,7 +219,7 @@ layer(
 })
 
 describe("runPipeline with the heap near its cap", () => {
-  it.effect("holds intake while the heap is short, and goes on once it is not", () => {
+  it.effect("slows intake while the heap is short, and goes on at once when it is not", () => {
     let share = 0.9
     const heap = () => ({ usedBytes: share * 2 ** 27, limitBytes: 2 ** 27 })
     return Effect.gen(function* () {
