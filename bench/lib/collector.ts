@@ -32,10 +32,15 @@ const procSample = (pid: number): ProcSample | undefined => {
     const status = readFileSync(`/proc/${pid}/status`, "utf8")
     const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN)
     return { cpuS: (utime + stime) / CLK_TCK, rssMb: kb("VmRSS") / 1024, peakRssMb: kb("VmHWM") / 1024 }
-  } catch {
+  } catch (e) {
+    procError = e instanceof Error ? e.message : String(e)
     return undefined
   }
 }
+
+let procError: string | undefined
+/** Why the last read of a process's /proc entry failed (its message), for a scenario's error. */
+export const lastProcError = (): string | undefined => procError
 
 let workDir: string | undefined
 /** One scratch directory per bench run, for kubeconfigs, checkpoints and profiles. */

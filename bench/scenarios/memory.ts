@@ -9,7 +9,7 @@
  * warm-up (counted from the end of the initial list), RSS at the end, growth between the two, and the heap.
  */
 import { Resources, startSimServer } from "@k8s-event-collector/sim"
-import { type Launch, startCollector } from "../lib/collector.ts"
+import { type CollectorProcess, lastProcError, type Launch, startCollector } from "../lib/collector.ts"
 import { feed } from "../lib/load.ts"
 import { eventShapes } from "./latency.ts"
 import { startReceiver } from "../lib/receiver.ts"
@@ -32,6 +32,21 @@ export interface MemoryResult {
   readonly records_exported: number
   /** RSS every 5 s from the end of the initial list, for a look at the trend. */
   readonly rss_trace_mb: ReadonlyArray<number>
+}
+
+/**
+ * The error for a collector whose /proc entry could not be read: it says how the process ended once its exit is
+ * known (the exit event can come a moment after /proc is gone), else that it had not exited, and why the read
+ * failed.
+ */
+const gone = async (collector: CollectorProcess): Promise<Error> => {
+  await Promise.race([collector.exited, sleep(2000)])
+  const { exitCode, signalCode } = collector.child
+  const how =
+    exitCode === null && signalCode === null
+      ? `its /proc entry could not be read (${lastProcError() ?? "no error"}); it had not exited\n`
+      : ""
+  return new Error(`the collector exited:\n${how}${collector.log}`)
 }
 
 export const measureMemory = async (o: {
@@ -97,7 +112,7 @@ export const measureMemory = async (o: {
       }
       if (Date.now() >= nextSample) {
         const s = collector.sample()
-        if (s === undefined) throw new Error(`the collector exited:\n${collector.log}`)
+        if (s === undefined) throw await gone(collector)
         trace.push(Math.round(s.rssMb))
         if (rssAfterWarmup === undefined && elapsedS >= o.warmupSeconds) rssAfterWarmup = s.rssMb
         nextSample += 5_000
@@ -106,7 +121,7 @@ export const measureMemory = async (o: {
     }
     await sleep(1000)
     const end = collector.sample()
-    if (end === undefined || rssAfterWarmup === undefined) throw new Error(`the collector exited:\n${collector.log}`)
+    if (end === undefined || rssAfterWarmup === undefined) throw await gone(collector)
     trace.push(Math.round(end.rssMb))
     return {
       live_events_at_start: o.live,
