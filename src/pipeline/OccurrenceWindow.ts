@@ -1,6 +1,6 @@
 import type { KubeEvent } from "../domain/KubeEvent.ts"
 import { occurrenceTime } from "../domain/eventTimes.ts"
-import { lengthened, UidIndex } from "./UidIndex.ts"
+import { UidIndex } from "./UidIndex.ts"
 
 /**
  * A resourceVersion as a number when it is a decimal of at most 15 digits (exact in a double; kube-apiserver's
@@ -20,17 +20,23 @@ const numericVersion = (rv: string): number => (/^[1-9]\d{0,14}$/.test(rv) ? Num
  */
 export class OccurrenceWindow {
   readonly #index: UidIndex
-  #count = new Float64Array(0)
+  readonly #count: Float64Array
   /** Seconds of the occurrence time; `NaN` when the event has none. */
-  #seconds = new Float64Array(0)
-  #nanos = new Uint32Array(0)
+  readonly #seconds: Float64Array
+  readonly #nanos: Uint32Array
   /** `numericVersion` of the resourceVersion; `NaN` when unknown (from the checkpoint) or kept in `#textVersions`. */
-  #versions = new Float64Array(0)
+  readonly #versions: Float64Array
   /** The resourceVersions that are not short decimals (an aggregated API server), by slot. */
   readonly #textVersions = new Map<number, string>()
 
+  /** The columns are made at their full length once, as the index's arrays are: pages are taken as written. */
   constructor(capacity: number) {
     this.#index = new UidIndex(capacity)
+    const slots = Math.max(0, Math.floor(capacity))
+    this.#count = new Float64Array(slots)
+    this.#seconds = new Float64Array(slots)
+    this.#nanos = new Uint32Array(slots)
+    this.#versions = new Float64Array(slots)
   }
 
   get size(): number {
@@ -94,18 +100,7 @@ export class OccurrenceWindow {
   /** The uid's slot, now the newest: its own, a new one, or the oldest uid's once the window is full. */
   #slotFor(uid: string): number {
     const { slot } = this.#index.set(uid)
-    this.#reserve(this.#index.length)
     // A window of capacity 0 remembers nothing: a write to slot -1 of a typed array is dropped.
     return slot
-  }
-
-  /** Grows the columns to the index's `length`. */
-  #reserve(length: number): void {
-    if (length <= this.#count.length) return
-    const doubles = (n: number) => new Float64Array(n)
-    this.#count = lengthened(this.#count, length, doubles)
-    this.#seconds = lengthened(this.#seconds, length, doubles)
-    this.#nanos = lengthened(this.#nanos, length, (n) => new Uint32Array(n))
-    this.#versions = lengthened(this.#versions, length, doubles)
   }
 }

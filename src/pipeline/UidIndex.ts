@@ -11,29 +11,36 @@ export class UidIndex {
   readonly #capacity: number
   #used = 0
   /** Slot → its uid's 16 bytes as four 32-bit words; the uid of a slot in `#texts` is there instead. */
-  #words = new Int32Array(0)
-  /** Hash table of slot numbers; -1 is empty. Never more than half full. */
-  #table = new Int32Array(0)
-  #mask = 0
+  readonly #words: Int32Array
+  /** Hash table of slot numbers plus one; 0 is empty. Never more than half full. */
+  readonly #table: Int32Array
+  readonly #mask: number
   readonly #texts = new Map<string, number>()
   readonly #textOfSlot = new Map<number, string>()
   /** Least recently set first: `#older`/`#newer` link the slots, -1 ends the list. */
-  #older = new Int32Array(0)
-  #newer = new Int32Array(0)
+  readonly #older: Int32Array
+  readonly #newer: Int32Array
   #oldest = -1
   #newest = -1
 
+  /**
+   * The arrays are made once, at their full length: the system hands out zeroed pages that take memory only once
+   * written, so the index costs what it holds, and never copies itself to grow (a copy the size of the window,
+   * beside the old one until it is collected).
+   */
   constructor(capacity: number) {
     this.#capacity = Math.max(0, Math.floor(capacity))
+    this.#words = new Int32Array(this.#capacity * 4)
+    this.#older = new Int32Array(this.#capacity)
+    this.#newer = new Int32Array(this.#capacity)
+    let size = MIN_TABLE
+    while (size < this.#capacity * 2) size *= 2
+    this.#table = new Int32Array(size)
+    this.#mask = size - 1
   }
 
   get size(): number {
     return this.#used
-  }
-
-  /** How many slots the arrays hold now (they grow by doubling up to the capacity). */
-  get length(): number {
-    return this.#older.length
   }
 
   /** The uid's slot, or `undefined`. */
@@ -43,7 +50,7 @@ export class UidIndex {
 
   /**
    * The uid's slot, now the newest: its own (`known`), a new one, or the oldest uid's, which is forgotten, once
-   * the index is full. The slot arrays may have grown (`length`). With a capacity of 0 nothing is kept: -1.
+   * the index is full. With a capacity of 0 nothing is kept: -1.
    */
   set(uid: string): { readonly slot: number; readonly known: boolean } {
     if (this.#capacity === 0) return { slot: -1, known: false }
@@ -57,7 +64,6 @@ export class UidIndex {
     let slot: number
     if (this.#used < this.#capacity) {
       slot = this.#used++
-      if (slot >= this.#older.length) this.#grow()
     } else {
       slot = this.#oldest
       this.#forget(slot)
@@ -75,8 +81,9 @@ export class UidIndex {
   #found(): number | undefined {
     const words = this.#words
     for (let at = hashOf(scratch, 0) & this.#mask; ; at = (at + 1) & this.#mask) {
-      const slot = this.#table[at] ?? -1
-      if (slot === -1) return undefined
+      const entry = this.#table[at] ?? 0
+      if (entry === 0) return undefined
+      const slot = entry - 1
       const w = slot * 4
       if (
         words[w] === scratch[0] &&
@@ -98,8 +105,8 @@ export class UidIndex {
   /** Puts a slot whose words are written at the first free position from its home. */
   #place(slot: number): void {
     let at = hashOf(this.#words, slot) & this.#mask
-    while (this.#table[at] !== -1) at = (at + 1) & this.#mask
-    this.#table[at] = slot
+    while (this.#table[at] !== 0) at = (at + 1) & this.#mask
+    this.#table[at] = slot + 1
   }
 
   /** Takes a slot's uid out of the index and the list. */
@@ -112,7 +119,7 @@ export class UidIndex {
       return
     }
     let at = hashOf(this.#words, slot) & this.#mask
-    while (this.#table[at] !== slot) at = (at + 1) & this.#mask
+    while (this.#table[at] !== slot + 1) at = (at + 1) & this.#mask
     this.#remove(at)
   }
 
@@ -122,16 +129,16 @@ export class UidIndex {
     const mask = this.#mask
     let hole = at
     for (let next = (hole + 1) & mask; ; next = (next + 1) & mask) {
-      const slot = table[next] ?? -1
-      if (slot === -1) break
-      const home = hashOf(this.#words, slot) & mask
+      const entry = table[next] ?? 0
+      if (entry === 0) break
+      const home = hashOf(this.#words, entry - 1) & mask
       // The entry stays unless the hole lies between its home and where it is (cyclically).
       if (((next - home) & mask) >= ((next - hole) & mask)) {
-        table[hole] = slot
+        table[hole] = entry
         hole = next
       }
     }
-    table[hole] = -1
+    table[hole] = 0
   }
 
   #unlink(slot: number): void {
@@ -150,36 +157,9 @@ export class UidIndex {
     else this.#newer[this.#newest] = slot
     this.#newest = slot
   }
-
-  /** Doubles the slot arrays (up to the capacity) and rebuilds the table at twice their length. */
-  #grow(): void {
-    const length = Math.min(this.#capacity, Math.max(MIN_LENGTH, this.#older.length * 2))
-    const ints = (n: number) => new Int32Array(n)
-    this.#older = lengthened(this.#older, length, ints)
-    this.#newer = lengthened(this.#newer, length, ints)
-    this.#words = lengthened(this.#words, length * 4, ints)
-    let size = MIN_LENGTH
-    while (size < length * 2) size *= 2
-    this.#table = new Int32Array(size).fill(-1)
-    this.#mask = size - 1
-    for (let slot = this.#oldest; slot !== -1; slot = this.#newer[slot] ?? -1) {
-      if (!this.#textOfSlot.has(slot)) this.#place(slot)
-    }
-  }
 }
 
-const MIN_LENGTH = 1024
-
-/** A copy of `array` in a new one of `length` (at least its own), made by `make`; the rest is zeros. */
-export const lengthened = <A extends Int32Array | Uint32Array | Float64Array>(
-  array: A,
-  length: number,
-  make: (n: number) => A
-): A => {
-  const next = make(length)
-  next.set(array)
-  return next
-}
+const MIN_TABLE = 1024
 
 /** The words of the uid last parsed, which `#found` and `#insert` read. */
 const scratch = new Int32Array(4)
