@@ -125,8 +125,13 @@ export class CollectorProcess {
     return pid
   }
 
+  /** CPU time and RSS now; undefined once the process is gone. A failed read is tried twice more at once. */
   sample(): ProcSample | undefined {
-    return procSample(this.pid)
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const s = procSample(this.pid)
+      if (s !== undefined) return s
+    }
+    return undefined
   }
 
   /** SIGTERM, then waits for the exit (SIGKILL after `graceMs`). */
