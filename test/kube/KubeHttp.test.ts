@@ -176,4 +176,18 @@ describe("KubeHttp", () => {
       yield* spinUntil(() => silent.open() === 0, "the connection to be closed")
     })
   )
+
+  it.scoped("an answer cut before its end fails as Transport, not as a shorter body", () =>
+    Effect.gen(function* () {
+      const cutting = Http.createServer((_req, res) => {
+        res.writeHead(200, { "Content-Type": "application/json", "Content-Length": "1000" })
+        res.write('{"kind":"List","items":[')
+        setImmediate(() => res.socket?.destroy())
+      })
+      const cut = yield* serve(cutting, true)
+      const http = makeKubeHttp(kubeConfig({ server: `http://127.0.0.1:${cut.port}`, skipTLSVerify: true }, {}))
+      const exit = yield* Effect.exit(http.call("list", "GET", "/api/v1/events?limit=500"))
+      expect(exit).toEqual(Exit.fail(expect.objectContaining({ reason: "Transport" })))
+    })
+  )
 })
