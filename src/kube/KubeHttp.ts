@@ -45,9 +45,10 @@ export const serverOf = (kc: KubeConfig): string => (kc.getCurrentCluster()?.ser
 export const NO_CLUSTER = "the kubeconfig names no cluster"
 
 /**
- * A call not answered in full within this is given up as a `Transport` failure: the API server ends a request that
- * is not a watch after its `--request-timeout` (default 1 minute), so a call still open after it is on a connection
- * that died without a word (a reused one whose server went away, say).
+ * A call whose connection stays silent this long is given up as a `Transport` failure: the API server ends a
+ * request that is not a watch after its `--request-timeout` (default 1 minute), so a call silent for longer is on a
+ * connection that died without a word (a reused one whose server went away, say). The socket's own timer, not the
+ * Effect clock: the callers' waits on the clock are theirs alone.
  */
 export const CALL_TIMEOUT = Duration.minutes(1)
 
@@ -67,8 +68,14 @@ export const headersOf = (res: Http.IncomingMessage): Record<string, string> => 
   return headers
 }
 
-/** Sends one request and reads its whole answer. */
-const send = (url: URL, options: Https.RequestOptions, body: string | undefined, signal: AbortSignal) =>
+/** Sends one request and reads its whole answer; a connection silent for `timeout` fails it. */
+const send = (
+  url: URL,
+  options: Https.RequestOptions,
+  body: string | undefined,
+  timeout: Duration.Duration,
+  signal: AbortSignal
+) =>
   new Promise<KubeResponse>((resolve, reject) => {
     const req = requestFunction(url)(url, { ...options, signal }, (res) => {
       const chunks: Array<Buffer> = []
@@ -79,10 +86,13 @@ const send = (url: URL, options: Https.RequestOptions, body: string | undefined,
       res.on("error", reject)
     })
     req.on("error", reject)
+    req.setTimeout(Duration.toMillis(timeout), () =>
+      req.destroy(new Error(`no answer for ${Duration.format(timeout)} on the connection`))
+    )
     req.end(body)
   })
 
-export const makeKubeHttp = (kc: KubeConfig): KubeHttp => {
+export const makeKubeHttp = (kc: KubeConfig, callTimeout: Duration.Duration = CALL_TIMEOUT): KubeHttp => {
   const server = serverOf(kc)
   // The proxy's agent, if the cluster names a proxy, is client-node's; without one, connections are kept.
   const agent = server.startsWith("https:") ? new Https.Agent({ keepAlive: true }) : new Http.Agent({ keepAlive: true })
@@ -111,16 +121,10 @@ export const makeKubeHttp = (kc: KubeConfig): KubeHttp => {
                 Accept: options.accept ?? "application/json",
                 ...(body === undefined ? {} : { "Content-Type": "application/json" })
               }
-              return send(new URL(server + path), { ...base, method, headers }, body, signal)
+              return send(new URL(server + path), { ...base, method, headers }, body, callTimeout, signal)
             },
             catch: (error) => KubeApiError.transport(verb, error)
-          }).pipe(
-            Effect.timeoutFail({
-              duration: CALL_TIMEOUT,
-              onTimeout: () =>
-                KubeApiError.transport(verb, undefined, `no answer within ${Duration.format(CALL_TIMEOUT)}`)
-            })
-          )
+          })
         )
 
   return {
