@@ -1,8 +1,8 @@
 /**
  * The two calls that read a collection (Events for the source; pods, ReplicaSets and Jobs for the enricher's
  * caches): list, one page, and watch, a `Stream` of the lines of a streamed GET (`watchStream.ts`), both through
- * the same `KubeHttp` (its credentials, TLS and agent). Responses stay raw JSON; each caller decodes the objects with its own schema.
- * `listWatch.ts` puts the two together.
+ * the same `KubeHttp` (its credentials, TLS and agent). Responses stay raw JSON; each caller decodes the objects
+ * with its own schema. `listWatch.ts` puts the two together.
  */
 import { Context, type Duration, Effect, Layer, Schema, Stream } from "effect"
 import type { KubeConfig } from "@kubernetes/client-node"

@@ -1,15 +1,10 @@
 /** resourceVersions as the API concepts page defines them: opaque strings, ordered only where they are decimals. */
+import { isRecord } from "../domain/isRecord.ts"
 
 /** The `metadata.resourceVersion` of a raw object (an event, a bookmark, a list item), if it has one. */
 export const resourceVersionOf = (object: unknown): string | undefined => {
-  if (typeof object !== "object" || object === null || !("metadata" in object)) return undefined
-  const meta = object.metadata
-  return typeof meta === "object" &&
-    meta !== null &&
-    "resourceVersion" in meta &&
-    typeof meta.resourceVersion === "string"
-    ? meta.resourceVersion
-    : undefined
+  const meta = isRecord(object) ? object["metadata"] : undefined
+  return isRecord(meta) && typeof meta["resourceVersion"] === "string" ? meta["resourceVersion"] : undefined
 }
 
 /**

@@ -55,8 +55,9 @@ const describeShort = (use: HeapUse, holders: ReadonlyArray<Holder>): string => 
   return (
     `memory: the heap holds ${mb(use.usedBytes)} of its ${mb(use.limitBytes)} cap (${percent(use)}); ` +
     `${shed.length > 0 ? `dropping ${shed.join(", ")} and ` : ""}slowing intake to a chunk every ` +
-    `${Duration.format(HOLD)} until it is below ${LOW * 100} %; held: ${held}. If this recurs, give the process more memory (--max-old-space-size and the ` +
-    "container's limit) or watch fewer namespaces"
+    `${Duration.format(HOLD)} until it is below ${LOW * 100} %; held: ${held}. ` +
+    "If this recurs, give the process more memory (--max-old-space-size and the container's limit) or watch fewer " +
+    "namespaces"
   )
 }
 

@@ -8,6 +8,7 @@
  * item out too, but only while it still holds its uid: with more live events than the window holds, a list that
  * started over would send its first pages again.
  */
+import { isRecord } from "../domain/isRecord.ts"
 import { compareResourceVersions, resourceVersionOf } from "../kube/resourceVersion.ts"
 
 /** What one attempt of a list read: the last key, and the highest resourceVersion it passed on. */
@@ -16,12 +17,11 @@ interface Attempt {
   highest: string | undefined
 }
 
+/** The key the API server lists in: `namespace/name`. */
 const keyOf = (object: unknown): string | undefined => {
-  if (typeof object !== "object" || object === null || !("metadata" in object)) return undefined
-  const meta = object.metadata
-  if (typeof meta !== "object" || meta === null || !("name" in meta) || typeof meta.name !== "string") return undefined
-  const namespace = "namespace" in meta && typeof meta.namespace === "string" ? meta.namespace : ""
-  return `${namespace}/${meta.name}`
+  const meta = isRecord(object) ? object["metadata"] : undefined
+  if (!isRecord(meta) || typeof meta["name"] !== "string") return undefined
+  return `${typeof meta["namespace"] === "string" ? meta["namespace"] : ""}/${meta["name"]}`
 }
 
 /** `a <= b`, for resourceVersions that can be ordered; `false` when they cannot. */

@@ -1,4 +1,6 @@
 import { ApiException, type KubeConfig, Watch } from "@kubernetes/client-node"
+import { afterEach } from "vitest"
+import { type SimServer, type SimServerOptions, simKubeConfig, startSimServer } from "../src/index.ts"
 
 interface WatchEvent {
   readonly type: string
@@ -104,3 +106,28 @@ export const podRef = (namespace: string, name: string) => ({
   name,
   uid: `uid-${name}`
 })
+
+/**
+ * A simulated API server per test, closed after it: `start` makes one (bookmarks every 50 ms unless `options` say
+ * otherwise), `kc` is its kubeconfig.
+ */
+export const simPerTest = () => {
+  let sim: SimServer | undefined
+  let kc: KubeConfig | undefined
+  afterEach(async () => {
+    await sim?.close()
+    sim = undefined
+  })
+  return {
+    start: async (options: SimServerOptions = {}): Promise<SimServer> => {
+      const s = await startSimServer({ bookmarkIntervalMs: 50, ...options })
+      sim = s
+      kc = simKubeConfig(s.url)
+      return s
+    },
+    get kc(): KubeConfig {
+      if (kc === undefined) throw new Error("no simulated API server started in this test")
+      return kc
+    }
+  }
+}

@@ -1,22 +1,9 @@
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node"
-import { afterEach, describe, expect, it } from "vitest"
-import { type SimServer, simKubeConfig, startSimServer } from "../src/index.ts"
-import { collectWatch, field, podRef } from "./helpers.ts"
+import { CoreV1Api } from "@kubernetes/client-node"
+import { describe, expect, it } from "vitest"
+import { collectWatch, field, podRef, simPerTest } from "./helpers.ts"
 
-let sim: SimServer | undefined
-let kc: KubeConfig
-
-const start = async (): Promise<SimServer> => {
-  const s = await startSimServer({ bookmarkIntervalMs: 50 })
-  sim = s
-  kc = simKubeConfig(s.url)
-  return s
-}
-
-afterEach(async () => {
-  await sim?.close()
-  sim = undefined
-})
+const sims = simPerTest()
+const start = sims.start
 
 /** The HTTP status of a plain GET, or the network error's code when nothing answered. */
 const probe = async (url: string): Promise<number | string> => {
@@ -33,7 +20,7 @@ describe("restart", () => {
     const s = await start()
     const before = s.events.create({ involvedObject: podRef("a", "before") })
     const url = s.url
-    const w = await collectWatch(kc, "/api/v1/events", { resourceVersion: String(s.store.resourceVersion) })
+    const w = await collectWatch(sims.kc, "/api/v1/events", { resourceVersion: String(s.store.resourceVersion) })
 
     const restarted = s.restart({ downMs: 300 })
     expect(await w.done).toBeNull()
@@ -45,10 +32,12 @@ describe("restart", () => {
 
     expect(s.url).toBe(url)
     expect(s.restarts).toBe(1)
-    const list = await kc.makeApiClient(CoreV1Api).listEventForAllNamespaces()
+    const list = await sims.kc.makeApiClient(CoreV1Api).listEventForAllNamespaces()
     expect(list.items.map((e) => e.metadata?.uid).sort()).toEqual([before.metadata.uid, during.metadata.uid].sort())
     // Without compaction the change log is whole: a watch from before the restart gets what it missed.
-    const again = await collectWatch(kc, "/api/v1/events", { resourceVersion: before.metadata.resourceVersion ?? "" })
+    const again = await collectWatch(sims.kc, "/api/v1/events", {
+      resourceVersion: before.metadata.resourceVersion ?? ""
+    })
     await again.waitFor((evs) => evs.some((e) => e.type === "ADDED"))
     expect(again.events.map((e) => field(e.object, "metadata.uid"))).toEqual([during.metadata.uid])
     again.abort()
@@ -60,7 +49,7 @@ describe("restart", () => {
     s.events.create({ involvedObject: podRef("a", "after") })
     await s.restart({ compact: true })
     expect(s.store.compactedResourceVersion).toBe(s.store.resourceVersion)
-    const w = await collectWatch(kc, "/api/v1/events", { resourceVersion: before.metadata.resourceVersion ?? "" })
+    const w = await collectWatch(sims.kc, "/api/v1/events", { resourceVersion: before.metadata.resourceVersion ?? "" })
     await w.waitFor((evs) => evs.length > 0)
     expect(w.events[0]?.type).toBe("ERROR")
     expect(field(w.events[0]?.object, "code")).toBe(410)

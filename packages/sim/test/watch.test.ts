@@ -1,29 +1,16 @@
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node"
-import { afterEach, describe, expect, it } from "vitest"
-import { type SimServer, type SimServerOptions, simKubeConfig, startSimServer } from "../src/index.ts"
-import { collectWatch, field, podRef, sleep, waitUntil } from "./helpers.ts"
+import { CoreV1Api } from "@kubernetes/client-node"
+import { describe, expect, it } from "vitest"
+import { collectWatch, field, podRef, simPerTest, sleep, waitUntil } from "./helpers.ts"
 
-let sim: SimServer | undefined
-let kc: KubeConfig
-
-const start = async (options: SimServerOptions = {}): Promise<SimServer> => {
-  const s = await startSimServer({ bookmarkIntervalMs: 50, ...options })
-  sim = s
-  kc = simKubeConfig(s.url)
-  return s
-}
-
-afterEach(async () => {
-  await sim?.close()
-  sim = undefined
-})
+const sims = simPerTest()
+const start = sims.start
 
 describe("watch", () => {
   it("from a list's resourceVersion receives live ADDED, MODIFIED and DELETED", async () => {
     const s = await start()
     s.events.create({ involvedObject: podRef("a", "before") })
-    const list = await kc.makeApiClient(CoreV1Api).listEventForAllNamespaces({ limit: 500 })
-    const w = await collectWatch(kc, "/api/v1/events", {
+    const list = await sims.kc.makeApiClient(CoreV1Api).listEventForAllNamespaces({ limit: 500 })
+    const w = await collectWatch(sims.kc, "/api/v1/events", {
       resourceVersion: list.metadata?.resourceVersion ?? "",
       allowWatchBookmarks: true
     })
@@ -46,7 +33,7 @@ describe("watch", () => {
   it("without a resourceVersion starts with synthetic ADDED events for existing objects", async () => {
     const s = await start()
     for (let i = 0; i < 3; i++) s.events.create({ involvedObject: podRef("a", `p${i}`) })
-    const w = await collectWatch(kc, "/api/v1/namespaces/a/events", {})
+    const w = await collectWatch(sims.kc, "/api/v1/namespaces/a/events", {})
     await w.waitFor((evs) => evs.length >= 3)
     expect(w.events.map((x) => x.type)).toEqual(["ADDED", "ADDED", "ADDED"])
     w.abort()
@@ -55,7 +42,7 @@ describe("watch", () => {
   it("sends BOOKMARK events when asked, with only metadata.resourceVersion", async () => {
     const s = await start()
     s.events.create({ involvedObject: podRef("a", "x") })
-    const w = await collectWatch(kc, "/apis/events.k8s.io/v1/events", {
+    const w = await collectWatch(sims.kc, "/apis/events.k8s.io/v1/events", {
       resourceVersion: String(s.store.resourceVersion),
       allowWatchBookmarks: true
     })
@@ -68,7 +55,7 @@ describe("watch", () => {
     })
     w.abort()
 
-    const w2 = await collectWatch(kc, "/api/v1/events", { resourceVersion: String(s.store.resourceVersion) })
+    const w2 = await collectWatch(sims.kc, "/api/v1/events", { resourceVersion: String(s.store.resourceVersion) })
     await sleep(200)
     expect(w2.events).toEqual([])
     w2.abort()
@@ -76,7 +63,7 @@ describe("watch", () => {
 
   it("never sends periodic bookmarks when configured like the etcd-backed events store", async () => {
     const s = await start({ bookmarks: false })
-    const w = await collectWatch(kc, "/api/v1/events", {
+    const w = await collectWatch(sims.kc, "/api/v1/events", {
       resourceVersion: String(s.store.resourceVersion),
       allowWatchBookmarks: true
     })
@@ -89,7 +76,7 @@ describe("watch", () => {
     const s = await start({ bookmarks: false })
     s.events.create({ involvedObject: podRef("a", "x") })
     s.events.create({ involvedObject: podRef("a", "y") })
-    const w = await collectWatch(kc, "/api/v1/events", {
+    const w = await collectWatch(sims.kc, "/api/v1/events", {
       sendInitialEvents: true,
       resourceVersionMatch: "NotOlderThan",
       allowWatchBookmarks: true
@@ -104,7 +91,7 @@ describe("watch", () => {
     const s = await start()
     for (let i = 0; i < 5; i++) s.events.create({ involvedObject: podRef("a", `p${i}`) })
     s.store.compact()
-    const w = await collectWatch(kc, "/api/v1/events", { resourceVersion: "2", allowWatchBookmarks: true })
+    const w = await collectWatch(sims.kc, "/api/v1/events", { resourceVersion: "2", allowWatchBookmarks: true })
     const err = await w.done
     expect(err).toBeNull()
     expect(w.events).toEqual([
@@ -129,7 +116,7 @@ describe("watch", () => {
     s.events.create({ involvedObject: podRef("a", "x") })
     s.events.create({ involvedObject: podRef("a", "y") })
     s.store.compact()
-    const w = await collectWatch(kc, "/api/v1/events", { resourceVersion: "1" })
+    const w = await collectWatch(sims.kc, "/api/v1/events", { resourceVersion: "1" })
     await w.done
     expect(w.events[0]?.object).toMatchObject({
       reason: "Expired",
@@ -142,10 +129,10 @@ describe("watch", () => {
     const s = await start({ compaction: { maxChanges: 3 } })
     for (let i = 0; i < 10; i++) s.events.create({ involvedObject: podRef("a", `p${i}`) })
     expect(s.store.compactedResourceVersion).toBe(7)
-    const ok = await collectWatch(kc, "/api/v1/events", { resourceVersion: "7" })
+    const ok = await collectWatch(sims.kc, "/api/v1/events", { resourceVersion: "7" })
     await ok.waitFor((evs) => evs.length === 3)
     ok.abort()
-    const tooOld = await collectWatch(kc, "/api/v1/events", { resourceVersion: "6" })
+    const tooOld = await collectWatch(sims.kc, "/api/v1/events", { resourceVersion: "6" })
     await tooOld.done
     expect(tooOld.events[0]?.type).toBe("ERROR")
   })
@@ -153,7 +140,7 @@ describe("watch", () => {
   it("closes the stream after timeoutSeconds", async () => {
     const s = await start()
     const t0 = Date.now()
-    const w = await collectWatch(kc, "/api/v1/events", {
+    const w = await collectWatch(sims.kc, "/api/v1/events", {
       resourceVersion: String(s.store.resourceVersion),
       timeoutSeconds: 1
     })
@@ -163,7 +150,7 @@ describe("watch", () => {
 
   it("applies field selectors to watches, including objects moving out of the selection", async () => {
     const s = await start()
-    const w = await collectWatch(kc, "/api/v1/events", { resourceVersion: "0", fieldSelector: "type=Warning" })
+    const w = await collectWatch(sims.kc, "/api/v1/events", { resourceVersion: "0", fieldSelector: "type=Warning" })
     const normal = s.events.create({ involvedObject: podRef("a", "n"), type: "Normal" })
     const warning = s.events.create({ involvedObject: podRef("a", "w"), type: "Warning" })
     s.events.updateWithoutNewOccurrence(warning.metadata.uid, (e) => ({ ...e, type: "Normal" }))
@@ -179,7 +166,7 @@ describe("watch", () => {
 
   it("emits DELETED when an event's TTL runs out, counted from its last write", async () => {
     const s = await start({ eventTtlMs: 300 })
-    const w = await collectWatch(kc, "/api/v1/events", { resourceVersion: String(s.store.resourceVersion) })
+    const w = await collectWatch(sims.kc, "/api/v1/events", { resourceVersion: String(s.store.resourceVersion) })
     const a = s.events.create({ involvedObject: podRef("a", "short") })
     const b = s.events.create({ involvedObject: podRef("a", "refreshed") })
     await sleep(150)
@@ -202,12 +189,11 @@ describe("watch", () => {
   it("close() ends open watches promptly", async () => {
     const s = await start()
     const ws = await Promise.all(
-      [0, 1, 2].map(() => collectWatch(kc, "/api/v1/events", { resourceVersion: "0", allowWatchBookmarks: true }))
+      [0, 1, 2].map(() => collectWatch(sims.kc, "/api/v1/events", { resourceVersion: "0", allowWatchBookmarks: true }))
     )
     await waitUntil(() => s.openWatches === 3)
     const t0 = Date.now()
     await s.close()
-    sim = undefined
     await Promise.all(ws.map((w) => w.done))
     expect(Date.now() - t0).toBeLessThan(1000)
   })
