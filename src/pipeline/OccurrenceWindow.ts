@@ -74,7 +74,10 @@ export class OccurrenceWindow {
   seed(uid: string, count: number, timeMs: number): void {
     const seconds = Math.floor(timeMs / 1000)
     const slot = this.#slotFor(uid)
-    this.#put(slot, count, seconds, Math.round((timeMs - seconds * 1000) * 1_000_000))
+    // The checkpoint keeps whole milliseconds: the time is taken as the last nanosecond of that millisecond, so the
+    // same occurrence listed again with its microseconds (an eventTime) is not new, a later millisecond is.
+    const nanos = Math.round(timeMs - seconds * 1000) * 1_000_000 + 999_999
+    this.#put(slot, count, seconds, nanos)
     this.#versions[slot] = NaN
   }
 
